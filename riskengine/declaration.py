@@ -237,7 +237,7 @@ def _boolean(value: Any) -> bool:
 
 def _text(what: str) -> Callable[[Any], str]:
     def convert(value: Any) -> str:
-        if isinstance(value, str):
+        if type(value) is str or isinstance(value, str):
             return value
         if isinstance(value, int) and not isinstance(value, bool):
             return str(value)
@@ -283,14 +283,19 @@ def _read(
 ) -> dict[str, Any]:
     record: dict[str, Any] = {}
     for step in steps:
-        node: Any = source
-        for depth, key in enumerate(step.keys):
-            node = node.get(key)
-            if node is None:
-                break
-            if depth < len(step.keys) - 1 and not isinstance(node, Mapping):
-                group = ".".join((scope, *step.keys[: depth + 1]))
-                raise DeclarationError(group, item, f"expected an object, got {_shown(node)}")
+        keys = step.keys
+        if len(keys) == 1:
+            node = source.get(keys[0])
+        else:
+            node = source
+            last = len(keys) - 1
+            for depth, key in enumerate(keys):
+                node = node.get(key)
+                if node is None:
+                    break
+                if depth < last and not isinstance(node, Mapping):
+                    group = ".".join((scope, *keys[: depth + 1]))
+                    raise DeclarationError(group, item, f"expected an object, got {_shown(node)}")
         if node is None:
             continue
         try:
