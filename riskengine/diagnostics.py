@@ -1,4 +1,4 @@
-"""Diagnostics: source spans, the problems found in profile files, and the one error type users see."""
+"""Diagnostics: source spans, problems found in profile files, and the error type users see."""
 
 from __future__ import annotations
 

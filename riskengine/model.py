@@ -17,7 +17,7 @@ from riskengine.diagnostics import NO_SPAN, Span
 
 
 def _span() -> Span:
-    return attrs.field(default=NO_SPAN, eq=False, repr=False, kw_only=True)  # type: ignore[no-any-return]
+    return attrs.field(default=NO_SPAN, eq=False, repr=False, kw_only=True)
 
 
 # ------------------------------------------------------------------------------------ expressions
@@ -208,8 +208,26 @@ class Cond:
 
 
 Expr: TypeAlias = (
-    NumberLit | StringLit | DateLit | BoolLit | FieldRef | Ref | HistoryRef | Neg | Arith
-    | Compare | And | Or | Not | InList | StartsWith | Between | Matches | IsMissing | Call | Cond
+    NumberLit
+    | StringLit
+    | DateLit
+    | BoolLit
+    | FieldRef
+    | Ref
+    | HistoryRef
+    | Neg
+    | Arith
+    | Compare
+    | And
+    | Or
+    | Not
+    | InList
+    | StartsWith
+    | Between
+    | Matches
+    | IsMissing
+    | Call
+    | Cond
 )
 
 FUNCTIONS = ("min", "max", "abs", "round")
@@ -220,8 +238,11 @@ def children(expr: Expr | ListLit) -> tuple[Expr | ListLit, ...]:
     match expr:
         case Neg(operand=o) | Not(operand=o) | IsMissing(operand=o) | Matches(operand=o):
             return (o,)
-        case Arith(left=a, right=b) | Compare(left=a, right=b) | And(left=a, right=b) | Or(
-            left=a, right=b
+        case (
+            Arith(left=a, right=b)
+            | Compare(left=a, right=b)
+            | And(left=a, right=b)
+            | Or(left=a, right=b)
         ):
             return (a, b)
         case InList(operand=o, values=v):
@@ -294,8 +315,10 @@ class Filling:
 
 
 MODULES = {
-    "declaration": ("Declaration processing (incl. electronic declarations)",
-                    "Оформлення митних декларацій (у т.ч. електронних)"),
+    "declaration": (
+        "Declaration processing (incl. electronic declarations)",
+        "Оформлення митних декларацій (у т.ч. електронних)",
+    ),
     "road_checkpoint": ("Road checkpoint journal", "Журнал автомобільного пункту пропуску"),
     "passenger_checkpoint": ("Passenger checkpoint", "Пасажирський пункт пропуску"),
     "rail_checkpoint": ("Rail checkpoint", "Залізничний пункт пропуску"),

@@ -5,11 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 import textwrap
+import threading
 from decimal import Decimal
 from typing import Any
 
-from lark import Token, Transformer, v_args
-from lark.tree import Meta
+from lark import Token, Transformer
 
 from riskengine import model as m
 from riskengine.diagnostics import Diagnostic, Span, error
@@ -21,19 +21,49 @@ _PLACEHOLDER_NAME_RE = re.compile(r"[^\W\d]\w*(\.[^\W\d]\w*)*\Z")
 
 
 class Builder(Transformer[Token, Any]):
-    """Builds the model of one file. Problems found while building are collected in
-    ``diagnostics``; the builder never raises on bad input."""
+    """Builds the model while the LALR parser runs (lark's embedded transformer: no parse tree is
+    materialised). One instance serves every parse; the file being read and the problems found
+    live in thread-local state set by :meth:`begin`. The builder never raises on bad input.
 
-    def __init__(self, file: str):
+    Spans are computed from the tokens and nodes a rule receives: a statement's span starts at
+    its first value (``approved 2012-01-11`` points at the date), which is where a caret helps.
+    """
+
+    def __init__(self) -> None:
         super().__init__(visit_tokens=False)
-        self.file = file
-        self.diagnostics: list[Diagnostic] = []
+        self._tl = threading.local()
+
+    def begin(self, file: str) -> None:
+        self._tl.file = file
+        self._tl.diagnostics = []
+
+    @property
+    def file(self) -> str:
+        if not hasattr(self._tl, "file"):
+            self.begin("<string>")
+        return self._tl.file
+
+    @property
+    def diagnostics(self) -> list[Diagnostic]:
+        if not hasattr(self._tl, "diagnostics"):
+            self.begin("<string>")
+        return self._tl.diagnostics
 
     # ------------------------------------------------------------------ helpers
-    def span(self, meta: Meta) -> Span:
-        if getattr(meta, "empty", True):
+    def span_of(self, c: list[Any]) -> Span:
+        first = last = None
+        for x in c:
+            first = _pos(x)
+            if first is not None:
+                break
+        if first is None:
             return Span(self.file, 0, 0, 0, 0)
-        return Span(self.file, meta.line, meta.column, meta.end_line, meta.end_column)
+        for x in reversed(c):
+            last = _pos(x)
+            if last is not None:
+                break
+        assert last is not None
+        return Span(self.file, first.line, first.column, last.end_line, last.end_column)
 
     def tspan(self, tok: Token) -> Span:
         return Span(
@@ -85,17 +115,14 @@ class Builder(Transformer[Token, Any]):
         return None if tok is None else self.text_of(tok)
 
     # ------------------------------------------------------------------ file
-    @v_args(meta=True)
-    def start(self, meta: Meta, items: list[Any]) -> dict[str, Any]:
+    def start(self, items: list[Any]) -> dict[str, Any]:
         return {"items": tuple(items)}
 
     # ------------------------------------------------------------------ profile
-    @v_args(meta=True)
-    def numbered(self, meta: Meta, c: list[Token]) -> m.ProfileNumber:
+    def numbered(self, c: list[Token]) -> m.ProfileNumber:
         return m.ProfileNumber.parse(str(c[0]), self.tspan(c[0]))
 
-    @v_args(meta=True)
-    def draft(self, meta: Meta, c: list[Any]) -> None:
+    def draft(self, c: list[Any]) -> None:
         return None
 
     _SINGLE = (
@@ -105,12 +132,15 @@ class Builder(Transformer[Token, Any]):
     )  # fmt: skip
     _MULTI = ("lists", "indicators", "exceptions", "controls")
 
-    def _collect(self, stmts: list[tuple[str, Any, Span]], what: str) -> tuple[dict[str, Any],
-                                                                               dict[str, Span]]:
+    def _collect(
+        self, stmts: list[tuple[str, Any, Span]], what: str, fallback: Span
+    ) -> tuple[dict[str, Any], dict[str, Span]]:
         fields: dict[str, Any] = {}
         spans: dict[str, Span] = {}
         multi: dict[str, list[Any]] = {}
         for key, value, span in stmts:
+            if not span.line:  # an empty block has no token of its own: point at the header
+                span = fallback
             if key in self._MULTI:
                 multi.setdefault(key, []).extend(value)
                 spans.setdefault(key, span)
@@ -131,52 +161,44 @@ class Builder(Transformer[Token, Any]):
             fields[key] = tuple(values)
         return fields, spans
 
-    @v_args(meta=True)
-    def profile(self, meta: Meta, c: list[Any]) -> m.Profile:
+    def profile(self, c: list[Any]) -> m.Profile:
         number, name_tok, *stmts = c
-        fields, spans = self._collect(stmts, "profile")
+        fields, spans = self._collect(stmts, "profile", self.tspan(name_tok))
         spans["name"] = self.tspan(name_tok)
         if number is not None:
             spans["number"] = number.span
         return m.Profile(
-            number=number, name=self.text_of(name_tok), span=self.span(meta), spans=spans, **fields
+            number=number, name=self.text_of(name_tok), span=self.span_of(c), spans=spans, **fields
         )
 
-    @v_args(meta=True)
-    def approved(self, meta: Meta, c: list[Token]) -> tuple[str, Any, Span]:
-        return ("approved", self.date_of(c[0]), self.span(meta))
+    def approved(self, c: list[Token]) -> tuple[str, Any, Span]:
+        return ("approved", self.date_of(c[0]), self.span_of(c))
 
-    @v_args(meta=True)
-    def edition_approved(self, meta: Meta, c: list[Token]) -> tuple[str, Any, Span]:
-        return ("edition_approved", self.date_of(c[0]), self.span(meta))
+    def edition_approved(self, c: list[Token]) -> tuple[str, Any, Span]:
+        return ("edition_approved", self.date_of(c[0]), self.span_of(c))
 
-    @v_args(meta=True)
-    def edition_in_force(self, meta: Meta, c: list[Token]) -> tuple[str, Any, Span]:
-        return ("edition_in_force", self.date_of(c[0]), self.span(meta))
+    def edition_in_force(self, c: list[Token]) -> tuple[str, Any, Span]:
+        return ("edition_in_force", self.date_of(c[0]), self.span_of(c))
 
-    @v_args(meta=True)
-    def review(self, meta: Meta, c: list[Token]) -> tuple[str, Any, Span]:
-        return ("review", self.date_of(c[0]), self.span(meta))
+    def review(self, c: list[Token]) -> tuple[str, Any, Span]:
+        return ("review", self.date_of(c[0]), self.span_of(c))
 
-    @v_args(meta=True)
-    def in_force(self, meta: Meta, c: list[Token | None]) -> tuple[str, Any, Span]:
-        span = self.span(meta)
+    def in_force(self, c: list[Token | None]) -> tuple[str, Any, Span]:
+        span = self.span_of(c)
         start = self.date_of(c[0])  # type: ignore[arg-type]
         end = self.date_of(c[1]) if c[1] is not None else None
         return ("in_force", m.Validity(start, end, span=span), span)
 
-    @v_args(meta=True)
-    def filling_central(self, meta: Meta, c: list[Token | None]) -> tuple[str, Any, Span]:
-        span = self.span(meta)
+    def filling_central(self, c: list[Token | None]) -> tuple[str, Any, Span]:
+        span = self.span_of(c)
         return (
             "filling",
             m.Filling(m.FillingMethod.CENTRAL, self.opt_string(c[0]), span=span),
             span,
         )
 
-    @v_args(meta=True)
-    def filling_regional(self, meta: Meta, c: list[Token | None]) -> tuple[str, Any, Span]:
-        span = self.span(meta)
+    def filling_regional(self, c: list[Token | None]) -> tuple[str, Any, Span]:
+        span = self.span_of(c)
         unit, *coordinators = c
         coords = tuple(self.text_of(t) for t in coordinators if t is not None)
         return (
@@ -185,46 +207,39 @@ class Builder(Transformer[Token, Any]):
             span,
         )
 
-    @v_args(meta=True)
-    def module(self, meta: Meta, c: list[Token | None]) -> tuple[str, Any, Span]:
-        span = self.span(meta)
+    def module(self, c: list[Token | None]) -> tuple[str, Any, Span]:
+        span = self.span_of(c)
         name = c[0]
         assert name is not None
         mod = m.Module(str(name), self.opt_string(c[1]), span=self.tspan(name))
         return ("module", mod, span)
 
-    @v_args(meta=True)
-    def spheres(self, meta: Meta, c: list[Token]) -> tuple[str, Any, Span]:
-        return ("spheres", tuple(str(t) for t in c), self.span(meta))
+    def spheres(self, c: list[Token]) -> tuple[str, Any, Span]:
+        return ("spheres", tuple(str(t) for t in c), self.span_of(c))
 
-    @v_args(meta=True)
-    def contact(self, meta: Meta, c: list[Token | None]) -> tuple[str, Any, Span]:
-        span = self.span(meta)
+    def contact(self, c: list[Token | None]) -> tuple[str, Any, Span]:
+        span = self.span_of(c)
         person, phone, fax, mailbox = (self.opt_string(t) for t in c)
         assert person is not None
         return ("contact", m.Contact(person, phone, fax, mailbox, span=span), span)
 
-    @v_args(meta=True)
-    def updates(self, meta: Meta, c: list[Token | None]) -> tuple[str, Any, Span]:
-        span = self.span(meta)
+    def updates(self, c: list[Token | None]) -> tuple[str, Any, Span]:
+        span = self.span_of(c)
         how = self.opt_string(c[0])
         assert how is not None
         return ("updates", m.Updates(how, self.opt_string(c[1]), span=span), span)
 
-    @v_args(meta=True)
-    def list_def(self, meta: Meta, c: list[Any]) -> Any:
-        span = self.span(meta)
+    def list_def(self, c: list[Any]) -> Any:
+        span = self.span_of(c)
         ld = m.ListDef(str(c[0]), c[1], span=span)
         return ("lists", [ld], span)
 
-    @v_args(meta=True)
-    def regional(self, meta: Meta, c: list[m.Param]) -> tuple[str, Any, Span]:
-        return ("params", tuple(c), self.span(meta))
+    def regional(self, c: list[m.Param]) -> tuple[str, Any, Span]:
+        return ("params", tuple(c), self.span_of(c))
 
-    @v_args(meta=True)
-    def param(self, meta: Meta, c: list[Any]) -> m.Param:
+    def param(self, c: list[Any]) -> m.Param:
         name, (type_name, is_list), title = c
-        return m.Param(str(name), type_name, is_list, self.opt_string(title), span=self.span(meta))
+        return m.Param(str(name), type_name, is_list, self.opt_string(title), span=self.span_of(c))
 
     def scalar_type(self, c: list[Token]) -> tuple[str, bool]:
         return (str(c[0]), False)
@@ -232,37 +247,32 @@ class Builder(Transformer[Token, Any]):
     def list_type(self, c: list[Token]) -> tuple[str, bool]:
         return (str(c[0]), True)
 
-    @v_args(meta=True)
-    def indicators(self, meta: Meta, c: list[m.Indicator]) -> tuple[str, Any, Span]:
-        return ("indicators", list(c), self.span(meta))
+    def indicators(self, c: list[m.Indicator]) -> tuple[str, Any, Span]:
+        return ("indicators", list(c), self.span_of(c))
 
-    @v_args(meta=True)
-    def indicator(self, meta: Meta, c: list[Any]) -> m.Indicator:
+    def indicator(self, c: list[Any]) -> m.Indicator:
         name, title, cond, unless = c
-        return m.Indicator(str(name), self.opt_string(title), cond, unless, span=self.span(meta))
+        return m.Indicator(str(name), self.opt_string(title), cond, unless, span=self.span_of(c))
 
-    @v_args(meta=True)
-    def exceptions(self, meta: Meta, c: list[m.ProfileException]) -> tuple[str, Any, Span]:
-        return ("exceptions", list(c), self.span(meta))
+    def exceptions(self, c: list[m.ProfileException]) -> tuple[str, Any, Span]:
+        return ("exceptions", list(c), self.span_of(c))
 
-    @v_args(meta=True)
-    def exception(self, meta: Meta, c: list[Any]) -> m.ProfileException:
+    def exception(self, c: list[Any]) -> m.ProfileException:
         name, title, cond = c
-        return m.ProfileException(str(name), self.opt_string(title), cond, span=self.span(meta))
+        return m.ProfileException(str(name), self.opt_string(title), cond, span=self.span_of(c))
 
-    @v_args(meta=True)
-    def degree(self, meta: Meta, c: list[Any]) -> tuple[str, Any, Span]:
-        return ("degree", c[0], self.span(meta))
+    def degree(self, c: list[Any]) -> tuple[str, Any, Span]:
+        return ("degree", c[0], self.span_of(c))
 
-    @v_args(meta=True)
-    def message(self, meta: Meta, c: list[Token]) -> tuple[str, Any, Span]:
-        span = self.span(meta)
+    def message(self, c: list[Token]) -> tuple[str, Any, Span]:
+        span = self.span_of(c)
         tok = c[0]
         text = self.text_of(tok)
         return ("message", m.Message(text, self.placeholders(text, tok), span=span), span)
 
-    def placeholders(self, text: str, tok: Token) -> tuple[str | m.FieldRef | m.Ref |
-                                                           m.HistoryRef, ...]:
+    def placeholders(
+        self, text: str, tok: Token
+    ) -> tuple[str | m.FieldRef | m.Ref | m.HistoryRef, ...]:
         parts: list[str | m.FieldRef | m.Ref | m.HistoryRef] = []
         buf: list[str] = []
         span = self.tspan(tok)
@@ -301,18 +311,16 @@ class Builder(Transformer[Token, Any]):
             parts.append("".join(buf))
         return tuple(parts)
 
-    @v_args(meta=True)
-    def controls(self, meta: Meta, c: list[m.Control]) -> tuple[str, Any, Span]:
-        return ("controls", list(c), self.span(meta))
+    def controls(self, c: list[m.Control]) -> tuple[str, Any, Span]:
+        return ("controls", list(c), self.span_of(c))
 
-    @v_args(meta=True)
-    def control(self, meta: Meta, c: list[Any]) -> m.Control:
+    def control(self, c: list[Any]) -> m.Control:
         code, name, kind, cond, threshold = c
         if cond is not None and kind is m.ControlKind.MANDATORY:
             kind = m.ControlKind.CONDITIONAL
         return m.Control(
             str(code), self.text_of(name), kind, Decimal(str(threshold)), cond,
-            span=self.span(meta),
+            span=self.span_of(c),
         )  # fmt: skip
 
     def mandatory(self, c: list[Any]) -> m.ControlKind:
@@ -321,9 +329,8 @@ class Builder(Transformer[Token, Any]):
     def if_necessary(self, c: list[Any]) -> m.ControlKind:
         return m.ControlKind.IF_NECESSARY
 
-    @v_args(meta=True)
-    def history(self, meta: Meta, c: list[Any]) -> tuple[str, Any, Span]:
-        span = self.span(meta)
+    def history(self, c: list[Any]) -> tuple[str, Any, Span]:
+        span = self.span_of(c)
         *subjects, window, negative, positive = c
         hist = m.History(
             tuple(subjects), int(str(window).split(".")[0]), negative, positive, span=span
@@ -334,8 +341,7 @@ class Builder(Transformer[Token, Any]):
             )
         return ("history", hist, span)
 
-    @v_args(meta=True)
-    def subject(self, meta: Meta, c: list[Any]) -> m.HistorySubject:
+    def subject(self, c: list[Any]) -> m.HistorySubject:
         field, prefix = c
         n = None
         if prefix is not None:
@@ -344,29 +350,25 @@ class Builder(Transformer[Token, Any]):
                     error("RE014", "a prefix length is a whole number", self.tspan(prefix))
                 )
             n = int(str(prefix).split(".")[0])
-        return m.HistorySubject(field, n, span=self.span(meta))
+        return m.HistorySubject(field, n, span=self.span_of(c))
 
-    @v_args(meta=True)
-    def negative(self, meta: Meta, c: list[Any]) -> m.NegativeHistory:
+    def negative(self, c: list[Any]) -> m.NegativeHistory:
         mx, per_case, *reasons = c
         return m.NegativeHistory(
             Decimal(str(mx)),
             tuple(reasons),
             Decimal(str(per_case)) if per_case is not None else Decimal(1),
-            span=self.span(meta),
+            span=self.span_of(c),
         )
 
-    @v_args(meta=True)
-    def reason(self, meta: Meta, c: list[Token]) -> m.ReasonCoefficient:
-        return m.ReasonCoefficient(str(c[0]), Decimal(str(c[1])), span=self.span(meta))
+    def reason(self, c: list[Token]) -> m.ReasonCoefficient:
+        return m.ReasonCoefficient(str(c[0]), Decimal(str(c[1])), span=self.span_of(c))
 
-    @v_args(meta=True)
-    def positive(self, meta: Meta, c: list[Token]) -> m.PositiveHistory:
-        return m.PositiveHistory(Decimal(str(c[0])), Decimal(str(c[1])), span=self.span(meta))
+    def positive(self, c: list[Token]) -> m.PositiveHistory:
+        return m.PositiveHistory(Decimal(str(c[0])), Decimal(str(c[1])), span=self.span_of(c))
 
-    @v_args(meta=True)
-    def note(self, meta: Meta, c: list[tuple[str, list[str], Span]]) -> tuple[str, Any, Span]:
-        span = self.span(meta)
+    def note(self, c: list[tuple[str, list[str], Span]]) -> tuple[str, Any, Span]:
+        span = self.span_of(c)
         sections: dict[str, Any] = {}
         for key, texts, sspan in c:
             if key in sections:
@@ -380,169 +382,132 @@ class Builder(Transformer[Token, Any]):
                 sections[key] = "\n\n".join(texts)
         return ("note", m.Note(**sections, span=span), span)
 
-    @v_args(meta=True)
-    def note_section(self, meta: Meta, c: list[Token]) -> tuple[str, list[str], Span]:
-        return (str(c[0]), [self.text_of(t) for t in c[1:]], self.span(meta))
+    def note_section(self, c: list[Token]) -> tuple[str, list[str], Span]:
+        return (str(c[0]), [self.text_of(t) for t in c[1:]], self.span_of(c))
 
     # ------------------------------------------------------------------ fill
-    @v_args(meta=True)
-    def fill(self, meta: Meta, c: list[Any]) -> m.Fill:
+    def fill(self, c: list[Any]) -> m.Fill:
         number_tok, *stmts = c
         number = m.ProfileNumber.parse(str(number_tok), self.tspan(number_tok))
-        fields, spans = self._collect(stmts, "fill")
+        fields, spans = self._collect(stmts, "fill", self.tspan(number_tok))
         spans["profile"] = number.span
         office = fields.pop("office", None)
         if office is not None:
             fields["office"], fields["office_name"] = office
         if "values" in fields:
             fields["values"] = tuple(fields["values"])
-        return m.Fill(profile=number, span=self.span(meta), spans=spans, **fields)
+        return m.Fill(profile=number, span=self.span_of(c), spans=spans, **fields)
 
-    @v_args(meta=True)
-    def office(self, meta: Meta, c: list[Token | None]) -> tuple[str, Any, Span]:
+    def office(self, c: list[Token | None]) -> tuple[str, Any, Span]:
         assert c[0] is not None
-        return ("office", (str(c[0]), self.opt_string(c[1])), self.span(meta))
+        return ("office", (str(c[0]), self.opt_string(c[1])), self.span_of(c))
 
-    @v_args(meta=True)
-    def order(self, meta: Meta, c: list[Token]) -> tuple[str, Any, Span]:
-        span = self.span(meta)
+    def order(self, c: list[Token]) -> tuple[str, Any, Span]:
+        span = self.span_of(c)
         return ("order", m.Order(self.text_of(c[0]), self.date_of(c[1]), span=span), span)
 
-    @v_args(meta=True)
-    def valid(self, meta: Meta, c: list[Token]) -> tuple[str, Any, Span]:
-        span = self.span(meta)
+    def valid(self, c: list[Token]) -> tuple[str, Any, Span]:
+        span = self.span_of(c)
         return ("valid", m.Validity(self.date_of(c[0]), self.date_of(c[1]), span=span), span)
 
-    @v_args(meta=True)
-    def values(self, meta: Meta, c: list[m.ParamValue]) -> tuple[str, Any, Span]:
-        return ("values", list(c), self.span(meta))
+    def values(self, c: list[m.ParamValue]) -> tuple[str, Any, Span]:
+        return ("values", list(c), self.span_of(c))
 
-    @v_args(meta=True)
-    def value(self, meta: Meta, c: list[Any]) -> m.ParamValue:
-        return m.ParamValue(str(c[0]), c[1], span=self.span(meta))
+    def value(self, c: list[Any]) -> m.ParamValue:
+        return m.ParamValue(str(c[0]), c[1], span=self.span_of(c))
 
     # ------------------------------------------------------------------ expressions
-    @v_args(meta=True)
-    def cond(self, meta: Meta, c: list[Any]) -> m.Cond:
-        return m.Cond(c[0], c[1], c[2], span=self.span(meta))
+    def cond(self, c: list[Any]) -> m.Cond:
+        return m.Cond(c[0], c[1], c[2], span=self.span_of(c))
 
-    @v_args(meta=True)
-    def or_(self, meta: Meta, c: list[Any]) -> m.Or:
-        return m.Or(c[0], c[1], span=self.span(meta))
+    def or_(self, c: list[Any]) -> m.Or:
+        return m.Or(c[0], c[1], span=self.span_of(c))
 
-    @v_args(meta=True)
-    def and_(self, meta: Meta, c: list[Any]) -> m.And:
-        return m.And(c[0], c[1], span=self.span(meta))
+    def and_(self, c: list[Any]) -> m.And:
+        return m.And(c[0], c[1], span=self.span_of(c))
 
-    @v_args(meta=True)
-    def not_(self, meta: Meta, c: list[Any]) -> m.Not:
-        return m.Not(c[0], span=self.span(meta))
+    def not_(self, c: list[Any]) -> m.Not:
+        return m.Not(c[0], span=self.span_of(c))
 
-    @v_args(meta=True)
-    def compare(self, meta: Meta, c: list[Any]) -> m.Compare:
-        return m.Compare(str(c[1]), c[0], c[2], span=self.span(meta))
+    def compare(self, c: list[Any]) -> m.Compare:
+        return m.Compare(str(c[1]), c[0], c[2], span=self.span_of(c))
 
-    @v_args(meta=True)
-    def in_list(self, meta: Meta, c: list[Any]) -> m.InList:
-        return m.InList(c[0], c[1], False, span=self.span(meta))
+    def in_list(self, c: list[Any]) -> m.InList:
+        return m.InList(c[0], c[1], False, span=self.span_of(c))
 
-    @v_args(meta=True)
-    def not_in_list(self, meta: Meta, c: list[Any]) -> m.InList:
-        return m.InList(c[0], c[1], True, span=self.span(meta))
+    def not_in_list(self, c: list[Any]) -> m.InList:
+        return m.InList(c[0], c[1], True, span=self.span_of(c))
 
-    @v_args(meta=True)
-    def between(self, meta: Meta, c: list[Any]) -> m.Between:
-        return m.Between(c[0], c[1], c[2], span=self.span(meta))
+    def between(self, c: list[Any]) -> m.Between:
+        return m.Between(c[0], c[1], c[2], span=self.span_of(c))
 
-    @v_args(meta=True)
-    def starts_with(self, meta: Meta, c: list[Any]) -> m.StartsWith:
-        return m.StartsWith(c[0], c[1], span=self.span(meta))
+    def starts_with(self, c: list[Any]) -> m.StartsWith:
+        return m.StartsWith(c[0], c[1], span=self.span_of(c))
 
-    @v_args(meta=True)
-    def matches(self, meta: Meta, c: list[Any]) -> m.Matches:
+    def matches(self, c: list[Any]) -> m.Matches:
         pattern = self.text_of(c[1])
         try:
             re.compile(pattern)
         except re.error as exc:
-            self.diagnostics.append(
-                error("RE015", f"bad pattern {c[1]}: {exc}", self.tspan(c[1]))
-            )
-        return m.Matches(c[0], pattern, span=self.span(meta))
+            self.diagnostics.append(error("RE015", f"bad pattern {c[1]}: {exc}", self.tspan(c[1])))
+        return m.Matches(c[0], pattern, span=self.span_of(c))
 
-    @v_args(meta=True)
-    def is_missing(self, meta: Meta, c: list[Any]) -> m.IsMissing:
-        return m.IsMissing(c[0], False, span=self.span(meta))
+    def is_missing(self, c: list[Any]) -> m.IsMissing:
+        return m.IsMissing(c[0], False, span=self.span_of(c))
 
-    @v_args(meta=True)
-    def is_present(self, meta: Meta, c: list[Any]) -> m.IsMissing:
-        return m.IsMissing(c[0], True, span=self.span(meta))
+    def is_present(self, c: list[Any]) -> m.IsMissing:
+        return m.IsMissing(c[0], True, span=self.span_of(c))
 
-    @v_args(meta=True)
-    def arith(self, meta: Meta, c: list[Any]) -> m.Arith:
-        return m.Arith(str(c[1]), c[0], c[2], span=self.span(meta))
+    def arith(self, c: list[Any]) -> m.Arith:
+        return m.Arith(str(c[1]), c[0], c[2], span=self.span_of(c))
 
-    @v_args(meta=True)
-    def neg(self, meta: Meta, c: list[Any]) -> m.Expr:
+    def neg(self, c: list[Any]) -> m.Expr:
         operand = c[0]
         if isinstance(operand, m.NumberLit):  # fold -1 into a literal
-            return m.NumberLit(-operand.value, span=self.span(meta))
-        return m.Neg(operand, span=self.span(meta))
+            return m.NumberLit(-operand.value, span=self.span_of(c))
+        return m.Neg(operand, span=self.span_of(c))
 
-    @v_args(meta=True)
-    def ref(self, meta: Meta, c: list[Token]) -> m.Ref:
+    def ref(self, c: list[Token]) -> m.Ref:
         return m.Ref(str(c[0]), span=self.tspan(c[0]))
 
-    @v_args(meta=True)
-    def negative_history(self, meta: Meta, c: list[Any]) -> m.HistoryRef:
-        return m.HistoryRef(m.HistoryKind.NEGATIVE, span=self.span(meta))
+    def negative_history(self, c: list[Any]) -> m.HistoryRef:
+        return m.HistoryRef(m.HistoryKind.NEGATIVE, span=self.span_of(c))
 
-    @v_args(meta=True)
-    def positive_history(self, meta: Meta, c: list[Any]) -> m.HistoryRef:
-        return m.HistoryRef(m.HistoryKind.POSITIVE, span=self.span(meta))
+    def positive_history(self, c: list[Any]) -> m.HistoryRef:
+        return m.HistoryRef(m.HistoryKind.POSITIVE, span=self.span_of(c))
 
-    @v_args(meta=True)
-    def call(self, meta: Meta, c: list[Any]) -> m.Call:
-        return m.Call(str(c[0]), tuple(c[1:]), span=self.span(meta))
+    def call(self, c: list[Any]) -> m.Call:
+        return m.Call(str(c[0]), tuple(c[1:]), span=self.span_of(c))
 
-    @v_args(meta=True)
-    def field(self, meta: Meta, c: list[Token]) -> m.FieldRef:
-        return m.FieldRef(".".join(str(t) for t in c), span=self.span(meta))
+    def field(self, c: list[Token]) -> m.FieldRef:
+        return m.FieldRef(".".join(str(t) for t in c), span=self.span_of(c))
 
-    @v_args(meta=True)
-    def number(self, meta: Meta, c: list[Token]) -> m.NumberLit:
+    def number(self, c: list[Token]) -> m.NumberLit:
         return m.NumberLit(Decimal(str(c[0])), span=self.tspan(c[0]))
 
-    @v_args(meta=True)
-    def string(self, meta: Meta, c: list[Token]) -> m.StringLit:
+    def string(self, c: list[Token]) -> m.StringLit:
         return m.StringLit(self.text_of(c[0]), span=self.tspan(c[0]))
 
-    @v_args(meta=True)
-    def date(self, meta: Meta, c: list[Token]) -> m.DateLit:
+    def date(self, c: list[Token]) -> m.DateLit:
         return m.DateLit(self.date_of(c[0]), span=self.tspan(c[0]))
 
-    @v_args(meta=True)
-    def true(self, meta: Meta, c: list[Any]) -> m.BoolLit:
-        return m.BoolLit(True, span=self.span(meta))
+    def true(self, c: list[Any]) -> m.BoolLit:
+        return m.BoolLit(True, span=self.span_of(c))
 
-    @v_args(meta=True)
-    def false(self, meta: Meta, c: list[Any]) -> m.BoolLit:
-        return m.BoolLit(False, span=self.span(meta))
+    def false(self, c: list[Any]) -> m.BoolLit:
+        return m.BoolLit(False, span=self.span_of(c))
 
-    @v_args(meta=True)
-    def list_value(self, meta: Meta, c: list[Any]) -> m.ListLit:
-        return c[0]  # type: ignore[no-any-return]
-
-    @v_args(meta=True)
-    def list_ref(self, meta: Meta, c: list[Token]) -> m.Ref:
-        return m.Ref(str(c[0]), span=self.tspan(c[0]))
-
-    @v_args(meta=True)
-    def list_param(self, meta: Meta, c: list[m.FieldRef]) -> m.FieldRef:
+    def list_value(self, c: list[Any]) -> m.ListLit:
         return c[0]
 
-    @v_args(meta=True)
-    def list_literal(self, meta: Meta, c: list[Any]) -> m.ListLit:
-        return m.ListLit(tuple(x for x in c if x is not None), span=self.span(meta))
+    def list_ref(self, c: list[Token]) -> m.Ref:
+        return m.Ref(str(c[0]), span=self.tspan(c[0]))
+
+    def list_param(self, c: list[m.FieldRef]) -> m.FieldRef:
+        return c[0]
+
+    def list_literal(self, c: list[Any]) -> m.ListLit:
+        return m.ListLit(tuple(x for x in c if x is not None), span=self.span_of(c))
 
 
 _STATEMENT_WORDS = {
@@ -552,3 +517,20 @@ _STATEMENT_WORDS = {
     "review": "review by",
     "params": "regional",
 }
+
+
+def _pos(x: Any) -> Span | None:
+    """The span of a rule's child: a token, a model node, a statement tuple, or a list of them."""
+    if isinstance(x, Token):
+        if not x.line:
+            return None
+        return Span("", x.line, x.column or 0, x.end_line or x.line, x.end_column or 0)
+    if isinstance(x, tuple) and len(x) == 3 and isinstance(x[2], Span):
+        return x[2] if x[2].line else None
+    if isinstance(x, list):
+        spans = [p for p in map(_pos, x) if p is not None]
+        return spans[0].to(spans[-1]) if spans else None
+    sp = getattr(x, "span", None)
+    if isinstance(sp, Span) and sp.line:
+        return sp
+    return None

@@ -1,4 +1,4 @@
-"""Text → parse tree → model: the grammar is loaded once per process, syntax errors become diagnostics."""
+"""Text → parse tree → model: grammar loaded once per process; syntax errors become diagnostics."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from riskengine import model as m
 from riskengine.diagnostics import Diagnostic, ProfileError, Span, error
 from riskengine.syntax.build import Builder
+from riskengine.syntax.fastpath import FastParser
 
 GRAMMAR_NAME = "profile.lark"
 
@@ -41,18 +42,25 @@ def _on_comment(tok: Token) -> Token:
     return tok
 
 
+_BUILDER = Builder()
+
+
 @functools.cache
 def parser() -> Lark:
-    """The LALR parser, built once per process (and cached on disk by lark between runs)."""
+    """The LALR parser with the model builder embedded (no parse tree), built once per process."""
     return Lark(
         grammar_text(),
         parser="lalr",
         lexer="contextual",
-        propagate_positions=True,
         maybe_placeholders=True,
         lexer_callbacks={"COMMENT": _on_comment},
-        cache=False,
+        transformer=_BUILDER,
     )
+
+
+@functools.cache
+def fast_parser() -> FastParser:
+    return FastParser(parser())
 
 
 @attrs.frozen
@@ -70,21 +78,19 @@ class ParseResult:
 
 def parse_source(text: str, file: str = "<string>") -> ParseResult:
     """Parse one file's text. Never raises on bad input: problems come back as diagnostics."""
-    _local.comments = []
-    try:
-        tree = parser().parse(text)
-    except UnexpectedInput as exc:
-        return ParseResult(None, [_syntax_diagnostic(exc, text, file)], text)
-    finally:
-        comment_tokens: list[Token] = _local.comments
-        _local.comments = None
-    builder = Builder(file)
-    try:
-        built = builder.transform(tree)
-    except lark.exceptions.VisitError as exc:  # a bug of ours, not the user's: keep it readable
-        raise RuntimeError(f"internal error while reading {file}: {exc.orig_exc!r}") from (
-            exc.orig_exc
-        )
+    builder = _BUILDER
+    builder.begin(file)
+    comment_tokens: list[Token] = []
+    built = fast_parser().parse(text, comment_tokens)
+    if built is None:  # not valid, or beyond the fast path: let lark parse and explain
+        builder.begin(file)
+        _local.comments = comment_tokens = []
+        try:
+            built = parser().parse(text)
+        except UnexpectedInput as exc:
+            return ParseResult(None, [_syntax_diagnostic(exc, text, file)], text)
+        finally:
+            _local.comments = None
     items = tuple(_top_item(x) for x in built["items"])
     comments = tuple(m.Comment(str(t), builder.tspan(t)) for t in comment_tokens)
     source = m.SourceFile(
@@ -95,13 +101,13 @@ def parse_source(text: str, file: str = "<string>") -> ParseResult:
         comments=comments,
         items=items,
     )
-    return ParseResult(source, builder.diagnostics, text)
+    return ParseResult(source, list(builder.diagnostics), text)
 
 
 def _top_item(x: Any) -> m.Profile | m.Fill | m.ListDef:
     if isinstance(x, tuple):  # ("lists", [ListDef], span) from a file-level list
-        return x[1][0]  # type: ignore[no-any-return]
-    return x  # type: ignore[no-any-return]
+        return x[1][0]
+    return x
 
 
 def parse(text: str, file: str = "<string>") -> m.SourceFile:
@@ -121,8 +127,7 @@ def read_source(path: str | Path) -> str:
     except UnicodeDecodeError as exc:
         span = Span(str(path), 1, 1, 1, 1)
         raise ProfileError(
-            [error("RE005", f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})",
-                   span)]
+            [error("RE005", f"the file is not UTF-8 text ({exc.reason} at byte {exc.start})", span)]
         ) from None
     except OSError as exc:
         raise ProfileError(
@@ -146,19 +151,19 @@ _EXAMPLES: dict[str, list[str]] = {
     "an indicator is written `name: condition` (a colon after the name)": [
         'profile "x" { indicators { a item.origin == "CN" } }',
     ],
-    "a control form is written `CODE \"name\" mandatory|if necessary [when CONDITION] from "
+    'a control form is written `CODE "name" mandatory|if necessary [when CONDITION] from '
     "THRESHOLD`": [
         'profile "x" { controls { 102 "Documentary check" from 30 } }',
         'profile "x" { controls { 102 mandatory from 30 } }',
         'profile "x" { controls { 102 "Documentary check" mandatory 30 } }',
     ],
-    "a list of values is written in parentheses: `(\"CN\", \"VN\")`": [
+    'a list of values is written in parentheses: `("CN", "VN")`': [
         'profile "x" { indicators { a: item.origin in "CN" } }',
         'profile "x" { indicators { a: item.hs_code starts with "6403" } }',
     ],
-    "a profile starts with `profile NUMBER \"name\" {` (or `profile draft \"name\" {`)": [
-        'profile { ',
-        'profile 2A/08/2012/00042-03 { ',
+    'a profile starts with `profile NUMBER "name" {` (or `profile draft "name" {`)': [
+        "profile { ",
+        "profile 2A/08/2012/00042-03 { ",
     ],
 }
 
@@ -203,12 +208,13 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
     friendly = None
     try:
         friendly = exc.match_examples(parser().parse, _EXAMPLES, use_accepts=True)
-    except Exception:  # noqa: BLE001 - a failed lookup must never hide the real error
+    except Exception:
         friendly = None
     if isinstance(exc, UnexpectedCharacters):
-        ch = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
+        pos = exc.pos_in_stream or 0
+        ch = text[pos] if pos < len(text) else ""
         if ch == '"':
-            msg, code = "this string is not closed: a `\"` is missing on this line", "RE004"
+            msg, code = 'this string is not closed: a `"` is missing on this line', "RE004"
         else:
             msg, code = f"unexpected character `{ch}`", "RE001"
         span = Span(file, line, column, line, column + 1)
