@@ -1,0 +1,90 @@
+"""Regional profiles: choosing an office's fill and substituting its values into the profile."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+from riskengine import model as m
+
+
+def fill_for(
+    profile: m.Profile, fills: Iterable[m.Fill], office: str | None, as_of: dt.date
+) -> m.Fill | None:
+    """The fill of ``office`` for ``profile`` valid on ``as_of`` (None when there is none).
+
+    A fill belongs to a profile when it names the same base number (``WW/XX/YYYY/ZZZZZ``);
+    checks reject overlapping fills of one office, so at most one can match.
+    """
+    if profile.number is None or office is None:
+        return None
+    base = profile.number.base
+    for fill in fills:
+        if (
+            fill.profile.base == base
+            and fill.office == office
+            and fill.valid is not None
+            and fill.valid.contains(as_of)
+        ):
+            return fill
+    return None
+
+
+def apply_fill(profile: m.Profile, fill: m.Fill) -> m.Profile:
+    """The profile as it applies in the fill's office: ``region.*`` replaced by the fill's
+    values, and the fill's message and controls in place of the profile's when given."""
+    values: dict[str, m.Literal | m.ListLit] = {v.name: v.value for v in fill.values}
+
+    def sub(expr: Any) -> Any:
+        if isinstance(expr, m.Message):
+            parts = tuple(
+                literal_text(values[p.name])
+                if isinstance(p, m.FieldRef) and p.scope == "region" and p.name in values
+                else p
+                for p in expr.parts
+            )
+            return attrs.evolve(expr, parts=parts)
+        if isinstance(expr, m.FieldRef) and expr.scope == "region":
+            value = values.get(expr.name)
+            if value is None:
+                raise KeyError(f"fill has no value for {expr.path}")
+            return attrs.evolve(value, span=expr.span)
+        if attrs.has(type(expr)):
+            changes = {}
+            for f in attrs.fields(type(expr)):
+                if f.name in ("span", "spans"):
+                    continue
+                old = getattr(expr, f.name)
+                new = sub(old)
+                if new is not old:
+                    changes[f.name] = new
+            return attrs.evolve(expr, **changes) if changes else expr
+        if isinstance(expr, tuple):
+            items = tuple(sub(x) for x in expr)
+            return items if any(a is not b for a, b in zip(items, expr, strict=True)) else expr
+        return expr
+
+    resolved: m.Profile = sub(profile)
+    changes: dict[str, Any] = {}
+    if fill.message is not None:
+        changes["message"] = sub(fill.message)
+    if fill.controls:
+        changes["controls"] = sub(fill.controls)
+    return attrs.evolve(resolved, **changes) if changes else resolved
+
+
+def literal_text(value: m.Literal | m.ListLit) -> str:
+    """How a literal reads in an inspector message: 12.5, 2012-03-01, CN, "CN, VN"."""
+    if isinstance(value, m.ListLit):
+        return ", ".join(literal_text(v) for v in value.items)
+    if isinstance(value, m.NumberLit):
+        text = format(value.value, "f")
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    if isinstance(value, m.DateLit):
+        return value.value.isoformat()
+    if isinstance(value, m.BoolLit):
+        return "true" if value.value else "false"
+    return value.value
