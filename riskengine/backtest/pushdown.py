@@ -1,0 +1,341 @@
+"""Backtests pushed down to SQL: many profiles in one pass, metrics aggregated in the engine.
+
+The query has four layers, all SQLAlchemy Core over a :class:`~riskengine.store.source.StoreSource`
+(the store's own tables or a user's, with canonical column names):
+
+1. ``rows``: one row per goods item of every declaration in the period (declarations without
+   items give one row whose item fields are NULL), with the history columns of each profile;
+2. ``per_item``: each profile's degree, exception, firing and control flags for the row;
+3. ``per_declaration``: grouped by declaration — the highest degree over items that are not
+   excepted, fired if any item fired, a control if it applied on any item — joined with the
+   declaration's control results pivoted by procedure code;
+4. ``metrics``: grouped by the requested breakdown (month, office, regime), counts and sums.
+
+Only the last layer's few rows travel to Python.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+
+from riskengine import model as m
+from riskengine.regional import apply_fill
+from riskengine.sql.compile import Col, ProfileSql, SqlScope, SqlUnsupported, compile_profile
+
+#: Breakdown keys a backtest can group by, and the catalogue field each one reads.
+BREAKDOWNS: Mapping[str, str | None] = {
+    "month": "declaration.date",
+    "office": "declaration.office",
+    "regime": "declaration.regime",
+}
+
+HistorySql = Callable[[m.History, sa.FromClause], tuple[Col, Col]]
+
+
+@attrs.frozen
+class PlannedProfile:
+    """A profile as the backtest runs it: its key, the model, and where it is evaluated."""
+
+    key: str
+    profile: m.Profile
+    fills: tuple[m.Fill, ...] = ()
+    pushdown: bool = True
+    reason: str | None = None  # why it cannot run in SQL
+
+
+@attrs.frozen
+class PushdownQuery:
+    """The compiled one-pass query and how to read its result rows."""
+
+    select: sa.Select[Any]
+    profiles: tuple[PlannedProfile, ...]
+    group_by: tuple[str, ...]
+    procedures: tuple[str, ...]
+
+
+def _month(col: Col, dialect: str) -> Col:
+    if dialect == "postgresql":
+        return sa.func.to_char(col, "YYYY-MM")
+    if dialect == "duckdb":
+        return sa.func.strftime(col, "%Y-%m")
+    return sa.func.strftime("%Y-%m", col)
+
+
+def _labels(source: Any) -> dict[str, str]:
+    """A unique label per catalogue field: header fields ``h_<col>``, item fields ``i_<col>``
+    (``declaration.number`` and ``item.number`` share a column name in their own tables)."""
+    out: dict[str, str] = {}
+    for path, col in source.field_columns.items():
+        out[path] = ("h_" if path.startswith("declaration.") else "i_") + col
+    return out
+
+
+def item_rows(
+    source: Any, date_from: dt.date, date_to: dt.date, fields: Sequence[str]
+) -> tuple[sa.Subquery, dict[str, str]]:
+    """One row per goods item of each declaration dated in [date_from, date_to]."""
+    d = source.declarations
+    i = source.items
+    labels = _labels(source)
+    cols: list[Col] = [
+        d.c.pk.label("decl_pk"),
+        d.c.id.label("decl_id"),
+        i.c.item_no.label("item_no"),
+    ]
+    for path in sorted(set(fields) | {"declaration.date"}):
+        if path in labels:
+            cols.append(source.field(path).label(labels[path]))
+    date = source.field("declaration.date")
+    query = (
+        sa.select(*cols)
+        .select_from(d.outerjoin(i, i.c.decl_pk == d.c.pk))
+        .where(date >= date_from, date <= date_to)
+    )
+    return query.subquery("rows"), labels
+
+
+def fields_read(profile: m.Profile) -> set[str]:
+    """Every declaration field a profile reads (conditions, degree, controls, history)."""
+    out: set[str] = set()
+    exprs: list[Any] = [ind.condition for ind in profile.indicators]
+    exprs += [ind.unless for ind in profile.indicators if ind.unless is not None]
+    exprs += [e.condition for e in profile.exceptions]
+    exprs += [c.condition for c in profile.controls if c.condition is not None]
+    if profile.degree is not None:
+        exprs.append(profile.degree)
+    for expr in exprs:
+        for node in m.walk(expr):
+            if isinstance(node, m.FieldRef) and node.scope in ("declaration", "item"):
+                out.add(node.path)
+    if profile.history is not None:
+        out.update(s.field.path for s in profile.history.subjects)
+    return out
+
+
+def plan(
+    profiles: Sequence[tuple[str, m.Profile, Sequence[m.Fill]]],
+    dialect: str,
+    file_lists: Mapping[str, m.ListLit] | None = None,
+) -> list[PlannedProfile]:
+    """Decide per profile whether it runs in SQL, by compiling it against a dummy row source."""
+    planned = []
+    for key, profile, fills in profiles:
+        try:
+            dummy = SqlScope(
+                field=lambda path: sa.column(path),
+                dialect=dialect,
+                lists=dict(file_lists or {}),
+            )
+            variants = [apply_fill(profile, f) for f in fills] if profile.is_regional else [profile]
+            for variant in variants:
+                compile_profile(variant, dummy)
+            planned.append(PlannedProfile(key, profile, tuple(fills)))
+        except SqlUnsupported as exc:
+            planned.append(PlannedProfile(key, profile, tuple(fills), False, exc.reason))
+    return planned
+
+
+def _profile_columns(
+    pp: PlannedProfile,
+    rows: sa.Subquery,
+    labels: Mapping[str, str],
+    dialect: str,
+    file_lists: Mapping[str, m.ListLit],
+    history_sql: HistorySql | None,
+) -> tuple[Col, Col, list[tuple[str, Col]]]:
+    """Per-item degree (NULL when excepted or not applicable), fires, and control flags."""
+    neg = pos = None
+    if pp.profile.history is not None and history_sql is not None:
+        neg, pos = history_sql(pp.profile.history, rows)
+
+    def field(path: str) -> Col:
+        label = labels.get(path)
+        if label is None or label not in rows.c:
+            return sa.null()
+        return rows.c[label]
+
+    scope = SqlScope(
+        field=field,
+        dialect=dialect,
+        lists=dict(file_lists),
+        negative_history=neg,
+        positive_history=pos,
+    )
+    compiled: list[tuple[Col, ProfileSql]]
+    if not pp.profile.is_regional:
+        compiled = [(sa.true(), compile_profile(pp.profile, scope))]
+    else:
+        office = field("declaration.office")
+        date = field("declaration.date")
+        compiled = []
+        for fill in pp.fills:
+            assert fill.valid is not None
+            applies = sa.and_(
+                office == fill.office,
+                date >= fill.valid.start,
+                date <= (fill.valid.end or dt.date.max),
+            )
+            compiled.append((applies, compile_profile(apply_fill(pp.profile, fill), scope)))
+    return _merge(compiled)
+
+
+def _merge(compiled: list[tuple[Col, ProfileSql]]) -> tuple[Col, Col, list[tuple[str, Col]]]:
+    if not compiled:
+        return sa.null(), sa.false(), []
+    degree = sa.case(
+        *[(sa.and_(cond, sa.not_(ps.excluded)), ps.degree) for cond, ps in compiled],
+        else_=sa.null(),
+    )
+    fires = sa.or_(*[sa.and_(cond, ps.fires) for cond, ps in compiled])
+    by_code: dict[str, list[Col]] = {}
+    for cond, ps in compiled:
+        for control, applies in ps.controls:
+            by_code.setdefault(control.code, []).append(sa.and_(cond, applies))
+    controls = [(code, sa.or_(*conds)) for code, conds in sorted(by_code.items())]
+    return degree, fires, controls
+
+
+def _flag(pred: Col) -> Col:
+    return sa.case((pred, 1), else_=0)
+
+
+def build_query(
+    source: Any,
+    planned: Sequence[PlannedProfile],
+    date_from: dt.date,
+    date_to: dt.date,
+    dialect: str,
+    group_by: Sequence[str] = (),
+    file_lists: Mapping[str, m.ListLit] | None = None,
+    history_sql: HistorySql | None = None,
+) -> PushdownQuery:
+    """The one-pass metrics query for every profile in ``planned`` that can run in SQL."""
+    for key in group_by:
+        if key not in BREAKDOWNS:
+            raise ValueError(f"unknown breakdown {key!r}; use one of {', '.join(BREAKDOWNS)}")
+    pushed = tuple(pp for pp in planned if pp.pushdown)
+    fields: set[str] = {f for key in group_by if (f := BREAKDOWNS[key])}
+    for pp in pushed:
+        fields |= fields_read(pp.profile)
+    rows, labels = item_rows(source, date_from, date_to, sorted(fields))
+
+    # ---- layer 2: per item
+    item_cols: list[Col] = [rows.c.decl_pk]
+    group_src: dict[str, Col] = {}
+    for key in group_by:
+        path = BREAKDOWNS[key]
+        assert path is not None
+        col = rows.c[labels[path]]
+        group_src[key] = _month(col, dialect) if key == "month" else col
+    for key, expr in group_src.items():
+        item_cols.append(expr.label(f"g_{key}"))
+    procedures: set[str] = set()
+    per_profile_controls: list[list[str]] = []
+    for n, pp in enumerate(pushed):
+        degree, fires, controls = _profile_columns(
+            pp, rows, labels, dialect, file_lists or {}, history_sql
+        )
+        item_cols.append(degree.label(f"p{n}_degree"))
+        item_cols.append(_flag(fires).label(f"p{n}_fires"))
+        codes = []
+        for code, applies in controls:
+            item_cols.append(_flag(applies).label(f"p{n}_c{code}"))
+            codes.append(code)
+            procedures.add(code)
+        per_profile_controls.append(codes)
+    per_item = sa.select(*item_cols).subquery("per_item")
+
+    # ---- layer 3: per declaration, with control results pivoted by procedure
+    decl_cols: list[Col] = [per_item.c.decl_pk]
+    decl_group = [per_item.c.decl_pk]
+    for key in group_by:
+        decl_cols.append(per_item.c[f"g_{key}"])
+        decl_group.append(per_item.c[f"g_{key}"])
+    for n, _pp in enumerate(pushed):
+        decl_cols.append(sa.func.max(per_item.c[f"p{n}_degree"]).label(f"p{n}_degree"))
+        decl_cols.append(sa.func.max(per_item.c[f"p{n}_fires"]).label(f"p{n}_fires"))
+        for code in per_profile_controls[n]:
+            decl_cols.append(sa.func.max(per_item.c[f"p{n}_c{code}"]).label(f"p{n}_c{code}"))
+    per_decl = sa.select(*decl_cols).group_by(*decl_group).subquery("per_decl")
+
+    procs = tuple(sorted(procedures))
+    cr = source.control_results
+    cr_cols: list[Col] = []
+    if cr is not None:
+        violation = _flag(cr.c.violation_found == sa.true())
+        assessed = sa.func.coalesce(cr.c.revenue, 0.0)
+        cr_cols = [cr.c.decl_pk]
+        for j, code in enumerate(procs):
+            is_code = cr.c.procedure == code
+            cr_cols += [
+                sa.func.sum(_flag(is_code)).label(f"n{j}"),
+                sa.func.sum(sa.case((is_code, violation), else_=0)).label(f"h{j}"),
+                sa.func.sum(
+                    sa.case((is_code, sa.func.coalesce(cr.c.revenue, 0.0)), else_=0.0)
+                ).label(f"r{j}"),
+            ]
+        cr_cols += [
+            sa.func.sum(violation).label("h_all"),
+            sa.func.sum(_flag(cr.c.random_control == sa.true())).label("n_random"),
+            sa.func.sum(sa.case((cr.c.random_control == sa.true(), violation), else_=0)).label(
+                "h_random"
+            ),
+            sa.func.count().label("n_all"),
+        ]
+        pivot = sa.select(*cr_cols).group_by(cr.c.decl_pk).subquery("controls_done")
+        joined: sa.FromClause = per_decl.outerjoin(pivot, pivot.c.decl_pk == per_decl.c.decl_pk)
+    else:
+        pivot = None
+        joined = per_decl
+
+    def cr_col(name: str) -> Col:
+        if pivot is None:
+            return sa.literal(0)
+        return sa.func.coalesce(pivot.c[name], 0)
+
+    # ---- layer 4: metrics per breakdown group
+    out: list[Col] = [per_decl.c[f"g_{key}"].label(key) for key in group_by]
+    out.append(sa.func.count().label("considered"))
+    out += [
+        sa.func.sum(cr_col("h_all")).label("violations"),
+        sa.func.sum(cr_col("n_all")).label("controls_all"),
+        sa.func.sum(cr_col("n_random")).label("random_controls"),
+        sa.func.sum(cr_col("h_random")).label("random_hits"),
+    ]
+    for n, _pp in enumerate(pushed):
+        fired = per_decl.c[f"p{n}_fires"]
+        out.append(sa.func.sum(fired).label(f"p{n}_selected"))
+        carried: list[Col] = []
+        hits: list[Col] = []
+        revenue: list[Col] = []
+        for code in per_profile_controls[n]:
+            flag = per_decl.c[f"p{n}_c{code}"]
+            out.append(sa.func.sum(flag).label(f"p{n}_c{code}"))
+            j = procs.index(code)
+            selected = flag == 1
+            carried.append(sa.case((selected, cr_col(f"n{j}")), else_=0))
+            hits.append(sa.case((selected, cr_col(f"h{j}")), else_=0))
+            revenue.append(sa.case((selected, cr_col(f"r{j}")), else_=0.0))
+        zero = sa.literal(0)
+        out.append(sa.func.sum(_sum(carried, zero)).label(f"p{n}_controls"))
+        out.append(sa.func.sum(_sum(hits, zero)).label(f"p{n}_hits"))
+        out.append(sa.func.sum(_sum(revenue, sa.literal(0.0))).label(f"p{n}_revenue"))
+    select = sa.select(*out).select_from(joined)
+    if group_by:
+        keys = [per_decl.c[f"g_{key}"] for key in group_by]
+        select = select.group_by(*keys).order_by(*keys)
+    return PushdownQuery(select, pushed, tuple(group_by), procs)
+
+
+def _sum(parts: list[Col], zero: Col) -> Col:
+    if not parts:
+        return zero
+    total = parts[0]
+    for p in parts[1:]:
+        total = total + p
+    return total
