@@ -81,3 +81,11 @@ def test_mutated_samples_agree_with_lark_or_fail_the_same_way(data: st.DataObjec
         return
     if fast is not None:
         assert tuple(x[1][0] if isinstance(x, tuple) else x for x in fast["items"]) == slow
+
+
+def test_open_ended_in_force_parses_with_no_end() -> None:
+    result = parse_source('profile "x" { in force 2024-01-01 .. approved 2024-01-01 }', "f.rp")
+    assert result.diagnostics == []
+    assert result.source is not None
+    validity = result.source.profiles[0].in_force
+    assert validity is not None and validity.end is None
