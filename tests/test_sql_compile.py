@@ -19,7 +19,7 @@ FIELDS = {
     "item.customs_value": sa.Float,
     "item.net_mass": sa.Float,
     "item.preference": sa.String,
-    "item.x": sa.Float,
+    "item.gross_mass": sa.Float,
     "declaration.declarant.aeo": sa.Boolean,
 }
 
@@ -54,7 +54,7 @@ def sqlite_rows() -> tuple[sa.Engine, sa.Table]:
                 "declaration_declarant_aeo": False},
         # net mass 0: value / mass is missing, so `cheap` is false and `not cheap` true
         base | {"id": 2, "item_hs_code": "6403990000", "item_origin": "CN",
-                "item_customs_value": 100.0, "item_net_mass": 0.0, "item_x": 1.5},
+                "item_customs_value": 100.0, "item_net_mass": 0.0, "item_gross_mass": 1.5},
         # nothing known but the AEO flag: the profile exception holds
         base | {"id": 3, "declaration_declarant_aeo": True},
         # exactly at the unit-price boundary: 12.50 is not < 12.50

@@ -147,23 +147,33 @@ _EXAMPLES: dict[str, list[str]] = {
     "use `==` to compare two values (`=` is only for `degree =`, lists and fill values)": [
         'profile "x" { indicators { a: item.origin = "CN" } }',
         'profile "x" { indicators { a: item.origin == "CN" and item.x = 1 } }',
+        'profile "x" { indicators { b: true a: item.origin = "CN" } }',
+        'profile "x" { indicators { b: true a: item.origin == "CN" and item.x = 1 } }',
     ],
     "an indicator is written `name: condition` (a colon after the name)": [
         'profile "x" { indicators { a item.origin == "CN" } }',
+        'profile "x" { indicators { b: true a item.origin == "CN" } }',
     ],
-    'a control form is written `CODE "name" mandatory|if necessary [when CONDITION] from '
+    "a control form is written `CODE \"name\" mandatory|if necessary [when CONDITION] from "
     "THRESHOLD`": [
         'profile "x" { controls { 102 "Documentary check" from 30 } }',
         'profile "x" { controls { 102 mandatory from 30 } }',
         'profile "x" { controls { 102 "Documentary check" mandatory 30 } }',
+        'profile "x" { controls { 1 "a" mandatory from 1 102 "Documentary check" from 30 } }',
+        'profile "x" { controls { 1 "a" mandatory from 1 102 mandatory from 30 } }',
+        'profile "x" { controls { 1 "a" mandatory from 1 102 "Documentary check" mandatory 30 } }',
     ],
-    'a list of values is written in parentheses: `("CN", "VN")`': [
+    "a list of values is written in parentheses: `(\"CN\", \"VN\")`": [
         'profile "x" { indicators { a: item.origin in "CN" } }',
         'profile "x" { indicators { a: item.hs_code starts with "6403" } }',
+        'profile "x" { indicators { b: true a: item.origin in "CN" } }',
+        'profile "x" { indicators { b: true a: item.hs_code starts with "6403" } }',
     ],
-    'a profile starts with `profile NUMBER "name" {` (or `profile draft "name" {`)': [
+    "a profile starts with `profile NUMBER \"name\" {` (or `profile draft \"name\" {`)": [
         "profile { ",
         "profile 2A/08/2012/00042-03 { ",
+        'list a = ("x") profile { ',
+        'list a = ("x") profile 2A/08/2012/00042-03 { ',
     ],
 }
 
