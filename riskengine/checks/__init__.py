@@ -60,6 +60,7 @@ __all__ = [
     "degree_range",
     "expr_range",
     "expr_type",
+    "find_profile_files",
     "last_valid_day",
     "load_checked",
 ]
@@ -143,7 +144,9 @@ def _check(
     return CheckResult(tuple(files), tuple(sort_diagnostics(diagnostics)), sources)
 
 
-def _expand(paths: Iterable[str | Path]) -> tuple[list[str], list[Diagnostic]]:
+def find_profile_files(paths: Iterable[str | Path]) -> tuple[list[str], list[Diagnostic]]:
+    """Files as given and every ``*.rp`` file under each directory (sorted, recursive), each
+    once in the order given; a missing path becomes an RE006 diagnostic."""
     found: list[str] = []
     problems: list[Diagnostic] = []
     seen: set[Path] = set()
@@ -184,7 +187,7 @@ def check_paths(
     """Check files and directories: a directory means every ``*.rp`` file below it, sorted. A
     path that does not exist or cannot be read is a diagnostic (RE006, RE005), not an
     exception."""
-    names, problems = _expand(_as_paths(paths))
+    names, problems = find_profile_files(_as_paths(paths))
     texts: dict[str, str] = {}
     for name in names:
         try:

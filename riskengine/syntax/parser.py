@@ -226,7 +226,8 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
         if ch == '"':
             msg, code = 'this string is not closed: a `"` is missing on this line', "RE004"
         else:
-            msg, code = f"unexpected character `{ch}`", "RE001"
+            shown = ch if ch.isprintable() else repr(ch)[1:-1]
+            msg, code = f"unexpected character `{shown}`", "RE001"
         span = Span(file, line, column, line, column + 1)
         return error(code, msg, span, friendly)
     if isinstance(exc, UnexpectedEOF) or (

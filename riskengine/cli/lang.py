@@ -1,0 +1,302 @@
+"""Language commands: ``check`` (diagnostics), ``fmt`` (the formatter), ``show`` (the passport)."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import click
+
+from riskengine import checks
+from riskengine import model as m
+from riskengine.catalogue import Catalogue, CatalogueError, catalogue_with
+from riskengine.cli.common import (
+    EXIT_PROBLEMS,
+    atomic_write,
+    echo_diagnostics,
+    expand_paths,
+    plural,
+    use_color,
+    user_error,
+)
+from riskengine.diagnostics import ProfileError, Severity, sort_diagnostics
+from riskengine.format import format_text
+from riskengine.render import FORMATS, LANGUAGES, render
+from riskengine.syntax import parse_source, read_source
+
+__all__ = ["check", "fmt", "show"]
+
+_EXISTING = click.Path(exists=True, path_type=Path)
+
+# ------------------------------------------------------------------------------------ check
+
+
+def _load_catalogue(path: Path | None) -> Catalogue | None:
+    if path is None:
+        return None
+    try:
+        return catalogue_with(path)
+    except CatalogueError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--catalogue'") from None
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=_EXISTING, metavar="PATH...")
+@click.option(
+    "--format",
+    "output",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="text for people (source line and caret), json for machines.",
+)
+@click.option(
+    "--catalogue",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A TOML field catalogue adding your declaration fields to the built-in ones.",
+)
+@click.option(
+    "--warnings-as-errors",
+    is_flag=True,
+    help="Exit with status 1 when there are warnings, too.",
+)
+@click.pass_context
+def check(
+    ctx: click.Context,
+    paths: Sequence[Path],
+    output: str,
+    catalogue: Path | None,
+    warnings_as_errors: bool,
+) -> None:
+    """Check profile files: syntax, names, types, classifier codes, dates, thresholds.
+
+    Each PATH is a profile file or a directory searched for *.rp files. Exit status: 0 when
+    there are no errors, 1 when there are (or warnings, with --warnings-as-errors), 2 on bad
+    usage.
+    """
+    names = [str(f) for f in expand_paths(paths)]
+    result = checks.check_paths(names, _load_catalogue(catalogue))
+    diagnostics = sort_diagnostics(result.diagnostics)
+    errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
+    warnings = sum(1 for d in diagnostics if d.severity is Severity.WARNING)
+    if output == "json":
+        document = {
+            "files": names,
+            "diagnostics": [d.to_json() for d in diagnostics],
+            "errors": errors,
+            "warnings": warnings,
+        }
+        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    else:
+        echo_diagnostics(diagnostics, dict(result.sources))
+        summary = (
+            f"checked {plural(len(names), 'file')}: "
+            f"{plural(errors, 'error')}, {plural(warnings, 'warning')}"
+        )
+        colour = "red" if errors else "yellow" if warnings else "green"
+        click.secho(summary, fg=colour, bold=True, color=use_color())
+    if errors or (warnings_as_errors and warnings):
+        ctx.exit(EXIT_PROBLEMS)
+
+
+# ------------------------------------------------------------------------------------ fmt
+
+
+def _diff(old: str, new: str, name: str) -> str:
+    lines = difflib.unified_diff(
+        old.splitlines(keepends=True),
+        new.splitlines(keepends=True),
+        fromfile=f"a/{name}",
+        tofile=f"b/{name}",
+    )
+    return "".join(x if x.endswith("\n") else x + "\n\\ No newline at end of file\n" for x in lines)
+
+
+@click.command("fmt")
+@click.argument(
+    "paths",
+    nargs=-1,
+    required=True,
+    type=click.Path(exists=True, allow_dash=True, path_type=Path),
+    metavar="PATH...",
+)
+@click.option("--check", "check_only", is_flag=True, help="Change nothing; exit 1 and list "
+              "the files that would be reformatted.")  # fmt: skip
+@click.option("--diff", "show_diff", is_flag=True, help="Change nothing; print a unified diff "
+              "of what would change and exit 1 when there is one.")  # fmt: skip
+@click.pass_context
+def fmt(ctx: click.Context, paths: Sequence[Path], check_only: bool, show_diff: bool) -> None:
+    """Format profile files in place, the one canonical way.
+
+    Each PATH is a file or a directory searched for *.rp files; `-` formats standard input to
+    standard output. A file with syntax errors is reported and left untouched; the others are
+    still formatted. Files are replaced atomically.
+    """
+    if any(str(p) == "-" for p in paths):
+        if len(paths) > 1:
+            raise click.UsageError("`-` (standard input) cannot be mixed with other paths")
+        ctx.exit(_fmt_stdin(check_only, show_diff))
+    report_err = show_diff  # keep stdout a clean diff
+    changed = unchanged = failed = 0
+    for path in expand_paths(paths):
+        name = str(path)
+        text = ""
+        try:
+            text = read_source(path)
+            new = format_text(text, name)
+        except ProfileError as exc:
+            failed += 1
+            echo_diagnostics(exc.diagnostics, {name: text, **exc.sources}, err=True)
+            click.echo(f"not formatted: {name} has errors", err=True)
+            continue
+        if new == text:
+            unchanged += 1
+            continue
+        changed += 1
+        if show_diff:
+            click.echo(_diff(text, new, name), nl=False)
+        if check_only:
+            click.echo(f"would reformat {name}", err=report_err)
+        elif not show_diff:
+            atomic_write(path, new)
+            click.echo(f"reformatted {name}")
+    verb = "would be reformatted" if (check_only or show_diff) else "reformatted"
+    parts = []
+    if changed:
+        parts.append(f"{plural(changed, 'file')} {verb}")
+    if unchanged:
+        parts.append(f"{plural(unchanged, 'file')} already formatted")
+    if failed:
+        parts.append(f"{plural(failed, 'file')} with errors left untouched")
+    click.echo(", ".join(parts), err=report_err)
+    if failed or ((check_only or show_diff) and changed):
+        ctx.exit(EXIT_PROBLEMS)
+
+
+def _fmt_stdin(check_only: bool, show_diff: bool) -> int:
+    name = "<stdin>"
+    text = sys.stdin.read()
+    try:
+        new = format_text(text, name)
+    except ProfileError as exc:
+        echo_diagnostics(exc.diagnostics, {name: text, **exc.sources}, err=True)
+        return EXIT_PROBLEMS
+    if show_diff:
+        click.echo(_diff(text, new, name), nl=False)
+    if check_only or show_diff:
+        return EXIT_PROBLEMS if new != text else 0
+    click.echo(new, nl=False)
+    return 0
+
+
+# ------------------------------------------------------------------------------------ show
+
+
+def _matches(item: m.Profile | m.Fill, selector: str) -> bool:
+    number = item.number if isinstance(item, m.Profile) else item.profile
+    if number is not None and selector in (str(number), number.base):
+        return True
+    if isinstance(item, m.Profile):
+        return item.name == selector or item.name.casefold() == selector.casefold()
+    return False
+
+
+def _describe(item: m.Profile | m.Fill) -> str:
+    if isinstance(item, m.Profile):
+        return f"{item.number or 'draft'} {item.name!r}"
+    return f"fill for {item.profile}" + (f" (office {item.office})" if item.office else "")
+
+
+def select_items(source: m.SourceFile, selector: str | None) -> list[m.Profile | m.Fill]:
+    """The profiles and fills of ``source`` that ``show`` renders, in file order.
+
+    ``selector`` is a profile number (with or without its ``-VV`` edition) or a profile name;
+    a selected profile brings along the fills for it in the same file.
+    """
+    items = [x for x in source.items if isinstance(x, m.Profile | m.Fill)]
+    if selector is None:
+        return items
+    chosen = [x for x in items if _matches(x, selector)]
+    numbers = {x.number for x in chosen if isinstance(x, m.Profile) and x.number}
+    return [x for x in items if x in chosen or (isinstance(x, m.Fill) and x.profile in numbers)]
+
+
+@click.command()
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option(
+    "--profile",
+    "-p",
+    "selector",
+    metavar="NUMBER_OR_NAME",
+    help="Show only this profile (number, number without -VV, or name) and its fills.",
+)
+@click.option(
+    "--format",
+    "fmt_name",
+    type=click.Choice(FORMATS),
+    default="markdown",
+    show_default=True,
+    help="markdown, or a self-contained printable html page.",
+)
+@click.option(
+    "--lang",
+    type=click.Choice(LANGUAGES),
+    default="en",
+    show_default=True,
+    help="Language of the labels: en, or uk (the field names of the passport form).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the document to this file instead of standard output.",
+)
+@click.pass_context
+def show(
+    ctx: click.Context,
+    file: Path,
+    selector: str | None,
+    fmt_name: str,
+    lang: str,
+    output: Path | None,
+) -> None:
+    """Show the passport of the profiles (and regional fills) in FILE as a document.
+
+    The fields follow the passport form of the procedure (appendix 1), then the table of
+    region-filled parameters and the analytical note (appendix 2).
+    """
+    name = str(file)
+    try:
+        text = read_source(file)
+    except ProfileError as exc:
+        echo_diagnostics(exc.diagnostics, exc.sources, err=True)
+        ctx.exit(EXIT_PROBLEMS)
+    result = parse_source(text, name)
+    if result.source is None or not result.ok:
+        errors = [d for d in result.diagnostics if d.is_error]
+        echo_diagnostics(sort_diagnostics(errors), {name: text}, err=True)
+        user_error(f"{name} has errors; fix them to show its passport")
+        ctx.exit(EXIT_PROBLEMS)
+    items = select_items(result.source, selector)
+    if not items:
+        everything = select_items(result.source, None)
+        if not everything:
+            user_error(f"{name} has no profiles or fills")
+            ctx.exit(EXIT_PROBLEMS)
+        known = "; ".join(_describe(x) for x in everything)
+        raise click.BadParameter(
+            f"no profile {selector!r} in {name}; it has: {known}", param_hint="'--profile'"
+        )
+    document = render(items, fmt=fmt_name, lang=lang, source=result.source)
+    if output is None:
+        click.echo(document, nl=False)
+        return
+    try:
+        atomic_write(output, document)
+    except OSError as exc:
+        user_error(f"cannot write {output}: {exc.strerror or exc}")
+        ctx.exit(EXIT_PROBLEMS)
+    click.echo(f"wrote {output}", err=True)
