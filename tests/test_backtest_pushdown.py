@@ -118,3 +118,61 @@ def test_breakdown_by_month_and_office() -> None:
     rows = _run(("month", "office"))
     got = [(r["month"], r["office"], r["considered"], r["p0_selected"]) for r in rows]
     assert got == [("2025-01", "A", 2, 2), ("2025-02", "B", 3, 1)]
+
+
+HISTORY_PROFILE = """
+profile "Chinese origin, with history" {
+    indicators { cn: item.origin in ("CN") }
+    degree = 30 * cn + negative_history
+    controls { 102 "Documentary check" mandatory from 40 }
+    history per declaration.declarant.id over 30 days {
+        negative max 50 { 0201: 20 }
+    }
+}
+"""
+
+
+def test_history_joins_as_of_each_declaration() -> None:
+    from riskengine.store.history import history_select
+
+    tables = build_tables()
+    engine = sa.create_engine("sqlite://")
+    tables.metadata.create_all(engine)
+    decls = [
+        (1, "P0", D(2025, 1, 5), "X"),  # not completed: undervaluation (0201)
+        (2, "P1", D(2025, 1, 10), "X"),  # 5 days later: 30 + 20 = 50, fires
+        (3, "P2", D(2025, 2, 4), "X"),  # 30 days later: 0201 still inside [as_of-30, as_of)
+        (4, "P3", D(2025, 2, 5), "X"),  # 31 days later: outside the window, 30, no
+        (5, "P4", D(2025, 1, 10), "Y"),  # another declarant: 30, no
+    ]
+    with engine.begin() as conn:
+        conn.execute(
+            tables.declarations.insert(),
+            [{"pk": p, "id": i, "date": d, "declarant_id": who} for p, i, d, who in decls],
+        )
+        conn.execute(
+            tables.items.insert(),
+            [{"decl_pk": p, "item_no": 1, "origin": "CN"} for p, *_ in decls],
+        )
+        conn.execute(
+            tables.outcomes.insert(), [{"decl_pk": 1, "completed": False, "date": D(2025, 1, 5)}]
+        )
+        conn.execute(tables.outcome_reasons.insert(), [{"decl_pk": 1, "reason_code": "0201"}])
+    source = native_source(tables)
+    profile = parse(HISTORY_PROFILE).profiles[0]
+    planned = plan([(profile.key, profile, ())], "sqlite")
+    query = build_query(
+        source,
+        planned,
+        D(2025, 1, 6),
+        D(2025, 2, 28),
+        "sqlite",
+        group_by=("month",),
+        history_sql=lambda block, start, end: history_select(block, source, start, end),
+    )
+    with engine.connect() as conn:
+        rows = [dict(r._mapping) for r in conn.execute(query.select)]
+    assert [(r["month"], r["considered"], r["p0_selected"]) for r in rows] == [
+        ("2025-01", 2, 1),  # P1 fires, P4 does not
+        ("2025-02", 2, 1),  # P2 fires (day 30 is inside), P3 does not
+    ]

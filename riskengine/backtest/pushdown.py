@@ -34,7 +34,9 @@ BREAKDOWNS: Mapping[str, str | None] = {
     "regime": "declaration.regime",
 }
 
-HistorySql = Callable[[m.History, sa.FromClause], tuple[Col, Col]]
+#: Builds the set-based history of one history block for the declarations of the period: a
+#: selectable with ``decl_pk``, ``item_no``, ``negative_history``, ``positive_history``.
+HistorySql = Callable[[m.History, dt.date, dt.date], sa.Select[Any]]
 
 
 @attrs.frozen
@@ -146,12 +148,10 @@ def _profile_columns(
     labels: Mapping[str, str],
     dialect: str,
     file_lists: Mapping[str, m.ListLit],
-    history_sql: HistorySql | None,
+    history: tuple[Col, Col] | None,
 ) -> tuple[Col, Col, list[tuple[str, Col]]]:
     """Per-item degree (NULL when excepted or not applicable), fires, and control flags."""
-    neg = pos = None
-    if pp.profile.history is not None and history_sql is not None:
-        neg, pos = history_sql(pp.profile.history, rows)
+    neg, pos = history if history is not None else (None, None)
 
     def field(path: str) -> Col:
         label = labels.get(path)
@@ -224,6 +224,22 @@ def build_query(
         fields |= fields_read(pp.profile)
     rows, labels = item_rows(source, date_from, date_to, sorted(fields))
 
+    # ---- history: one set-based subquery per distinct history block, joined per item
+    histories: dict[m.History, tuple[Col, Col]] = {}
+    row_source: sa.FromClause = rows
+    if history_sql is not None:
+        for pp in pushed:
+            block = pp.profile.history
+            if block is None or block in histories:
+                continue
+            h = history_sql(block, date_from, date_to).subquery(f"history{len(histories)}")
+            same_item = sa.or_(
+                h.c.item_no == rows.c.item_no,
+                sa.and_(h.c.item_no.is_(None), rows.c.item_no.is_(None)),
+            )
+            row_source = row_source.outerjoin(h, sa.and_(h.c.decl_pk == rows.c.decl_pk, same_item))
+            histories[block] = (h.c.negative_history, h.c.positive_history)
+
     # ---- layer 2: per item
     item_cols: list[Col] = [rows.c.decl_pk]
     group_src: dict[str, Col] = {}
@@ -237,8 +253,9 @@ def build_query(
     procedures: set[str] = set()
     per_profile_controls: list[list[str]] = []
     for n, pp in enumerate(pushed):
+        block = pp.profile.history
         degree, fires, controls = _profile_columns(
-            pp, rows, labels, dialect, file_lists or {}, history_sql
+            pp, rows, labels, dialect, file_lists or {}, histories.get(block) if block else None
         )
         item_cols.append(degree.label(f"p{n}_degree"))
         item_cols.append(_flag(fires).label(f"p{n}_fires"))
@@ -248,7 +265,7 @@ def build_query(
             codes.append(code)
             procedures.add(code)
         per_profile_controls.append(codes)
-    per_item = sa.select(*item_cols).subquery("per_item")
+    per_item = sa.select(*item_cols).select_from(row_source).subquery("per_item")
 
     # ---- layer 3: per declaration, with control results pivoted by procedure
     decl_cols: list[Col] = [per_item.c.decl_pk]
@@ -275,9 +292,7 @@ def build_query(
             cr_cols += [
                 sa.func.sum(_flag(is_code)).label(f"n{j}"),
                 sa.func.sum(sa.case((is_code, violation), else_=0)).label(f"h{j}"),
-                sa.func.sum(
-                    sa.case((is_code, sa.func.coalesce(cr.c.revenue, 0.0)), else_=0.0)
-                ).label(f"r{j}"),
+                sa.func.sum(sa.case((is_code, assessed), else_=0.0)).label(f"r{j}"),
             ]
         cr_cols += [
             sa.func.sum(violation).label("h_all"),
