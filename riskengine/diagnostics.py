@@ -59,9 +59,9 @@ class Diagnostic:
         lines = [head]
         text = (sources or {}).get(self.span.file)
         if text is not None and self.span.line > 0:
-            src_lines = text.splitlines()
+            src_lines = text.split("\n")  # as the parser counts lines
             if self.span.line <= len(src_lines):
-                src = src_lines[self.span.line - 1]
+                src = src_lines[self.span.line - 1].rstrip("\r")
                 gutter = f"{self.span.line:>4} | "
                 lines.append(gutter + src)
                 width = 1

@@ -14,7 +14,7 @@ from lark import Token, Transformer
 from riskengine import model as m
 from riskengine.diagnostics import Diagnostic, Span, error
 
-_ESCAPES = {"n": "\n", "t": "\t", '"': '"', "\\": "\\"}
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 _ESCAPE_RE = re.compile(r"\\(.)", re.S)
 _PLACEHOLDER_RE = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _PLACEHOLDER_NAME_RE = re.compile(r"[^\W\d]\w*(\.[^\W\d]\w*)*\Z")
@@ -287,9 +287,9 @@ class Builder(Transformer[Token, Any]):
                 buf.append("}")
             elif mt.group(1) is not None and _PLACEHOLDER_NAME_RE.match(mt.group(1).strip()):
                 name = mt.group(1).strip()
-                if buf:
+                if "".join(buf):
                     parts.append("".join(buf))
-                    buf = []
+                buf = []
                 if "." in name:
                     parts.append(m.FieldRef(name, span=span))
                 elif name in ("negative_history", "positive_history"):
@@ -490,6 +490,9 @@ class Builder(Transformer[Token, Any]):
 
     def date(self, c: list[Token]) -> m.DateLit:
         return m.DateLit(self.date_of(c[0]), span=self.tspan(c[0]))
+
+    def negative_number(self, c: list[Token]) -> m.NumberLit:
+        return m.NumberLit(-Decimal(str(c[0])), span=self.tspan(c[0]))
 
     def true(self, c: list[Any]) -> m.BoolLit:
         return m.BoolLit(True, span=self.span_of(c))

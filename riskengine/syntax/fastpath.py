@@ -21,7 +21,7 @@ from lark import Lark, Token
 
 _MASTER = re.compile(
     r"""
-    \s*                                       # leading white space, skipped in the same match
+    [\ \t\f\r\n]*                            # leading white space (the grammar's WS), skipped
     (?:
     (?P<comment>\#[^\n]*)
   | (?P<string>\"\"\"(?:[^"\\]|\\.|"(?!""))*\"\"\"|"(?:[^"\\\n]|\\.)*")

@@ -123,7 +123,7 @@ def read_source(path: str | Path) -> str:
     """Read a profile file as UTF-8, turning OS and decoding problems into our error type."""
     p = Path(path)
     try:
-        return p.read_text(encoding="utf-8")
+        return p.read_text(encoding="utf-8-sig")  # a byte-order mark is not content
     except UnicodeDecodeError as exc:
         span = Span(str(path), 1, 1, 1, 1)
         raise ProfileError(
@@ -154,7 +154,7 @@ _EXAMPLES: dict[str, list[str]] = {
         'profile "x" { indicators { a item.origin == "CN" } }',
         'profile "x" { indicators { b: true a item.origin == "CN" } }',
     ],
-    "a control form is written `CODE \"name\" mandatory|if necessary [when CONDITION] from "
+    'a control form is written `CODE "name" mandatory|if necessary [when CONDITION] from '
     "THRESHOLD`": [
         'profile "x" { controls { 102 "Documentary check" from 30 } }',
         'profile "x" { controls { 102 mandatory from 30 } }',
@@ -163,13 +163,13 @@ _EXAMPLES: dict[str, list[str]] = {
         'profile "x" { controls { 1 "a" mandatory from 1 102 mandatory from 30 } }',
         'profile "x" { controls { 1 "a" mandatory from 1 102 "Documentary check" mandatory 30 } }',
     ],
-    "a list of values is written in parentheses: `(\"CN\", \"VN\")`": [
+    'a list of values is written in parentheses: `("CN", "VN")`': [
         'profile "x" { indicators { a: item.origin in "CN" } }',
         'profile "x" { indicators { a: item.hs_code starts with "6403" } }',
         'profile "x" { indicators { b: true a: item.origin in "CN" } }',
         'profile "x" { indicators { b: true a: item.hs_code starts with "6403" } }',
     ],
-    "a profile starts with `profile NUMBER \"name\" {` (or `profile draft \"name\" {`)": [
+    'a profile starts with `profile NUMBER "name" {` (or `profile draft "name" {`)': [
         "profile { ",
         "profile 2A/08/2012/00042-03 { ",
         'list a = ("x") profile { ',
@@ -233,7 +233,7 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str, file: str) -> Diagnostic
     if isinstance(exc, UnexpectedEOF) or (
         isinstance(exc, UnexpectedToken) and exc.token.type == "$END"
     ):
-        lines = text.splitlines() or [""]
+        lines = text.split("\n")  # lines as lark counts them: only \n ends a line
         last = len(lines)
         col = len(lines[-1]) + 1
         opened = _unclosed_brace(text)
