@@ -267,7 +267,7 @@ class Builder(Transformer[Token, Any]):
     def message(self, c: list[Token]) -> tuple[str, Any, Span]:
         span = self.span_of(c)
         tok = c[0]
-        text = self.text_of(tok)
+        text = "".join(self.text_of(t) for t in c)
         return ("message", m.Message(text, self.placeholders(text, tok), span=span), span)
 
     def placeholders(
