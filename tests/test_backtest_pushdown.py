@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
 
-from riskengine.backtest.pushdown import build_query, plan
+from riskengine.backtest.pushdown import PlannedProfile, build_query, plan
 from riskengine.store.schema import build_tables
 from riskengine.store.source import native_source
 from riskengine.syntax import parse
@@ -92,7 +93,7 @@ def _store() -> tuple[sa.Engine, Any]:
 def _run(group_by: tuple[str, ...]) -> list[dict[str, Any]]:
     engine, source = _store()
     profile = parse(PROFILE).profiles[0]
-    planned = plan([(profile.key, profile, ())], "sqlite")
+    planned = plan([PlannedProfile(profile.key, profile)], "sqlite")
     assert planned[0].pushdown
     query = build_query(source, planned, D(2025, 1, 1), D(2025, 2, 28), "sqlite", group_by=group_by)
     with engine.connect() as conn:
@@ -160,7 +161,7 @@ def test_history_joins_as_of_each_declaration() -> None:
         conn.execute(tables.outcome_reasons.insert(), [{"decl_pk": 1, "reason_code": "0201"}])
     source = native_source(tables)
     profile = parse(HISTORY_PROFILE).profiles[0]
-    planned = plan([(profile.key, profile, ())], "sqlite")
+    planned = plan([PlannedProfile(profile.key, profile)], "sqlite")
     query = build_query(
         source,
         planned,
@@ -176,3 +177,48 @@ def test_history_joins_as_of_each_declaration() -> None:
         ("2025-01", 2, 1),  # P1 fires, P4 does not
         ("2025-02", 2, 1),  # P2 fires (day 30 is inside), P3 does not
     ]
+
+
+DRAFT = """
+profile "Cheap only (draft)" {
+    indicators { cheap: item.customs_value / item.net_mass < 10 }
+    degree = 100 * cheap
+    controls { 201 "Physical inspection" mandatory from 50 }
+}
+"""
+
+
+def test_run_rolls_up_compares_and_records_the_run() -> None:
+    from riskengine.backtest.run import BacktestOptions, run_backtest
+
+    engine, source = _store()
+    current = parse(PROFILE).profiles[0]
+    draft = parse(DRAFT).profiles[0]
+    options = BacktestOptions(
+        D(2025, 1, 1), D(2025, 2, 28), by=("office",), compare=((draft.key, current.key),)
+    )
+    with engine.connect() as conn:
+        result = run_backtest(
+            conn, source, [PlannedProfile(current.key, current), PlannedProfile(draft.key, draft)],
+            options,
+        )  # fmt: skip
+        runs = conn.execute(sa.text("select engine, profile_hashes from backtest_runs")).all()
+    total = result.profile(current.key).total
+    assert (total.considered, total.selected) == (5, 3)
+    assert total.selectivity == pytest.approx(60.0)
+    assert total.hit_rate == pytest.approx(2 / 3)
+    assert total.revenue_per_control == pytest.approx(400.0)
+    assert total.detection_share == pytest.approx(2 / 3)
+    assert total.random_hit_rate == pytest.approx(1.0)
+    assert total.high_selectivity  # 60 % >= the default 5 %
+    by_office = dict(result.profile(current.key).breakdowns["office"])
+    assert (by_office["A"].selected, by_office["B"].selected) == (2, 1)
+    assert [month for month, _ in result.profile(current.key).series] == ["2025-01", "2025-02"]
+    # The draft selects D1 and D2 (cheap items) but not D3 (mass missing): one no longer selected.
+    [cmp] = result.comparisons
+    assert (cmp.newly_selected, cmp.no_longer_selected) == (0, 1)
+    assert cmp.examples_gone == ("D3",)
+    assert cmp.deltas["selected"] == (2, 3, -1)
+    assert result.run_id == 1
+    assert runs[0][0] == "sqlite"
+    assert set(json.loads(runs[0][1])) == {current.key, draft.key}

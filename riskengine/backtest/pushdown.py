@@ -46,6 +46,7 @@ class PlannedProfile:
     key: str
     profile: m.Profile
     fills: tuple[m.Fill, ...] = ()
+    lists: Mapping[str, m.ListLit] = attrs.field(factory=dict)  # file-level named lists
     pushdown: bool = True
     reason: str | None = None  # why it cannot run in SQL
 
@@ -58,6 +59,21 @@ class PushdownQuery:
     profiles: tuple[PlannedProfile, ...]
     group_by: tuple[str, ...]
     procedures: tuple[str, ...]
+    controls: tuple[tuple[str, ...], ...]  # procedure codes each pushed profile can apply
+    per_decl: sa.Subquery  # one row per declaration: decl_id, p{n}_fires, p{n}_degree, ...
+    pairs: tuple[tuple[int, int], ...] = ()  # compared (a, b): x{k}_new / x{k}_gone columns
+
+    def examples(self, pair: int, new: bool, limit: int = 5) -> sa.Select[Any]:
+        """Ids of declarations newly selected by ``a`` (``new``) or no longer selected."""
+        a, b = self.pairs[pair]
+        fa, fb = self.per_decl.c[f"p{a}_fires"], self.per_decl.c[f"p{b}_fires"]
+        cond = sa.and_(fa == 1, fb == 0) if new else sa.and_(fa == 0, fb == 1)
+        return (
+            sa.select(self.per_decl.c.decl_id)
+            .where(cond)
+            .order_by(self.per_decl.c.decl_id)
+            .limit(limit)
+        )
 
 
 def _month(col: Col, dialect: str) -> Col:
@@ -119,26 +135,22 @@ def fields_read(profile: m.Profile) -> set[str]:
     return out
 
 
-def plan(
-    profiles: Sequence[tuple[str, m.Profile, Sequence[m.Fill]]],
-    dialect: str,
-    file_lists: Mapping[str, m.ListLit] | None = None,
-) -> list[PlannedProfile]:
+def plan(profiles: Sequence[PlannedProfile], dialect: str) -> list[PlannedProfile]:
     """Decide per profile whether it runs in SQL, by compiling it against a dummy row source."""
     planned = []
-    for key, profile, fills in profiles:
+    for pp in profiles:
+        dummy = SqlScope(field=lambda path: sa.column(path), dialect=dialect, lists=pp.lists)
         try:
-            dummy = SqlScope(
-                field=lambda path: sa.column(path),
-                dialect=dialect,
-                lists=dict(file_lists or {}),
+            variants = (
+                [apply_fill(pp.profile, f) for f in pp.fills]
+                if pp.profile.is_regional
+                else [pp.profile]
             )
-            variants = [apply_fill(profile, f) for f in fills] if profile.is_regional else [profile]
             for variant in variants:
                 compile_profile(variant, dummy)
-            planned.append(PlannedProfile(key, profile, tuple(fills)))
+            planned.append(attrs.evolve(pp, pushdown=True, reason=None))
         except SqlUnsupported as exc:
-            planned.append(PlannedProfile(key, profile, tuple(fills), False, exc.reason))
+            planned.append(attrs.evolve(pp, pushdown=False, reason=exc.reason))
     return planned
 
 
@@ -147,7 +159,6 @@ def _profile_columns(
     rows: sa.Subquery,
     labels: Mapping[str, str],
     dialect: str,
-    file_lists: Mapping[str, m.ListLit],
     history: tuple[Col, Col] | None,
 ) -> tuple[Col, Col, list[tuple[str, Col]]]:
     """Per-item degree (NULL when excepted or not applicable), fires, and control flags."""
@@ -162,7 +173,7 @@ def _profile_columns(
     scope = SqlScope(
         field=field,
         dialect=dialect,
-        lists=dict(file_lists),
+        lists=pp.lists,
         negative_history=neg,
         positive_history=pos,
     )
@@ -211,8 +222,8 @@ def build_query(
     date_to: dt.date,
     dialect: str,
     group_by: Sequence[str] = (),
-    file_lists: Mapping[str, m.ListLit] | None = None,
     history_sql: HistorySql | None = None,
+    pairs: Sequence[tuple[int, int]] = (),
 ) -> PushdownQuery:
     """The one-pass metrics query for every profile in ``planned`` that can run in SQL."""
     for key in group_by:
@@ -241,7 +252,7 @@ def build_query(
             histories[block] = (h.c.negative_history, h.c.positive_history)
 
     # ---- layer 2: per item
-    item_cols: list[Col] = [rows.c.decl_pk]
+    item_cols: list[Col] = [rows.c.decl_pk, rows.c.decl_id]
     group_src: dict[str, Col] = {}
     for key in group_by:
         path = BREAKDOWNS[key]
@@ -255,7 +266,7 @@ def build_query(
     for n, pp in enumerate(pushed):
         block = pp.profile.history
         degree, fires, controls = _profile_columns(
-            pp, rows, labels, dialect, file_lists or {}, histories.get(block) if block else None
+            pp, rows, labels, dialect, histories.get(block) if block else None
         )
         item_cols.append(degree.label(f"p{n}_degree"))
         item_cols.append(_flag(fires).label(f"p{n}_fires"))
@@ -268,8 +279,8 @@ def build_query(
     per_item = sa.select(*item_cols).select_from(row_source).subquery("per_item")
 
     # ---- layer 3: per declaration, with control results pivoted by procedure
-    decl_cols: list[Col] = [per_item.c.decl_pk]
-    decl_group = [per_item.c.decl_pk]
+    decl_cols: list[Col] = [per_item.c.decl_pk, per_item.c.decl_id]
+    decl_group = [per_item.c.decl_pk, per_item.c.decl_id]
     for key in group_by:
         decl_cols.append(per_item.c[f"g_{key}"])
         decl_group.append(per_item.c[f"g_{key}"])
@@ -340,11 +351,23 @@ def build_query(
         out.append(sa.func.sum(_sum(carried, zero)).label(f"p{n}_controls"))
         out.append(sa.func.sum(_sum(hits, zero)).label(f"p{n}_hits"))
         out.append(sa.func.sum(_sum(revenue, sa.literal(0.0))).label(f"p{n}_revenue"))
+    for k, (a, b) in enumerate(pairs):
+        fa, fb = per_decl.c[f"p{a}_fires"], per_decl.c[f"p{b}_fires"]
+        out.append(sa.func.sum(_flag(sa.and_(fa == 1, fb == 0))).label(f"x{k}_new"))
+        out.append(sa.func.sum(_flag(sa.and_(fa == 0, fb == 1))).label(f"x{k}_gone"))
     select = sa.select(*out).select_from(joined)
     if group_by:
         keys = [per_decl.c[f"g_{key}"] for key in group_by]
         select = select.group_by(*keys).order_by(*keys)
-    return PushdownQuery(select, pushed, tuple(group_by), procs)
+    return PushdownQuery(
+        select,
+        pushed,
+        tuple(group_by),
+        procs,
+        tuple(tuple(codes) for codes in per_profile_controls),
+        per_decl,
+        tuple(pairs),
+    )
 
 
 def _sum(parts: list[Col], zero: Col) -> Col:

@@ -1,0 +1,291 @@
+"""Running a backtest: plan the profiles, run one pass, roll the counts up, record the run."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+
+from riskengine import model as m
+from riskengine.backtest.metrics import (
+    GroupCounts,
+    ProfileCounts,
+    ProfileMetrics,
+    Thresholds,
+    metrics,
+    read_groups,
+    roll_up,
+)
+from riskengine.backtest.pushdown import BREAKDOWNS, PlannedProfile, build_query, plan
+from riskengine.diagnostics import RiskEngineError
+from riskengine.format import format_fill, format_profile
+
+
+class BacktestError(RiskEngineError):
+    """A backtest cannot run as asked (bad period, unknown breakdown, missing data...)."""
+
+
+@attrs.frozen
+class BacktestOptions:
+    """What to measure: the period (inclusive), breakdowns, comparisons, thresholds.
+
+    ``compare`` pairs profile keys ``(a, b)``: a draft against the edition in force, or any
+    two profiles of the run.
+    """
+
+    date_from: dt.date
+    date_to: dt.date
+    by: tuple[str, ...] = ()
+    compare: tuple[tuple[str, str], ...] = ()
+    thresholds: Thresholds = attrs.field(factory=Thresholds)
+    history: bool = True
+    examples: int = 5
+
+
+@attrs.frozen
+class ProfileResult:
+    key: str
+    name: str
+    number: str | None
+    path: str  # "sql" or "python"
+    reason: str | None  # why it did not run in SQL
+    sha256: str
+    total: ProfileMetrics
+    breakdowns: Mapping[str, tuple[tuple[Any, ProfileMetrics], ...]]
+    series: tuple[tuple[str, ProfileMetrics], ...]  # by month, for charts
+
+
+@attrs.frozen
+class Comparison:
+    a: str
+    b: str
+    deltas: Mapping[str, tuple[Any, Any, Any]]  # metric -> (a, b, a - b)
+    newly_selected: int
+    no_longer_selected: int
+    examples_new: tuple[str, ...]
+    examples_gone: tuple[str, ...]
+
+
+@attrs.frozen
+class BacktestResult:
+    options: BacktestOptions
+    engine: str
+    considered: int
+    profiles: tuple[ProfileResult, ...]
+    comparisons: tuple[Comparison, ...]
+    seconds: float
+    run_id: int | None = None
+
+    def profile(self, key: str) -> ProfileResult:
+        for p in self.profiles:
+            if p.key == key:
+                return p
+        raise KeyError(key)
+
+    def to_json(self) -> dict[str, Any]:
+        def conv(value: Any) -> Any:
+            if isinstance(value, dt.date):
+                return value.isoformat()
+            if isinstance(value, Mapping):
+                return {str(k): conv(v) for k, v in value.items()}
+            if isinstance(value, tuple | list):
+                return [conv(v) for v in value]
+            if attrs.has(type(value)):
+                return conv(attrs.asdict(value, recurse=False))
+            return value
+
+        out: dict[str, Any] = conv(self)
+        return out
+
+
+def profile_sha256(profile: m.Profile, fills: Sequence[m.Fill] = ()) -> str:
+    """A hash of the profile's canonical text (and its fills): layout and comments do not
+    change it, any change of substance does."""
+    text = format_profile(profile) + "".join(format_fill(f) for f in fills)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def planned_from(result: Any) -> list[PlannedProfile]:
+    """Profiles of a :class:`~riskengine.checks.CheckResult`, each with its fills and the named
+    lists of its own file."""
+    fills: list[m.Fill] = list(result.fills)
+    out = []
+    for source in result.files:
+        lists = {ld.name: ld.values for ld in source.lists}
+        for profile in source.profiles:
+            mine: tuple[m.Fill, ...] = ()
+            if profile.number is not None:
+                mine = tuple(f for f in fills if f.profile.base == profile.number.base)
+            out.append(PlannedProfile(profile.key, profile, mine, lists))
+    return out
+
+
+def _dialect(bind: sa.Connection) -> str:
+    return bind.dialect.name
+
+
+def _zero(n_profiles: int, controls: Sequence[Sequence[str]]) -> GroupCounts:
+    return GroupCounts(
+        (),
+        0,
+        0,
+        0,
+        0,
+        0,
+        tuple(ProfileCounts(controls_applied={c: 0 for c in codes}) for codes in controls),
+    )
+
+
+def run_backtest(
+    connection: sa.Connection,
+    source: Any,
+    profiles: Sequence[PlannedProfile],
+    options: BacktestOptions,
+    *,
+    record: bool = True,
+) -> BacktestResult:
+    """Measure every profile over the declarations dated ``date_from``..``date_to``."""
+    if options.date_to < options.date_from:
+        raise BacktestError(
+            f"the period ends ({options.date_to}) before it starts ({options.date_from})"
+        )
+    for key in options.by:
+        if key not in BREAKDOWNS:
+            raise BacktestError(
+                f"unknown breakdown {key!r}: use {', '.join(BREAKDOWNS)} (controls are always "
+                "broken down by procedure)"
+            )
+    keys = [pp.key for pp in profiles]
+    if len(set(keys)) != len(keys):
+        raise BacktestError("two profiles of the run have the same number or name")
+    for a, b in options.compare:
+        for k in (a, b):
+            if k not in keys:
+                raise BacktestError(f"cannot compare {k!r}: it is not one of the run's profiles")
+
+    started = time.perf_counter()
+    started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    dialect = _dialect(connection)
+    planned = plan(profiles, dialect)
+    python_only = [pp for pp in planned if not pp.pushdown]
+    if python_only:
+        names = "; ".join(f"{pp.key}: {pp.reason}" for pp in python_only)
+        raise BacktestError(
+            f"these profiles cannot run as SQL on {dialect} and the Python fallback of "
+            f"backtests is not built yet: {names}"
+        )
+
+    history_sql = None
+    if options.history and source.outcomes is not None:
+        from riskengine.store.history import history_select
+
+        def history_sql(block: m.History, start: dt.date, end: dt.date) -> sa.Select[Any]:
+            return history_select(block, source, start, end)
+
+    group_by = tuple(sorted(set(options.by) | {"month"}, key=list(BREAKDOWNS).index))
+    index = {pp.key: n for n, pp in enumerate(planned)}
+    pairs = tuple((index[a], index[b]) for a, b in options.compare)
+    query = build_query(
+        source,
+        planned,
+        options.date_from,
+        options.date_to,
+        dialect,
+        group_by=group_by,
+        history_sql=history_sql,
+        pairs=pairs,
+    )
+    rows = [dict(r._mapping) for r in connection.execute(query.select)]
+    groups = read_groups(rows, group_by, query.controls)
+    [total] = roll_up(groups, group_by, ()) or [_zero(len(planned), query.controls)]
+
+    results = []
+    for n, pp in enumerate(planned):
+        breakdowns = {
+            key: tuple(
+                (g.key[0], metrics(g, n, options.thresholds))
+                for g in roll_up(groups, group_by, (key,))
+            )
+            for key in options.by
+        }
+        series = tuple(
+            (str(g.key[0]), metrics(g, n, options.thresholds))
+            for g in roll_up(groups, group_by, ("month",))
+        )
+        results.append(
+            ProfileResult(
+                key=pp.key,
+                name=pp.profile.name,
+                number=str(pp.profile.number) if pp.profile.number else None,
+                path="sql" if pp.pushdown else "python",
+                reason=pp.reason,
+                sha256=profile_sha256(pp.profile, pp.fills),
+                total=metrics(total, n, options.thresholds),
+                breakdowns=breakdowns,
+                series=series,
+            )
+        )
+
+    comparisons = []
+    for pair, ((a, b), (ia, ib)) in enumerate(zip(options.compare, pairs, strict=True)):
+        ma, mb = results[ia].total, results[ib].total
+        deltas = {}
+        for field in ("selected", "selectivity", "controls_carried", "hits", "hit_rate",
+                      "revenue", "detection_share"):  # fmt: skip
+            va, vb = getattr(ma, field), getattr(mb, field)
+            deltas[field] = (va, vb, None if va is None or vb is None else va - vb)
+        new = sum(int(r[f"x{pair}_new"] or 0) for r in rows)
+        gone = sum(int(r[f"x{pair}_gone"] or 0) for r in rows)
+        ex_new = tuple(
+            str(r[0]) for r in connection.execute(query.examples(pair, True, options.examples))
+        )
+        ex_gone = tuple(
+            str(r[0]) for r in connection.execute(query.examples(pair, False, options.examples))
+        )
+        comparisons.append(Comparison(a, b, deltas, new, gone, ex_new, ex_gone))
+
+    result = BacktestResult(
+        options=options,
+        engine=dialect,
+        considered=total.considered,
+        profiles=tuple(results),
+        comparisons=tuple(comparisons),
+        seconds=time.perf_counter() - started,
+    )
+    if record:
+        run_id = _record(connection, result, started_at)
+        result = attrs.evolve(result, run_id=run_id)
+    return result
+
+
+def _record(connection: sa.Connection, result: BacktestResult, started_at: dt.datetime) -> int:
+    """Append the run to ``backtest_runs`` so a figure shown to the commission can be traced
+    to its parameters, the exact profile texts (hashes) and the engine."""
+    from riskengine.store.schema import build_tables
+    from riskengine.store.writer import allocate_keys
+
+    runs = build_tables().backtest_runs
+    data = result.to_json()
+    pk = allocate_keys(connection, runs, 1)
+    connection.execute(
+        runs.insert().values(
+            pk=pk,
+            started_at=started_at,
+            finished_at=dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            engine=result.engine,
+            parameters=data["options"],
+            profile_hashes={p.key: p.sha256 for p in result.profiles},
+            results={
+                "considered": data["considered"],
+                "profiles": data["profiles"],
+                "comparisons": data["comparisons"],
+            },
+        )
+    )
+    connection.commit()
+    return pk
