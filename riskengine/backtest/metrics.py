@@ -21,7 +21,7 @@ class Thresholds:
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Thresholds:
-        value = data.get("high_selectivity", cls.high_selectivity)
+        value = data.get("high_selectivity", attrs.fields(cls).high_selectivity.default)
         if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
             raise ValueError("high_selectivity must be a number of per cent between 0 and 100")
         return cls(float(value))

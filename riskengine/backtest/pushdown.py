@@ -25,7 +25,14 @@ import sqlalchemy as sa
 
 from riskengine import model as m
 from riskengine.regional import apply_fill
-from riskengine.sql.compile import Col, ProfileSql, SqlScope, SqlUnsupported, compile_profile
+from riskengine.sql.compile import (
+    Col,
+    ProfileSql,
+    SqlScope,
+    SqlUnsupported,
+    clamp,
+    compile_profile,
+)
 
 #: Breakdown keys a backtest can group by, and the catalogue field each one reads.
 BREAKDOWNS: Mapping[str, str | None] = {
@@ -154,65 +161,46 @@ def plan(profiles: Sequence[PlannedProfile], dialect: str) -> list[PlannedProfil
     return planned
 
 
-def _profile_columns(
+@attrs.frozen
+class _Variant:
+    """One way a profile applies to a row: the profile itself, or one office's fill of it."""
+
+    guard: Col  # true where this variant applies (always true for a central profile)
+    compiled: ProfileSql
+
+
+def _variants(
     pp: PlannedProfile,
-    rows: sa.Subquery,
-    labels: Mapping[str, str],
+    field: Callable[[str], Col],
     dialect: str,
     history: tuple[Col, Col] | None,
-) -> tuple[Col, Col, list[tuple[str, Col]]]:
-    """Per-item degree (NULL when excepted or not applicable), fires, and control flags."""
+) -> list[_Variant]:
     neg, pos = history if history is not None else (None, None)
-
-    def field(path: str) -> Col:
-        label = labels.get(path)
-        if label is None or label not in rows.c:
-            return sa.null()
-        return rows.c[label]
-
     scope = SqlScope(
-        field=field,
-        dialect=dialect,
-        lists=pp.lists,
-        negative_history=neg,
-        positive_history=pos,
+        field=field, dialect=dialect, lists=pp.lists, negative_history=neg, positive_history=pos
     )
-    compiled: list[tuple[Col, ProfileSql]]
     if not pp.profile.is_regional:
-        compiled = [(sa.true(), compile_profile(pp.profile, scope))]
-    else:
-        office = field("declaration.office")
-        date = field("declaration.date")
-        compiled = []
-        for fill in pp.fills:
-            assert fill.valid is not None
-            applies = sa.and_(
-                office == fill.office,
-                date >= fill.valid.start,
-                date <= (fill.valid.end or dt.date.max),
-            )
-            compiled.append((applies, compile_profile(apply_fill(pp.profile, fill), scope)))
-    return _merge(compiled)
+        return [_Variant(sa.true(), compile_profile(pp.profile, scope))]
+    office = field("declaration.office")
+    date = field("declaration.date")
+    out = []
+    for fill in pp.fills:
+        assert fill.valid is not None
+        guard = sa.and_(
+            office == fill.office,
+            date >= fill.valid.start,
+            date <= (fill.valid.end or dt.date.max),
+        )
+        out.append(_Variant(guard, compile_profile(apply_fill(pp.profile, fill), scope)))
+    return out
 
 
-def _merge(compiled: list[tuple[Col, ProfileSql]]) -> tuple[Col, Col, list[tuple[str, Col]]]:
-    if not compiled:
-        return sa.null(), sa.false(), []
-    degree = sa.case(
-        *[(sa.and_(cond, sa.not_(ps.excluded)), ps.degree) for cond, ps in compiled],
-        else_=sa.null(),
-    )
-    fires = sa.or_(*[sa.and_(cond, ps.fires) for cond, ps in compiled])
-    by_code: dict[str, list[Col]] = {}
-    for cond, ps in compiled:
-        for control, applies in ps.controls:
-            by_code.setdefault(control.code, []).append(sa.and_(cond, applies))
-    controls = [(code, sa.or_(*conds)) for code, conds in sorted(by_code.items())]
-    return degree, fires, controls
+_ONE: Col = sa.literal_column("1")
+_ZERO: Col = sa.literal_column("0")
 
 
 def _flag(pred: Col) -> Col:
-    return sa.case((pred, 1), else_=0)
+    return sa.case((pred, _ONE), else_=_ZERO)
 
 
 def build_query(
@@ -243,40 +231,76 @@ def build_query(
             block = pp.profile.history
             if block is None or block in histories:
                 continue
-            h = history_sql(block, date_from, date_to).subquery(f"history{len(histories)}")
-            same_item = sa.or_(
-                h.c.item_no == rows.c.item_no,
-                sa.and_(h.c.item_no.is_(None), rows.c.item_no.is_(None)),
+            # OFFSET 0: computed once, then joined (not inlined into every row's evaluation);
+            # equalities only, so the engine can hash or index the join.
+            h = (
+                history_sql(block, date_from, date_to)
+                .offset(0)
+                .subquery(f"history{len(histories)}")
+            )
+            no_item = sa.literal_column("-1")
+            same_item = sa.func.coalesce(h.c.item_no, no_item) == sa.func.coalesce(
+                rows.c.item_no, no_item
             )
             row_source = row_source.outerjoin(h, sa.and_(h.c.decl_pk == rows.c.decl_pk, same_item))
             histories[block] = (h.c.negative_history, h.c.positive_history)
 
-    # ---- layer 2: per item
+    # ---- layer 2a: per item, everything that reads the row, each computed once:
+    # the raw degree, the exception, each control's own condition (and fill guard)
+    def field(path: str) -> Col:
+        label = labels.get(path)
+        if label is None or label not in rows.c:
+            return sa.null()
+        return rows.c[label]
+
     item_cols: list[Col] = [rows.c.decl_pk, rows.c.decl_id]
-    group_src: dict[str, Col] = {}
     for key in group_by:
         path = BREAKDOWNS[key]
         assert path is not None
         col = rows.c[labels[path]]
-        group_src[key] = _month(col, dialect) if key == "month" else col
-    for key, expr in group_src.items():
-        item_cols.append(expr.label(f"g_{key}"))
-    procedures: set[str] = set()
-    per_profile_controls: list[list[str]] = []
+        item_cols.append((_month(col, dialect) if key == "month" else col).label(f"g_{key}"))
+    # (profile n) -> [(code, threshold, flag column name)]
+    tests: list[list[tuple[str, float, str]]] = []
     for n, pp in enumerate(pushed):
         block = pp.profile.history
-        degree, fires, controls = _profile_columns(
-            pp, rows, labels, dialect, histories.get(block) if block else None
-        )
-        item_cols.append(degree.label(f"p{n}_degree"))
-        item_cols.append(_flag(fires).label(f"p{n}_fires"))
-        codes = []
-        for code, applies in controls:
-            item_cols.append(_flag(applies).label(f"p{n}_c{code}"))
-            codes.append(code)
+        variants = _variants(pp, field, dialect, histories.get(block) if block else None)
+        # not applicable (no fill) or excepted -> NULL raw degree: the item cannot fire
+        raw = sa.case(
+            *[(sa.and_(v.guard, sa.not_(v.compiled.excluded)), v.compiled.raw_degree)
+              for v in variants],
+            else_=sa.null(),
+        )  # fmt: skip
+        item_cols.append(raw.label(f"p{n}_raw"))
+        mine = []
+        for k, v in enumerate(variants):
+            for j, (control, condition) in enumerate(v.compiled.conditions):
+                name = f"p{n}_v{k}_k{j}"
+                guard = v.guard if condition is None else sa.and_(v.guard, condition)
+                item_cols.append(_flag(guard).label(name))
+                mine.append((control.code, float(control.threshold), name))
+        tests.append(mine)
+    raw_items = sa.select(*item_cols).select_from(row_source).offset(0).subquery("raw_items")
+
+    # ---- layer 2b: clamp once, test thresholds on the clamped column (the OFFSET 0 above keeps
+    # SQLite and PostgreSQL from inlining layer 2a here and repeating every degree expression)
+    per_item_cols: list[Col] = [raw_items.c.decl_pk, raw_items.c.decl_id]
+    per_item_cols += [raw_items.c[f"g_{key}"] for key in group_by]
+    procedures: set[str] = set()
+    per_profile_controls: list[list[str]] = []
+    for n, mine in enumerate(tests):
+        degree = clamp(raw_items.c[f"p{n}_raw"], dialect)
+        per_item_cols.append(degree.label(f"p{n}_degree"))
+        by_code: dict[str, list[Col]] = {}
+        for code, threshold, name in mine:
+            by_code.setdefault(code, []).append(
+                sa.and_(raw_items.c[name] == _ONE, degree >= threshold)
+            )
+        codes = sorted(by_code)
+        for code in codes:
+            per_item_cols.append(_flag(sa.or_(*by_code[code])).label(f"p{n}_c{code}"))
             procedures.add(code)
         per_profile_controls.append(codes)
-    per_item = sa.select(*item_cols).select_from(row_source).subquery("per_item")
+    per_item = sa.select(*per_item_cols).subquery("per_item")
 
     # ---- layer 3: per declaration, with control results pivoted by procedure
     decl_cols: list[Col] = [per_item.c.decl_pk, per_item.c.decl_id]
@@ -286,9 +310,14 @@ def build_query(
         decl_group.append(per_item.c[f"g_{key}"])
     for n, _pp in enumerate(pushed):
         decl_cols.append(sa.func.max(per_item.c[f"p{n}_degree"]).label(f"p{n}_degree"))
-        decl_cols.append(sa.func.max(per_item.c[f"p{n}_fires"]).label(f"p{n}_fires"))
-        for code in per_profile_controls[n]:
-            decl_cols.append(sa.func.max(per_item.c[f"p{n}_c{code}"]).label(f"p{n}_c{code}"))
+        flags: list[Col] = [
+            sa.func.max(per_item.c[f"p{n}_c{code}"]) for code in per_profile_controls[n]
+        ]
+        # fired on some item = some control applied on some item
+        fires = _ZERO if not flags else flags[0] if len(flags) == 1 else _greatest(flags, dialect)
+        decl_cols.append(fires.label(f"p{n}_fires"))
+        for code, applied in zip(per_profile_controls[n], flags, strict=True):
+            decl_cols.append(applied.label(f"p{n}_c{code}"))
     per_decl = sa.select(*decl_cols).group_by(*decl_group).subquery("per_decl")
 
     procs = tuple(sorted(procedures))
@@ -368,6 +397,10 @@ def build_query(
         per_decl,
         tuple(pairs),
     )
+
+
+def _greatest(parts: list[Col], dialect: str) -> Col:
+    return sa.func.max(*parts) if dialect == "sqlite" else sa.func.greatest(*parts)
 
 
 def _sum(parts: list[Col], zero: Col) -> Col:

@@ -335,6 +335,8 @@ class ProfileSql:
     degree: Col
     controls: tuple[tuple[m.Control, Col], ...]
     fires: Col
+    raw_degree: Col  # before clamping; a missing degree is 0
+    conditions: tuple[tuple[m.Control, Col | None], ...]  # each control's own condition
 
 
 def compile_profile(profile: m.Profile, scope: SqlScope) -> ProfileSql:
@@ -347,15 +349,47 @@ def compile_profile(profile: m.Profile, scope: SqlScope) -> ProfileSql:
         else sa.false()
     )
     if profile.degree is None:
-        raw: Col = sa.literal(0.0, sa.Float())
+        raw: Col = sa.literal_column("0.0", sa.Float())
     else:
-        raw = sa.func.coalesce(comp.number(profile.degree), 0.0)
-    degree = sa.case((raw < 0.0, 0.0), (raw > 100.0, 100.0), else_=raw)
+        raw = sa.func.coalesce(comp.number(profile.degree), sa.literal_column("0.0"))
+    degree = clamp(raw, scope.dialect)
     controls = []
+    conditions = []
     for control in profile.controls:
+        condition = None if control.condition is None else comp.boolean(control.condition)
+        conditions.append((control, condition))
         applies = degree >= float(control.threshold)
-        if control.condition is not None:
-            applies = sa.and_(applies, comp.boolean(control.condition))
+        if condition is not None:
+            applies = sa.and_(applies, condition)
         controls.append((control, sa.and_(sa.not_(excluded), applies)))
     fires = sa.or_(*[c for _, c in controls]) if controls else sa.false()
-    return ProfileSql(profile, indicators, excluded, degree, tuple(controls), fires)
+    return ProfileSql(
+        profile, indicators, excluded, degree, tuple(controls), fires, raw, tuple(conditions)
+    )
+
+
+def clamp(raw: Col, dialect: str) -> Col:
+    """``raw`` limited to 0..100, evaluating ``raw`` once (a CASE would repeat it)."""
+    zero, hundred = sa.literal_column("0.0"), sa.literal_column("100.0")
+    if dialect == "sqlite":  # SQLite's scalar max()/min() of several arguments
+        return sa.func.max(zero, sa.func.min(hundred, raw))
+    return sa.func.greatest(zero, sa.func.least(hundred, raw))
+
+
+def _re_fullmatch(pattern: str | None, value: str | None) -> int | None:
+    if pattern is None or value is None:
+        return None
+    return int(re.fullmatch(pattern, value) is not None)
+
+
+def register_functions(engine: sa.Engine) -> None:
+    """Give SQLite connections of ``engine`` the functions compiled profiles call
+    (``re_fullmatch``: Python's ``re.fullmatch``, so `matches` reads the same in SQL). Call it
+    before the engine's first connection."""
+    if engine.dialect.name != "sqlite":
+        return
+
+    def on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.create_function("re_fullmatch", 2, _re_fullmatch, deterministic=True)
+
+    sa.event.listen(engine, "connect", on_connect)

@@ -1,0 +1,122 @@
+"""Backtest results for people and machines: terminal tables, JSON and CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from riskengine.backtest.metrics import ProfileMetrics
+from riskengine.backtest.run import BacktestResult
+
+#: Columns of the CSV export and of the terminal table (metric, heading).
+COLUMNS: tuple[tuple[str, str], ...] = (
+    ("considered", "Declarations"),
+    ("selected", "Selected"),
+    ("selectivity", "Selectivity %"),
+    ("controls_carried", "Controls done"),
+    ("hits", "Hits"),
+    ("hit_rate", "Hit rate %"),
+    ("revenue", "Revenue"),
+    ("revenue_per_control", "Revenue/control"),
+    ("detection_share", "Detection %"),
+    ("random_hit_rate", "Random hit %"),
+)
+_PERCENT = {"hit_rate", "detection_share", "random_hit_rate"}
+
+
+def cell(metric: str, value: Any) -> str:
+    """How a metric reads in a table: percentages with two decimals, money with two."""
+    if value is None:
+        return "—"
+    if metric in _PERCENT:
+        return f"{100 * value:.2f}"
+    if metric == "selectivity":
+        return f"{value:.2f}"
+    if isinstance(value, float):
+        return f"{value:,.2f}"
+    return f"{value:,}"
+
+
+def _rows(result: BacktestResult) -> Iterator[tuple[str, str, str, ProfileMetrics]]:
+    """(profile key, breakdown, group value, metrics): the total first, then each breakdown."""
+    for p in result.profiles:
+        yield p.key, "total", "", p.total
+        for key, groups in p.breakdowns.items():
+            for value, mtr in groups:
+                yield p.key, key, "" if value is None else str(value), mtr
+
+
+def to_json(result: BacktestResult) -> str:
+    return json.dumps(result.to_json(), ensure_ascii=False, indent=2, sort_keys=False)
+
+
+def to_csv(result: BacktestResult) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(
+        ["profile", "breakdown", "group", *(m for m, _ in COLUMNS), "controls_applied", "high"]
+    )
+    for key, breakdown, group, mtr in _rows(result):
+        applied = ";".join(f"{code}={n}" for code, n in mtr.controls_applied.items())
+        values = ["" if getattr(mtr, m) is None else getattr(mtr, m) for m, _ in COLUMNS]
+        writer.writerow([key, breakdown, group, *values, applied, int(mtr.high_selectivity)])
+    return out.getvalue()
+
+
+def print_tables(result: BacktestResult, console: Console) -> None:
+    """The terminal view: one summary table, then each breakdown and comparison."""
+    opts = result.options
+    console.print(
+        f"Backtest {opts.date_from} .. {opts.date_to} on {result.engine}: "
+        f"{result.considered:,} declarations, {len(result.profiles)} profiles, "
+        f"{result.seconds:.2f} s" + (f", run #{result.run_id}" if result.run_id else "")
+    )
+    summary = Table(title="Profiles", show_lines=False)
+    summary.add_column("Profile", overflow="fold")
+    for _, heading in COLUMNS[1:]:
+        summary.add_column(heading, justify="right")
+    summary.add_column("Controls applied")
+    for p in result.profiles:
+        mtr = p.total
+        flag = " [bold red]HIGH[/]" if mtr.high_selectivity else ""
+        summary.add_row(
+            f"{p.key}{flag}",
+            *(cell(m, getattr(mtr, m)) for m, _ in COLUMNS[1:]),
+            ", ".join(f"{c}: {n:,}" for c, n in mtr.controls_applied.items()) or "—",
+        )
+    console.print(summary)
+    for key in opts.by:
+        table = Table(title=f"By {key}")
+        table.add_column("Profile", overflow="fold")
+        table.add_column(key.capitalize())
+        for _, heading in COLUMNS[:6]:
+            table.add_column(heading, justify="right")
+        for p in result.profiles:
+            for value, mtr in p.breakdowns.get(key, ()):
+                table.add_row(
+                    p.key,
+                    "—" if value is None else str(value),
+                    *(cell(m, getattr(mtr, m)) for m, _ in COLUMNS[:6]),
+                )
+        console.print(table)
+    for cmp in result.comparisons:
+        table = Table(title=f"{cmp.a} compared with {cmp.b}")
+        table.add_column("Metric")
+        table.add_column(cmp.a, justify="right", overflow="fold")
+        table.add_column(cmp.b, justify="right", overflow="fold")
+        table.add_column("Difference", justify="right")
+        for metric, (va, vb, delta) in cmp.deltas.items():
+            table.add_row(metric, cell(metric, va), cell(metric, vb), cell(metric, delta))
+        console.print(table)
+        console.print(
+            f"newly selected: {cmp.newly_selected:,}"
+            + (f" (e.g. {', '.join(cmp.examples_new)})" if cmp.examples_new else "")
+            + f"; no longer selected: {cmp.no_longer_selected:,}"
+            + (f" (e.g. {', '.join(cmp.examples_gone)})" if cmp.examples_gone else "")
+        )

@@ -1,0 +1,170 @@
+"""``riskengine backtest``: selectivity, hit rate and revenue of profiles over the store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+import tomllib
+from pathlib import Path
+
+import click
+from rich.console import Console
+
+from riskengine.backtest.metrics import Thresholds
+from riskengine.backtest.output import print_tables, to_csv, to_json
+from riskengine.backtest.pushdown import BREAKDOWNS, PlannedProfile
+from riskengine.backtest.run import BacktestOptions, planned_from, run_backtest
+from riskengine.catalogue import catalogue_with
+from riskengine.checks import load_checked
+from riskengine.cli.common import expand_paths, use_color
+
+__all__ = ["backtest"]
+
+
+def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
+
+
+def _breakdowns(ctx: click.Context, param: click.Parameter, value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    keys = tuple(k.strip() for k in value.split(",") if k.strip())
+    for key in keys:
+        if key not in BREAKDOWNS:
+            raise click.BadParameter(f"{key!r}: use any of {', '.join(BREAKDOWNS)}")
+    return keys
+
+
+def _thresholds(path: str | None, high: float | None) -> Thresholds:
+    data: dict[str, object] = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                data = dict(tomllib.load(fh).get("backtest", {}))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise click.BadParameter(f"{path}: {exc}", param_hint="--config") from None
+    if high is not None:
+        data["high_selectivity"] = high
+    try:
+        return Thresholds.from_mapping(data)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--config/--high-selectivity") from None
+
+
+def _pairs(main: list[PlannedProfile], other: list[PlannedProfile]) -> list[tuple[str, str]]:
+    """Pair each profile with the other edition of the same number; one profile against one
+    other is compared whatever their numbers."""
+    if len(main) == 1 and len(other) == 1:
+        return [(main[0].key, other[0].key)]
+    pairs = []
+    for a in main:
+        if a.profile.number is None:
+            continue
+        for b in other:
+            if b.profile.number is not None and b.profile.number.base == a.profile.number.base:
+                pairs.append((a.key, b.key))
+    if not pairs:
+        raise click.UsageError(
+            "--compare found no profile with the same number (WW/XX/YYYY/ZZZZZ) to compare; "
+            "give one profile on each side to compare any two"
+        )
+    return pairs
+
+
+@click.command()
+@click.argument("profiles", nargs=-1, required=True, type=click.Path(exists=True))
+@click.option("--db", "--url", "url", metavar="URL", help="Store URL (default: riskengine.db).")
+@click.option("--from", "date_from", required=True, callback=_date, help="First day, YYYY-MM-DD.")
+@click.option("--to", "date_to", required=True, callback=_date, help="Last day, YYYY-MM-DD.")
+@click.option("--by", callback=_breakdowns, help="Breakdowns: month,office,regime.")
+@click.option(
+    "--compare",
+    "compare_paths",
+    multiple=True,
+    type=click.Path(exists=True),
+    help="Profiles to compare with (e.g. the edition in force).",
+)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write an HTML report.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write JSON/CSV here.")
+@click.option("--config", type=click.Path(exists=True, dir_okay=False), help="TOML thresholds.")
+@click.option("--high-selectivity", type=float, help="Flag profiles selecting ≥ this % .")
+@click.option("--catalogue", "catalogue_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--no-history", is_flag=True, help="Treat negative/positive history as 0.")
+@click.option("--no-record", is_flag=True, help="Do not record the run in the store.")
+def backtest(
+    profiles: tuple[str, ...],
+    url: str | None,
+    date_from: dt.date,
+    date_to: dt.date,
+    by: tuple[str, ...],
+    compare_paths: tuple[str, ...],
+    fmt: str,
+    html_path: str | None,
+    output: str | None,
+    config: str | None,
+    high_selectivity: float | None,
+    catalogue_path: str | None,
+    no_history: bool,
+    no_record: bool,
+) -> None:
+    """Backtest PROFILES over the declarations in the store, pushed down to SQL."""
+    from riskengine.sql.compile import register_functions
+    from riskengine.store.engine import connect, database_errors
+    from riskengine.store.schema import build_tables
+    from riskengine.store.source import native_source
+
+    catalogue = catalogue_with(catalogue_path)
+    checked = load_checked(expand_paths(profiles), catalogue)
+    main = planned_from(checked)
+    if not main:
+        raise click.UsageError("no profile found in the given files")
+    other: list[PlannedProfile] = []
+    if compare_paths:
+        other = planned_from(load_checked(expand_paths(compare_paths), catalogue))
+        taken = {p.key for p in main}
+        clash = [p.key for p in other if p.key in taken]
+        if clash:
+            raise click.UsageError(f"--compare names the same profile again: {', '.join(clash)}")
+    options = BacktestOptions(
+        date_from,
+        date_to,
+        by=by,
+        compare=tuple(_pairs(main, other)) if other else (),
+        thresholds=_thresholds(config, high_selectivity),
+        history=not no_history,
+    )
+    engine = connect(url)
+    register_functions(engine)
+    err = Console(stderr=True, no_color=not use_color(sys.stderr))
+    with database_errors(engine), engine.connect() as conn:
+        source = native_source(build_tables(catalogue))
+        with err.status(
+            f"backtesting {len(main) + len(other)} profiles over {date_from} .. {date_to}",
+            spinner="dots",
+        ):
+            result = run_backtest(conn, source, [*main, *other], options, record=not no_record)
+    if html_path is not None:
+        from riskengine.backtest.report import write_html
+
+        write_html(result, checked, Path(html_path))
+        err.print(f"report written to {html_path}")
+    if fmt == "table":
+        print_tables(result, Console(no_color=not use_color(), soft_wrap=False))
+        return
+    text = to_json(result) if fmt == "json" else to_csv(result)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+    else:
+        click.echo(text, nl=False)
