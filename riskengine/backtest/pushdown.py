@@ -238,7 +238,7 @@ def build_query(
                 .offset(0)
                 .subquery(f"history{len(histories)}")
             )
-            no_item = sa.literal_column("-1")
+            no_item: Col = sa.literal_column("-1")
             same_item = sa.func.coalesce(h.c.item_no, no_item) == sa.func.coalesce(
                 rows.c.item_no, no_item
             )

@@ -370,7 +370,8 @@ def compile_profile(profile: m.Profile, scope: SqlScope) -> ProfileSql:
 
 def clamp(raw: Col, dialect: str) -> Col:
     """``raw`` limited to 0..100, evaluating ``raw`` once (a CASE would repeat it)."""
-    zero, hundred = sa.literal_column("0.0"), sa.literal_column("100.0")
+    zero: Col = sa.literal_column("0.0")
+    hundred: Col = sa.literal_column("100.0")
     if dialect == "sqlite":  # SQLite's scalar max()/min() of several arguments
         return sa.func.max(zero, sa.func.min(hundred, raw))
     return sa.func.greatest(zero, sa.func.least(hundred, raw))
