@@ -69,53 +69,77 @@ def to_csv(result: BacktestResult) -> str:
     return out.getvalue()
 
 
+#: The summary table's columns: what the commission reads first.
+SUMMARY: tuple[tuple[str, str], ...] = (
+    ("selected", "Selected"),
+    ("selectivity", "Sel. %"),
+    ("controls_carried", "Controls"),
+    ("hits", "Hits"),
+    ("hit_rate", "Hit %"),
+    ("revenue", "Revenue"),
+    ("detection_share", "Detect. %"),
+)
+
+
 def print_tables(result: BacktestResult, console: Console) -> None:
-    """The terminal view: one summary table, then each breakdown and comparison."""
+    """The terminal view: a summary, control forms, each breakdown and comparison."""
     opts = result.options
     console.print(
         f"Backtest {opts.date_from} .. {opts.date_to} on {result.engine}: "
         f"{result.considered:,} declarations, {len(result.profiles)} profiles, "
         f"{result.seconds:.2f} s" + (f", run #{result.run_id}" if result.run_id else "")
     )
-    summary = Table(title="Profiles", show_lines=False)
-    summary.add_column("Profile", overflow="fold")
-    for _, heading in COLUMNS[1:]:
-        summary.add_column(heading, justify="right")
-    summary.add_column("Controls applied")
+    summary = Table(title="Profiles")
+    summary.add_column("Profile", no_wrap=True)
+    for _, heading in SUMMARY:
+        summary.add_column(heading, justify="right", no_wrap=True)
     for p in result.profiles:
         mtr = p.total
         flag = " [bold red]HIGH[/]" if mtr.high_selectivity else ""
-        summary.add_row(
-            f"{p.key}{flag}",
-            *(cell(m, getattr(mtr, m)) for m, _ in COLUMNS[1:]),
-            ", ".join(f"{c}: {n:,}" for c, n in mtr.controls_applied.items()) or "—",
-        )
+        summary.add_row(f"{p.key}{flag}", *(cell(m, getattr(mtr, m)) for m, _ in SUMMARY))
     console.print(summary)
+    random = result.profiles[0].total.random_hit_rate if result.profiles else None
+    console.print(
+        f"random-control baseline hit rate: {cell('random_hit_rate', random)} %; "
+        f"HIGH = selectivity ≥ {opts.thresholds.high_selectivity:g} %"
+    )
+    forms = Table(title="Control forms applied (declarations)")
+    forms.add_column("Profile", no_wrap=True)
+    forms.add_column("Procedure", no_wrap=True)
+    forms.add_column("Declarations", justify="right")
+    for p in result.profiles:
+        for code, n in p.total.controls_applied.items():
+            forms.add_row(p.key, code, f"{n:,}")
+    console.print(forms)
     for key in opts.by:
         table = Table(title=f"By {key}")
-        table.add_column("Profile", overflow="fold")
-        table.add_column(key.capitalize())
-        for _, heading in COLUMNS[:6]:
-            table.add_column(heading, justify="right")
+        table.add_column("Profile", no_wrap=True)
+        table.add_column(key.capitalize(), no_wrap=True)
+        shown = (("considered", "Declarations"), *SUMMARY[:5])
+        for _, heading in shown:
+            table.add_column(heading, justify="right", no_wrap=True)
         for p in result.profiles:
             for value, mtr in p.breakdowns.get(key, ()):
                 table.add_row(
                     p.key,
                     "—" if value is None else str(value),
-                    *(cell(m, getattr(mtr, m)) for m, _ in COLUMNS[:6]),
+                    *(
+                        cell(m, getattr(mtr, m))
+                        for m in ("considered", *(m for m, _ in SUMMARY[:5]))
+                    ),
                 )
         console.print(table)
     for cmp in result.comparisons:
         table = Table(title=f"{cmp.a} compared with {cmp.b}")
         table.add_column("Metric")
-        table.add_column(cmp.a, justify="right", overflow="fold")
-        table.add_column(cmp.b, justify="right", overflow="fold")
-        table.add_column("Difference", justify="right")
+        table.add_column("A", justify="right")
+        table.add_column("B", justify="right")
+        table.add_column("A − B", justify="right")
         for metric, (va, vb, delta) in cmp.deltas.items():
             table.add_row(metric, cell(metric, va), cell(metric, vb), cell(metric, delta))
         console.print(table)
         console.print(
-            f"newly selected: {cmp.newly_selected:,}"
+            f"newly selected by A: {cmp.newly_selected:,}"
             + (f" (e.g. {', '.join(cmp.examples_new)})" if cmp.examples_new else "")
             + f"; no longer selected: {cmp.no_longer_selected:,}"
             + (f" (e.g. {', '.join(cmp.examples_gone)})" if cmp.examples_gone else "")

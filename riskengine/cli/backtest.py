@@ -161,7 +161,8 @@ def backtest(
         write_html(result, checked, Path(html_path))
         err.print(f"report written to {html_path}")
     if fmt == "table":
-        print_tables(result, Console(no_color=not use_color(), soft_wrap=False))
+        tty = use_color()
+        print_tables(result, Console(no_color=not tty, width=None if tty else 120))
         return
     text = to_json(result) if fmt == "json" else to_csv(result)
     if output:
