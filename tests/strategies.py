@@ -134,6 +134,53 @@ def _extend(children: st.SearchStrategy[m.Expr]) -> st.SearchStrategy[m.Expr]:
 exprs: st.SearchStrategy[m.Expr] = st.recursive(_leaves, _extend, max_leaves=12)
 # Smaller expressions for the statements of whole profiles (keeps generation fast).
 small_exprs: st.SearchStrategy[m.Expr] = st.recursive(_leaves, _extend, max_leaves=4)
+# Expressions too long for one line, so that the formatter must wrap them: many leaves with
+# long names and paths.
+_long_leaves: st.SearchStrategy[m.Expr] = st.one_of(
+    st.builds(m.FieldRef, field_paths.map(lambda p: p + "_" + "x" * 12)),
+    st.builds(m.Ref, names.map(lambda n: n + "_long_name")),
+    _leaves,
+)
+_wide = st.recursive(_long_leaves, _extend, max_leaves=8)
+
+
+@st.composite
+def _chains(draw: st.DrawFn, op: str) -> m.Expr:
+    """A left-nested chain of 3 to 7 random operands: ``a or b or c``, ``a and b``, a sum
+    (``+``/``-``) or a product (``*``/``/``)."""
+    operands = draw(st.lists(_wide, min_size=3, max_size=7))
+    out = operands[0]
+    for operand in operands[1:]:
+        if op == "or":
+            out = m.Or(out, operand)
+        elif op == "and":
+            out = m.And(out, operand)
+        else:
+            out = m.Arith(draw(st.sampled_from("+-" if op == "+" else "*/")), out, operand)
+    return out
+
+
+long_exprs: st.SearchStrategy[m.Expr] = st.one_of(
+    _chains("or"),
+    _chains("and"),
+    _chains("+"),
+    _chains("*"),
+    st.builds(m.Not, _chains("or")),
+    st.builds(m.Or, _chains("and"), _chains("and")),
+    st.builds(m.Compare, st.sampled_from(["==", "<"]), _chains("+"), _chains("*")),
+    st.builds(m.Cond, _wide, _chains("+"), _chains("and")),
+    st.builds(
+        m.Call, st.sampled_from(m.FUNCTIONS), st.lists(_wide, min_size=2, max_size=4).map(tuple)
+    ),
+    st.builds(
+        m.InList,
+        _wide,
+        st.builds(m.ListLit, st.lists(list_literals, min_size=8, max_size=30).map(tuple)),
+        st.booleans(),
+    ),
+    st.recursive(_long_leaves, _extend, max_leaves=24),
+)
+
 
 # ------------------------------------------------------------------------------------ passport
 
@@ -288,4 +335,66 @@ def source_files(draw: st.DrawFn) -> m.SourceFile:
         fills=tuple(x for x in items if isinstance(x, m.Fill)),
         lists=tuple(x for x in items if isinstance(x, m.ListDef)),
         items=items,
+    )
+
+
+# ------------------------------------------------------------------------------------ long lines
+
+# Statements too long for one line, so that the formatter must wrap every kind of them.
+long_texts = st.text(alphabet="abcdefXYZ їжак Митна вартість", min_size=20, max_size=60)
+_long_words = st.one_of(
+    st.text(alphabet="abc XYZ їжак", min_size=1, max_size=14),
+    _SPECIAL.map(lambda t: t.replace("{", "{{").replace("}", "}}")),
+    st.just("{{x y}}"),
+    _placeholder,
+)
+long_messages = st.lists(_long_words, min_size=8, max_size=40).map(
+    lambda parts: _message(" ".join(parts))
+)
+long_list_lits = st.builds(m.ListLit, st.lists(list_literals, min_size=6, max_size=30).map(tuple))
+
+
+@st.composite
+def long_controls(draw: st.DrawFn) -> m.Control:
+    kind = draw(st.sampled_from([m.ControlKind.CONDITIONAL, m.ControlKind.IF_NECESSARY]))
+    condition = draw(long_exprs | small_exprs)
+    name = draw(texts | long_texts)
+    return m.Control(draw(codes), name, kind, draw(unsigned_numbers), condition)
+
+
+long_profiles = st.builds(
+    m.Profile,
+    st.none() | profile_numbers,
+    texts | long_texts,
+    filling=st.builds(
+        m.Filling,
+        st.just(m.FillingMethod.REGIONAL),
+        long_texts,
+        st.lists(long_texts, min_size=1, max_size=6).map(tuple),
+    ),
+    spheres=st.lists(st.text(_DIGITS, min_size=3, max_size=3), min_size=5, max_size=40).map(tuple),
+    contact=st.builds(m.Contact, long_texts, optional_texts, long_texts, st.none() | long_texts),
+    updates=st.builds(m.Updates, texts, long_texts),
+    lists=_some(st.builds(m.ListDef, names, long_list_lits), 2),
+    indicators=st.lists(
+        st.builds(m.Indicator, names, st.none() | long_texts, long_exprs, st.none() | long_exprs),
+        min_size=1,
+        max_size=3,
+    ).map(tuple),
+    exceptions=_some(st.builds(m.ProfileException, names, optional_texts, long_exprs), 2),
+    degree=long_exprs,
+    message=long_messages,
+    controls=st.lists(st.one_of(controls(), long_controls()), min_size=1, max_size=4).map(tuple),
+)
+
+
+@st.composite
+def long_fills(draw: st.DrawFn) -> m.Fill:
+    return m.Fill(
+        draw(profile_numbers),
+        office=draw(codes),
+        office_name=draw(optional_texts),
+        values=draw(_some(st.builds(m.ParamValue, names, long_list_lits))),
+        message=draw(long_messages),
+        controls=draw(st.lists(long_controls(), min_size=1, max_size=3).map(tuple)),
     )

@@ -8,6 +8,7 @@ import re
 from decimal import Decimal
 from pathlib import Path
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,6 +16,7 @@ from hypothesis import strategies as st
 from riskengine import model as m
 from riskengine.diagnostics import ProfileError
 from riskengine.format import (
+    _message_words,
     format_expr,
     format_fill,
     format_profile,
@@ -29,6 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "format"
 SAMPLES = [*sorted((ROOT / "profiles").rglob("*.rp")), ROOT / "tests/data/kitchen_sink.rp"]
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# Long statements are slow to generate: fewer examples (each exercises many wrapping rules).
+LONG = settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 
 
 def _degree(expr_text: str) -> m.Expr | None:
@@ -117,7 +125,10 @@ comment_bodies = st.text(
 
 @settings(max_examples=100, deadline=None)
 @given(
-    st.sampled_from(SAMPLES),
+    # The wrapping golden files put comments inside and after many kinds of wrapped statements.
+    st.sampled_from(
+        [*SAMPLES, GOLDEN / "wrap_expressions.input.rp", GOLDEN / "wrap_statements.input.rp"]
+    ),
     st.lists(
         st.tuples(st.integers(0, 10_000), st.booleans(), st.integers(0, 12), comment_bodies),
         min_size=1,
@@ -166,7 +177,10 @@ def test_golden(name: str) -> None:
 
 
 def test_golden_cases_exist() -> None:
-    assert {"comments", "expressions", "strings", "passport_order", "fill"} <= set(GOLDEN_CASES)
+    assert {
+        "comments", "expressions", "strings", "passport_order", "fill",
+        "wrap_expressions", "wrap_statements",
+    } <= set(GOLDEN_CASES)  # fmt: skip
 
 
 # ------------------------------------------------------------------------------------ expressions
@@ -369,3 +383,224 @@ def test_hand_built_source_without_items_is_formatted_from_its_tuples() -> None:
         < formatted.index("fill for 1/1/11/1-1")
     )
     assert parse(formatted) == source
+
+
+# ------------------------------------------------------------------------------------ line breaking
+
+LIMIT = 100
+_TOKEN = re.compile(r'"(?:[^"\\]|\\.)*"|[^\s"]+')
+
+
+def _too_long(text: str) -> list[str]:
+    """Lines of formatted ``text`` longer than the limit that are more than one unbreakable
+    token (a string, name, path or number) after at most two keyword words (``message``,
+    ``and not``, ``profile 1A/…``, a control's code), with a trailing ``,``, ``:`` or ``{``.
+    Lines inside triple-quoted note blocks are the note's own text and are left out."""
+    bad, inside = [], False
+    for line in text.split("\n"):
+        toggles = line.count('"""') % 2 == 1
+        if not inside and len(line) > LIMIT:
+            body = line.strip().removesuffix(" {").removesuffix(",").removesuffix(":")
+            if len(_TOKEN.findall(body)) > 3:
+                bad.append(line)
+        inside ^= toggles
+    return bad
+
+
+def _without_comments(text: str) -> str:
+    return format_source(attrs.evolve(parse(text), comments=()))
+
+
+@pytest.mark.parametrize("path", SAMPLES, ids=lambda p: p.name)
+def test_sample_lines_fit_in_100_columns_unless_one_token_cannot(path: Path) -> None:
+    formatted = _without_comments(path.read_text(encoding="utf-8"))
+    assert _too_long(formatted) == []
+
+
+@pytest.mark.parametrize("name", ["wrap_expressions", "wrap_statements"])
+def test_wrapping_golden_lines_fit_unless_one_token_cannot(name: str) -> None:
+    output = (GOLDEN / f"{name}.output.rp").read_text(encoding="utf-8")
+    assert _too_long(output) == []
+    long_lines = [line for line in output.splitlines() if len(line) > LIMIT]
+    assert long_lines, "the golden file should also show what cannot be broken"
+
+
+def test_checker_rejects_a_breakable_long_line() -> None:
+    assert _too_long("    x: " + " or ".join(["item.value == 1"] * 8)) != []
+    assert _too_long("    message " + format_string("x" * 120)) == []
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(S.long_exprs)
+def test_long_expression_wraps_in_every_statement_and_round_trips(expr: m.Expr) -> None:
+    profile = m.Profile(
+        None,
+        "wrapping",
+        indicators=(
+            m.Indicator("i", None, expr),
+            m.Indicator("j", "a title to make the head longer", expr, expr),
+        ),
+        exceptions=(m.ProfileException("e", None, expr),),
+        degree=expr,
+        controls=(
+            m.Control("1", "short", m.ControlKind.MANDATORY, Decimal(1)),
+            m.Control("2", "conditional", m.ControlKind.CONDITIONAL, Decimal(2), expr),
+        ),
+    )
+    text = format_profile(profile)
+    assert parse(text).profiles == (profile,)
+    assert format_text(text) == text
+    assert _too_long(text) == []
+    if len(format_expr(expr)) > LIMIT:
+        assert text.count("\n") > 12  # wrapped, not one line per statement
+
+
+@LONG
+@given(S.long_profiles, S.long_fills())
+def test_long_statements_wrap_round_trip_and_fit(profile: m.Profile, fill: m.Fill) -> None:
+    for text, back in (
+        (format_profile(profile), lambda t: parse(t).profiles == (profile,)),
+        (format_fill(fill), lambda t: parse(t).fills == (fill,)),
+    ):
+        assert back(text)
+        assert format_text(text) == text
+        assert _too_long(text) == []
+
+
+@LONG
+@given(st.lists(st.one_of(S.long_profiles, S.long_fills(), S.file_lists), min_size=1, max_size=3))
+def test_long_random_file_round_trips_and_is_idempotent(
+    items: list[m.Profile | m.Fill | m.ListDef],
+) -> None:
+    source = m.SourceFile(
+        path="<string>",
+        profiles=tuple(x for x in items if isinstance(x, m.Profile)),
+        fills=tuple(x for x in items if isinstance(x, m.Fill)),
+        lists=tuple(x for x in items if isinstance(x, m.ListDef)),
+        items=tuple(items),
+    )
+    text = format_source(source)
+    assert parse(text) == source
+    assert format_text(text) == text
+
+
+_STRING = re.compile(r'"((?:[^"\\]|\\.)*)"')
+_UNESCAPE = {"n": "\n", "t": "\t"}
+
+
+def _message_strings(formatted: str) -> list[str]:
+    """The strings of the (only) message statement of a formatted profile, unescaped."""
+    lines = formatted.split("\n")
+    start = next(i for i, line in enumerate(lines) if line.startswith("    message "))
+    end = next(i for i in range(start + 1, len(lines)) if not lines[i].startswith("        "))
+    pieces = []
+    for line in lines[start:end]:
+        (body,) = _STRING.findall(line)
+        pieces.append(re.sub(r"\\(.)", lambda mt: _UNESCAPE.get(mt[1], mt[1]), body))
+    return pieces
+
+
+_UNITS = re.compile(r"\{\{|\}\}|\{[^{}]*\}|[{}]")  # as the parser reads a message
+
+
+@settings(max_examples=150, deadline=None)
+@given(S.long_messages)
+def test_long_message_splits_at_spaces_outside_placeholders(message: m.Message) -> None:
+    formatted = format_profile(m.Profile(None, "m", message=message))
+    back = parse(formatted).profiles[0].message
+    assert back == message
+    assert format_text(formatted) == formatted
+    pieces = _message_strings(formatted)
+    assert "".join(pieces) == message.text
+    cuts, at = set(), 0
+    for piece in pieces[:-1]:
+        at += len(piece)
+        cuts.add(at)
+        assert piece.endswith(" ") and not message.text[at].startswith(" ")
+    for mt in _UNITS.finditer(message.text):
+        assert not any(mt.start() < cut < mt.end() for cut in cuts), mt.group(0)
+    message_lines = formatted.split("\n")[1 : 1 + len(pieces)]
+    for line, piece in zip(message_lines, pieces, strict=True):
+        if len(line) > LIMIT:  # only a piece that is one word too long for any line
+            assert " " not in piece.strip(" ") or len(_message_words(piece)) == 1
+
+
+def test_message_is_split_into_adjacent_strings_that_fit() -> None:
+    words = [f"word{i} {{item.field_{i}}}" for i in range(30)]
+    text = "Check " + " ".join(words) + " {{literal braces}} { item.x } done."
+    message = parse(f'profile "m" {{ message {format_string(text)} }}').profiles[0].message
+    formatted = format_profile(m.Profile(None, "m", message=message))
+    lines = formatted.splitlines()[1:-1]
+    assert len(lines) > 3
+    assert lines[0].startswith('    message "Check word0 ')
+    assert all(line.startswith('        "') for line in lines[1:])
+    assert all(len(line) <= LIMIT for line in lines)
+    assert "".join(_message_strings(formatted)) == text
+    assert not any(line.rstrip('"').endswith(("{{", "{ item.x", "{item.")) for line in lines)
+
+
+def test_message_that_fits_stays_one_string_and_split_message_is_joined() -> None:
+    assert 'message "one two three"' in format_text('profile "m" { message "one " "two " "three" }')
+    url = "https://example.gov.ua/" + "a" * 100
+    formatted = format_text(f'profile "m" {{ message "See {url} now" }}')
+    assert f'    message "See "\n        "{url} "\n        "now"' in formatted
+
+
+def test_message_words_keep_placeholders_and_escaped_braces_whole() -> None:
+    text = "a { item.x } b {{c d}} e  f"
+    assert _message_words(text) == ["a ", "{ item.x } ", "b ", "{{c ", "d}} ", "e  ", "f"]
+    assert "".join(_message_words(text)) == text
+
+
+def test_long_control_condition_wraps_and_other_rows_stay_aligned() -> None:
+    condition = " and ".join(f"item.value_{i} > {i}" for i in range(8))
+    text = (
+        f'profile "c" {{ controls {{ 102 "Documentary check" mandatory from 30 '
+        f'201 "Inspection" mandatory when {condition} from 70 '
+        f'3011 "Laboratory analysis" if necessary from 90 }} }}'
+    )
+    rows = format_text(text).splitlines()[2:-2]
+    assert rows[0].index("from") == rows[-1].index("from")
+    assert rows[0].index("mandatory") == rows[-1].index("if necessary")
+    assert rows[1] == '        201 "Inspection"'
+    assert rows[2].startswith("            mandatory when item.value_0 > 0")
+    assert rows[-2].endswith(" from 70") and rows[-2].lstrip().startswith("and item.value_7")
+    assert all(len(row) <= LIMIT for row in rows)
+
+
+def test_long_contact_and_filling_break_before_their_parts() -> None:
+    person = "Natalia O. Savchenko, chief inspector, non-tariff regulation division"
+    text = (
+        f'profile "c" {{ filling regional by "Regional unit" coordinated by '
+        f'"{"A" * 30}", "{"B" * 30}", "{"C" * 30}" '
+        f'contact "{person}" phone "+380 44" fax "+380 45" mailbox "n.s" }}'
+    )
+    lines = format_text(text).splitlines()
+    assert lines[1:9] == [
+        '    filling regional by "Regional unit"',
+        f'        coordinated by "{"A" * 30}", "{"B" * 30}",',
+        f'            "{"C" * 30}"',
+        "",
+        f'    contact "{person}"',
+        '        phone "+380 44"',
+        '        fax "+380 45"',
+        '        mailbox "n.s"',
+    ]
+
+
+def test_long_list_packs_items_with_a_trailing_comma() -> None:
+    codes = ", ".join(f'"{2900 + i}"' for i in range(30))
+    formatted = format_text(f"list codes = ({codes})")
+    lines = formatted.splitlines()
+    assert lines[0] == "list codes = ("
+    assert lines[-1] == ")"
+    assert lines[-2].endswith('"2929",')
+    assert all(line.startswith('    "') and len(line) <= LIMIT for line in lines[1:-1])
+    assert len(lines[1]) > LIMIT - 10  # packed, not one item per line
+    assert format_text(f"list codes = ({codes},)") == formatted
+
+
+def test_format_expr_stays_on_one_line() -> None:
+    expr = _degree(" + ".join(f"item.value_{i}" for i in range(30)))
+    assert expr is not None
+    assert "\n" not in format_expr(expr)
