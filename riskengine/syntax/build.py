@@ -193,13 +193,13 @@ class Builder(Transformer[Token, Any]):
         span = self.span_of(c)
         return (
             "filling",
-            m.Filling(m.FillingMethod.CENTRAL, self.opt_string(c[0]), span=span),
+            m.Filling(m.FillingMethod.CENTRAL, self.opt_string(c[1]), span=span),
             span,
         )
 
     def filling_regional(self, c: list[Token | None]) -> tuple[str, Any, Span]:
         span = self.span_of(c)
-        unit, *coordinators = c
+        _keyword, unit, *coordinators = c
         coords = tuple(self.text_of(t) for t in coordinators if t is not None)
         return (
             "filling",

@@ -39,8 +39,6 @@ _CODE_WORD = re.compile(r"[A-Z][A-Z0-9]*[0-9][A-Z0-9]*\Z")
 _SCOPES = frozenset(("declaration", "item", "region"))
 _NOTE_KEYS = frozenset(("threat", "basis", "causes", "damage", "measures"))
 _COMPARE = frozenset(("==", "!=", "<=", ">=", "<", ">"))
-# String terminals given a name in the grammar so that their positions reach the model.
-_KEPT = frozenset(("TRUE", "FALSE", "NEGATIVE_HISTORY", "POSITIVE_HISTORY"))
 
 
 class FastParser:
@@ -82,12 +80,13 @@ class FastParser:
             if isinstance(t.pattern, lark.lexer.PatternStr)
         }
         # Anonymous terminals (keywords, punctuation) never reach the builder: lark's child
-        # filter drops them, so the loop pushes a marker instead of building a Token.
+        # filter drops them, so the loop pushes a marker instead of building a Token. A terminal
+        # is kept when some rule uses it unfiltered (named terminals such as NAME or TRUE).
         self.named = frozenset(
-            t.name
-            for t in lark_parser.terminals
-            if not t.name.startswith("__")
-            and not (isinstance(t.pattern, lark.lexer.PatternStr) and t.name not in _KEPT)
+            sym.name
+            for rule in lark_parser.rules
+            for sym in rule.expansion
+            if sym.is_term and not sym.filter_out
         )
 
     def parse(self, text: str, comments: list[Token]) -> Any:
