@@ -86,7 +86,7 @@ class FastParser:
             sym.name
             for rule in lark_parser.rules
             for sym in rule.expansion
-            if sym.is_term and not sym.filter_out
+            if sym.is_term and not getattr(sym, "filter_out", False)
         )
 
     def parse(self, text: str, comments: list[Token]) -> Any:
