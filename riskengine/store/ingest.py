@@ -1,0 +1,1075 @@
+"""Ingestion: CSV and JSON Lines exports into the store, streamed in batches, resumable.
+
+``ingest_file(engine, path, mapping)`` reads the file row by row (never whole), turns rows into
+declarations (or clearance outcomes, or control results) with the mapping's conversions, and
+stores them in batches of about ``batch_rows`` source rows, each batch in one transaction
+together with the file's progress record. So:
+
+* a bad row (a value that does not convert, a missing id or date, a broken CSV line) goes to the
+  rejects file with its row number and reason, with the other rows of its declaration; the good
+  rows are stored;
+* a declaration id already in the store is skipped: ingesting the same file twice adds nothing;
+* an interrupted ingest (Ctrl-C, a kill, a lost connection) resumes after the last committed
+  batch when started again: the file is recognised by its size and the SHA-256 of its first MiB
+  (with the mapping's SHA-256), and the rejects file is cut back to the committed rows.
+
+Rows of one declaration must be consecutive in a one-row-per-item export (``group_by``).
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import gc
+import hashlib
+import io
+import json
+import math
+import operator
+import os
+import queue
+import re
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+import attrs
+import sqlalchemy as sa
+
+from riskengine.catalogue import Catalogue, FieldType, default_catalogue
+from riskengine.classifiers import reasons as reason_classifier
+from riskengine.declaration import DeclarationError, normalise_declaration
+from riskengine.store.engine import StoreError, database_errors
+from riskengine.store.mapping import (
+    ConversionError,
+    FieldRule,
+    IngestMapping,
+    MappingError,
+    native_mapping,
+)
+from riskengine.store.migrate import ensure_schema
+from riskengine.store.schema import StoreTables, build_tables
+from riskengine.store.writer import (
+    ControlRecord,
+    OutcomeRecord,
+    allocate_keys,
+    write_controls,
+    write_declaration_values,
+    write_outcomes,
+)
+
+__all__ = ["IngestResult", "Reject", "detect_format", "ingest_file"]
+
+#: How much of the file identifies it for resuming.
+HEAD_BYTES = 1 << 20
+DEFAULT_BATCH_ROWS = 5_000
+_SURROGATES = re.compile("[\udc80-\udcff]")
+
+
+@attrs.frozen
+class Reject:
+    """A source row that was not stored: where it is, which declaration, why, and the row."""
+
+    row: int
+    line: int
+    declaration: str | None
+    reason: str
+    raw: tuple[str, ...]
+
+
+@attrs.frozen
+class IngestResult:
+    """What an ingest did (counts over the whole file, earlier interrupted runs included)."""
+
+    path: str
+    kind: str
+    rows: int
+    rows_rejected: int
+    records_added: int
+    records_skipped: int
+    batches: int
+    resumed_from: int
+    seconds: float
+    rejects_path: str | None
+    already_done: bool = False
+
+    @property
+    def rows_per_second(self) -> float:
+        """Rows read by this run per second."""
+        done = self.rows - self.resumed_from
+        return done / self.seconds if self.seconds > 0 else 0.0
+
+
+def detect_format(path: str | os.PathLike[str], mapping: IngestMapping) -> str:
+    """``csv`` or ``jsonl``: the mapping's ``format``, else from the file's suffix."""
+    if mapping.format is not None:
+        return mapping.format
+    suffix = Path(path).suffix.lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    if suffix in (".csv", ".tsv", ".txt"):
+        return "csv"
+    raise MappingError(
+        f"cannot tell the format of {os.fspath(path)!r} from its suffix: "
+        'set format = "csv" or "jsonl" in [source]',
+        file=mapping.file,
+    )
+
+
+def _identity(path: str) -> tuple[int, str]:
+    size = os.path.getsize(path)
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        digest.update(stream.read(HEAD_BYTES))
+    return size, digest.hexdigest()
+
+
+# --- reading rows -----------------------------------------------------------------------------
+
+
+class _Row:
+    """One source row (a plain slotted class: one is made per row, so it must be cheap)."""
+
+    __slots__ = ("cells", "line", "number", "problem", "raw")
+
+    def __init__(
+        self,
+        number: int,
+        line: int,
+        cells: Any,
+        raw: Sequence[str],
+        problem: str | None = None,
+    ) -> None:
+        self.number = number  # 1-based data row (CSV: after the header line; JSONL: line)
+        self.line = line  # physical line where the row ends
+        self.cells = cells  # list[str] for CSV, a parsed object for JSONL
+        self.raw = raw  # the row as read, for the rejects file
+        self.problem = problem
+
+
+def _csv_rows(stream: IO[str], mapping: IngestMapping) -> tuple[list[str], Iterator[_Row]]:
+    reader = csv.reader(stream, delimiter=mapping.delimiter, quotechar=mapping.quotechar)
+    try:
+        header = next(reader)
+    except StopIteration:
+        raise MappingError("the file is empty: no header line", file=mapping.file) from None
+    except csv.Error as exc:
+        raise MappingError(f"cannot read the header line: {exc}", file=mapping.file) from None
+    if header and header[0].startswith("\ufeff"):
+        header[0] = header[0][1:]
+    width = len(header)
+
+    def rows() -> Iterator[_Row]:
+        number = 0
+        while True:
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                number += 1
+                yield _Row(number, reader.line_num, [], (), f"unreadable CSV: {exc}")
+                continue
+            if not cells:
+                continue  # a blank line
+            number += 1
+            problem = None
+            if len(cells) != width:
+                problem = f"the row has {len(cells)} cells, the header has {width}"
+            else:
+                joined = "".join(cells)
+                if not joined.isascii() and _SURROGATES.search(joined):
+                    problem = "the row is not valid text in the file's encoding"
+            yield _Row(number, reader.line_num, cells, cells, problem)
+
+    return header, rows()
+
+
+def _jsonl_rows(stream: IO[str]) -> Iterator[_Row]:
+    for number, line in enumerate(stream, start=1):
+        text = line.rstrip("\r\n")
+        if not text.strip():
+            continue
+        if _SURROGATES.search(text):
+            yield _Row(number, number, None, (text,), "the line is not valid UTF-8 text")
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            yield _Row(
+                number, number, None, (text,), f"invalid JSON: {exc.msg} at column {exc.colno}"
+            )
+            continue
+        if not isinstance(value, dict):
+            yield _Row(number, number, None, (text,), "expected a JSON object on each line")
+            continue
+        yield _Row(number, number, value, (text,))
+
+
+def _path_getter(path: str) -> Callable[[Any], Any]:
+    keys = path.split(".")
+    if len(keys) == 1:
+        key = keys[0]
+        return lambda obj: obj.get(key) if isinstance(obj, dict) else None
+
+    def get(obj: Any) -> Any:
+        for key in keys:
+            if not isinstance(obj, dict):
+                return None
+            obj = obj.get(key)
+        return obj
+
+    return get
+
+
+# --- rows to records --------------------------------------------------------------------------
+
+
+class _Reader:
+    """Reads the values of mapped fields from one row, compiled once per file.
+
+    For speed the values come out grouped, not in mapping order: plain text fields first (one
+    list comprehension), then plain numbers, then the others (dates, booleans, translated or
+    padded codes), then constants. ``rules`` is that order.
+    """
+
+    def __init__(
+        self, rules: Sequence[FieldRule], mapping: IngestMapping, header: list[str] | None
+    ) -> None:
+        empty_missing = mapping.empty_is_missing
+
+        def simple(rule: FieldRule) -> bool:
+            return (
+                rule.column is not None
+                and rule.strip
+                and empty_missing
+                and not (rule.upper or rule.zfill or rule.translate is not None)
+            )
+
+        text = [r for r in rules if simple(r) and r.type in (FieldType.STRING, FieldType.CODE)]
+        numbers = [r for r in rules if simple(r) and r.type is FieldType.NUMBER]
+        others = [r for r in rules if r.column is not None and r not in text and r not in numbers]
+        constants = [r for r in rules if r.column is None]
+        self.text_rules, self.number_rules, self.other_rules = text, numbers, others
+        self.rules = [*text, *numbers, *others, *constants]
+        self.constants = [r.value for r in constants]
+        self.csv = header is not None
+        self.comma = [r.decimal_comma for r in numbers]
+        self.any_comma = any(self.comma)
+        self.all_comma = bool(self.comma) and all(self.comma)
+        self.number_readers = [r.converter(empty_missing) for r in numbers]
+        self.converters = [r.converter(empty_missing) for r in others]
+        self.pick_text = self._picker([r.column or "" for r in text], mapping, header)
+        self.pick_numbers = self._picker([r.column or "" for r in numbers], mapping, header)
+        self.pick_others = self._picker([r.column or "" for r in others], mapping, header)
+        read_rules = [*text, *numbers, *others]
+        self.pick_all = self._picker([r.column or "" for r in read_rules], mapping, header)
+        self.slow_converters = [r.converter(empty_missing) for r in read_rules]
+
+    @staticmethod
+    def _picker(
+        columns: list[str], mapping: IngestMapping, header: list[str] | None
+    ) -> Callable[[Any], tuple[Any, ...]]:
+        if header is None:
+            getters = [_path_getter(c) for c in columns]
+            return lambda obj: tuple(get(obj) for get in getters)
+        indices = [_column_index(header, c, mapping) for c in columns]
+        if not indices:
+            return lambda _cells: ()
+        if len(indices) == 1:
+            only = indices[0]
+            return lambda cells: (cells[only],)
+        return operator.itemgetter(*indices)
+
+    def read(self, cells: Any) -> tuple[list[Any], str | None]:
+        """The converted values (in ``rules`` order), or the first problem as
+        ``column (field): reason``."""
+        try:
+            if self.csv:
+                values = [v.strip() or None for v in self.pick_text(cells)]
+                raw_numbers = self.pick_numbers(cells)
+                if raw_numbers:
+                    if self.all_comma:
+                        numbers = [float(v.replace(",", ".")) if v.strip() else None
+                                   for v in raw_numbers]  # fmt: skip
+                    elif not self.any_comma:
+                        numbers = [float(v) if v.strip() else None for v in raw_numbers]
+                    else:
+                        numbers = [f(v) for f, v in zip(self.number_readers, raw_numbers,
+                                                        strict=True)]  # fmt: skip
+                    if not math.isfinite(sum(filter(None, numbers))):
+                        raise ValueError("not a finite number")
+                    values += numbers
+            else:
+                values = [
+                    (v.strip() or None) if type(v) is str else _text_value(v)
+                    for v in self.pick_text(cells)
+                ]
+                values += [
+                    f(v) for f, v in zip(self.number_readers, self.pick_numbers(cells), strict=True)
+                ]
+            if self.converters:
+                values += [
+                    f(v) for f, v in zip(self.converters, self.pick_others(cells), strict=True)
+                ]
+        except (ConversionError, ValueError, TypeError, AttributeError, OverflowError):
+            # the fast path gave up (thousands separators, a bad value...): read value by value
+            return self._slow(cells)
+        if self.constants:
+            values += self.constants
+        return values, None
+
+    def _slow(self, cells: Any) -> tuple[list[Any], str | None]:
+        """Each value through its field's full converter; the first failure is the problem."""
+        read_rules = [*self.text_rules, *self.number_rules, *self.other_rules]
+        values = []
+        for rule, convert, value in zip(
+            read_rules, self.slow_converters, self.pick_all(cells), strict=True
+        ):
+            try:
+                values.append(convert(value))
+            except ConversionError as exc:
+                return [], f"column {rule.column} ({rule.target}): {exc}"
+        return values + self.constants, None
+
+    def raw(self, cells: Any) -> tuple[Any, ...]:
+        """The raw cells the reader reads (to compare rows of one declaration)."""
+        return self.pick_all(cells)
+
+
+def _text_value(value: Any) -> Any:
+    if value is None:
+        return None
+    from riskengine.store.mapping import _text_reader
+
+    return _text_reader(value)
+
+
+def _column_index(header: list[str], column: str, mapping: IngestMapping) -> int:
+    try:
+        return header.index(column)
+    except ValueError:
+        close = difflib_close(column, header)
+        raise MappingError(
+            f"the file has no column {column!r}{close} (columns: {', '.join(header[:12])}"
+            + (", ..." if len(header) > 12 else "")
+            + ")",
+            file=mapping.file,
+            key=column,
+        ) from None
+
+
+def difflib_close(word: str, options: Sequence[str]) -> str:
+    import difflib
+
+    found = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"; did you mean {found[0]!r}?" if found else ""
+
+
+@attrs.frozen
+class _Group:
+    rows: list[_Row]
+    key: Any
+
+
+class _Declarations:
+    """Turns groups of rows into declaration values for the writer, or rejects."""
+
+    def __init__(
+        self, mapping: IngestMapping, header: list[str] | None, catalogue: Catalogue,
+        tables: StoreTables,
+    ) -> None:  # fmt: skip
+        self.mapping = mapping
+        self.native = not mapping.rules
+        self.catalogue = catalogue
+        if self.native:
+            fields = [f for f in catalogue if f.path in tables.field_columns]
+            self.header_paths = [f.path for f in fields if f.scope == "declaration"]
+            self.item_paths = [f.path for f in fields if f.scope == "item"]
+        else:
+            items_header = None if mapping.items is not None else header
+            self.header_reader = _Reader(
+                [r for r in mapping.rules if r.scope == "declaration"], mapping, header
+            )
+            self.item_reader = _Reader(
+                [r for r in mapping.rules if r.scope == "item"], mapping, items_header
+            )
+            self.header_rules = self.header_reader.rules
+            self.item_rules = self.item_reader.rules
+            self.header_paths = [r.target for r in self.header_rules]
+            self.item_paths = [r.target for r in self.item_rules]
+            self.items_of = _path_getter(mapping.items) if mapping.items else None
+            id_rule = mapping.rule("declaration.id")
+            assert id_rule is not None
+            self.id_reader = _Reader([id_rule], mapping, header)
+        self.header_columns = [tables.field_columns[p] for p in self.header_paths]
+        self.item_columns = [tables.field_columns[p] for p in self.item_paths]
+        self.id_index = self.header_paths.index("declaration.id")
+        self.date_index = self.header_paths.index("declaration.date")
+        self.header_names = [p.partition(".")[2] for p in self.header_paths]
+        self.item_names = [p.partition(".")[2] for p in self.item_paths]
+
+    def convert(self, group: _Group) -> tuple[tuple[str, list[Any], list[list[Any]]] | None,
+                                              dict[int, str], str | None]:  # fmt: skip
+        """``(record, problems by row number, declaration id)``; record is None when rejected."""
+        if self.native:
+            return self._native(group)
+        rows = group.rows
+        first = rows[0]
+        header, problem = self.header_reader.read(first.cells)
+        ident = header[self.id_index] if problem is None else None
+        if problem is not None:
+            return None, {first.number: problem}, self._id_of(first)
+        if ident is None:
+            return None, {first.number: "declaration.id is missing"}, None
+        if header[self.date_index] is None:
+            return None, {first.number: "declaration.date is missing"}, ident
+        items: list[list[Any]] = []
+        if self.items_of is not None:
+            nested = self.items_of(first.cells)
+            if nested is not None and not isinstance(nested, list):
+                return None, {first.number: f"{self.mapping.items!r} is not a list"}, ident
+            for position, element in enumerate(nested or [], start=1):
+                values, problem = self.item_reader.read(element)
+                if problem is not None:
+                    return None, {first.number: f"item {position}, {problem}"}, ident
+                items.append(values)
+            return (ident, header, items), {}, ident
+        raw_header = self.header_reader.raw(first.cells) if len(rows) > 1 else ()
+        for row in rows:
+            if row is not first:
+                other = self.header_reader.raw(row.cells)
+                if other != raw_header:
+                    read_rules = [r for r in self.header_rules if r.column is not None]
+                    for rule, a, b in zip(read_rules, raw_header, other, strict=True):
+                        if a != b:
+                            return None, {row.number: (
+                                f"column {rule.column} ({rule.target}) differs from row "
+                                f"{first.number} of the same declaration: {b!r} vs {a!r}"
+                            )}, ident  # fmt: skip
+            if not self.item_rules:
+                continue
+            values, problem = self.item_reader.read(row.cells)
+            if problem is not None:
+                return None, {row.number: problem}, ident
+            if any(v is not None for v in values):
+                items.append(values)
+        return (ident, header, items), {}, ident
+
+    def _id_of(self, row: _Row) -> str | None:
+        """The declaration id of a row whose other values do not convert, if it converts."""
+        values, problem = self.id_reader.read(row.cells)
+        return values[0] if problem is None and values else None
+
+    def _native(self, group: _Group) -> tuple[tuple[str, list[Any], list[list[Any]]] | None,
+                                              dict[int, str], str | None]:  # fmt: skip
+        row = group.rows[0]
+        raw = row.cells
+        ident = raw.get("id") if isinstance(raw, dict) else None
+        shown = None if ident is None else str(ident)
+        try:
+            declaration = normalise_declaration(raw, self.catalogue)
+        except DeclarationError as exc:
+            return None, {row.number: str(exc)}, shown
+        header = declaration.header
+        if header.get("id") is None:
+            return None, {row.number: "declaration.id is missing"}, shown
+        if header.get("date") is None:
+            return None, {row.number: "declaration.date is missing"}, header["id"]
+        values = [header.get(n) for n in self.header_names]
+        items = [[item.get(n) for n in self.item_names] for item in declaration.items]
+        return (header["id"], values, items), {}, header["id"]
+
+    def key_of(self, row: _Row) -> Any:
+        """The declaration id of a row (for rows skipped on resume), ``None`` if unreadable."""
+        if self.native:
+            return row.cells.get("id") if isinstance(row.cells, dict) else None
+        values, problem = self.header_reader.read(row.cells)
+        return None if problem is not None else values[self.id_index]
+
+
+def _text_or_none(value: Any) -> str | None:
+    return None if value is None else str(value)
+
+
+class _Records:
+    """Outcome and control rows to records."""
+
+    def __init__(self, mapping: IngestMapping, header: list[str] | None) -> None:
+        self.mapping = mapping
+        self.reader = _Reader(mapping.rules, mapping, header)
+        self.names = [r.target for r in self.reader.rules]
+        self.split = {r.target: r.split for r in mapping.rules}.get("reasons")
+        self.classifier = reason_classifier()
+
+    def _values(self, row: _Row) -> tuple[dict[str, Any] | None, str | None]:
+        values, problem = self.reader.read(row.cells)
+        if problem is not None:
+            return None, problem
+        record = dict(zip(self.names, values, strict=True))
+        for name in ("declaration_id", "date") + (
+            ("procedure", "violation_found") if self.mapping.kind == "controls" else ("completed",)
+        ):
+            if record.get(name) is None:
+                return None, f"{name} is missing"
+        return record, None
+
+    def _reasons(self, record: dict[str, Any]) -> tuple[tuple[str, ...], str | None]:
+        value = record.get("reasons")
+        if value is None:
+            return (), None
+        parts = value.split(self.split) if self.split else [value]
+        codes = []
+        for part in parts:
+            code = part.strip()
+            if not code:
+                continue
+            if code not in self.classifier:
+                hint = self.classifier.suggest(code)
+                return (), (
+                    f"unknown non-completion reason {code!r} (appendix 3)"
+                    + (f"; did you mean {hint!r}?" if hint else "")
+                )
+            entry = self.classifier.get(code)
+            codes.append(entry.code if entry is not None else code)
+        return tuple(codes), None
+
+    def convert(self, group: _Group) -> tuple[list[Any] | None, dict[int, str], str | None]:
+        records: list[Any] = []
+        first: dict[str, Any] | None = None
+        reasons: list[str] = []
+        ident = _text_or_none(group.key)
+        for row in group.rows:
+            record, problem = self._values(row)
+            if problem is not None or record is None:
+                return None, {row.number: problem or "unreadable"}, ident
+            ident = record["declaration_id"]
+            if self.mapping.kind == "controls":
+                records.append(
+                    ControlRecord(
+                        declaration_id=record["declaration_id"],
+                        procedure=record["procedure"],
+                        date=record["date"],
+                        violation_found=record["violation_found"],
+                        profile_key=record.get("profile_key"),
+                        random_control=bool(record.get("random_control") or False),
+                        revenue=_decimal(record.get("revenue")),
+                    )
+                )
+                continue
+            codes, problem = self._reasons(record)
+            if problem is not None:
+                return None, {row.number: problem}, ident
+            if first is None:
+                first = record
+            else:
+                for name in ("completed", "date"):
+                    if record[name] != first[name]:
+                        return None, {row.number: (
+                            f"{name} differs from row {group.rows[0].number} of the same "
+                            f"declaration: {record[name]!r} vs {first[name]!r}"
+                        )}, ident  # fmt: skip
+            reasons.extend(codes)
+        if self.mapping.kind == "outcomes":
+            assert first is not None
+            if first["completed"] and reasons:
+                return None, {group.rows[0].number: (
+                    "a completed clearance has no non-completion reasons: "
+                    + ", ".join(reasons)
+                )}, ident  # fmt: skip
+            records.append(
+                OutcomeRecord(
+                    first["declaration_id"],
+                    first["completed"],
+                    first["date"],
+                    tuple(dict.fromkeys(reasons)),
+                )
+            )
+        return records, {}, ident
+
+    def key_of(self, row: _Row) -> Any:
+        return None
+
+
+def _decimal(value: Any) -> Any:
+    from decimal import Decimal
+
+    if value is None:
+        return None
+    return Decimal(str(value))
+
+
+def _groups(rows: Iterator[_Row], key_of: Callable[[_Row], Any] | None) -> Iterator[_Group]:
+    """Consecutive rows with the same key form a group (one declaration). A broken row whose key
+    can still be read stays in its group, so the whole declaration is rejected with it."""
+    current: list[_Row] = []
+    current_key: Any = None
+    for row in rows:
+        key = None
+        if key_of is not None:
+            try:
+                key = key_of(row)
+            except (IndexError, KeyError, TypeError, AttributeError):
+                key = None
+        if current and (key_of is None or key is None or key != current_key):
+            yield _Group(current, current_key)
+            current = []
+        current.append(row)
+        current_key = key
+    if current:
+        yield _Group(current, current_key)
+
+
+# --- the rejects file ------------------------------------------------------------------------
+
+
+class _RejectsFile:
+    """``row,line,declaration,reason,<the raw row>``: opened on the first reject."""
+
+    def __init__(self, path: str, header: list[str] | None, resumed_from: int) -> None:
+        self.path = path
+        self.header = header
+        self.stream: IO[str] | None = None
+        self.writer: Any = None
+        self.count = 0
+        if os.path.exists(path):
+            if resumed_from:
+                self._cut(resumed_from)
+            else:
+                os.remove(path)
+
+    def _cut(self, keep_up_to: int) -> None:
+        """Drop rejects of rows after ``keep_up_to`` (written before an interruption)."""
+        with open(path := self.path, encoding="utf-8", errors="surrogateescape",
+                  newline="") as stream:  # fmt: skip
+            rows = list(csv.reader(stream))
+        kept = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= keep_up_to]
+        with open(path, "w", encoding="utf-8", errors="surrogateescape", newline="") as stream:
+            csv.writer(stream).writerows(kept)
+        self.count = len(kept) - 1
+
+    def write(self, rejects: Sequence[Reject]) -> None:
+        if not rejects:
+            return
+        if self.stream is None:
+            exists = os.path.exists(self.path) and os.path.getsize(self.path) > 0
+            # the raw row is written back byte for byte, even where it is not valid UTF-8
+            self.stream = open(  # noqa: SIM115 (closed by close())
+                self.path, "a", encoding="utf-8", errors="surrogateescape", newline=""
+            )
+            self.writer = csv.writer(self.stream)
+            if not exists:
+                raw = self.header if self.header is not None else ["raw"]
+                self.writer.writerow(["row", "line", "declaration", "reason", *raw])
+        for reject in rejects:
+            self.writer.writerow(
+                [reject.row, reject.line, reject.declaration or "", reject.reason, *reject.raw]
+            )
+            self.count += 1
+        assert self.stream is not None
+        self.stream.flush()
+        os.fsync(self.stream.fileno())
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.stream.close()
+
+
+# --- the ingest loop ---------------------------------------------------------------------
+
+
+def ingest_file(
+    engine: sa.Engine,
+    path: str | os.PathLike[str],
+    mapping: IngestMapping | None = None,
+    *,
+    kind: str | None = None,
+    batch_rows: int = DEFAULT_BATCH_ROWS,
+    rejects_path: str | os.PathLike[str] | None = None,
+    force: bool = False,
+    catalogue: Catalogue | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> IngestResult:
+    """Ingest a CSV or JSON Lines file into the store on ``engine``.
+
+    ``mapping``: how columns become fields (``None``: JSON Lines in the declaration input format).
+    ``kind``: declarations, outcomes or controls (the mapping's kind by default). ``rejects_path``:
+    where rejected rows go (default: next to the file, ``FILE.rejects.csv``). ``force``: read a
+    file again that was already ingested completely (stored ids are still skipped).
+    ``progress(bytes_read, rows_done)`` is called after each batch.
+
+    Raises :class:`MappingError` for a mapping that does not fit the file and
+    :class:`~riskengine.store.engine.StoreError` for database problems; bad rows never raise.
+    """
+    began = time.perf_counter()
+    source = os.fspath(path)
+    catalogue = catalogue or default_catalogue()
+    if mapping is None:
+        mapping = native_mapping(kind or "declarations")
+    if kind is not None and mapping.kind != kind:
+        raise MappingError(f"the mapping is for {mapping.kind}, not {kind}", file=mapping.file)
+    fmt = detect_format(source, mapping)
+    if fmt == "csv" and not mapping.rules:
+        raise MappingError("a CSV file needs a --mapping (see docs/ingest.md)")
+    if batch_rows < 1:
+        raise ValueError("batch_rows must be at least 1")
+    tables = build_tables(catalogue)
+    for rule in mapping.rules:
+        if rule.scope in ("declaration", "item") and rule.target not in tables.field_columns:
+            raise MappingError(f"the store has no column for {rule.target!r}", file=mapping.file)
+    if not os.path.isfile(source):
+        raise StoreError(f"no such file: {source}")
+    size, head = _identity(source)
+    rejects_file = os.fspath(rejects_path) if rejects_path else source + ".rejects.csv"
+    if fmt == "csv":  # a mapping that does not fit the file fails before anything is recorded
+        with open(source, encoding=mapping.encoding, errors="surrogateescape", newline="") as f:
+            header, _ = _csv_rows(f, mapping)
+            if mapping.kind == "declarations":
+                _Declarations(mapping, header, catalogue, tables)
+            else:
+                _Records(mapping, header)
+            _group_key(mapping, header, None)
+
+    with database_errors(engine):
+        with engine.begin() as connection:
+            ensure_schema(connection, catalogue)
+            state = _file_state(connection, tables, mapping, source, size, head)
+        if state.done and not force:
+            return IngestResult(
+                source, mapping.kind, state.rows, state.rejected, state.added, state.skipped,
+                0, state.rows, time.perf_counter() - began,
+                rejects_file if state.rejected else None, already_done=True,
+            )  # fmt: skip
+        if state.done and force:
+            with engine.begin() as connection:
+                state = _restart(connection, tables, state)
+        return _run(
+            engine, source, fmt, mapping, tables, catalogue, state, batch_rows, rejects_file,
+            progress, began,
+        )  # fmt: skip
+
+
+@attrs.define
+class _FileState:
+    pk: int
+    rows: int
+    rejected: int
+    added: int
+    skipped: int
+    batches: int
+    done: bool
+
+
+def _file_state(
+    connection: sa.Connection,
+    tables: StoreTables,
+    mapping: IngestMapping,
+    source: str,
+    size: int,
+    head: str,
+) -> _FileState:
+    files = tables.ingest_files
+    row = (
+        connection.execute(
+            sa.select(files)
+            .where(
+                files.c.kind == mapping.kind,
+                files.c.size == size,
+                files.c.head_sha256 == head,
+                files.c.mapping_sha256 == mapping.sha256,
+            )
+            .order_by(files.c.pk.desc())
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
+    if row is not None:
+        batches = connection.execute(
+            sa.select(sa.func.count()).where(tables.ingest_batches.c.file_pk == row["pk"])
+        ).scalar_one()
+        return _FileState(
+            row["pk"], row["rows_committed"], row["rows_rejected"], row["records_added"],
+            row["records_skipped"], batches, row["status"] == "done",
+        )  # fmt: skip
+    pk = allocate_keys(connection, files, 1)
+    connection.execute(
+        files.insert().values(
+            pk=pk, kind=mapping.kind, path=source, size=size, head_sha256=head,
+            mapping_sha256=mapping.sha256, status="running", rows_committed=0, rows_rejected=0,
+            records_added=0, records_skipped=0, started_at=dt.datetime.now(),
+        )
+    )  # fmt: skip
+    return _FileState(pk, 0, 0, 0, 0, 0, False)
+
+
+def _restart(connection: sa.Connection, tables: StoreTables, state: _FileState) -> _FileState:
+    files = tables.ingest_files
+    pk = allocate_keys(connection, files, 1)
+    old = connection.execute(sa.select(files).where(files.c.pk == state.pk)).mappings().one()
+    values = dict(old)
+    values.update(
+        pk=pk, status="running", rows_committed=0, rows_rejected=0, records_added=0,
+        records_skipped=0, started_at=dt.datetime.now(), finished_at=None,
+    )  # fmt: skip
+    connection.execute(files.insert().values(**values))
+    return _FileState(pk, 0, 0, 0, 0, 0, False)
+
+
+def _run(
+    engine: sa.Engine,
+    source: str,
+    fmt: str,
+    mapping: IngestMapping,
+    tables: StoreTables,
+    catalogue: Catalogue,
+    state: _FileState,
+    batch_rows: int,
+    rejects_file: str,
+    progress: Callable[[int, int], None] | None,
+    began: float,
+) -> IngestResult:
+    resumed_from = state.rows
+    # Rows make many short-lived objects without reference cycles: the cyclic collector would
+    # only slow the loop down (by a third), so it runs between batches instead.
+    collecting = gc.isenabled()
+    gc.disable()
+    raw_stream = open(source, "rb")  # noqa: SIM115 (closed in finally)
+    text = io.TextIOWrapper(
+        raw_stream, encoding=mapping.encoding, errors="surrogateescape", newline=""
+    )
+    rejects: _RejectsFile | None = None
+    try:
+        header: list[str] | None = None
+        if fmt == "csv":
+            header, rows = _csv_rows(text, mapping)
+        else:
+            rows = _jsonl_rows(text)
+        converter: _Declarations | _Records
+        if mapping.kind == "declarations":
+            converter = _Declarations(mapping, header, catalogue, tables)
+        else:
+            converter = _Records(mapping, header)
+        key_of = _group_key(mapping, header, converter)
+        rejects = _RejectsFile(rejects_file, header, resumed_from)
+        batches = _batches(
+            _groups(rows, key_of), converter, mapping, resumed_from, batch_rows, raw_stream
+        )
+        # Reading and converting run in a thread while the previous batch is written: the
+        # drivers leave the GIL while the database works, so the two overlap.
+        for pending, position in _prefetch(batches):
+            _commit(engine, mapping, tables, state, pending, rejects, converter)
+            gc.collect(1)
+            if progress is not None:
+                progress(position, state.rows)
+        with database_errors(engine), engine.begin() as connection:
+            files = tables.ingest_files
+            connection.execute(
+                files.update()
+                .where(files.c.pk == state.pk)
+                .values(status="done", finished_at=dt.datetime.now())
+            )
+    finally:
+        if rejects is not None:
+            rejects.close()
+        text.close()
+        if collecting:
+            gc.enable()
+    return IngestResult(
+        source, mapping.kind, state.rows, state.rejected, state.added, state.skipped,
+        state.batches, resumed_from, time.perf_counter() - began,
+        rejects_file if state.rejected else None,
+    )  # fmt: skip
+
+
+_Pending = list[tuple[_Group, Any, dict[int, str], str | None]]
+
+
+def _batches(
+    groups: Iterator[_Group],
+    converter: _Declarations | _Records,
+    mapping: IngestMapping,
+    resumed_from: int,
+    batch_rows: int,
+    raw_stream: IO[bytes],
+) -> Iterator[tuple[_Pending, int]]:
+    """Converted groups in batches of about ``batch_rows`` rows, with the bytes read so far.
+
+    Rows up to ``resumed_from`` (committed by an earlier run) are only read for the ids they
+    hold, so a declaration repeated across the resume point is still caught."""
+    seen: dict[Any, int] = {}
+    pending: _Pending = []
+    pending_rows = 0
+    for group in groups:
+        if group.rows[-1].number <= resumed_from:
+            if mapping.kind == "declarations" and all(r.problem is None for r in group.rows):
+                ident = converter.key_of(group.rows[0])
+                if ident is not None:
+                    seen.setdefault(ident, group.rows[0].number)
+            continue
+        broken = {row.number: row.problem for row in group.rows if row.problem is not None}
+        record: Any
+        if broken:
+            record, problems, ident = None, broken, _text_or_none(group.key)
+        else:
+            record, problems, ident = converter.convert(group)
+        if record is not None and mapping.kind == "declarations" and ident is not None:
+            earlier = seen.get(ident)
+            if earlier is not None:
+                record = None
+                problems = {group.rows[0].number: (
+                    f"declaration {ident} appeared before at row {earlier}: the rows of one "
+                    "declaration must be consecutive"
+                )}  # fmt: skip
+            else:
+                seen[ident] = group.rows[0].number
+        pending.append((group, record, problems, ident))
+        pending_rows += len(group.rows)
+        if pending_rows >= batch_rows:
+            yield pending, raw_stream.tell()
+            pending, pending_rows = [], 0
+    if pending:
+        yield pending, raw_stream.tell()
+
+
+_DONE = object()
+
+
+def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
+    """Iterate ``items`` in a background thread, ``depth`` items ahead. An exception in the
+    thread is raised here; leaving the loop early (an error, Ctrl-C) stops the thread."""
+    ahead: queue.Queue[Any] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item: Any) -> bool:
+        while not stop.is_set():
+            try:
+                ahead.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def work() -> None:
+        try:
+            for item in items:
+                if not put((item, None)):
+                    return
+        except BaseException as exc:  # handed to the consumer, which re-raises it
+            put((_DONE, exc))
+            return
+        put((_DONE, None))
+
+    thread = threading.Thread(target=work, name="riskengine-ingest-reader", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item, error = ahead.get()
+            if item is _DONE:
+                if error is not None:
+                    raise error
+                return
+            yield item
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _group_key(
+    mapping: IngestMapping, header: list[str] | None, converter: _Declarations | _Records | None
+) -> Callable[[_Row], Any] | None:
+    column = mapping.group_by
+    if column is None and mapping.kind == "outcomes":
+        rule = mapping.rule("declaration_id")
+        column = rule.column if rule is not None else None
+    if column is None:
+        return None
+    if header is not None:
+        index = _column_index(header, column, mapping)
+        return lambda row: row.cells[index].strip() or None
+    get = _path_getter(column)
+    return lambda row: get(row.cells)
+
+
+def _commit(
+    engine: sa.Engine,
+    mapping: IngestMapping,
+    tables: StoreTables,
+    state: _FileState,
+    pending: list[tuple[_Group, Any, dict[int, str], str | None]],
+    rejects: _RejectsFile,
+    converter: _Declarations | _Records,
+) -> None:
+    """Store one batch and the file's progress in one transaction; rejects are written first."""
+    first_row = pending[0][0].rows[0].number
+    last_row = pending[-1][0].rows[-1].number
+    rejected: list[Reject] = []
+    good: list[tuple[_Group, Any, str | None]] = []
+    for group, record, problems, ident in pending:
+        if record is None:
+            rejected.extend(_rejects_of(group, problems, ident))
+        else:
+            good.append((group, record, ident))
+    with database_errors(engine), engine.begin() as connection:
+        batch_pk = allocate_keys(connection, tables.ingest_batches, 1)
+        added = skipped = 0
+        if mapping.kind == "declarations":
+            assert isinstance(converter, _Declarations)
+            result = write_declaration_values(
+                connection, converter.header_columns, converter.item_columns,
+                [record for _, record, _ in good], tables, batch_pk,
+            )  # fmt: skip
+            added, skipped = result.added, len(result.skipped)
+        else:
+            records = [r for _, batch_records, _ in good for r in batch_records]
+            if mapping.kind == "outcomes":
+                result = write_outcomes(connection, records, tables, batch_pk)
+            else:
+                result = write_controls(connection, records, tables, batch_pk)
+            added, skipped = result.added, len(result.skipped)
+            unknown = set(result.unknown)
+            if unknown:
+                for group, _record, ident in good:
+                    if ident in unknown:
+                        reason = f"no declaration {ident} in the store (ingest declarations first)"
+                        rejected.extend(_rejects_of(group, {group.rows[0].number: reason}, ident))
+        rejected.sort(key=lambda r: r.row)
+        rejects.write(rejected)
+        connection.execute(
+            tables.ingest_batches.insert().values(
+                pk=batch_pk, file_pk=state.pk, batch_no=state.batches + 1, first_row=first_row,
+                last_row=last_row, rows_rejected=len(rejected), records_added=added,
+                committed_at=dt.datetime.now(),
+            )
+        )  # fmt: skip
+        files = tables.ingest_files
+        connection.execute(
+            files.update()
+            .where(files.c.pk == state.pk)
+            .values(
+                rows_committed=last_row,
+                rows_rejected=state.rejected + len(rejected),
+                records_added=state.added + added,
+                records_skipped=state.skipped + skipped,
+            )
+        )
+    state.rows = last_row
+    state.rejected += len(rejected)
+    state.added += added
+    state.skipped += skipped
+    state.batches += 1
+
+
+def _rejects_of(group: _Group, problems: dict[int, str], ident: str | None) -> list[Reject]:
+    """Every row of a rejected group: the failing row with its reason, the others pointing at
+    it."""
+    culprit = min(problems) if problems else group.rows[0].number
+    out = []
+    for row in group.rows:
+        reason = problems.get(row.number)
+        if reason is None:
+            reason = f"rejected with its declaration (see row {culprit})"
+        out.append(Reject(row.number, row.line, ident, reason, tuple(row.raw)))
+    return out

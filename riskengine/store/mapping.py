@@ -1,0 +1,765 @@
+"""Mappings: how a source file's columns become catalogue fields (ingest), and how a user's own
+tables and columns stand in for the store's (bring your own tables).
+
+Both are TOML files; ``docs/ingest.md`` and ``docs/byo-tables.md`` describe them with examples.
+Errors name the file, the line of the offending key when it can be found, and the key.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import difflib
+import hashlib
+import math
+import os
+import re
+import tomllib
+from collections.abc import Callable, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+
+from riskengine.catalogue import Catalogue, FieldType, default_catalogue
+from riskengine.diagnostics import RiskEngineError
+
+__all__ = [
+    "KINDS",
+    "ByoMapping",
+    "ByoTable",
+    "ColumnRef",
+    "ConversionError",
+    "FieldRule",
+    "IngestMapping",
+    "MappingError",
+    "load_byo_mapping",
+    "load_ingest_mapping",
+    "parse_byo_mapping",
+    "parse_ingest_mapping",
+]
+
+#: What a file can hold: declarations (with items), clearance outcomes, control results.
+KINDS = ("declarations", "outcomes", "controls")
+
+#: Targets of outcome and control files, with their types.
+RECORD_FIELDS: dict[str, dict[str, FieldType]] = {
+    "outcomes": {
+        "declaration_id": FieldType.STRING,
+        "completed": FieldType.BOOLEAN,
+        "date": FieldType.DATE,
+        "reasons": FieldType.CODE,
+    },
+    "controls": {
+        "declaration_id": FieldType.STRING,
+        "procedure": FieldType.CODE,
+        "date": FieldType.DATE,
+        "violation_found": FieldType.BOOLEAN,
+        "profile_key": FieldType.STRING,
+        "random_control": FieldType.BOOLEAN,
+        "revenue": FieldType.NUMBER,
+    },
+}
+REQUIRED: dict[str, tuple[str, ...]] = {
+    "declarations": ("declaration.id", "declaration.date"),
+    "outcomes": ("declaration_id", "completed", "date"),
+    "controls": ("declaration_id", "procedure", "date", "violation_found"),
+}
+
+_DEFAULT_TRUE = ("1", "true", "yes", "y", "t", "так")
+_DEFAULT_FALSE = ("0", "false", "no", "n", "f", "ні")
+_SOURCE_KEYS = {"format", "delimiter", "quotechar", "encoding", "group_by", "items", "empty"}
+_DEFAULT_KEYS = {"date_format", "decimal_comma", "true_values", "false_values", "strip"}
+_RULE_KEYS = {
+    "column",
+    "value",
+    "date_format",
+    "decimal_comma",
+    "true_values",
+    "false_values",
+    "translate",
+    "on_unknown",
+    "zfill",
+    "strip",
+    "split",
+    "upper",
+}
+_TOP_KEYS = {"kind", "source", "defaults", "fields", "translate"}
+
+
+class MappingError(RiskEngineError):
+    """A mapping file is wrong: ``file``, ``line`` (when found) and ``key`` say where."""
+
+    def __init__(
+        self, reason: str, *, file: str | None = None, line: int | None = None, key: str = ""
+    ) -> None:
+        self.reason = reason
+        self.file = file
+        self.line = line
+        self.key = key
+        where = ""
+        if file is not None:
+            where = f"{file}:{line}: " if line is not None else f"{file}: "
+        what = f"{key}: " if key else ""
+        super().__init__(f"{where}{what}{reason}")
+
+
+class ConversionError(ValueError):
+    """A source value cannot be read as its field's type (the reason is the message)."""
+
+
+def _suggest(word: str, options: Sequence[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+# --- value conversions --------------------------------------------------------------------------
+
+_THOUSANDS = re.compile(r"[\s\u00a0\u202f']")
+
+
+def _number_reader(decimal_comma: bool) -> Callable[[Any], float | int]:
+    def slow(value: Any) -> float:
+        text = _THOUSANDS.sub("", str(value))
+        if decimal_comma:
+            if "." in text and "," in text:
+                text = text.replace(".", "")
+            text = text.replace(",", ".")
+        try:
+            number = float(text)
+        except ValueError:
+            hint = " (this mapping reads a decimal comma)" if decimal_comma else ""
+            if not decimal_comma and "," in text:
+                hint = " (set decimal_comma = true for a decimal comma)"
+            raise ConversionError(f"expected a number, got {value!r}{hint}") from None
+        if not math.isfinite(number):
+            raise ConversionError(f"expected a finite number, got {value!r}")
+        return number
+
+    def read(value: Any) -> float | int:
+        if type(value) is str:
+            try:
+                number = float(value.replace(",", ".") if decimal_comma else value)
+            except ValueError:
+                return slow(value)
+            if number - number != 0:  # inf or nan
+                raise ConversionError(f"expected a finite number, got {value!r}")
+            if "_" in value:  # float() accepts 1_000; an export does not mean it
+                return slow(value)
+            return number
+        if isinstance(value, bool):
+            raise ConversionError(f"expected a number, got {value!r}")
+        if isinstance(value, int | float):
+            if isinstance(value, float) and not math.isfinite(value):
+                raise ConversionError(f"expected a finite number, got {value!r}")
+            return value
+        return slow(value)
+
+    return read
+
+
+def _date_reader(formats: Sequence[str]) -> Callable[[Any], dt.date]:
+    strptime = dt.datetime.strptime
+    iso_only = list(formats) == ["%Y-%m-%d"]
+    cache: dict[str, dt.date] = {}
+
+    def parse(text: str) -> dt.date:
+        if iso_only:
+            try:
+                return dt.date.fromisoformat(text)
+            except ValueError:
+                pass
+        else:
+            for fmt in formats:
+                try:
+                    return strptime(text, fmt).date()
+                except ValueError:
+                    continue
+        shown = " or ".join(repr(f) for f in formats)
+        raise ConversionError(f"expected a date in the format {shown}, got {text!r}")
+
+    def read(value: Any) -> dt.date:
+        if type(value) is str:
+            found = cache.get(value)
+            if found is None:
+                found = parse(value.strip())
+                if len(cache) > 50_000:
+                    cache.clear()
+                cache[value] = found
+            return found
+        if isinstance(value, dt.datetime):
+            return value.date()
+        if isinstance(value, dt.date):
+            return value
+        return parse(str(value).strip())
+
+    return read
+
+
+def _boolean_reader(
+    true_values: Sequence[str], false_values: Sequence[str]
+) -> Callable[[Any], bool]:
+    truth = {v.lower(): True for v in true_values}
+    truth.update({v.lower(): False for v in false_values})
+
+    def read(value: Any) -> bool:
+        if value is True or value is False:
+            return bool(value)
+        found = truth.get(str(value).strip().lower())
+        if found is None:
+            raise ConversionError(
+                f"expected one of {', '.join(list(true_values) + list(false_values))}, "
+                f"got {value!r}"
+            )
+        return found
+
+    return read
+
+
+def _text_reader(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise ConversionError(f"expected text, got {value!r}")
+    return str(value)
+
+
+@attrs.frozen
+class FieldRule:
+    """How one target field is read: from a ``column`` (or a constant ``value``), then cleaned
+    (strip, upper, zfill, translate) and converted to the field's type."""
+
+    target: str
+    type: FieldType
+    column: str | None
+    value: Any = None
+    date_formats: tuple[str, ...] = ("%Y-%m-%d",)
+    decimal_comma: bool = False
+    true_values: tuple[str, ...] = _DEFAULT_TRUE
+    false_values: tuple[str, ...] = _DEFAULT_FALSE
+    translate: Mapping[str, str] | None = None
+    translate_name: str | None = None
+    on_unknown: str = "keep"
+    zfill: int | None = None
+    strip: bool = True
+    upper: bool = False
+    split: str | None = None
+
+    @property
+    def scope(self) -> str:
+        """``declaration``, ``item``, or ``record`` (outcome and control fields)."""
+        head = self.target.partition(".")[0]
+        return head if head in ("declaration", "item") else "record"
+
+    @property
+    def name(self) -> str:
+        """The name in the flat records: ``declarant.id`` for ``declaration.declarant.id``."""
+        return self.target.partition(".")[2] if self.scope != "record" else self.target
+
+    def converter(self, empty_is_missing: bool = True) -> Callable[[Any], Any]:
+        """A function from a raw cell (text or a JSON value) to the field's value; ``None`` means
+        missing. Raises :class:`ConversionError`."""
+        typed: Callable[[Any], Any]
+        match self.type:
+            case FieldType.NUMBER:
+                typed = _number_reader(self.decimal_comma)
+            case FieldType.DATE:
+                typed = _date_reader(self.date_formats)
+            case FieldType.BOOLEAN:
+                typed = _boolean_reader(self.true_values, self.false_values)
+            case _:
+                typed = _text_reader
+        strip, upper, zfill, table = self.strip, self.upper, self.zfill, self.translate
+        on_unknown, name = self.on_unknown, self.translate_name
+        plain_text = typed is _text_reader and not (upper or zfill or table)
+
+        if plain_text and strip and empty_is_missing:
+
+            def fast_text(value: Any) -> Any:
+                if value is None:
+                    return None
+                if type(value) is str:
+                    value = value.strip()
+                    return value if value else None
+                return _text_reader(value)
+
+            return fast_text
+
+        if (
+            self.type is FieldType.BOOLEAN
+            and strip
+            and empty_is_missing
+            and not (upper or zfill or table)
+        ):
+            truth = {v.lower(): True for v in self.true_values}
+            truth.update({v.lower(): False for v in self.false_values})
+
+            def fast_boolean(value: Any) -> Any:
+                if type(value) is str:
+                    text = value.strip()
+                    if not text:
+                        return None
+                    found = truth.get(text.lower())
+                    if found is not None:
+                        return found
+                return None if value is None else typed(value)
+
+            return fast_boolean
+
+        if typed is _text_reader and zfill and strip and empty_is_missing and not (upper or table):
+
+            def fast_padded(value: Any) -> Any:
+                if type(value) is str:
+                    text = value.strip()
+                    return text.zfill(zfill) if text else None
+                return None if value is None else _text_reader(value).zfill(zfill)
+
+            return fast_padded
+
+        def convert(value: Any) -> Any:
+            if value is None:
+                return None
+            if isinstance(value, str):
+                if strip:
+                    value = value.strip()
+                if value == "" and empty_is_missing:
+                    return None
+                if upper:
+                    value = value.upper()
+                if zfill:
+                    value = value.zfill(zfill)
+            if table is not None:
+                key = value if isinstance(value, str) else str(value)
+                found = table.get(key)
+                if found is not None:
+                    value = found
+                elif on_unknown == "reject":
+                    raise ConversionError(f"{value!r} is not in the translation table {name!r}")
+                elif on_unknown == "missing":
+                    return None
+            return typed(value)
+
+        return convert
+
+
+@attrs.frozen
+class IngestMapping:
+    """A parsed ingest mapping (see ``docs/ingest.md``)."""
+
+    kind: str
+    rules: tuple[FieldRule, ...]
+    format: str | None = None
+    delimiter: str = ","
+    quotechar: str = '"'
+    encoding: str = "utf-8"
+    group_by: str | None = None
+    items: str | None = None
+    empty_is_missing: bool = True
+    file: str | None = None
+    sha256: str = ""
+
+    def rule(self, target: str) -> FieldRule | None:
+        for rule in self.rules:
+            if rule.target == target:
+                return rule
+        return None
+
+    def columns(self) -> list[str]:
+        """The source columns the mapping reads (the group key included)."""
+        found = [r.column for r in self.rules if r.column is not None]
+        if self.group_by is not None:
+            found.append(self.group_by)
+        return list(dict.fromkeys(found))
+
+
+def _line_of(text: str, key: str) -> int | None:
+    """The 1-based line where ``key`` is written (quoted or bare), if it can be found."""
+    candidates = (f'"{key}"', f"'{key}'", key)
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            continue
+        for candidate in candidates:
+            if stripped.startswith(candidate) or f"[{candidate}" in stripped:
+                return number
+    return None
+
+
+def _strings(value: Any, what: str, fail: Callable[[str], MappingError]) -> tuple[str, ...]:
+    if isinstance(value, str):
+        return (value,)
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return tuple(value)
+    raise fail(f"{what} must be a string or a list of strings")
+
+
+def parse_ingest_mapping(
+    text: str,
+    source: str = "<mapping>",
+    *,
+    catalogue: Catalogue | None = None,
+    kind: str | None = None,
+) -> IngestMapping:
+    """Parse and check an ingest mapping written in TOML."""
+    catalogue = catalogue or default_catalogue()
+
+    def fail(reason: str, key: str = "", line_key: str | None = None) -> MappingError:
+        line = _line_of(text, line_key or key.rpartition(".")[2]) if (line_key or key) else None
+        return MappingError(reason, file=source, line=line, key=key)
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+)", str(exc))
+        raise MappingError(
+            f"invalid TOML: {exc}", file=source, line=int(match.group(1)) if match else None
+        ) from None
+    for key in data:
+        if key not in _TOP_KEYS:
+            raise fail(f"unknown section{_suggest(key, sorted(_TOP_KEYS))}", key)
+    declared_kind = data.get("kind", kind or "declarations")
+    if declared_kind not in KINDS:
+        raise fail(f"kind must be one of {', '.join(KINDS)}, got {declared_kind!r}", "kind")
+    if kind is not None and declared_kind != kind:
+        raise fail(f"the mapping is for {declared_kind}, not {kind}", "kind")
+    source_table = data.get("source", {})
+    defaults = data.get("defaults", {})
+    tables = data.get("translate", {})
+    fields = data.get("fields")
+    for section, value in (("source", source_table), ("defaults", defaults), ("translate", tables)):
+        if not isinstance(value, dict):
+            raise fail(f"[{section}] must be a table", section)
+    for key in source_table:
+        if key not in _SOURCE_KEYS:
+            raise fail(f"unknown key{_suggest(key, sorted(_SOURCE_KEYS))}", f"source.{key}")
+    for key in defaults:
+        if key not in _DEFAULT_KEYS:
+            raise fail(f"unknown key{_suggest(key, sorted(_DEFAULT_KEYS))}", f"defaults.{key}")
+    for name, table in tables.items():
+        if not isinstance(table, dict) or not all(isinstance(v, str | int) for v in table.values()):
+            raise fail("a translation table maps source values to codes (strings)",
+                       f"translate.{name}")  # fmt: skip
+    if not isinstance(fields, dict) or not fields:
+        raise fail("no [fields] table: map at least the required fields", "fields")
+
+    record_types = RECORD_FIELDS.get(declared_kind, {})
+    rules: list[FieldRule] = []
+    for target, spec in fields.items():
+        key = f"fields.{target}"
+
+        def rule_fail(reason: str, key: str = key, target: str = target) -> MappingError:
+            return fail(reason, key, target)
+
+        if declared_kind == "declarations":
+            field = catalogue.get(target)
+            if field is None:
+                hint = catalogue.suggest(target)
+                raise rule_fail(
+                    "not a catalogue field" + (f"; did you mean {hint!r}?" if hint else "")
+                )
+            field_type = field.type
+        else:
+            if target not in record_types:
+                raise rule_fail(
+                    f"not a field of {declared_kind} (known: {', '.join(record_types)})"
+                    + _suggest(target, list(record_types))
+                )
+            field_type = record_types[target]
+        if isinstance(spec, str):
+            spec = {"column": spec}
+        if not isinstance(spec, dict):
+            raise rule_fail('write a column name, or a table such as { column = "X" }')
+        for option in spec:
+            if option not in _RULE_KEYS:
+                raise rule_fail(f"unknown option {option!r}{_suggest(option, sorted(_RULE_KEYS))}")
+        column = spec.get("column")
+        has_value = "value" in spec
+        if (column is None) == (not has_value) or (column is not None and has_value):
+            raise rule_fail("give either a column or a constant value")
+        if column is not None and not isinstance(column, str):
+            raise rule_fail("column must be a string")
+        merged = {**defaults, **spec}
+        formats = _strings(merged.get("date_format", "%Y-%m-%d"), "date_format", rule_fail)
+        for fmt in formats:
+            if "%" not in fmt:
+                raise rule_fail(f"date_format {fmt!r} has no strptime directives such as %d")
+        translate_name = spec.get("translate")
+        translate = None
+        if translate_name is not None:
+            if translate_name not in tables:
+                raise rule_fail(
+                    f"no translation table [translate.{translate_name}]"
+                    + _suggest(str(translate_name), list(tables))
+                )
+            translate = {str(k): str(v) for k, v in tables[translate_name].items()}
+        on_unknown = spec.get("on_unknown", "keep")
+        if on_unknown not in ("keep", "reject", "missing"):
+            raise rule_fail("on_unknown must be keep, reject or missing")
+        zfill = spec.get("zfill")
+        if zfill is not None and (not isinstance(zfill, int) or zfill <= 0):
+            raise rule_fail("zfill must be a positive integer")
+        split = spec.get("split")
+        if split is not None and target != "reasons":
+            raise rule_fail("split applies to reasons only")
+        rule = FieldRule(
+            target=target,
+            type=field_type,
+            column=column,
+            date_formats=formats,
+            decimal_comma=bool(merged.get("decimal_comma", False)),
+            true_values=_strings(merged.get("true_values", list(_DEFAULT_TRUE)), "true_values",
+                                 rule_fail),
+            false_values=_strings(merged.get("false_values", list(_DEFAULT_FALSE)), "false_values",
+                                  rule_fail),
+            translate=translate,
+            translate_name=translate_name,
+            on_unknown=on_unknown,
+            zfill=zfill,
+            strip=bool(merged.get("strip", True)),
+            upper=bool(spec.get("upper", False)),
+            split=split,
+        )  # fmt: skip
+        if has_value:
+            try:
+                value = rule.converter()(spec["value"])
+            except ConversionError as exc:
+                raise rule_fail(f"constant value: {exc}") from None
+            rule = attrs.evolve(rule, value=value)
+        rules.append(rule)
+    for required in REQUIRED[declared_kind]:
+        if required not in fields:
+            raise fail(f"the mapping must give {required!r}", "fields")
+    fmt = source_table.get("format")
+    if fmt is not None and fmt not in ("csv", "jsonl"):
+        raise fail("format must be csv or jsonl", "source.format")
+    delimiter = source_table.get("delimiter", ",")
+    if delimiter in ("\\t", "tab"):
+        delimiter = "\t"
+    if not isinstance(delimiter, str) or len(delimiter) != 1:
+        raise fail("delimiter must be one character", "source.delimiter")
+    empty = source_table.get("empty", "missing")
+    if empty not in ("missing", "empty-string"):
+        raise fail("empty must be 'missing' or 'empty-string'", "source.empty")
+    group_by = source_table.get("group_by")
+    if group_by is not None and not isinstance(group_by, str):
+        raise fail("group_by names one column", "source.group_by")
+    return IngestMapping(
+        kind=declared_kind,
+        rules=tuple(rules),
+        format=fmt,
+        delimiter=delimiter,
+        quotechar=source_table.get("quotechar", '"'),
+        encoding=source_table.get("encoding", "utf-8"),
+        group_by=group_by,
+        items=source_table.get("items"),
+        empty_is_missing=empty == "missing",
+        file=source,
+        sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+    )
+
+
+def load_ingest_mapping(
+    path: str | os.PathLike[str], *, catalogue: Catalogue | None = None, kind: str | None = None
+) -> IngestMapping:
+    """Read and check an ingest mapping file (TOML)."""
+    source = os.fspath(path)
+    try:
+        with open(source, "rb") as stream:
+            text = stream.read().decode("utf-8")
+    except OSError as exc:
+        raise MappingError(f"cannot read the file: {exc.strerror or exc}", file=source) from None
+    except UnicodeDecodeError as exc:
+        raise MappingError(f"not UTF-8 text: {exc.reason}", file=source) from None
+    return parse_ingest_mapping(text, source, catalogue=catalogue, kind=kind)
+
+
+def native_mapping(kind: str = "declarations") -> IngestMapping:
+    """The mapping used without ``--mapping``: JSON Lines in the input format (declarations) —
+    other kinds always need a mapping."""
+    if kind != "declarations":
+        raise MappingError(f"ingesting {kind} needs a --mapping file (see docs/ingest.md)")
+    return IngestMapping(kind="declarations", rules=(), format="jsonl", file=None, sha256="native")
+
+
+# --- bring your own tables ----------------------------------------------------------------------
+
+#: The roles each section of a bring-your-own-tables mapping gives (role → canonical column).
+BYO_SECTIONS: dict[str, dict[str, str]] = {
+    "declarations": {"key": "pk"},
+    "items": {"declaration": "decl_pk", "number": "item_no"},
+    "outcomes": {"declaration": "decl_pk", "completed": "completed", "date": "date"},
+    "outcome_reasons": {"declaration": "decl_pk", "reason": "reason_code"},
+    "controls": {
+        "declaration": "decl_pk",
+        "procedure": "procedure",
+        "date": "date",
+        "violation_found": "violation_found",
+        "profile": "profile_key",
+        "random": "random_control",
+        "revenue": "revenue",
+    },
+}
+_BYO_REQUIRED: dict[str, tuple[str, ...]] = {
+    "declarations": ("table", "key"),
+    "items": ("table", "declaration", "number"),
+    "outcomes": ("table", "declaration", "completed", "date"),
+    "outcome_reasons": ("table", "declaration", "reason"),
+    "controls": ("table", "declaration", "procedure", "date", "violation_found"),
+}
+_BOOLEAN_ROLES = {"completed", "violation_found", "random"}
+
+
+@attrs.frozen
+class ColumnRef:
+    """A column of the user's table, or for a boolean role a test of it: the column is true when
+    its value is one of ``true_values`` (or, with ``false_values``, none of them)."""
+
+    column: str
+    true_values: tuple[Any, ...] = ()
+    false_values: tuple[Any, ...] = ()
+
+
+@attrs.frozen
+class ByoTable:
+    """One mapped table: where it is, its role columns, and (for declarations and items) which
+    catalogue field each of its columns holds."""
+
+    section: str
+    table: str
+    schema: str | None
+    roles: Mapping[str, ColumnRef]
+    fields: Mapping[str, str]
+
+
+@attrs.frozen
+class ByoMapping:
+    """A parsed bring-your-own-tables mapping; :meth:`source` checks it against a database and
+    builds the :class:`~riskengine.store.source.StoreSource` that queries run on."""
+
+    tables: Mapping[str, ByoTable]
+    file: str | None = None
+    text: str = ""
+
+    def source(self, connection: Any, catalogue: Catalogue | None = None) -> Any:
+        """Selectables over the user's tables with canonical names, after checking that every
+        table and column exists (SQLAlchemy's inspector / DuckDB's catalogue). Identifiers come
+        from the mapping only and are quoted by the dialect; nothing is concatenated into SQL."""
+        from riskengine.store.byo import build_source
+
+        return build_source(self, connection, catalogue or default_catalogue())
+
+
+def _column_ref(value: Any, role: str, fail: Callable[[str], MappingError]) -> ColumnRef:
+    if isinstance(value, str):
+        return ColumnRef(value)
+    if not isinstance(value, dict) or not isinstance(value.get("column"), str):
+        raise fail('write a column name, or { column = "C", true_values = [...] }')
+    unknown = set(value) - {"column", "true_values", "false_values"}
+    if unknown:
+        raise fail(f"unknown option {sorted(unknown)[0]!r}")
+    if role not in _BOOLEAN_ROLES and len(value) > 1:
+        raise fail("true_values and false_values apply to boolean roles only")
+    trues = value.get("true_values", [])
+    falses = value.get("false_values", [])
+    if not isinstance(trues, list) or not isinstance(falses, list):
+        raise fail("true_values and false_values are lists")
+    if trues and falses:
+        raise fail("give true_values or false_values, not both")
+    return ColumnRef(value["column"], tuple(trues), tuple(falses))
+
+
+def parse_byo_mapping(
+    text: str, source: str = "<mapping>", *, catalogue: Catalogue | None = None
+) -> ByoMapping:
+    """Parse and check a bring-your-own-tables mapping (TOML); see ``docs/byo-tables.md``."""
+    catalogue = catalogue or default_catalogue()
+
+    def fail(reason: str, key: str = "", line_key: str | None = None) -> MappingError:
+        look = line_key or (key.rpartition(".")[2] if key else None)
+        line = _line_of(text, look) if look else None
+        return MappingError(reason, file=source, line=line, key=key)
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+)", str(exc))
+        raise MappingError(
+            f"invalid TOML: {exc}", file=source, line=int(match.group(1)) if match else None
+        ) from None
+    for key in data:
+        if key not in BYO_SECTIONS:
+            raise fail(f"unknown section{_suggest(key, list(BYO_SECTIONS))}", key)
+    for needed in ("declarations", "items"):
+        if needed not in data:
+            raise fail(f"the mapping needs a [{needed}] section", needed)
+    tables: dict[str, ByoTable] = {}
+    for section, spec in data.items():
+        if not isinstance(spec, dict):
+            raise fail(f"[{section}] must be a table", section)
+        roles = BYO_SECTIONS[section]
+        allowed = {"table", "schema", "fields", *roles}
+        for key in spec:
+            if key not in allowed:
+                raise fail(f"unknown key{_suggest(key, sorted(allowed))}", f"{section}.{key}")
+        for key in _BYO_REQUIRED[section]:
+            if key not in spec:
+                raise fail(f"[{section}] needs {key!r}", section)
+        table, schema = spec["table"], spec.get("schema")
+        if not isinstance(table, str) or not table:
+            raise fail("table must be a name", f"{section}.table")
+        if schema is not None and not isinstance(schema, str):
+            raise fail("schema must be a name", f"{section}.schema")
+        found_roles: dict[str, ColumnRef] = {}
+        for role in roles:
+            if role in spec:
+                role_key = f"{section}.{role}"
+
+                def role_fail(reason: str, role_key: str = role_key) -> MappingError:
+                    return fail(reason, role_key)
+
+                found_roles[role] = _column_ref(spec[role], role, role_fail)
+        fields: dict[str, str] = {}
+        raw_fields = spec.get("fields", {})
+        if raw_fields and section not in ("declarations", "items"):
+            raise fail("only [declarations] and [items] map catalogue fields", f"{section}.fields")
+        if not isinstance(raw_fields, dict):
+            raise fail("fields must be a table", f"{section}.fields")
+        scope = "declaration" if section == "declarations" else "item"
+        for path, column in raw_fields.items():
+            key = f"{section}.fields.{path}"
+            field = catalogue.get(path)
+            if field is None:
+                hint = catalogue.suggest(path)
+                raise fail(
+                    "not a catalogue field" + (f"; did you mean {hint!r}?" if hint else ""),
+                    key,
+                    path,
+                )
+            if field.scope != scope:
+                home = "declarations" if field.scope == "declaration" else "items"
+                raise fail(f"{path} is a {field.scope} field: map it in [{home}.fields]", key, path)
+            if not isinstance(column, str) or not column:
+                raise fail("give the column name", key, path)
+            fields[path] = column
+        tables[section] = ByoTable(section, table, schema, found_roles, fields)
+    declarations = tables["declarations"]
+    for path in ("declaration.id", "declaration.date"):
+        if path not in declarations.fields:
+            raise fail(f"[declarations.fields] must map {path!r}", "declarations.fields")
+    if "outcomes" in tables and "outcome_reasons" not in tables:
+        raise fail("[outcomes] needs [outcome_reasons] too (history reads both)", "outcomes")
+    return ByoMapping(tables=tables, file=source, text=text)
+
+
+def load_byo_mapping(
+    path: str | os.PathLike[str], *, catalogue: Catalogue | None = None
+) -> ByoMapping:
+    """Read and check a bring-your-own-tables mapping file."""
+    source = os.fspath(path)
+    try:
+        with open(source, "rb") as stream:
+            text = stream.read().decode("utf-8")
+    except OSError as exc:
+        raise MappingError(f"cannot read the file: {exc.strerror or exc}", file=source) from None
+    except UnicodeDecodeError as exc:
+        raise MappingError(f"not UTF-8 text: {exc.reason}", file=source) from None
+    return parse_byo_mapping(text, source, catalogue=catalogue)
