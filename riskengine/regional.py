@@ -16,15 +16,15 @@ def fill_for(
 ) -> m.Fill | None:
     """The fill of ``office`` for ``profile`` valid on ``as_of`` (None when there is none).
 
-    A fill belongs to a profile when it names the same base number (``WW/XX/YYYY/ZZZZZ``);
-    checks reject overlapping fills of one office, so at most one can match.
+    A fill belongs to the profile whose number it names, edition included (as the checks
+    and the evaluator read it); checks reject overlapping fills of one office.
     """
     if profile.number is None or office is None:
         return None
-    base = profile.number.base
+    number = str(profile.number)
     for fill in fills:
         if (
-            fill.profile.base == base
+            str(fill.profile) == number
             and fill.office == office
             and fill.valid is not None
             and fill.valid.contains(as_of)

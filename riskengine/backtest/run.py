@@ -120,7 +120,8 @@ def planned_from(result: Any) -> list[PlannedProfile]:
         for profile in source.profiles:
             mine: tuple[m.Fill, ...] = ()
             if profile.number is not None:
-                mine = tuple(f for f in fills if f.profile.base == profile.number.base)
+                number = str(profile.number)  # a fill names its profile's edition too
+                mine = tuple(f for f in fills if str(f.profile) == number)
             out.append(PlannedProfile(profile.key, profile, mine, lists))
     return out
 
