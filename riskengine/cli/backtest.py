@@ -7,6 +7,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import attrs
 import click
 from rich.console import Console
 
@@ -131,8 +132,15 @@ def backtest(
     if not main:
         raise click.UsageError("no profile found in the given files")
     other: list[PlannedProfile] = []
+    shown = checked  # every profile whose passport the HTML report summarises
     if compare_paths:
-        other = planned_from(load_checked(expand_paths(compare_paths), catalogue))
+        checked_other = load_checked(expand_paths(compare_paths), catalogue)
+        other = planned_from(checked_other)
+        shown = attrs.evolve(
+            checked,
+            files=checked.files + checked_other.files,
+            sources={**checked.sources, **checked_other.sources},
+        )
         taken = {p.key for p in main}
         clash = [p.key for p in other if p.key in taken]
         if clash:
@@ -158,7 +166,7 @@ def backtest(
     if html_path is not None:
         from riskengine.backtest.report import write_html
 
-        write_html(result, checked, Path(html_path))
+        write_html(result, shown, Path(html_path))
         err.print(f"report written to {html_path}")
     if fmt == "table":
         tty = use_color()
