@@ -1,0 +1,615 @@
+"""The engine: an immutable compiled profile set, scoring with an index, lanes, atomic swap."""
+
+from __future__ import annotations
+
+import bisect
+import datetime as dt
+import enum
+import os
+import threading
+import time
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import attrs
+
+from riskengine import model as m
+from riskengine.catalogue import Catalogue, default_catalogue
+from riskengine.declaration import Declaration, DeclarationError, normalise_declaration
+from riskengine.diagnostics import ProfileError, RiskEngineError, Span, error
+from riskengine.evaluator.compiled import (
+    EMPTY_ITEMS,
+    CompiledProfile,
+    ControlForm,
+    FiredProfile,
+    merge_controls,
+)
+from riskengine.evaluator.explain import ProfileExplanation
+from riskengine.evaluator.history import EmptyHistoryProvider, HistoryProvider
+from riskengine.evaluator.index import IndexPlan, ProfileIndex
+
+__all__ = [
+    "ActiveSet",
+    "Engine",
+    "Lane",
+    "LaneConfig",
+    "LoadTimings",
+    "ProfileSet",
+    "RejectedDeclaration",
+    "ScoreResult",
+]
+
+
+class Lane(enum.Enum):
+    """The channel a declaration goes to: red (physical inspection), yellow (documents only),
+    green (no control)."""
+
+    RED = "red"
+    YELLOW = "yellow"
+    GREEN = "green"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+#: Procedure codes that mean a physical control (inspection, scanning, weighing, sampling).
+DEFAULT_RED = frozenset({"201", "202", "203", "204", "301", "302"})
+#: Procedure codes that mean documents only (documentary checks, verifications, requests,
+#: notification of a rights holder, escort).
+DEFAULT_YELLOW = frozenset({"101", "102", "103", "104", "105", "106", "401", "501"})
+
+
+def _codes(value: Iterable[str]) -> frozenset[str]:
+    return frozenset(str(v) for v in value)
+
+
+@attrs.frozen
+class LaneConfig:
+    """Which procedure codes send a declaration to which lane.
+
+    The lane is red when any combined control's code is in ``red``, else yellow when any is in
+    ``yellow`` (or is in neither list: it then counts as ``unknown``), else green (no control).
+    With ``count_if_necessary`` false, "if necessary" controls do not raise the lane.
+    """
+
+    red: frozenset[str] = attrs.field(default=DEFAULT_RED, converter=_codes)
+    yellow: frozenset[str] = attrs.field(default=DEFAULT_YELLOW, converter=_codes)
+    unknown: Lane = Lane.YELLOW
+    count_if_necessary: bool = True
+
+    def lane(self, controls: Iterable[ControlForm]) -> Lane:
+        """The lane of a declaration with these combined control forms."""
+        lane = Lane.GREEN
+        for form in controls:
+            if not self.count_if_necessary and form.kind is m.ControlKind.IF_NECESSARY:
+                continue
+            if form.code in self.red:
+                return Lane.RED
+            if form.code in self.yellow:
+                lane = Lane.YELLOW
+            elif self.unknown is Lane.RED:
+                return Lane.RED
+            elif self.unknown is Lane.YELLOW:
+                lane = Lane.YELLOW
+        return lane
+
+    @classmethod
+    def from_mapping(cls, data: Mapping[str, Any]) -> LaneConfig:
+        """From a mapping like the ``[lanes]`` table: ``red``, ``yellow`` (lists of codes),
+        ``unknown`` ("red" / "yellow" / "green"), ``count_if_necessary`` (bool)."""
+        known = {"red", "yellow", "unknown", "count_if_necessary"}
+        extra = sorted(set(data) - known)
+        if extra:
+            raise RiskEngineError(f"unknown lane setting {extra[0]!r} (known: {sorted(known)})")
+        kwargs: dict[str, Any] = {}
+        for key in ("red", "yellow"):
+            if key in data:
+                value = data[key]
+                if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+                    raise RiskEngineError(f"lanes.{key} must be a list of procedure codes")
+                kwargs[key] = frozenset(value)
+        if "unknown" in data:
+            try:
+                kwargs["unknown"] = Lane(data["unknown"])
+            except ValueError:
+                raise RiskEngineError("lanes.unknown must be red, yellow or green") from None
+        if "count_if_necessary" in data:
+            if not isinstance(data["count_if_necessary"], bool):
+                raise RiskEngineError("lanes.count_if_necessary must be true or false")
+            kwargs["count_if_necessary"] = data["count_if_necessary"]
+        return cls(**kwargs)
+
+    @classmethod
+    def from_toml(cls, path: str | os.PathLike[str]) -> LaneConfig:
+        """From a TOML file with a ``[lanes]`` table (or the settings at the top level)."""
+        try:
+            with open(path, "rb") as stream:
+                data = tomllib.load(stream)
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise RiskEngineError(
+                f"{os.fspath(path)}: cannot read the lane settings: {exc}"
+            ) from None
+        table = data.get("lanes", data)
+        if not isinstance(table, Mapping):
+            raise RiskEngineError(f"{os.fspath(path)}: [lanes] must be a table")
+        return cls.from_mapping(table)
+
+
+@attrs.frozen
+class ScoreResult:
+    """The result of scoring one declaration on one date.
+
+    ``fired``: every profile that fired, in profile-set order. ``controls``: the union of their
+    control forms, one per procedure code with the strongest kind, sorted by code. ``lane``: from
+    the lane configuration. ``explanations``: with ``explain=True``, one per profile in force
+    (fired or not, regional profiles without a fill included); with ``explain="fired"``, one per
+    fired profile; otherwise empty.
+    """
+
+    declaration_id: str | None
+    as_of: dt.date
+    fired: tuple[FiredProfile, ...]
+    controls: tuple[ControlForm, ...]
+    lane: Lane
+    explanations: tuple[ProfileExplanation, ...] = ()
+
+    @property
+    def selected(self) -> bool:
+        """Whether at least one profile fired."""
+        return bool(self.fired)
+
+
+@attrs.frozen
+class RejectedDeclaration:
+    """A declaration of a batch that could not be scored: its position in the batch (0-based),
+    its id when known, and the field, item number and reason of the problem."""
+
+    position: int
+    declaration_id: str | None
+    field: str
+    item: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"item {self.item}, {self.field}" if self.item is not None else self.field
+        return f"declaration #{self.position} ({self.declaration_id or 'no id'}): {where}: " + (
+            self.reason
+        )
+
+
+@attrs.frozen
+class LoadTimings:
+    """Seconds spent loading a set: parsing, checking, compiling (code generation, ``compile``
+    and index planning)."""
+
+    parse: float = 0.0
+    check: float = 0.0
+    compile: float = 0.0
+
+    @property
+    def total(self) -> float:
+        return self.parse + self.check + self.compile
+
+
+def _first(pair: tuple[int, FiredProfile]) -> int:
+    return pair[0]
+
+
+def _code(form: ControlForm) -> str:
+    return form.code
+
+
+class ActiveSet:
+    """The profiles that apply during one span of dates (no in-force period, edition or fill
+    changes inside it), with the fill of each regional profile per office and the index."""
+
+    def __init__(self, profiles: Sequence[CompiledProfile], day: dt.date, use_index: bool):
+        chosen: dict[str, CompiledProfile] = {}
+        order: list[CompiledProfile] = []
+        for cp in profiles:
+            if not cp.applies_on(day):
+                continue
+            if cp.base is None:
+                order.append(cp)
+                continue
+            seen = chosen.get(cp.base)
+            if seen is None or cp.edition > seen.edition:
+                chosen[cp.base] = cp
+        winners = {id(cp) for cp in chosen.values()}
+        order += [cp for cp in profiles if id(cp) in winners]
+        position = {id(cp): k for k, cp in enumerate(profiles)}
+        order.sort(key=lambda cp: position[id(cp)])
+        self.profiles: tuple[CompiledProfile, ...] = tuple(order)
+        self.offices: tuple[Mapping[str, int] | None, ...] = tuple(
+            cp.offices_on(day) if cp.regional else None for cp in self.profiles
+        )
+        self.index: ProfileIndex | None = None
+        if use_index:
+            plans: list[tuple[int, IndexPlan | None]] = []
+            office_keys: dict[int, list[str]] = {}
+            for pos, cp in enumerate(self.profiles):
+                offices = self.offices[pos]
+                if offices is not None:
+                    office_keys[pos] = sorted(offices)
+                    variants = {id(cp.variant(k)): cp.variant(k) for k in offices.values()}
+                    vplans = [v.plan for v in variants.values()]
+                    if vplans and all(p.indexed for p in vplans):
+                        plans.append((pos, IndexPlan(tuple(a for p in vplans for a in p.atoms))))
+                    else:
+                        plans.append((pos, None))
+                else:
+                    plan = cp.default.plan
+                    plans.append((pos, plan if plan.indexed else None))
+            self.index = ProfileIndex(plans, office_keys)
+        self._all = list(range(len(self.profiles)))
+        #: Per position: the profile, its variant and regional values (``None`` for a regional
+        #: profile) and, for a regional profile, office → (variant, regional values).
+        self.entries: tuple[tuple[CompiledProfile, Any, Any, Any], ...] = tuple(
+            (cp, cp.default, cp.region(None), None)
+            if offices is None
+            else (cp, None, None, {o: (cp.variant(k), cp.region(k)) for o, k in offices.items()})
+            for cp, offices in zip(self.profiles, self.offices, strict=True)
+        )
+
+    def candidates(
+        self, header: Mapping[str, Any], items: Sequence[Mapping[str, Any]]
+    ) -> Iterable[int]:
+        """Positions of the profiles to evaluate for a declaration (in no particular order)."""
+        if self.index is None:
+            return self._all
+        return self.index.candidates(header, items)
+
+
+class ProfileSet:
+    """A compiled, immutable set of profiles. Safe to share between threads: the per-date views
+    (:class:`ActiveSet`) are built once under a lock and then only read."""
+
+    def __init__(
+        self,
+        profiles: Sequence[CompiledProfile],
+        *,
+        catalogue: Catalogue | None = None,
+        use_index: bool = True,
+        timings: LoadTimings | None = None,
+    ) -> None:
+        keys: dict[str, CompiledProfile] = {}
+        for cp in profiles:
+            if cp.key in keys:
+                first = keys[cp.key]
+                span = cp.profile.spans.get("number", cp.profile.span)
+                raise ProfileError(
+                    [
+                        error(
+                            "RE501",
+                            f"profile {cp.key} is loaded twice (also in {first.file})",
+                            span if span.line else Span(cp.file, 0, 0, 0, 0),
+                        )
+                    ]
+                )
+            keys[cp.key] = cp
+        self.profiles: tuple[CompiledProfile, ...] = tuple(profiles)
+        self.catalogue = catalogue or default_catalogue()
+        self.use_index = use_index
+        self.timings = timings or LoadTimings()
+        self._by_key = keys
+        dates: set[dt.date] = set()
+        for cp in self.profiles:
+            dates.update(cp.validity_dates())
+        self._breaks: list[dt.date] = sorted(dates)
+        self._active: dict[int, ActiveSet] = {}
+        self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self.profiles)
+
+    def __iter__(self) -> Any:
+        return iter(self.profiles)
+
+    def get(self, key: str) -> CompiledProfile | None:
+        """The compiled profile with this key (number, or name of a draft)."""
+        return self._by_key.get(key)
+
+    def active(self, as_of: dt.date) -> ActiveSet:
+        """The profiles that apply on ``as_of`` (cached per span of dates between changes)."""
+        slot = bisect.bisect_right(self._breaks, as_of)
+        found = self._active.get(slot)
+        if found is None:
+            with self._lock:
+                found = self._active.get(slot)
+                if found is None:
+                    found = ActiveSet(self.profiles, as_of, self.use_index)
+                    self._active[slot] = found
+        return found
+
+    # -- building
+    @classmethod
+    def compile(
+        cls,
+        files: Sequence[m.SourceFile],
+        *,
+        catalogue: Catalogue | None = None,
+        use_index: bool = True,
+        timings: LoadTimings | None = None,
+    ) -> ProfileSet:
+        """Compile parsed (and checked) files. Fills are matched to profiles by exact number."""
+        started = time.perf_counter()
+        cat = catalogue or default_catalogue()
+        types = {f.path: f.type.value for f in cat}
+        fills = [f for sf in files for f in sf.fills]
+        compiled = []
+        for sf in files:
+            lists = {ld.name: ld.values for ld in sf.lists}
+            for profile in sf.profiles:
+                compiled.append(
+                    CompiledProfile(profile, file=sf.path, lists=lists, fills=fills, types=types)
+                )
+        spent = time.perf_counter() - started
+        t = timings or LoadTimings()
+        return cls(
+            compiled,
+            catalogue=cat,
+            use_index=use_index,
+            timings=LoadTimings(t.parse, t.check, t.compile + spent),
+        )
+
+    @classmethod
+    def load(
+        cls,
+        paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] = (),
+        *,
+        sources: Mapping[str, str] | None = None,
+        catalogue: Catalogue | None = None,
+        use_index: bool = True,
+    ) -> ProfileSet:
+        """Read, check and compile profile files: ``paths`` (files, or folders meaning every
+        ``*.rp`` below them) and/or ``sources`` (``{file name: text}``). Raises
+        :class:`ProfileError` with every diagnostic when a file has errors."""
+        texts = _read_paths(paths)
+        texts.update(sources or {})
+        cat = catalogue or default_catalogue()
+        started = time.perf_counter()
+        files, parse_time = _check(texts, cat)
+        checked = time.perf_counter() - started
+        return cls.compile(
+            files,
+            catalogue=cat,
+            use_index=use_index,
+            timings=LoadTimings(parse_time, max(0.0, checked - parse_time), 0.0),
+        )
+
+
+def _read_paths(paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str]) -> dict[str, str]:
+    from riskengine.syntax import read_source
+
+    if isinstance(paths, str | os.PathLike):
+        paths = [paths]
+    names: list[str] = []
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            names += [str(c) for c in sorted(p.rglob("*.rp"), key=str) if c.is_file()]
+        else:
+            names.append(str(p))
+    return {name: read_source(name) for name in dict.fromkeys(names)}
+
+
+def _check(texts: Mapping[str, str], catalogue: Catalogue) -> tuple[list[m.SourceFile], float]:
+    """Parse and check; returns the files and the time spent parsing alone."""
+    from riskengine.syntax import parse_source
+
+    started = time.perf_counter()
+    parsed = {name: parse_source(text, name) for name, text in texts.items()}
+    parse_time = time.perf_counter() - started
+    try:
+        from riskengine.checks import check_models
+    except ImportError:  # pragma: no cover - the checks are part of the package
+        check_models = None  # type: ignore[assignment]
+    diagnostics = [d for r in parsed.values() for d in r.diagnostics]
+    files = [r.source for r in parsed.values() if r.source is not None]
+    if check_models is not None:
+        diagnostics += check_models(files, texts, catalogue, complete=len(files) == len(parsed))
+    errors = [d for d in diagnostics if d.is_error]
+    if errors:
+        from riskengine.diagnostics import sort_diagnostics
+
+        raise ProfileError(sort_diagnostics(errors), dict(texts))
+    return files, parse_time
+
+
+class Engine:
+    """Scores declarations with a compiled profile set.
+
+    Load once, score many times, from any number of threads: the set is immutable, and
+    :meth:`replace` swaps it with one reference assignment (atomic in Python), so a score that
+    has started finishes with the set it started with and the next one sees the new set.
+    """
+
+    def __init__(
+        self,
+        profiles: ProfileSet,
+        *,
+        lanes: LaneConfig | None = None,
+        history: HistoryProvider | None = None,
+    ) -> None:
+        self._set = profiles
+        self.lanes = lanes or LaneConfig()
+        self.history: HistoryProvider = history or EmptyHistoryProvider()
+
+    @classmethod
+    def load(
+        cls,
+        paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str] = (),
+        *,
+        sources: Mapping[str, str] | None = None,
+        catalogue: Catalogue | None = None,
+        lanes: LaneConfig | None = None,
+        history: HistoryProvider | None = None,
+        use_index: bool = True,
+    ) -> Engine:
+        """Load, check and compile profile files (see :meth:`ProfileSet.load`)."""
+        profiles = ProfileSet.load(paths, sources=sources, catalogue=catalogue, use_index=use_index)
+        return cls(profiles, lanes=lanes, history=history)
+
+    @property
+    def profiles(self) -> ProfileSet:
+        """The set in use now."""
+        return self._set
+
+    def replace(self, profiles: ProfileSet) -> ProfileSet:
+        """Start using another set; returns the previous one. Atomic: scores in progress finish
+        with the old set."""
+        old = self._set
+        self._set = profiles
+        return old
+
+    def score(
+        self,
+        declaration: Declaration | Mapping[str, Any],
+        as_of: dt.date,
+        *,
+        explain: bool | Literal["fired"] = False,
+        history: HistoryProvider | None = None,
+    ) -> ScoreResult:
+        """Score one declaration on ``as_of`` with every profile that applies on that date.
+
+        ``declaration``: a :class:`Declaration` or plain data (normalised with the set's
+        catalogue; a value of the wrong type raises :class:`DeclarationError` naming the field and
+        item). ``explain``: ``True`` evaluates every profile in force with explanations (slow:
+        for tests and inspection); ``"fired"`` scores as usual, then explains only the profiles
+        that fired (cheap). ``history``: overrides the engine's provider for this call.
+        """
+        profile_set = self._set
+        decl = declaration
+        if not isinstance(decl, Declaration):
+            decl = normalise_declaration(decl, profile_set.catalogue)
+        if as_of.__class__ is not dt.date and (
+            not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime)
+        ):
+            raise RiskEngineError(f"as_of must be a date, got {as_of!r}")
+        active = profile_set.active(as_of)
+        hist = (history or self.history).history
+        header = decl.header
+        has_items = bool(decl.items)
+        items = decl.items if has_items else EMPTY_ITEMS
+        if explain is True:
+            return self._explained(decl, active, as_of, hist, header, items, has_items)
+        fired: list[tuple[int, FiredProfile]] = []
+        entries = active.entries
+        office = None
+        cp = variant = None
+        try:
+            for pos in active.candidates(header, items):
+                cp, variant, region, by_office = entries[pos]
+                if by_office is not None:
+                    if office is None:
+                        office = header.get("office")
+                    chosen = by_office.get(office)
+                    if chosen is None:
+                        continue
+                    variant, region = chosen
+                raw = variant.evaluate(header, items, region, hist, as_of)
+                if raw is not None:
+                    if explain == "fired":
+                        fill = None if by_office is None else cp.fill_for(office, as_of)
+                        found = cp.run_explained(
+                            variant, header, items, region, hist, as_of, has_items, fill
+                        )[0]
+                        assert found is not None  # the explaining path agrees with the fast one
+                        fired.append((pos, found))
+                    else:
+                        fired.append(
+                            (pos, cp.finish(variant, raw, header, items, region, has_items))
+                        )
+        except RiskEngineError:
+            raise
+        except Exception as exc:
+            assert cp is not None and variant is not None
+            raise cp._error(exc, variant) from exc
+        if not fired:
+            return ScoreResult(decl.id, as_of, (), (), Lane.GREEN)
+        if len(fired) > 1:
+            fired.sort(key=_first)
+        results = tuple(fp for _, fp in fired)
+        forms = merge_controls([f for fp in results for f in fp.controls])
+        controls = tuple(sorted(forms, key=_code))
+        explanations = tuple(fp.explanation for fp in results if fp.explanation is not None)
+        return ScoreResult(
+            decl.id, as_of, results, controls, self.lanes.lane(controls), explanations
+        )
+
+    def _explained(
+        self,
+        decl: Declaration,
+        active: ActiveSet,
+        as_of: dt.date,
+        hist: Any,
+        header: Mapping[str, Any],
+        items: Sequence[Mapping[str, Any]],
+        has_items: bool,
+    ) -> ScoreResult:
+        """Every profile in force, evaluated by its explaining function."""
+        fired: list[FiredProfile] = []
+        explanations: list[ProfileExplanation] = []
+        office = header.get("office")
+        for pos, cp in enumerate(active.profiles):
+            fill_map = active.offices[pos]
+            fill = None
+            if fill_map is not None:
+                fill = fill_map.get(office) if office is not None else None
+                if fill is None:
+                    explanations.append(cp.not_applicable(office, as_of))
+                    continue
+            result, why = cp.run_explained(
+                cp.variant(fill), header, items, cp.region(fill), hist, as_of, has_items, fill
+            )
+            explanations.append(why)
+            if result is not None:
+                fired.append(result)
+        if not fired:
+            return ScoreResult(decl.id, as_of, (), (), Lane.GREEN, tuple(explanations))
+        forms = merge_controls([f for fp in fired for f in fp.controls])
+        controls = tuple(sorted(forms, key=_code))
+        return ScoreResult(
+            decl.id, as_of, tuple(fired), controls, self.lanes.lane(controls), tuple(explanations)
+        )
+
+    def score_many(
+        self,
+        declarations: Iterable[Declaration | Mapping[str, Any]],
+        as_of: dt.date | None = None,
+        *,
+        explain: bool | Literal["fired"] = False,
+        history: HistoryProvider | None = None,
+    ) -> list[ScoreResult | RejectedDeclaration]:
+        """Score a batch. A declaration with a value of the wrong type (or, when ``as_of`` is
+        ``None``, without a ``declaration.date`` to score it on) becomes a
+        :class:`RejectedDeclaration` in its place instead of stopping the batch."""
+        out: list[ScoreResult | RejectedDeclaration] = []
+        catalogue = self._set.catalogue
+        for position, raw in enumerate(declarations):
+            try:
+                decl = (
+                    raw if isinstance(raw, Declaration) else normalise_declaration(raw, catalogue)
+                )
+            except DeclarationError as exc:
+                ident = raw.get("id") if isinstance(raw, Mapping) else None
+                out.append(
+                    RejectedDeclaration(
+                        position, None if ident is None else str(ident), exc.field, exc.item,
+                        exc.reason,
+                    )
+                )  # fmt: skip
+                continue
+            day = as_of if as_of is not None else decl.header.get("date")
+            if not isinstance(day, dt.date):
+                out.append(
+                    RejectedDeclaration(
+                        position, decl.id, "declaration.date", None,
+                        "no as-of date: give as_of or a declaration date",
+                    )
+                )  # fmt: skip
+                continue
+            out.append(self.score(decl, day, explain=explain, history=history))
+        return out
