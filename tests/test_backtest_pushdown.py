@@ -222,3 +222,49 @@ def test_run_rolls_up_compares_and_records_the_run() -> None:
     assert result.run_id == 1
     assert runs[0][0] == "sqlite"
     assert set(json.loads(runs[0][1])) == {current.key, draft.key}
+
+
+ROUNDED = """
+profile "Cheap or Chinese, rounded" {
+    indicators {
+        cheap: round(item.customs_value / item.net_mass, 1) < 10
+        cn: item.origin in ("CN")
+    }
+    degree = 60 * cheap + 40 * cn
+    controls {
+        102 "Documentary check" mandatory from 40
+        201 "Physical inspection" mandatory when cheap from 60
+    }
+}
+"""
+
+
+def test_a_profile_sql_cannot_run_is_measured_in_python_with_the_same_numbers() -> None:
+    from riskengine.backtest.run import BacktestOptions, run_backtest
+
+    engine, source = _store()
+    current = parse(PROFILE).profiles[0]
+    rounded = parse(ROUNDED).profiles[0]
+    draft = parse(DRAFT).profiles[0]
+    options = BacktestOptions(
+        D(2025, 1, 1),
+        D(2025, 2, 28),
+        by=("office",),
+        compare=((draft.key, rounded.key), (rounded.key, current.key)),
+    )
+    profiles = [PlannedProfile(p.key, p) for p in (current, rounded, draft)]
+    with engine.connect() as conn:
+        result = run_backtest(conn, source, profiles, options, record=False)
+    python = result.profile(rounded.key)
+    assert (python.path, result.profile(current.key).path) == ("python", "sql")
+    assert python.reason is not None and "round" in python.reason
+    # round(x, 1) < 10 selects what x < 10 does on this data: the same numbers as the SQL profile
+    sql = result.profile(current.key)
+    assert python.total == sql.total
+    assert python.breakdowns == sql.breakdowns
+    assert python.series == sql.series
+    to_sql, same = result.comparisons
+    # the draft (SQL) drops D3 against the Python-measured profile, as against the SQL one
+    assert (to_sql.newly_selected, to_sql.no_longer_selected) == (0, 1)
+    assert to_sql.examples_gone == ("D3",)
+    assert (same.newly_selected, same.no_longer_selected) == (0, 0)

@@ -11,7 +11,9 @@ The query has four layers, all SQLAlchemy Core over a :class:`~riskengine.store.
    declaration's control results pivoted by procedure code;
 4. ``metrics``: grouped by the requested breakdown (month, office, regime), counts and sums.
 
-Only the last layer's few rows travel to Python.
+Only the last layer's few rows travel to Python. Profiles :func:`plan` cannot compile for the
+engine run in :mod:`riskengine.backtest.fallback` over the same rows; :func:`declaration_query`
+exposes layer 3 (one row per declaration) for differential tests and audits.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from riskengine.sql.compile import (
     ProfileSql,
     SqlScope,
     SqlUnsupported,
+    _nn,
     clamp,
     compile_profile,
 )
@@ -139,6 +142,8 @@ def fields_read(profile: m.Profile) -> set[str]:
                 out.add(node.path)
     if profile.history is not None:
         out.update(s.field.path for s in profile.history.subjects)
+    if profile.is_regional:  # the fill is chosen by office and date
+        out.update(("declaration.office", "declaration.date"))
     return out
 
 
@@ -158,6 +163,9 @@ def plan(profiles: Sequence[PlannedProfile], dialect: str) -> list[PlannedProfil
             planned.append(attrs.evolve(pp, pushdown=True, reason=None))
         except SqlUnsupported as exc:
             planned.append(attrs.evolve(pp, pushdown=False, reason=exc.reason))
+        except KeyError as exc:  # a fill without a value for a parameter: missing in Python
+            reason = f"a fill gives no value for a parameter ({exc.args[0] if exc.args else exc})"
+            planned.append(attrs.evolve(pp, pushdown=False, reason=reason))
     return planned
 
 
@@ -184,14 +192,25 @@ def _variants(
     office = field("declaration.office")
     date = field("declaration.date")
     out = []
-    for fill in pp.fills:
+    taken: list[Col] = []
+    # the evaluator's choice when several fills of an office are valid: the one starting last
+    # (the later one among equal starts); each row takes exactly one variant
+    order = sorted(
+        (k for k, f in enumerate(pp.fills) if f.valid is not None and f.office is not None),
+        key=lambda k: (pp.fills[k].valid.start, k),  # type: ignore[union-attr]
+        reverse=True,
+    )
+    for k in order:
+        fill = pp.fills[k]
         assert fill.valid is not None
-        guard = sa.and_(
+        valid = sa.and_(
             office == fill.office,
             date >= fill.valid.start,
             date <= (fill.valid.end or dt.date.max),
         )
-        out.append(_Variant(guard, compile_profile(apply_fill(pp.profile, fill), scope)))
+        guard = sa.and_(valid, *[sa.not_(t) for t in taken]) if taken else valid
+        taken.append(_nn(valid))
+        out.append(_Variant(_nn(guard), compile_profile(apply_fill(pp.profile, fill), scope)))
     return out
 
 
@@ -212,8 +231,12 @@ def build_query(
     group_by: Sequence[str] = (),
     history_sql: HistorySql | None = None,
     pairs: Sequence[tuple[int, int]] = (),
+    fired_degree: bool = False,
 ) -> PushdownQuery:
-    """The one-pass metrics query for every profile in ``planned`` that can run in SQL."""
+    """The one-pass metrics query for every profile in ``planned`` that can run in SQL.
+
+    ``fired_degree`` adds ``p{n}_best`` to the per-declaration layer: the highest degree among
+    the items that fired (NULL when none did), as the evaluator reports it."""
     for key in group_by:
         if key not in BREAKDOWNS:
             raise ValueError(f"unknown breakdown {key!r}; use one of {', '.join(BREAKDOWNS)}")
@@ -265,11 +288,12 @@ def build_query(
         block = pp.profile.history
         variants = _variants(pp, field, dialect, histories.get(block) if block else None)
         # not applicable (no fill) or excepted -> NULL raw degree: the item cannot fire
-        raw = sa.case(
-            *[(sa.and_(v.guard, sa.not_(v.compiled.excluded)), v.compiled.raw_degree)
-              for v in variants],
-            else_=sa.null(),
-        )  # fmt: skip
+        whens = [
+            (sa.and_(v.guard, sa.not_(v.compiled.excluded)), v.compiled.raw_degree)
+            for v in variants
+        ]
+        no_degree: Col = sa.cast(sa.null(), sa.Float())
+        raw = sa.case(*whens, else_=no_degree) if whens else no_degree  # regional, no fills
         item_cols.append(raw.label(f"p{n}_raw"))
         mine = []
         for k, v in enumerate(variants):
@@ -288,7 +312,11 @@ def build_query(
     procedures: set[str] = set()
     per_profile_controls: list[list[str]] = []
     for n, mine in enumerate(tests):
-        degree = clamp(raw_items.c[f"p{n}_raw"], dialect)
+        raw_col = raw_items.c[f"p{n}_raw"]
+        # NULL (excepted, or no fill) stays NULL: GREATEST/LEAST would skip it and give 0
+        degree = sa.case(
+            (raw_col.is_(None), sa.cast(sa.null(), sa.Float())), else_=clamp(raw_col, dialect)
+        )
         per_item_cols.append(degree.label(f"p{n}_degree"))
         by_code: dict[str, list[Col]] = {}
         for code, threshold, name in mine:
@@ -299,6 +327,10 @@ def build_query(
         for code in codes:
             per_item_cols.append(_flag(sa.or_(*by_code[code])).label(f"p{n}_c{code}"))
             procedures.add(code)
+        if fired_degree:
+            item_fires = sa.or_(*[c for code in codes for c in by_code[code]]) if codes else None
+            best = sa.null() if item_fires is None else sa.case((item_fires, degree))
+            per_item_cols.append(best.label(f"p{n}_best"))
         per_profile_controls.append(codes)
     per_item = sa.select(*per_item_cols).subquery("per_item")
 
@@ -316,6 +348,8 @@ def build_query(
         # fired on some item = some control applied on some item
         fires = _ZERO if not flags else flags[0] if len(flags) == 1 else _greatest(flags, dialect)
         decl_cols.append(fires.label(f"p{n}_fires"))
+        if fired_degree:
+            decl_cols.append(sa.func.max(per_item.c[f"p{n}_best"]).label(f"p{n}_best"))
         for code, applied in zip(per_profile_controls[n], flags, strict=True):
             decl_cols.append(applied.label(f"p{n}_c{code}"))
     per_decl = sa.select(*decl_cols).group_by(*decl_group).subquery("per_decl")
@@ -410,3 +444,26 @@ def _sum(parts: list[Col], zero: Col) -> Col:
     for p in parts[1:]:
         total = total + p
     return total
+
+
+def declaration_query(
+    source: Any,
+    planned: Sequence[PlannedProfile],
+    date_from: dt.date,
+    date_to: dt.date,
+    dialect: str,
+    history_sql: HistorySql | None = None,
+) -> tuple[sa.Select[Any], tuple[tuple[str, ...], ...]]:
+    """One row per declaration of the period, from the pushdown layers: ``decl_id``, and per
+    pushed-down profile ``n``: ``p{n}_fires`` (0/1), ``p{n}_best`` (the highest degree among
+    fired items, NULL when it did not fire) and ``p{n}_c{code}`` (0/1) for each procedure code
+    it can apply (the codes, per profile, are returned with the query). For tests and audits."""
+    query = build_query(
+        source, planned, date_from, date_to, dialect, history_sql=history_sql, fired_degree=True
+    )
+    pd = query.per_decl
+    cols = [pd.c.decl_id]
+    for n, codes in enumerate(query.controls):
+        cols += [pd.c[f"p{n}_fires"], pd.c[f"p{n}_best"]]
+        cols += [pd.c[f"p{n}_c{code}"] for code in codes]
+    return sa.select(*cols).order_by(pd.c.decl_id), query.controls

@@ -12,6 +12,7 @@ import attrs
 import sqlalchemy as sa
 
 from riskengine import model as m
+from riskengine.backtest.fallback import FallbackResult, profile_codes, run_fallback
 from riskengine.backtest.metrics import (
     GroupCounts,
     ProfileCounts,
@@ -21,7 +22,13 @@ from riskengine.backtest.metrics import (
     read_groups,
     roll_up,
 )
-from riskengine.backtest.pushdown import BREAKDOWNS, PlannedProfile, build_query, plan
+from riskengine.backtest.pushdown import (
+    BREAKDOWNS,
+    PlannedProfile,
+    PushdownQuery,
+    build_query,
+    plan,
+)
 from riskengine.diagnostics import RiskEngineError
 from riskengine.format import format_fill, format_profile
 
@@ -142,6 +149,47 @@ def _zero(n_profiles: int, controls: Sequence[Sequence[str]]) -> GroupCounts:
     )
 
 
+def _merge(
+    group: GroupCounts,
+    planned: Sequence[PlannedProfile],
+    pushed_pos: Mapping[int, int],
+    fallback_pos: Mapping[int, int],
+    fb: FallbackResult | None,
+    controls: Sequence[Sequence[str]],
+) -> GroupCounts:
+    """One group's counts for every planned profile, in plan order: SQL counts for pushed-down
+    profiles, the Python fallback's for the others."""
+    if not fallback_pos:
+        return group
+    found = fb.groups.get(group.key) if fb is not None else None
+    profiles = []
+    for n in range(len(planned)):
+        if n in pushed_pos:
+            profiles.append(group.profiles[pushed_pos[n]])
+        elif found is not None:
+            profiles.append(found[fallback_pos[n]])
+        else:
+            profiles.append(ProfileCounts(controls_applied={c: 0 for c in controls[n]}))
+    return attrs.evolve(group, profiles=tuple(profiles))
+
+
+def _fired(
+    connection: sa.Connection,
+    query: PushdownQuery,
+    fb: FallbackResult | None,
+    pushed_pos: Mapping[int, int],
+    fallback_pos: Mapping[int, int],
+    n: int,
+) -> frozenset[str]:
+    """The ids of the declarations profile ``n`` selected (its selections are few)."""
+    if n in fallback_pos:
+        assert fb is not None
+        return fb.fired_ids[fallback_pos[n]]
+    per_decl = query.per_decl
+    selected = sa.select(per_decl.c.decl_id).where(per_decl.c[f"p{pushed_pos[n]}_fires"] == 1)
+    return frozenset(str(r[0]) for r in connection.execute(selected))
+
+
 def run_backtest(
     connection: sa.Connection,
     source: Any,
@@ -150,7 +198,12 @@ def run_backtest(
     *,
     record: bool = True,
 ) -> BacktestResult:
-    """Measure every profile over the declarations dated ``date_from``..``date_to``."""
+    """Measure every profile over the declarations dated ``date_from``..``date_to``.
+
+    Profiles that can run as SQL on the engine are measured in one pushed-down pass; the others
+    (``ProfileResult.path == "python"``, ``reason`` says why) by streaming the same rows through
+    the evaluator (:mod:`riskengine.backtest.fallback`). Their counts are merged per breakdown
+    group, so totals, breakdowns, series and comparisons read the same either way."""
     if options.date_to < options.date_from:
         raise BacktestError(
             f"the period ends ({options.date_to}) before it starts ({options.date_from})"
@@ -173,13 +226,13 @@ def run_backtest(
     started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     dialect = _dialect(connection)
     planned = plan(profiles, dialect)
-    python_only = [pp for pp in planned if not pp.pushdown]
-    if python_only:
-        names = "; ".join(f"{pp.key}: {pp.reason}" for pp in python_only)
-        raise BacktestError(
-            f"these profiles cannot run as SQL on {dialect} and the Python fallback of "
-            f"backtests is not built yet: {names}"
-        )
+    pushed_pos: dict[int, int] = {}
+    fallback_pos: dict[int, int] = {}
+    for n, pp in enumerate(planned):
+        if pp.pushdown:
+            pushed_pos[n] = len(pushed_pos)
+        else:
+            fallback_pos[n] = len(fallback_pos)
 
     history_sql = None
     if options.history and source.outcomes is not None:
@@ -191,6 +244,9 @@ def run_backtest(
     group_by = tuple(sorted(set(options.by) | {"month"}, key=list(BREAKDOWNS).index))
     index = {pp.key: n for n, pp in enumerate(planned)}
     pairs = tuple((index[a], index[b]) for a, b in options.compare)
+    sql_pairs = tuple(
+        (pushed_pos[a], pushed_pos[b]) for a, b in pairs if a in pushed_pos and b in pushed_pos
+    )
     query = build_query(
         source,
         planned,
@@ -199,11 +255,32 @@ def run_backtest(
         dialect,
         group_by=group_by,
         history_sql=history_sql,
-        pairs=pairs,
+        pairs=sql_pairs,
     )
     rows = [dict(r._mapping) for r in connection.execute(query.select)]
-    groups = read_groups(rows, group_by, query.controls)
-    [total] = roll_up(groups, group_by, ()) or [_zero(len(planned), query.controls)]
+    sql_groups = read_groups(rows, group_by, query.controls)
+
+    fallback_planned = [pp for pp in planned if not pp.pushdown]
+    fallback_codes = [profile_codes(pp) for pp in fallback_planned]
+    fb: FallbackResult | None = None
+    if fallback_planned:
+        fb = run_fallback(
+            connection,
+            source,
+            fallback_planned,
+            options.date_from,
+            options.date_to,
+            group_by,
+            fallback_codes,
+            history_sql,
+        )
+    controls: list[tuple[str, ...]] = [
+        tuple(query.controls[pushed_pos[n]]) if n in pushed_pos
+        else fallback_codes[fallback_pos[n]]
+        for n in range(len(planned))
+    ]  # fmt: skip
+    groups = [_merge(g, planned, pushed_pos, fallback_pos, fb, controls) for g in sql_groups]
+    [total] = roll_up(groups, group_by, ()) or [_zero(len(planned), controls)]
 
     results = []
     for n, pp in enumerate(planned):
@@ -233,21 +310,30 @@ def run_backtest(
         )
 
     comparisons = []
-    for pair, ((a, b), (ia, ib)) in enumerate(zip(options.compare, pairs, strict=True)):
+    for (a, b), (ia, ib) in zip(options.compare, pairs, strict=True):
         ma, mb = results[ia].total, results[ib].total
         deltas = {}
         for field in ("selected", "selectivity", "controls_carried", "hits", "hit_rate",
                       "revenue", "detection_share"):  # fmt: skip
             va, vb = getattr(ma, field), getattr(mb, field)
             deltas[field] = (va, vb, None if va is None or vb is None else va - vb)
-        new = sum(int(r[f"x{pair}_new"] or 0) for r in rows)
-        gone = sum(int(r[f"x{pair}_gone"] or 0) for r in rows)
-        ex_new = tuple(
-            str(r[0]) for r in connection.execute(query.examples(pair, True, options.examples))
-        )
-        ex_gone = tuple(
-            str(r[0]) for r in connection.execute(query.examples(pair, False, options.examples))
-        )
+        if ia in pushed_pos and ib in pushed_pos:
+            pair = sql_pairs.index((pushed_pos[ia], pushed_pos[ib]))
+            new = sum(int(r[f"x{pair}_new"] or 0) for r in rows)
+            gone = sum(int(r[f"x{pair}_gone"] or 0) for r in rows)
+            ex_new = tuple(
+                str(r[0]) for r in connection.execute(query.examples(pair, True, options.examples))
+            )
+            ex_gone = tuple(
+                str(r[0]) for r in connection.execute(query.examples(pair, False, options.examples))
+            )
+        else:
+            # at least one side ran in Python: compare the sets of selected declarations
+            fa = _fired(connection, query, fb, pushed_pos, fallback_pos, ia)
+            fb_ = _fired(connection, query, fb, pushed_pos, fallback_pos, ib)
+            new, gone = len(fa - fb_), len(fb_ - fa)
+            ex_new = tuple(sorted(fa - fb_)[: options.examples])
+            ex_gone = tuple(sorted(fb_ - fa)[: options.examples])
         comparisons.append(Comparison(a, b, deltas, new, gone, ex_new, ex_gone))
 
     result = BacktestResult(

@@ -10,6 +10,7 @@ used for values; column names come from the caller's resolver (schema or validat
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
@@ -56,6 +57,7 @@ class SqlScope:
     negative_history: Col | None = None
     positive_history: Col | None = None
     text_fields: frozenset[str] = frozenset()  # string/code fields: compared by code point
+    date_fields: frozenset[str] = frozenset()  # date fields (empty: the default catalogue's)
 
 
 class ExprCompiler:
@@ -158,6 +160,8 @@ class ExprCompiler:
                 return self.history(kind)
             case m.Neg(operand=a):
                 return -self.value(a)
+            case m.Arith(op="-", left=a, right=b) if self._is_date(a) and self._is_date(b):
+                return _days_between(self.value(b), self.value(a), self.scope.dialect)
             case m.Arith(op=op, left=a, right=b):
                 return self.arith(op, self.number(a), self.number(b))
             case m.Call(func=func, args=args):
@@ -233,14 +237,19 @@ class ExprCompiler:
         ):
             a = a.collate("C")
             b = b.collate("C")
-        return {
-            "==": a == b,
-            "!=": a != b,
-            "<": a < b,
-            "<=": a <= b,
-            ">": a > b,
-            ">=": a >= b,
-        }[op]
+        # only the operator asked for is built: `<` with a boolean literal is an error in SQLAlchemy
+        return _COMPARE[op](a, b)
+
+    def _is_date(self, expr: m.Expr) -> bool:
+        """A date literal, a date field, or an ``if`` choosing between them (as the evaluator)."""
+        match expr:
+            case m.DateLit():
+                return True
+            case m.FieldRef(path=path):
+                return path in (self.scope.date_fields or _catalogue_dates())
+            case m.Cond(then=a):
+                return self._is_date(a)
+        return False
 
     def _is_text(self, expr: m.Expr) -> bool:
         if isinstance(expr, m.StringLit):
@@ -276,16 +285,65 @@ class ExprCompiler:
         if self.scope.dialect == "sqlite":
             # riskengine registers a Python `re_fullmatch` function on SQLite connections.
             return _nn(sa.func.re_fullmatch(pattern, v) == 1)
-        if not _PORTABLE_PATTERN.fullmatch(pattern):
+        # `(?` starts an extension (inline flags, lookaround, named groups) each engine reads
+        # its own way, or not at all
+        if "(?" in pattern or not _PORTABLE_PATTERN.fullmatch(pattern):
             raise SqlUnsupported(
                 f"pattern {pattern!r} may read differently on {self.scope.dialect}", where.span
             )
-        anchored = f"^(?:{pattern})$"
+        anchored = f"^(?:{_dots_stop_at_newline(pattern)})$"
         if self.scope.dialect == "postgresql":
             return _nn(v.op("~")(anchored))
         if self.scope.dialect == "duckdb":
             return _nn(sa.func.regexp_full_match(v, pattern))
         raise SqlUnsupported(f"`matches` on {self.scope.dialect}", where.span)
+
+
+_COMPARE: Mapping[str, Callable[[Col, Col], Col]] = {
+    "==": lambda a, b: a == b,
+    "!=": lambda a, b: a != b,
+    "<": lambda a, b: a < b,
+    "<=": lambda a, b: a <= b,
+    ">": lambda a, b: a > b,
+    ">=": lambda a, b: a >= b,
+}
+
+
+@functools.cache
+def _catalogue_dates() -> frozenset[str]:
+    from riskengine.catalogue import FieldType, default_catalogue
+
+    return frozenset(f.path for f in default_catalogue() if f.type is FieldType.DATE)
+
+
+def _days_between(start: Col, end: Col, dialect: str) -> Col:
+    """``end - start`` in days, as a float (NULL when either is missing)."""
+    if dialect == "sqlite":
+        return sa.func.julianday(end) - sa.func.julianday(start)
+    if dialect == "duckdb":
+        return sa.cast(sa.func.date_diff("day", start, end), sa.Float())
+    if dialect == "postgresql":
+        return sa.cast(sa.cast(end, sa.Date()) - sa.cast(start, sa.Date()), sa.Float())
+    raise SqlUnsupported(f"the difference of two dates on {dialect}")
+
+
+def _dots_stop_at_newline(pattern: str) -> str:
+    """A portable pattern for PostgreSQL, whose ``.`` matches a newline (Python's does not):
+    each ``.`` outside brackets becomes ``[^<newline>]``."""
+    out = []
+    in_class = False
+    for k, ch in enumerate(pattern):
+        if in_class:
+            # `]` right after `[` or `[^` is a literal member, not the end of the class
+            if ch == "]" and pattern[k - 1] not in "[^":
+                in_class = False
+        elif ch == "[":
+            in_class = True
+        elif ch == ".":
+            out.append("[^\n]")
+            continue
+        out.append(ch)
+    return "".join(out)
 
 
 def _nn(pred: Col) -> Col:

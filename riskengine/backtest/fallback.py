@@ -1,0 +1,298 @@
+"""Python backtests for profiles that cannot run as SQL: rows streamed through the evaluator.
+
+The rows are the pushdown query's own (every field the profiles read, one row per goods item,
+with the same set-based history joined per item), read in chunks ordered by declaration, so
+memory stays bounded by one declaration plus the control results of the period. Each
+declaration is scored with ``as_of`` = its date; the counts per breakdown group are the same
+additive :class:`~riskengine.backtest.metrics.ProfileCounts` the SQL path returns.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from decimal import Decimal
+from typing import Any
+
+import attrs
+import sqlalchemy as sa
+
+from riskengine import model as m
+from riskengine.backtest.metrics import ProfileCounts
+from riskengine.backtest.pushdown import (
+    BREAKDOWNS,
+    HistorySql,
+    PlannedProfile,
+    fields_read,
+    item_rows,
+)
+from riskengine.evaluator.compiled import EMPTY_ITEMS, CompiledProfile
+from riskengine.evaluator.history import NO_HISTORY, HistoryValue, history_block, subject_of
+
+#: Rows fetched per round trip when streaming item rows.
+CHUNK = 5_000
+
+
+@attrs.frozen
+class DeclarationOutcome:
+    """One declaration scored by the Python fallback: per profile, fired or not, the highest
+    degree among fired items (``None`` when it did not fire) and the procedure codes applied."""
+
+    decl_pk: Any
+    decl_id: str | None
+    key: tuple[Any, ...]  # breakdown group key
+    fired: tuple[bool, ...]
+    degree: tuple[float | None, ...]
+    codes: tuple[frozenset[str], ...]
+
+
+class _DeclHistory:
+    """A history provider for one declaration: the values joined to its item rows, by subject."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[m.History, tuple[Any, ...]], HistoryValue] = {}
+
+    def history(self, profile: Any, subject: tuple[Any, ...], as_of: dt.date) -> HistoryValue:
+        block = history_block(profile)
+        if block is None:
+            return NO_HISTORY
+        return self.values.get((block, tuple(subject)), NO_HISTORY)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return float(value)
+    if isinstance(value, dt.datetime):
+        return value.date()
+    return value
+
+
+def _month(value: Any) -> str | None:
+    if value is None:
+        return None
+    return f"{value.year:04d}-{value.month:02d}"
+
+
+def compile_fallback(pp: PlannedProfile) -> CompiledProfile:
+    """The evaluator's compiled form of a planned profile (its file's lists, its fills)."""
+    return CompiledProfile(pp.profile, lists=pp.lists, fills=pp.fills)
+
+
+def score_declarations(
+    connection: sa.Connection,
+    source: Any,
+    profiles: Sequence[PlannedProfile],
+    date_from: dt.date,
+    date_to: dt.date,
+    group_by: Sequence[str] = (),
+    history_sql: HistorySql | None = None,
+    chunk: int = CHUNK,
+) -> Iterator[DeclarationOutcome]:
+    """Stream every declaration dated ``date_from``..``date_to`` scored by each profile."""
+    compiled = [compile_fallback(pp) for pp in profiles]
+    fields: set[str] = {f for key in group_by if (f := BREAKDOWNS[key])}
+    fields.add("declaration.office")
+    for pp in profiles:
+        fields |= fields_read(pp.profile)
+    rows, labels = item_rows(source, date_from, date_to, sorted(fields))
+    paths = [p for p in sorted(set(fields) | {"declaration.date"}) if p in labels]
+
+    cols: list[Any] = [rows.c.decl_pk, rows.c.decl_id, rows.c.item_no]
+    cols += [rows.c[labels[p]] for p in paths]
+    row_source: sa.FromClause = rows
+    blocks: dict[m.History, int] = {}
+    if history_sql is not None:
+        for pp in profiles:
+            block = pp.profile.history
+            if block is None or block in blocks:
+                continue
+            k = len(blocks)
+            h = history_sql(block, date_from, date_to).offset(0).subquery(f"history{k}")
+            no_item: Any = sa.literal_column("-1")
+            same_item = sa.func.coalesce(h.c.item_no, no_item) == sa.func.coalesce(
+                rows.c.item_no, no_item
+            )
+            row_source = row_source.outerjoin(h, sa.and_(h.c.decl_pk == rows.c.decl_pk, same_item))
+            cols += [
+                h.c.negative_history.label(f"hn{k}"),
+                h.c.positive_history.label(f"hp{k}"),
+            ]
+            blocks[block] = k
+    query = (
+        sa.select(*cols)
+        .select_from(row_source)
+        .order_by(rows.c.decl_pk, rows.c.item_no)
+        .execution_options(stream_results=True, yield_per=chunk)
+    )
+
+    def finish(pk: Any, ident: Any, raw: list[Mapping[str, Any]]) -> DeclarationOutcome:
+        return _score(pk, ident, raw, compiled, blocks, group_by)
+
+    current: Any = object()
+    ident: Any = None
+    pending: list[Mapping[str, Any]] = []
+    for row in connection.execute(query):
+        r = row._mapping
+        if r["decl_pk"] != current:
+            if pending:
+                yield finish(current, ident, pending)
+            current, ident, pending = r["decl_pk"], r["decl_id"], []
+        values: dict[str, Any] = {"item_no": r["item_no"]}
+        for p in paths:
+            values[p] = _plain(r[labels[p]])
+        for k in blocks.values():
+            values[f"hn{k}"] = _plain(r[f"hn{k}"])
+            values[f"hp{k}"] = _plain(r[f"hp{k}"])
+        pending.append(values)
+    if pending:
+        yield finish(current, ident, pending)
+
+
+def _score(
+    pk: Any,
+    ident: Any,
+    raw: list[Mapping[str, Any]],
+    compiled: Sequence[CompiledProfile],
+    blocks: Mapping[m.History, int],
+    group_by: Sequence[str],
+) -> DeclarationOutcome:
+    first = raw[0]
+    header = {
+        p[len("declaration.") :]: v
+        for p, v in first.items()
+        if p.startswith("declaration.") and v is not None
+    }
+    has_items = first["item_no"] is not None
+    items: tuple[Mapping[str, Any], ...] = (
+        tuple(
+            {p[len("item.") :]: v for p, v in r.items() if p.startswith("item.") and v is not None}
+            for r in raw
+        )
+        if has_items
+        else EMPTY_ITEMS
+    )
+    hist = _DeclHistory()
+    for block, k in blocks.items():
+        for r in raw:
+            subject = subject_of(block, r)
+            if subject is not None:
+                hist.values[(block, subject)] = HistoryValue(
+                    float(r[f"hn{k}"] or 0.0), float(r[f"hp{k}"] or 0.0)
+                )
+    as_of = first["declaration.date"]
+    office = header.get("office")
+    fired: list[bool] = []
+    degree: list[float | None] = []
+    codes: list[frozenset[str]] = []
+    for cp in compiled:
+        fill = None
+        result = None
+        if cp.regional:
+            fill = cp.fill_for(office, as_of)
+        if not cp.regional or fill is not None:
+            result = cp.run(
+                cp.variant(fill), header, items, cp.region(fill), hist.history, as_of, has_items
+            )
+        fired.append(result is not None)
+        degree.append(None if result is None else float(result.degree))
+        codes.append(frozenset() if result is None else frozenset(f.code for f in result.controls))
+    key = tuple(
+        _month(first["declaration.date"]) if k == "month" else first.get(BREAKDOWNS[k] or "")
+        for k in group_by
+    )
+    return DeclarationOutcome(pk, ident, key, tuple(fired), tuple(degree), tuple(codes))
+
+
+def control_results(
+    connection: sa.Connection, source: Any, date_from: dt.date, date_to: dt.date
+) -> dict[Any, dict[str, tuple[int, int, float]]]:
+    """Per declaration of the period and procedure: controls carried out, hits, revenue."""
+    cr = source.control_results
+    if cr is None:
+        return {}
+    d = source.declarations
+    date = source.field("declaration.date")
+    violation = sa.case((cr.c.violation_found == sa.true(), 1), else_=0)
+    query = (
+        sa.select(
+            cr.c.decl_pk,
+            cr.c.procedure,
+            sa.func.count(),
+            sa.func.sum(violation),
+            sa.func.sum(sa.func.coalesce(cr.c.revenue, 0.0)),
+        )
+        .select_from(cr.join(d, d.c.pk == cr.c.decl_pk))
+        .where(date >= date_from, date <= date_to)
+        .group_by(cr.c.decl_pk, cr.c.procedure)
+    )
+    out: dict[Any, dict[str, tuple[int, int, float]]] = {}
+    for pk, procedure, n, hits, revenue in connection.execute(query):
+        out.setdefault(pk, {})[str(procedure)] = (int(n), int(hits or 0), float(revenue or 0.0))
+    return out
+
+
+@attrs.frozen
+class FallbackResult:
+    """Counts per breakdown group for each fallback profile, and who fired (for comparisons)."""
+
+    groups: Mapping[tuple[Any, ...], tuple[ProfileCounts, ...]]
+    fired_ids: tuple[frozenset[str], ...]
+
+
+def run_fallback(
+    connection: sa.Connection,
+    source: Any,
+    profiles: Sequence[PlannedProfile],
+    date_from: dt.date,
+    date_to: dt.date,
+    group_by: Sequence[str],
+    controls: Sequence[Sequence[str]],
+    history_sql: HistorySql | None = None,
+    on_declaration: Callable[[DeclarationOutcome], None] | None = None,
+) -> FallbackResult:
+    """Score the period with the evaluator and aggregate like the SQL path's layer 4.
+
+    ``controls[n]`` lists the procedure codes profile ``n`` can apply (every count is reported
+    for each of them, 0 included).
+    """
+    done = control_results(connection, source, date_from, date_to)
+    groups: dict[tuple[Any, ...], list[ProfileCounts]] = {}
+    fired_ids: list[set[str]] = [set() for _ in profiles]
+    zero = [ProfileCounts(controls_applied={c: 0 for c in codes}) for codes in controls]
+    for outcome in score_declarations(
+        connection, source, profiles, date_from, date_to, group_by, history_sql
+    ):
+        if on_declaration is not None:
+            on_declaration(outcome)
+        counts = groups.setdefault(outcome.key, list(zero))
+        mine = done.get(outcome.decl_pk, {})
+        for n, fired in enumerate(outcome.fired):
+            if not fired:
+                continue
+            fired_ids[n].add(str(outcome.decl_id))
+            applied = outcome.codes[n]
+            carried = hits = 0
+            revenue = 0.0
+            for code in applied:
+                c, h, r = mine.get(code, (0, 0, 0.0))
+                carried += c
+                hits += h
+                revenue += r
+            counts[n] = counts[n] + ProfileCounts(
+                1, {code: 1 for code in applied}, carried, hits, revenue
+            )
+    return FallbackResult(
+        {k: tuple(v) for k, v in groups.items()}, tuple(frozenset(s) for s in fired_ids)
+    )
+
+
+def profile_codes(pp: PlannedProfile) -> tuple[str, ...]:
+    """Every procedure code a profile can apply, as the SQL path lists them: a regional
+    profile's are those of its fills (a fill's own controls, or the profile's)."""
+    if not pp.profile.is_regional:
+        return tuple(sorted({c.code for c in pp.profile.controls}))
+    codes: set[str] = set()
+    for fill in pp.fills:
+        if fill.valid is not None and fill.office is not None:
+            codes |= {c.code for c in (fill.controls or pp.profile.controls)}
+    return tuple(sorted(codes))
