@@ -1,6 +1,7 @@
-"""History from the store: the set-based query and the single lookup agree with a plain Python
-computation on random outcome histories, on every backend, and nothing dated on or after the
-declaration's date counts."""
+"""History from the store: the set-based query (alone, over a date range, several blocks at once,
+several queries in one statement) and the single lookup agree with a plain Python computation on
+random outcome histories, on every backend, and nothing dated on or after the declaration's date
+counts."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from riskengine.store.history import (
     SqlHistoryProvider,
     history_for_range,
     history_select,
+    history_select_many,
     lookup_history,
 )
 from riskengine.store.writer import (
@@ -79,7 +81,7 @@ decimals = st.sampled_from([Decimal("0.1"), Decimal("0.3"), Decimal("0.8"), Deci
 histories = st.builds(
     _history,
     st.sampled_from(SUBJECTS),
-    st.integers(1, 30),
+    st.integers(0, 30),  # 0: an empty window
     st.none()
     | st.tuples(
         st.sampled_from([Decimal(1), Decimal(5), Decimal("7.5"), Decimal(30)]),
@@ -148,12 +150,22 @@ def _matches(block: m.History, subject: tuple[Any, ...], other: Declaration) -> 
     return any(subject_of(block, _values(other, item)) == subject for item in candidates)
 
 
-def expected(world: World, block: m.History) -> dict[tuple[str, int | None], tuple[float, float]]:
-    """History of every goods item, computed the obvious way from the lists."""
+def expected(
+    world: World,
+    block: m.History,
+    date_from: dt.date | None = None,
+    date_to: dt.date | None = None,
+) -> dict[tuple[str, int | None], tuple[float, float]]:
+    """History of every goods item (of the declarations dated date_from..date_to), computed the
+    obvious way from the lists."""
     by_id = {d.header["id"]: d for d in world.declarations}
     out = {}
     for declaration in world.declarations:
         as_of = declaration.header["date"]
+        if (date_from is not None and as_of < date_from) or (
+            date_to is not None and as_of > date_to
+        ):
+            continue
         start = as_of - dt.timedelta(days=block.window_days)
         targets = [(n, dict(i)) for n, i in enumerate(declaration.items, 1)] or [(None, None)]
         for number, item in targets:
@@ -203,11 +215,15 @@ def _load(connection: sa.Connection, world: World) -> dict[int, str]:
 
 
 def _set_based(
-    connection: sa.Connection, block: m.History, ids: dict[int, str]
+    connection: sa.Connection,
+    block: m.History,
+    ids: dict[int, str],
+    start: dt.date | None = None,
+    end: dt.date | None = None,
 ) -> dict[tuple[str, int | None], tuple[float, float]]:
     return {
         (ids[h.decl_pk], h.item_no): (h.negative, h.positive)
-        for h in history_for_range(connection, block)
+        for h in history_for_range(connection, block, None, start, end)
     }
 
 
@@ -249,6 +265,76 @@ def test_set_based_and_single_lookup_equal_a_plain_computation(
         assert _single(connection, world, block) == want
     finally:
         transaction.rollback()
+
+
+days = st.none() | st.integers(-5, 45).map(lambda n: DAY0 + dt.timedelta(days=n))
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(world=worlds(), block=histories, start=days, end=days)
+def test_a_date_range_gives_its_declarations_the_same_history(
+    connection: sa.Connection,
+    world: World,
+    block: m.History,
+    start: dt.date | None,
+    end: dt.date | None,
+) -> None:
+    """Only the declarations dated start..end, each with its full history: the events read for
+    the range (from start - window days on) are all those that can count."""
+    transaction = connection.begin()
+    try:
+        ids = _load(connection, world)
+        assert _set_based(connection, block, ids, start, end) == expected(world, block, start, end)
+    finally:
+        transaction.rollback()
+
+
+@st.composite
+def same_subject_blocks(draw: st.DrawFn) -> list[m.History]:
+    subjects = tuple(draw(histories).subjects)
+    return [
+        attrs.evolve(draw(histories), subjects=subjects) for _ in range(draw(st.integers(1, 3)))
+    ]
+
+
+def _rows(connection: sa.Connection, query: sa.Select[Any]) -> dict[tuple[int, int | None], Any]:
+    return {(r[0], r[1]): tuple(r[3:]) for r in connection.execute(query)}
+
+
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(world=worlds(), blocks=same_subject_blocks(), start=days, end=days)
+def test_blocks_with_the_same_subjects_in_one_query_equal_one_query_each(
+    connection: sa.Connection,
+    world: World,
+    blocks: list[m.History],
+    start: dt.date | None,
+    end: dt.date | None,
+) -> None:
+    transaction = connection.begin()
+    try:
+        _load(connection, world)
+        together = _rows(connection, history_select_many(blocks, None, start, end))
+        for k, block in enumerate(blocks):
+            alone = _rows(connection, history_select(block, None, start, end))
+            assert {key: row[4 * k : 4 * k + 4] for key, row in together.items()} == alone
+    finally:
+        transaction.rollback()
+
+
+def test_several_blocks_need_the_same_subjects() -> None:
+    other = attrs.evolve(PROFILE_HISTORY, subjects=(m.HistorySubject(m.FieldRef("item.origin")),))
+    with pytest.raises(ValueError, match="same subjects"):
+        history_select_many([PROFILE_HISTORY, other])
+    with pytest.raises(ValueError, match="at least one"):
+        history_select_many([])
 
 
 @settings(
@@ -329,6 +415,96 @@ def test_window_bounds_and_the_records_behind_a_value(connection: sa.Connection)
         ("clearance", "EDGE", dt.date(2024, 5, 31), ("0201", "1301"), 10.0),
         ("control", "EDGE", dt.date(2024, 6, 29), (), 2.0),
     ]
+
+
+def test_set_based_window_bounds_across_a_leap_day(connection: sa.Connection) -> None:
+    """A window of N days reaches back exactly N calendar days (leap day included) and stops
+    before the declaration's own date, also when only the declarations of one day are asked."""
+    world = World(
+        declarations=(
+            _declaration("FEB28", dt.date(2024, 2, 28), "A"),
+            _declaration("FEB29", dt.date(2024, 2, 29), "A"),
+            _declaration("SAME", dt.date(2024, 3, 1), "A"),
+            _declaration("NOW1", dt.date(2024, 3, 1), "A", "6403"),
+            _declaration("NOW2", dt.date(2025, 3, 1), "A", "6403"),
+        ),
+        outcomes=(
+            OutcomeRecord("FEB28", False, dt.date(2024, 2, 28), ("0201",)),
+            OutcomeRecord("FEB29", False, dt.date(2024, 2, 29), ("0201",)),
+            OutcomeRecord("SAME", False, dt.date(2024, 3, 1), ("0201",)),
+        ),
+        controls=(
+            ControlRecord("FEB28", "102", dt.date(2024, 2, 28), False),
+            ControlRecord("FEB29", "102", dt.date(2024, 2, 29), False),
+        ),
+    )
+    one_day = attrs.evolve(PROFILE_HISTORY, window_days=1)
+    leap_year = attrs.evolve(PROFILE_HISTORY, window_days=366)  # 2025-03-01 - 366 d = 2024-02-29
+    with connection.begin():
+        ids = _load(connection, world)
+        found = {
+            (block.window_days, day): _set_based(connection, block, ids, day, day)
+            for block in (one_day, leap_year)
+            for day in (dt.date(2024, 3, 1), dt.date(2025, 3, 1))
+        }
+    assert found[(1, dt.date(2024, 3, 1))][("NOW1", 1)] == (10.0, 2.0)  # Feb 29 only
+    assert found[(1, dt.date(2025, 3, 1))][("NOW2", 1)] == (0.0, 0.0)
+    assert found[(366, dt.date(2025, 3, 1))][("NOW2", 1)] == (20.0, 2.0)  # Feb 29 and Mar 1
+    assert found[(366, dt.date(2024, 3, 1))][("NOW1", 1)] == (20.0, 4.0)  # Feb 28 and 29
+    for (window, day), values in found.items():
+        block = one_day if window == 1 else leap_year
+        assert values == expected(world, block, day, day)
+
+
+def test_history_queries_joined_in_one_statement_keep_their_own_terms(
+    connection: sa.Connection,
+) -> None:
+    """A backtest joins one history query per block into one statement: each keeps its own
+    window (a shared parameter name once made every block use the same one)."""
+    as_of = dt.date(2024, 6, 30)
+    world = World(
+        declarations=(
+            _declaration("P1", dt.date(2024, 5, 1), "A", "640399", "6403"),
+            _declaration("P2", dt.date(2024, 6, 20), "A"),
+            _declaration("NOW", as_of, "A", "6403"),
+        ),
+        outcomes=(OutcomeRecord("P1", False, dt.date(2024, 5, 16), ("0201",)),),  # 45 days before
+        controls=(ControlRecord("P2", "102", dt.date(2024, 6, 20), False),),  # 10 days before
+    )
+    blocks = [
+        attrs.evolve(PROFILE_HISTORY, window_days=30),
+        attrs.evolve(PROFILE_HISTORY, window_days=60),
+        _history(
+            [("declaration.declarant.id", None), ("item.hs_code", 4)],
+            90,
+            (Decimal(50), Decimal(3), {"0201": Decimal("0.5")}),
+            None,
+        ),
+    ]
+    with connection.begin():
+        ids = {v: k for k, v in _load(connection, world).items()}
+        parts = [history_select(b).subquery(f"h{k}") for k, b in enumerate(blocks)]
+        first = parts[0]
+        joined: sa.FromClause = first
+        for h in parts[1:]:
+            joined = joined.join(
+                h,
+                sa.and_(
+                    h.c.decl_pk == first.c.decl_pk,
+                    sa.func.coalesce(h.c.item_no, -1) == sa.func.coalesce(first.c.item_no, -1),
+                ),
+            )
+        statement = sa.select(
+            first.c.decl_pk,
+            *(col for h in parts for col in (h.c.negative_history, h.c.positive_history)),
+        ).select_from(joined)
+        together = {r[0]: tuple(float(v) for v in r[1:]) for r in connection.execute(statement)}
+    assert together[ids["NOW"]] == (0.0, 2.0, 10.0, 2.0, 1.5, 0.0)
+    for k, block in enumerate(blocks):
+        want = expected(world, block)
+        assert {ids[i]: want[(i, n)] for i, n in want if n in (1, None)} == {
+            pk: values[2 * k : 2 * k + 2] for pk, values in together.items()
+        }
 
 
 def test_caps_apply(connection: sa.Connection) -> None:
