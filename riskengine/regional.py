@@ -50,7 +50,9 @@ def apply_fill(profile: m.Profile, fill: m.Fill) -> m.Profile:
         if isinstance(expr, m.FieldRef) and expr.scope == "region":
             value = values.get(expr.name)
             if value is None:
-                raise KeyError(f"fill has no value for {expr.path}")
+                # the checks reject such a fill; built through the API, the value stays missing
+                # (as in the evaluator), and the SQL compiler sends the profile to the fallback
+                return expr
             return attrs.evolve(value, span=expr.span)
         if attrs.has(type(expr)):
             changes = {}
