@@ -522,3 +522,40 @@ def test_warnings_do_not_make_a_result_fail() -> None:
     assert not result.ok
     warned = check_sources({"x.rp": draft(indicators='a: item.origin == "CN"  b: a')})
     assert warned.ok and codes(warned) == ["RE306"]
+
+
+# ------------------------------------------------------------------------------ date differences
+
+
+def test_the_difference_of_two_dates_is_a_number_of_days() -> None:
+    from riskengine.evaluator import Engine
+
+    text = draft(
+        indicators="late: declaration.transit_deadline - declaration.date > 10",
+        degree="100 * late",
+    )
+    result = check_sources({"d.rp": text})
+    assert result.errors == [], result.render()
+    engine = Engine.load(sources={"d.rp": text})
+    header = {"id": "X1", "date": "2025-03-01", "items": [{"hs_code": "6403990000"}]}
+    far = engine.score({**header, "transit_deadline": "2025-03-12"}, dt.date(2025, 3, 1))
+    near = engine.score({**header, "transit_deadline": "2025-03-11"}, dt.date(2025, 3, 1))
+    missing = engine.score(header, dt.date(2025, 3, 1))
+    assert [f.degree for f in far.fired] == [100]  # 11 days > 10
+    assert not near.fired and not missing.fired  # 10 days; a missing date is not late
+
+
+def test_a_text_minus_a_date_is_reported_once_on_the_text() -> None:
+    text = draft(indicators="a: item.origin - 2024-01-01 > 3")
+    result = check_sources({"d.rp": text})
+    (problem,) = [d for d in result.diagnostics if d.code == "RE221"]
+    assert problem.message == (
+        "`-` needs two numbers or two dates (their difference in days), but this is a text"
+    )
+    line = text.splitlines()[problem.span.line - 1]
+    assert line[problem.span.column - 1 :].startswith("item.origin - ")
+
+
+def test_a_date_plus_a_date_is_still_an_error() -> None:
+    result = check_sources({"d.rp": draft(indicators="a: declaration.date + declaration.date > 3")})
+    assert [d.code for d in result.errors] == ["RE221", "RE221"]

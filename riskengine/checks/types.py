@@ -330,7 +330,9 @@ class ExprChecker:
         return NUMBER if ok else UNKNOWN
 
     def _numeric(self, operand: m.Expr, phrase: str, code: str) -> ValueType:
-        t = self.infer(operand)
+        return self._require_numeric(operand, self.infer(operand), phrase, code)
+
+    def _require_numeric(self, operand: m.Expr, t: ValueType, phrase: str, code: str) -> ValueType:
         if t not in _NUMERIC:
             hint = None
             if isinstance(operand, m.StringLit) and _looks_numeric(operand.value):
@@ -339,8 +341,18 @@ class ExprChecker:
         return t
 
     def _arith(self, e: m.Arith) -> ValueType:
-        a = self._numeric(e.left, f"`{e.op}` needs numbers", "RE221")
-        b = self._numeric(e.right, f"`{e.op}` needs numbers", "RE221")
+        left, right = self.infer(e.left), self.infer(e.right)
+        phrase = f"`{e.op}` needs numbers"
+        if e.op == "-" and DATE in (left, right):
+            other, other_expr = (right, e.right) if left is DATE else (left, e.left)
+            if other in (DATE, UNKNOWN):
+                return NUMBER  # the number of days from the right date to the left one
+            phrase = "`-` needs two numbers or two dates (their difference in days)"
+            if other is STRING:  # the text is the odd one out
+                self._require_numeric(other_expr, other, phrase, "RE221")
+                return UNKNOWN
+        a = self._require_numeric(e.left, left, phrase, "RE221")
+        b = self._require_numeric(e.right, right, phrase, "RE221")
         return NUMBER if a in _NUMERIC and b in _NUMERIC else UNKNOWN
 
     def _compare(self, e: m.Compare) -> ValueType:
