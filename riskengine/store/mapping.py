@@ -426,28 +426,42 @@ def _load_yaml(text: str, source: str) -> dict[str, Any]:
             file=source,
         )
 
-    def keys(value: Any, where: str) -> Any:
+    _check_yaml_keys(yaml.compose(text), source)
+
+    def keys(value: Any) -> Any:
         if isinstance(value, list):
-            return [keys(v, where) for v in value]
+            return [keys(v) for v in value]
         if not isinstance(value, dict):
             return value
-        out: dict[str, Any] = {}
-        for key, inner in value.items():
-            if isinstance(key, int) and not isinstance(key, bool):
-                key = str(key)
-            if not isinstance(key, str):
-                shown = "null" if key is None else str(key).lower()
-                raise MappingError(
-                    f"{where}: the key {shown} is not text (in YAML, quote keys such as "
-                    f'yes, no, on, off, true, false and null: "{shown}")',
-                    file=source,
-                    line=_line_of(text, shown),
-                )
-            out[key] = keys(inner, f"{where}.{key}" if where else key)
-        return out
+        return {str(key): keys(inner) for key, inner in value.items()}
 
-    result: dict[str, Any] = keys(data, "")
+    result: dict[str, Any] = keys(data)
     return result
+
+
+def _check_yaml_keys(node: Any, source: str, where: str = "") -> None:
+    """Every key of a YAML mapping must be text (or a number, read as its text): ``no:`` is a
+    boolean in YAML, so a translation table of country codes would lose Norway."""
+    import yaml
+
+    if isinstance(node, yaml.SequenceNode):
+        for inner in node.value:
+            _check_yaml_keys(inner, source, where)
+        return
+    if not isinstance(node, yaml.MappingNode):
+        return
+    text_tags = ("tag:yaml.org,2002:str", "tag:yaml.org,2002:int")
+    for key, value in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag not in text_tags:
+            shown = key.value if isinstance(key, yaml.ScalarNode) else "?"
+            raise MappingError(
+                f"the key {shown} is not text (in YAML, quote keys such as yes, no, on, off, "
+                f'true, false and null: "{shown}")',
+                file=source,
+                line=key.start_mark.line + 1,
+                key=where,
+            )
+        _check_yaml_keys(value, source, f"{where}.{key.value}" if where else key.value)
 
 
 def parse_ingest_mapping(
