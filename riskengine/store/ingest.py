@@ -998,9 +998,10 @@ def _run(
                 )
             )  # fmt: skip
         checked = not getattr(converter, "native", False)
-        for batch in batches:
+        for number, batch in enumerate(batches, start=1):
             _commit(engine, mapping, tables, state, batch, rejects, converter, checked)
-            gc.collect(1)
+            if number % 16 == 0:
+                gc.collect(1)
             if progress is not None:
                 progress(batch.position, state.rows)
         with database_errors(engine), engine.begin() as connection:

@@ -10,6 +10,7 @@ re-ingesting a file adds nothing twice.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -85,12 +86,19 @@ def declaration_keys(
     """The keys (``pk``) of the stored declarations among ``ids``."""
     wanted = list(dict.fromkeys(ids))
     found: dict[str, int] = {}
-    d = tables.declarations
+    query = _keys_query(tables.declarations)
     for start in range(0, len(wanted), _LOOKUP_CHUNK):
         chunk = wanted[start : start + _LOOKUP_CHUNK]
-        query = sa.select(d.c.id, d.c.pk).where(d.c.id.in_(chunk))
-        found.update((i, pk) for i, pk in connection.execute(query))
+        found.update((i, pk) for i, pk in connection.execute(query, {"ids": chunk}))
     return found
+
+
+@functools.lru_cache(maxsize=16)
+def _keys_query(declarations: sa.Table) -> sa.Select[Any]:
+    """``id, pk`` of the declarations whose id is in the list ``ids`` (one expanding
+    parameter: the statement is compiled once, not once per batch)."""
+    d = declarations
+    return sa.select(d.c.id, d.c.pk).where(d.c.id.in_(sa.bindparam("ids", expanding=True)))
 
 
 def _sqlite_value(kind: sa.types.TypeEngine[Any]) -> Any:
@@ -329,27 +337,30 @@ def write_declaration_values(
     Items are numbered 1, 2, ... in the order given. Ids already stored are skipped.
     ``checked``: the values have their columns' Python types (see :func:`insert_rows`).
     """
-    stored = declaration_keys(connection, (r[0] for r in records), tables)
+    ids = [r[0] for r in records]
+    stored = declaration_keys(connection, ids, tables)
     skipped: list[str] = []
-    fresh: list[DeclarationValues] = []
-    seen: set[str] = set()
-    for record in records:
-        ident = record[0]
-        if ident in stored or ident in seen:
-            skipped.append(ident)
-            continue
-        seen.add(ident)
-        fresh.append(record)
+    fresh: Sequence[DeclarationValues] = records
+    if stored or len(set(ids)) != len(ids):
+        fresh = []
+        seen: set[str] = set()
+        for record in records:
+            ident = record[0]
+            if ident in stored or ident in seen:
+                skipped.append(ident)
+                continue
+            seen.add(ident)
+            fresh.append(record)
     if not fresh:
         return WriteResult(0, tuple(skipped))
     first = allocate_keys(connection, tables.declarations, len(fresh))
-    header_rows: list[tuple[Any, ...]] = []
-    item_rows: list[tuple[Any, ...]] = []
-    for offset, (_, header, items) in enumerate(fresh):
-        pk = first + offset
-        header_rows.append((pk, *header, batch))
-        for number, item in enumerate(items, start=1):
-            item_rows.append((pk, number, *item, batch))
+    keys = range(first, first + len(fresh))
+    header_rows = [(pk, *header, batch) for pk, (_, header, _) in zip(keys, fresh, strict=True)]
+    item_rows = [
+        (pk, number, *item, batch)
+        for pk, (_, _, items) in zip(keys, fresh, strict=True)
+        for number, item in enumerate(items, start=1)
+    ]
     insert_rows(
         connection, tables.declarations, ["pk", *header_columns, "ingest_batch"], header_rows,
         checked=checked,
