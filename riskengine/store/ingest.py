@@ -982,10 +982,14 @@ def _run(
         if parallel:
             # Reading and converting run in a second process while this one writes: the two
             # halves cost about the same, and threads would share one interpreter lock.
+            try:
+                worker = _ConversionProcess(
+                    source, mapping, dict(tables.field_columns), resumed_from, batch_rows
+                )
+            except OSError:  # no interpreter to start (an embedded Python): convert here
+                worker = None
+        if worker is not None:
             text.close()
-            worker = _ConversionProcess(
-                source, mapping, dict(tables.field_columns), resumed_from, batch_rows
-            )
             batches = _prefetch(iter(worker))
         else:
             key_of = _group_key(mapping, header, converter)
@@ -1287,13 +1291,17 @@ class _ConversionProcess:
         env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
         self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
         code = "from riskengine.store.ingest import _conversion_worker; _conversion_worker()"
-        self.process = subprocess.Popen(
-            [sys.executable, "-c", code],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self.errors,
-            env=env,
-        )
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", code],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.errors,
+                env=env,
+            )
+        except OSError:
+            self.errors.close()
+            raise
         job = (source, mapping, field_columns, resumed_from, batch_rows)
         assert self.process.stdin is not None and self.process.stdout is not None
         self.output = self.process.stdout
@@ -1353,6 +1361,7 @@ def _conversion_worker() -> None:
 
     gc.disable()  # rows make no reference cycles; nothing here is long-lived
     out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # stdout carries the batches: anything printed goes to stderr
 
     def send(message: tuple[Any, ...]) -> None:
         data = marshal.dumps(message)
