@@ -481,11 +481,20 @@ def difflib_close(word: str, options: Sequence[str]) -> str:
     return f"; did you mean {found[0]!r}?" if found else ""
 
 
-@attrs.frozen
 class _Group:
-    rows: list[_Row]
-    key: Any
+    """Consecutive rows of one declaration (a plain slotted class: one is made per group);
+    ``broken`` when one of them could not be read."""
 
+    __slots__ = ("broken", "key", "rows")
+
+    def __init__(self, rows: list[_Row], key: Any, broken: bool = False) -> None:
+        self.rows = rows
+        self.key = key
+        self.broken = broken
+
+
+#: The problems of a good group (shared: never changed).
+_NO_PROBLEMS: dict[int, str] = {}
 
 #: A declaration for the writer: (id, header values, [item values, ...]).
 _Record = tuple[str, Sequence[Any], list[Sequence[Any]]]
@@ -554,10 +563,12 @@ class _Declarations:
                     return None, {first.number: f"item {position}, {problem}"}, ident
                 items.append(values)
             return (ident, header, items), {}, ident
-        raw_header = self.header_reader.raw(first.cells) if len(rows) > 1 else ()
+        pick_header = self.header_reader.pick_all
+        raw_header = pick_header(first.cells) if len(rows) > 1 else ()
+        read_item = self.item_reader.read
         for row in rows:
             if row is not first:
-                other = self.header_reader.raw(row.cells)
+                other = pick_header(row.cells)
                 if other != raw_header:
                     read_rules = [r for r in self.header_rules if r.column is not None]
                     for rule, a, b in zip(read_rules, raw_header, other, strict=True):
@@ -568,12 +579,12 @@ class _Declarations:
                             )}, ident  # fmt: skip
             if not self.item_rules:
                 continue
-            values, problem = self.item_reader.read(row.cells)
+            values, problem = read_item(row.cells)
             if problem is not None:
                 return None, {row.number: problem}, ident
             if values.count(None) != len(values):  # a row whose item fields are all empty
                 items.append(values)
-        return (ident, header, items), {}, ident
+        return (ident, header, items), _NO_PROBLEMS, ident
 
     def _id_of(self, row: _Row) -> str | None:
         """The declaration id of a row whose other values do not convert, if it converts."""
@@ -725,6 +736,7 @@ def _groups(rows: Iterator[_Row], key_of: Callable[[_Row], Any] | None) -> Itera
     can still be read stays in its group, so the whole declaration is rejected with it."""
     current: list[_Row] = []
     current_key: Any = None
+    broken = False
     for row in rows:
         key = None
         if key_of is not None:
@@ -733,12 +745,15 @@ def _groups(rows: Iterator[_Row], key_of: Callable[[_Row], Any] | None) -> Itera
             except (IndexError, KeyError, TypeError, AttributeError):
                 key = None
         if current and (key_of is None or key is None or key != current_key):
-            yield _Group(current, current_key)
+            yield _Group(current, current_key, broken)
             current = []
+            broken = False
         current.append(row)
+        if row.problem is not None:
+            broken = True
         current_key = key
     if current:
-        yield _Group(current, current_key)
+        yield _Group(current, current_key, broken)
 
 
 # --- the rejects file ------------------------------------------------------------------------
@@ -1079,10 +1094,10 @@ def _batches(
                 if ident is not None:
                     seen.setdefault(ident, first)
             continue
-        broken = {row.number: row.problem for row in rows if row.problem is not None}
         record: Any
-        if broken:
-            record, problems, ident = None, broken, _text_or_none(group.key)
+        if group.broken:
+            problems = {row.number: row.problem for row in rows if row.problem is not None}
+            record, ident = None, _text_or_none(group.key)
         else:
             record, problems, ident = converter.convert(group)
         if record is not None and declarations and ident is not None:
