@@ -173,7 +173,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="CSV item rows (approx.)")
     parser.add_argument("--backend", action="append", choices=["sqlite", "postgresql", "duckdb"])
-    parser.add_argument("--batch-rows", type=int, default=5_000)
+    parser.add_argument(
+        "--batch-rows", type=int, default=ingest.DEFAULT_BATCH_ROWS, help="as riskengine ingest"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--layout",

@@ -69,7 +69,7 @@ SQLITE_WAL_PAGES = 16_384
 
 #: How much of the file identifies it for resuming.
 HEAD_BYTES = 1 << 20
-DEFAULT_BATCH_ROWS = 5_000
+DEFAULT_BATCH_ROWS = 20_000
 _SURROGATES = re.compile("[\udc80-\udcff]")
 
 
