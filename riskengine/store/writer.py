@@ -87,11 +87,23 @@ def declaration_keys(
     """The keys (``pk``) of the stored declarations among ``ids``."""
     wanted = list(dict.fromkeys(ids))
     found: dict[str, int] = {}
+    if connection.dialect.name == "sqlite":  # the ids as one JSON array: one parameter
+        import json
+
+        query = _keys_query_json(tables.declarations)
+        for start in range(0, len(wanted), _JSON_LOOKUP_CHUNK):
+            text = json.dumps(wanted[start : start + _JSON_LOOKUP_CHUNK])
+            found.update((i, pk) for i, pk in connection.execute(query, {"ids": text}))
+        return found
     query = _keys_query(tables.declarations)
     for start in range(0, len(wanted), _LOOKUP_CHUNK):
         chunk = wanted[start : start + _LOOKUP_CHUNK]
         found.update((i, pk) for i, pk in connection.execute(query, {"ids": chunk}))
     return found
+
+
+#: Ids looked up per query on SQLite, where they go as one JSON array.
+_JSON_LOOKUP_CHUNK = 50_000
 
 
 @functools.lru_cache(maxsize=16)
@@ -100,6 +112,15 @@ def _keys_query(declarations: sa.Table) -> sa.Select[Any]:
     parameter: the statement is compiled once, not once per batch)."""
     d = declarations
     return sa.select(d.c.id, d.c.pk).where(d.c.id.in_(sa.bindparam("ids", expanding=True)))
+
+
+@functools.lru_cache(maxsize=16)
+def _keys_query_json(declarations: sa.Table) -> sa.Select[Any]:
+    """SQLite: ``id, pk`` of the declarations whose id is in ``ids``, a JSON array of text
+    (``json_each``), so that no statement has thousands of parameters to render."""
+    d = declarations
+    each = sa.func.json_each(sa.bindparam("ids", type_=sa.Text)).table_valued("value")
+    return sa.select(d.c.id, d.c.pk).where(d.c.id.in_(sa.select(each.c.value)))
 
 
 def _sqlite_value(kind: sa.types.TypeEngine[Any]) -> Any:
