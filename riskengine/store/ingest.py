@@ -452,14 +452,6 @@ def _cached_date(
     return read
 
 
-def _text_value(value: Any) -> Any:
-    if value is None:
-        return None
-    from riskengine.store.mapping import _text_reader
-
-    return _text_reader(value)
-
-
 def _column_index(header: list[str], column: str, mapping: IngestMapping) -> int:
     try:
         return header.index(column)
