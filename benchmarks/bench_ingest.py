@@ -2,7 +2,10 @@
 
 Prints rows/s of ``riskengine ingest`` (parse, convert, group, check, store, in batches with the
 progress record) and, as the baseline measured in the same run, the time of a bare bulk insert
-of the same rows already converted (the backend's fastest path: executemany / COPY).
+of the same rows already converted (by the ingest's own reader, before the clock starts) with
+the backend's fastest path: SQLite executemany of tuples, PostgreSQL binary COPY, DuckDB COPY
+from CSV. Also the ratio and the load average before and after each backend's pair of runs
+(the machine may be shared: compare the two figures of one line, not lines of other runs).
 
     python benchmarks/bench_ingest.py                      # 100,000 rows, SQLite + PostgreSQL
     python benchmarks/bench_ingest.py --rows 1000000       # the 1 M-row figure of the docs
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import os
 import sys
 import tempfile
@@ -26,10 +30,10 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from riskengine.store import demo, migrate  # noqa: E402
+from riskengine.store import demo, ingest, migrate  # noqa: E402
 from riskengine.store.engine import connect  # noqa: E402
 from riskengine.store.ingest import ingest_file  # noqa: E402
-from riskengine.store.mapping import load_ingest_mapping  # noqa: E402
+from riskengine.store.mapping import IngestMapping, load_ingest_mapping  # noqa: E402
 from riskengine.store.schema import TABLES  # noqa: E402
 from riskengine.store.writer import insert_rows  # noqa: E402
 
@@ -105,37 +109,73 @@ def write_export(records: list[demo.DemoRecord], path: str, layout: str) -> tupl
     return count, "\n".join(lines) + "\n"
 
 
-def prepared_rows(
-    records: list[demo.DemoRecord], layout: str
+def converted_rows(
+    csv_path: str, mapping: IngestMapping
 ) -> tuple[list[str], list[tuple[object, ...]], list[str], list[tuple[object, ...]]]:
-    """The rows the ingest stores, already converted: (header columns, rows, item columns, rows)."""
-    columns = layout_columns(layout)
-    header_paths = [p for _, p, _ in columns if p.startswith("declaration.")]
-    item_paths = [p for _, p, _ in columns if p.startswith("item.")]
-    header_columns = [TABLES.field_columns[p] for p in header_paths]
-    item_columns = [TABLES.field_columns[p] for p in item_paths]
-    header_names = [p.partition(".")[2] for p in header_paths]
-    item_names = [p.partition(".")[2] for p in item_paths]
-    headers = []
-    items = []
-    for pk, record in enumerate(records, start=1):
-        d = record.declaration
-        headers.append((pk, *[d.header.get(n) for n in header_names], None))
-        for number, item in enumerate(d.items, start=1):
-            items.append((pk, number, *[item.get(n) for n in item_names], None))
+    """The rows the ingest stores, converted by the ingest's own reader (not timed), with their
+    keys: (header columns, header rows, item columns, item rows)."""
+    header_cols: list[str] = []
+    item_cols: list[str] = []
+    headers: list[tuple[object, ...]] = []
+    items: list[tuple[object, ...]] = []
+    with open(csv_path, "rb") as raw:
+        text = io.TextIOWrapper(
+            raw, encoding=mapping.encoding, errors="surrogateescape", newline=""
+        )
+        header, rows = ingest._csv_rows(text, mapping)
+        converter = ingest._Declarations(mapping, header, None, TABLES.field_columns)
+        header_cols, item_cols = converter.header_columns, converter.item_columns
+        key_of = ingest._group_key(mapping, header, converter)
+        pk = 0
+        for batch in ingest._batches(ingest._groups(rows, key_of), converter, mapping, 0,
+                                     5_000, raw):  # fmt: skip
+            for _ident, values, item_values in batch.records:
+                pk += 1
+                headers.append((pk, *values, None))
+                for number, item in enumerate(item_values, start=1):
+                    items.append((pk, number, *item, None))
     return (
-        ["pk", *header_columns, "ingest_batch"],
+        ["pk", *header_cols, "ingest_batch"],
         headers,
-        ["decl_pk", "item_no", *item_columns, "ingest_batch"],
+        ["decl_pk", "item_no", *item_cols, "ingest_batch"],
         items,
     )
+
+
+def bare_insert(
+    engine: sa.Engine,
+    header_cols: list[str],
+    headers: list[tuple[object, ...]],
+    item_cols: list[str],
+    items: list[tuple[object, ...]],
+) -> float:
+    """Seconds for a bare bulk insert of the converted rows: the backend's fastest path
+    (``insert_rows(checked=True)``: executemany of tuples / binary COPY / COPY from CSV), the
+    same SQLite checkpoint interval as the ingest, 20,000 rows per transaction."""
+    chunk = 20_000
+    began = time.perf_counter()
+    for table, columns, rows in (
+        (TABLES.declarations, header_cols, headers),
+        (TABLES.items, item_cols, items),
+    ):
+        for start in range(0, len(rows), chunk):
+            with engine.begin() as c:
+                if engine.dialect.name == "sqlite":
+                    c.exec_driver_sql(f"PRAGMA wal_autocheckpoint={ingest.SQLITE_WAL_PAGES}")
+                insert_rows(c, table, columns, rows[start : start + chunk], checked=True)
+    if engine.dialect.name == "sqlite":
+        with engine.connect() as c:
+            c.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
+    return time.perf_counter() - began
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=100_000, help="CSV item rows (approx.)")
     parser.add_argument("--backend", action="append", choices=["sqlite", "postgresql", "duckdb"])
-    parser.add_argument("--batch-rows", type=int, default=5_000)
+    parser.add_argument(
+        "--batch-rows", type=int, default=ingest.DEFAULT_BATCH_ROWS, help="as riskengine ingest"
+    )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(
         "--layout",
@@ -143,50 +183,51 @@ def main() -> None:
         default="full",
         help="full: the 50-column demo export; narrow: 16 columns (ids, dates, goods, values)",
     )
+    parser.add_argument(
+        "--parallel",
+        choices=["auto", "yes", "no"],
+        default="auto",
+        help="convert in a second process (ingest_file's parallel=): auto (default) decides by "
+        "file size and cores",
+    )
     args = parser.parse_args()
     backends = args.backend or ["sqlite", "postgresql"]
+    parallel = {"auto": None, "yes": True, "no": False}[args.parallel]
     declarations = max(1, round(args.rows / 2.11))
     with tempfile.TemporaryDirectory() as folder:
         began = time.perf_counter()
         records = list(demo.generate(declarations, seed=args.seed))
         csv_path = os.path.join(folder, "export.csv")
         rows, mapping_text = write_export(records, csv_path, args.layout)
+        del records
         mapping_path = os.path.join(folder, "mapping.toml")
         Path(mapping_path).write_text(mapping_text, encoding="utf-8")
         size = os.path.getsize(csv_path) / 1e6
+        columns = len(layout_columns(args.layout))
         print(
             f"export: {rows:,} item rows of {declarations:,} declarations, {size:.0f} MB, "
-            f"{len(layout_columns(args.layout))} columns "
-            f"(made in {time.perf_counter() - began:.1f} s)"
+            f"{columns} columns (made in {time.perf_counter() - began:.1f} s)"
         )
         mapping = load_ingest_mapping(mapping_path)
-        header_cols, headers, item_cols, items = prepared_rows(records, args.layout)
-        del records
+        header_cols, headers, item_cols, items = converted_rows(csv_path, mapping)
         for backend in backends:
+            load = os.getloadavg()[0]
             with fresh_store(backend, folder) as engine:
                 began = time.perf_counter()
                 result = ingest_file(
-                    engine, csv_path, mapping, batch_rows=args.batch_rows, rejects_path=None
-                )
+                    engine, csv_path, mapping, batch_rows=args.batch_rows, rejects_path=None,
+                    parallel=parallel,
+                )  # fmt: skip
                 ingest_seconds = time.perf_counter() - began
                 assert result.rows == rows and result.rows_rejected == 0, result
             with fresh_store(backend, folder) as engine:
-                began = time.perf_counter()
-                chunk = 20_000
-                for start in range(0, len(headers), chunk):
-                    with engine.begin() as c:
-                        insert_rows(
-                            c, TABLES.declarations, header_cols, headers[start : start + chunk]
-                        )
-                for start in range(0, len(items), chunk):
-                    with engine.begin() as c:
-                        insert_rows(c, TABLES.items, item_cols, items[start : start + chunk])
-                bare_seconds = time.perf_counter() - began
+                bare_seconds = bare_insert(engine, header_cols, headers, item_cols, items)
             print(
-                f"{backend:10} ingest {rows / ingest_seconds:>9,.0f} rows/s "
-                f"({ingest_seconds:6.1f} s)"
-                f"   bare bulk insert of the same rows {rows / bare_seconds:>9,.0f} rows/s "
-                f"({bare_seconds:6.1f} s)   ingest/bare time {ingest_seconds / bare_seconds:4.1f}x"
+                f"{backend:10} {rows:,} rows x {columns} columns   "
+                f"ingest {rows / ingest_seconds:>9,.0f} rows/s ({ingest_seconds:6.1f} s)   "
+                f"bare bulk insert {rows / bare_seconds:>9,.0f} rows/s ({bare_seconds:6.1f} s)   "
+                f"ingest/bare time {ingest_seconds / bare_seconds:4.2f}x   "
+                f"load average {load:.2f} -> {os.getloadavg()[0]:.2f}"
             )
 
 

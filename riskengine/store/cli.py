@@ -245,7 +245,7 @@ def demo_data(
 @click.option(
     "--batch-rows",
     type=click.IntRange(min=1),
-    default=5_000,
+    default=20_000,
     show_default=True,
     help="Source rows per transaction.",
 )

@@ -18,20 +18,20 @@ Rows of one declaration must be consecutive in a one-row-per-item export (``grou
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import datetime as dt
 import gc
 import hashlib
 import io
 import json
-import math
 import operator
 import os
 import queue
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -62,9 +62,14 @@ from riskengine.store.writer import (
 
 __all__ = ["IngestResult", "Reject", "detect_format", "ingest_file"]
 
+#: SQLite: WAL pages between checkpoints while ingesting (64 MiB of 4 KiB pages; SQLite's
+#: default is 1,000). Each checkpoint writes pages back and syncs the database file; a busy
+#: index page is written once per checkpoint, so fewer checkpoints write much less.
+SQLITE_WAL_PAGES = 16_384
+
 #: How much of the file identifies it for resuming.
 HEAD_BYTES = 1 << 20
-DEFAULT_BATCH_ROWS = 5_000
+DEFAULT_BATCH_ROWS = 20_000
 _SURROGATES = re.compile("[\udc80-\udcff]")
 
 
@@ -227,46 +232,58 @@ def _path_getter(path: str) -> Callable[[Any], Any]:
 # --- rows to records --------------------------------------------------------------------------
 
 
+#: What a compiled row converter may raise for a value it cannot read; the row is then read
+#: again value by value with each field's full converter, which says what is wrong.
+_FALLBACK = (ConversionError, ValueError, TypeError, AttributeError, OverflowError, KeyError)
+
+
+def _storage_value(rule: FieldRule, value: Any, iso_dates: bool) -> Any:
+    """A converted value as the writer stores it: dates as ISO text with ``iso_dates``."""
+    if iso_dates and rule.type is FieldType.DATE and isinstance(value, dt.date):
+        return value.isoformat()
+    return value
+
+
 class _Reader:
     """Reads the values of mapped fields from one row, compiled once per file.
 
-    For speed the values come out grouped, not in mapping order: plain text fields first (one
-    list comprehension), then plain numbers, then the others (dates, booleans, translated or
-    padded codes), then constants. ``rules`` is that order.
+    ``rules`` is the order of the values: the fields read from a column (mapping order), then
+    the constants. With ``iso_dates`` a date comes out as ISO text (``2024-01-31``), which is
+    how SQLite stores it and what crosses to the writing process cheaply.
+
+    For CSV the conversions are compiled into one generated Python function per row kind
+    (:func:`_compile_csv`): no per-cell callables for plain text, numbers, dates (cached) and
+    booleans. When it meets a value it cannot read it gives up, and :meth:`_slow` reads the row
+    value by value with each field's own converter (``FieldRule.converter``), whose result and
+    message are the reference: the compiled function only ever returns what those give.
     """
 
     def __init__(
-        self, rules: Sequence[FieldRule], mapping: IngestMapping, header: list[str] | None
+        self,
+        rules: Sequence[FieldRule],
+        mapping: IngestMapping,
+        header: list[str] | None,
+        *,
+        iso_dates: bool = True,
     ) -> None:
         empty_missing = mapping.empty_is_missing
-
-        def simple(rule: FieldRule) -> bool:
-            return (
-                rule.column is not None
-                and rule.strip
-                and empty_missing
-                and not (rule.upper or rule.zfill or rule.translate is not None)
-            )
-
-        text = [r for r in rules if simple(r) and r.type in (FieldType.STRING, FieldType.CODE)]
-        numbers = [r for r in rules if simple(r) and r.type is FieldType.NUMBER]
-        others = [r for r in rules if r.column is not None and r not in text and r not in numbers]
-        constants = [r for r in rules if r.column is None]
-        self.text_rules, self.number_rules, self.other_rules = text, numbers, others
-        self.rules = [*text, *numbers, *others, *constants]
-        self.constants = [r.value for r in constants]
+        read_rules = [r for r in rules if r.column is not None]
+        constant_rules = [r for r in rules if r.column is None]
+        self.read_rules = read_rules
+        self.rules = [*read_rules, *constant_rules]
+        self.constants = tuple(_storage_value(r, r.value, iso_dates) for r in constant_rules)
         self.csv = header is not None
-        self.comma = [r.decimal_comma for r in numbers]
-        self.any_comma = any(self.comma)
-        self.all_comma = bool(self.comma) and all(self.comma)
-        self.number_readers = [r.converter(empty_missing) for r in numbers]
-        self.converters = [r.converter(empty_missing) for r in others]
-        self.pick_text = self._picker([r.column or "" for r in text], mapping, header)
-        self.pick_numbers = self._picker([r.column or "" for r in numbers], mapping, header)
-        self.pick_others = self._picker([r.column or "" for r in others], mapping, header)
-        read_rules = [*text, *numbers, *others]
+        self.converters = [r.converter(empty_missing) for r in read_rules]
+        self.iso_positions = [
+            i for i, r in enumerate(read_rules) if iso_dates and r.type is FieldType.DATE
+        ]
         self.pick_all = self._picker([r.column or "" for r in read_rules], mapping, header)
-        self.slow_converters = [r.converter(empty_missing) for r in read_rules]
+        self.fast: Callable[[Any], tuple[Any, ...]] | None = None
+        if header is not None:
+            indices = [_column_index(header, r.column or "", mapping) for r in read_rules]
+            self.fast = _compile_csv(
+                read_rules, indices, self.converters, self.constants, empty_missing, iso_dates
+            )
 
     @staticmethod
     def _picker(
@@ -283,68 +300,156 @@ class _Reader:
             return lambda cells: (cells[only],)
         return operator.itemgetter(*indices)
 
-    def read(self, cells: Any) -> tuple[list[Any], str | None]:
+    def read(self, cells: Any) -> tuple[Sequence[Any], str | None]:
         """The converted values (in ``rules`` order), or the first problem as
         ``column (field): reason``."""
+        if self.fast is not None:
+            try:
+                return self.fast(cells), None
+            except _FALLBACK:
+                return self._slow(cells)
         try:
-            if self.csv:
-                values = [v.strip() or None for v in self.pick_text(cells)]
-                raw_numbers = self.pick_numbers(cells)
-                if raw_numbers:
-                    if self.all_comma:
-                        numbers = [float(v.replace(",", ".")) if v.strip() else None
-                                   for v in raw_numbers]  # fmt: skip
-                    elif not self.any_comma:
-                        numbers = [float(v) if v.strip() else None for v in raw_numbers]
-                    else:
-                        numbers = [f(v) for f, v in zip(self.number_readers, raw_numbers,
-                                                        strict=True)]  # fmt: skip
-                    if not math.isfinite(sum(filter(None, numbers))):
-                        raise ValueError("not a finite number")
-                    values += numbers
-            else:
-                values = [
-                    (v.strip() or None) if type(v) is str else _text_value(v)
-                    for v in self.pick_text(cells)
-                ]
-                values += [
-                    f(v) for f, v in zip(self.number_readers, self.pick_numbers(cells), strict=True)
-                ]
-            if self.converters:
-                values += [
-                    f(v) for f, v in zip(self.converters, self.pick_others(cells), strict=True)
-                ]
-        except (ConversionError, ValueError, TypeError, AttributeError, OverflowError):
-            # the fast path gave up (thousands separators, a bad value...): read value by value
+            values = [f(v) for f, v in zip(self.converters, self.pick_all(cells), strict=True)]
+        except _FALLBACK:
             return self._slow(cells)
-        if self.constants:
-            values += self.constants
-        return values, None
+        for i in self.iso_positions:
+            if values[i] is not None:
+                values[i] = values[i].isoformat()
+        return (*values, *self.constants), None
 
-    def _slow(self, cells: Any) -> tuple[list[Any], str | None]:
+    def _slow(self, cells: Any) -> tuple[Sequence[Any], str | None]:
         """Each value through its field's full converter; the first failure is the problem."""
-        read_rules = [*self.text_rules, *self.number_rules, *self.other_rules]
         values = []
         for rule, convert, value in zip(
-            read_rules, self.slow_converters, self.pick_all(cells), strict=True
+            self.read_rules, self.converters, self.pick_all(cells), strict=True
         ):
             try:
                 values.append(convert(value))
             except ConversionError as exc:
-                return [], f"column {rule.column} ({rule.target}): {exc}"
-        return values + self.constants, None
+                return (), f"column {rule.column} ({rule.target}): {exc}"
+        for i in self.iso_positions:
+            if values[i] is not None:
+                values[i] = values[i].isoformat()
+        return (*values, *self.constants), None
 
     def raw(self, cells: Any) -> tuple[Any, ...]:
         """The raw cells the reader reads (to compare rows of one declaration)."""
         return self.pick_all(cells)
 
 
-def _text_value(value: Any) -> Any:
-    if value is None:
-        return None
-    from riskengine.store.mapping import _text_reader
+def _compile_csv(
+    rules: Sequence[FieldRule],
+    indices: Sequence[int],
+    converters: Sequence[Callable[[Any], Any]],
+    constants: Sequence[Any],
+    empty_missing: bool,
+    iso_dates: bool,
+) -> Callable[[list[str]], tuple[Any, ...]]:
+    """One Python function from a CSV row's cells to the values of ``rules`` (then
+    ``constants``), generated as source like the evaluator's profiles.
 
-    return _text_reader(value)
+    Plain fields (stripped, an empty cell missing) are inlined: text as ``c[i].strip() or
+    None`` (with ``upper``, ``zfill`` and translation tables inline too), numbers through
+    ``float`` (a decimal comma replaced first), dates through a per-field cache of the text as
+    read (dates repeat heavily), booleans through a table of the accepted texts; other fields
+    call their converter. Anything unusual — thousands separators, a value that does not
+    convert, an unknown code with ``on_unknown = "reject"`` — raises, and the caller reads the
+    row again with the converters. The function's source is kept in ``__source__``."""
+    env: dict[str, Any] = {"float": float, "ValueError": ValueError}
+    body: list[str] = []
+    results: list[str] = []
+    numbers: list[str] = []
+    for k, (rule, index, convert) in enumerate(zip(rules, indices, converters, strict=True)):
+        cell = f"c[{index}]"
+        v = f"v{k}"
+        results.append(v)
+        env[f"F{k}"] = convert
+        plain = rule.strip and empty_missing
+        textual = rule.type in (FieldType.STRING, FieldType.CODE)
+        if plain and textual:
+            if not (rule.upper or rule.zfill or rule.translate is not None):
+                body.append(f"{v} = {cell}.strip() or None")
+                continue
+            expr = "x"
+            if rule.upper:
+                expr += ".upper()"
+            if rule.zfill:
+                expr += f".zfill({int(rule.zfill)})"
+            body.append(f"x = {cell}.strip()")
+            if rule.translate is None:
+                body.append(f"{v} = {expr} if x else None")
+                continue
+            env[f"T{k}"] = dict(rule.translate)
+            lookup = {
+                "keep": f"T{k}.get(y, y)",
+                "missing": f"T{k}.get(y)",
+                "reject": f"T{k}[y]",  # KeyError: the converter says which code is unknown
+            }[rule.on_unknown]
+            body += ["if x:", f"    y = {expr}", f"    {v} = {lookup}", "else:", f"    {v} = None"]
+            continue
+        plain_typed = plain and not (rule.upper or rule.zfill or rule.translate is not None)
+        if plain_typed and rule.type is FieldType.NUMBER:
+            read = 'x.replace(",", ".")' if rule.decimal_comma else "x"
+            body += [f"x = {cell}", f"{v} = float({read}) if x else None"]
+            numbers.append(v)
+            continue
+        if plain_typed and rule.type is FieldType.DATE:
+            cache: dict[str, Any] = {}
+            env[f"D{k}"] = cache
+            env[f"G{k}"] = _cached_date(convert, cache, iso_dates)
+            body += [f"x = {cell}", f"{v} = D{k}.get(x)", f"if {v} is None:", f"    {v} = G{k}(x)"]
+            continue
+        if plain_typed and rule.type is FieldType.BOOLEAN:
+            truth: dict[str, bool | None] = {t.lower(): True for t in rule.true_values}
+            truth.update({f.lower(): False for f in rule.false_values})
+            truth[""] = None  # an empty cell is missing
+            env[f"B{k}"] = truth
+            env["UNSEEN"] = _UNSEEN
+            body += [
+                f"x = {cell}",
+                f"{v} = B{k}.get(x, UNSEEN)",
+                f"if {v} is UNSEEN:",
+                f"    {v} = F{k}(x)",
+            ]
+            continue
+        body.append(f"{v} = F{k}({cell})")
+        if iso_dates and rule.type is FieldType.DATE:
+            body += [f"if {v} is not None:", f"    {v} = {v}.isoformat()"]
+    if numbers:  # float() reads "inf" and "nan": leave those to the converter's message
+        total = " + ".join(f"({n} or 0.0)" for n in numbers)
+        body += [f"t = {total}", "if t - t != 0.0:", "    raise ValueError"]
+    for k, value in enumerate(constants):
+        env[f"K{k}"] = value
+        results.append(f"K{k}")
+    lines = ["def convert(c):", *("    " + line for line in body)]
+    lines.append(f"    return ({', '.join(results)}{',' if len(results) == 1 else ''})")
+    source = "\n".join(lines) + "\n"
+    exec(compile(source, "<riskengine ingest mapping>", "exec"), env)
+    function: Callable[[list[str]], tuple[Any, ...]] = env["convert"]
+    function.__source__ = source  # type: ignore[attr-defined]
+    return function
+
+
+_UNSEEN = object()
+
+
+def _cached_date(
+    convert: Callable[[Any], Any], cache: dict[str, Any], iso_dates: bool
+) -> Callable[[str], Any]:
+    """The date converter behind a compiled row function's cache: converts, remembers."""
+
+    def read(text: str) -> Any:
+        value = convert(text)
+        if value is None:
+            return None
+        if iso_dates:
+            value = value.isoformat()
+        if len(cache) >= 50_000:
+            cache.clear()
+        cache[text] = value
+        return value
+
+    return read
 
 
 def _column_index(header: list[str], column: str, mapping: IngestMapping) -> int:
@@ -368,24 +473,38 @@ def difflib_close(word: str, options: Sequence[str]) -> str:
     return f"; did you mean {found[0]!r}?" if found else ""
 
 
-@attrs.frozen
 class _Group:
-    rows: list[_Row]
-    key: Any
+    """Consecutive rows of one declaration (a plain slotted class: one is made per group);
+    ``broken`` when one of them could not be read."""
+
+    __slots__ = ("broken", "key", "rows")
+
+    def __init__(self, rows: list[_Row], key: Any, broken: bool = False) -> None:
+        self.rows = rows
+        self.key = key
+        self.broken = broken
+
+
+#: The problems of a good group (shared: never changed).
+_NO_PROBLEMS: dict[int, str] = {}
+
+#: A declaration for the writer: (id, header values, [item values, ...]).
+_Record = tuple[str, Sequence[Any], list[Sequence[Any]]]
 
 
 class _Declarations:
     """Turns groups of rows into declaration values for the writer, or rejects."""
 
     def __init__(
-        self, mapping: IngestMapping, header: list[str] | None, catalogue: Catalogue,
-        tables: StoreTables,
+        self, mapping: IngestMapping, header: list[str] | None, catalogue: Catalogue | None,
+        field_columns: Mapping[str, str],
     ) -> None:  # fmt: skip
         self.mapping = mapping
         self.native = not mapping.rules
         self.catalogue = catalogue
         if self.native:
-            fields = [f for f in catalogue if f.path in tables.field_columns]
+            assert catalogue is not None
+            fields = [f for f in catalogue if f.path in field_columns]
             self.header_paths = [f.path for f in fields if f.scope == "declaration"]
             self.item_paths = [f.path for f in fields if f.scope == "item"]
         else:
@@ -404,15 +523,14 @@ class _Declarations:
             id_rule = mapping.rule("declaration.id")
             assert id_rule is not None
             self.id_reader = _Reader([id_rule], mapping, header)
-        self.header_columns = [tables.field_columns[p] for p in self.header_paths]
-        self.item_columns = [tables.field_columns[p] for p in self.item_paths]
+        self.header_columns = [field_columns[p] for p in self.header_paths]
+        self.item_columns = [field_columns[p] for p in self.item_paths]
         self.id_index = self.header_paths.index("declaration.id")
         self.date_index = self.header_paths.index("declaration.date")
         self.header_names = [p.partition(".")[2] for p in self.header_paths]
         self.item_names = [p.partition(".")[2] for p in self.item_paths]
 
-    def convert(self, group: _Group) -> tuple[tuple[str, list[Any], list[list[Any]]] | None,
-                                              dict[int, str], str | None]:  # fmt: skip
+    def convert(self, group: _Group) -> tuple[_Record | None, dict[int, str], str | None]:
         """``(record, problems by row number, declaration id)``; record is None when rejected."""
         if self.native:
             return self._native(group)
@@ -426,7 +544,7 @@ class _Declarations:
             return None, {first.number: "declaration.id is missing"}, None
         if header[self.date_index] is None:
             return None, {first.number: "declaration.date is missing"}, ident
-        items: list[list[Any]] = []
+        items: list[Sequence[Any]] = []
         if self.items_of is not None:
             nested = self.items_of(first.cells)
             if nested is not None and not isinstance(nested, list):
@@ -437,10 +555,12 @@ class _Declarations:
                     return None, {first.number: f"item {position}, {problem}"}, ident
                 items.append(values)
             return (ident, header, items), {}, ident
-        raw_header = self.header_reader.raw(first.cells) if len(rows) > 1 else ()
+        pick_header = self.header_reader.pick_all
+        raw_header = pick_header(first.cells) if len(rows) > 1 else ()
+        read_item = self.item_reader.read
         for row in rows:
             if row is not first:
-                other = self.header_reader.raw(row.cells)
+                other = pick_header(row.cells)
                 if other != raw_header:
                     read_rules = [r for r in self.header_rules if r.column is not None]
                     for rule, a, b in zip(read_rules, raw_header, other, strict=True):
@@ -451,20 +571,19 @@ class _Declarations:
                             )}, ident  # fmt: skip
             if not self.item_rules:
                 continue
-            values, problem = self.item_reader.read(row.cells)
+            values, problem = read_item(row.cells)
             if problem is not None:
                 return None, {row.number: problem}, ident
-            if any(v is not None for v in values):
+            if values.count(None) != len(values):  # a row whose item fields are all empty
                 items.append(values)
-        return (ident, header, items), {}, ident
+        return (ident, header, items), _NO_PROBLEMS, ident
 
     def _id_of(self, row: _Row) -> str | None:
         """The declaration id of a row whose other values do not convert, if it converts."""
         values, problem = self.id_reader.read(row.cells)
         return values[0] if problem is None and values else None
 
-    def _native(self, group: _Group) -> tuple[tuple[str, list[Any], list[list[Any]]] | None,
-                                              dict[int, str], str | None]:  # fmt: skip
+    def _native(self, group: _Group) -> tuple[_Record | None, dict[int, str], str | None]:
         row = group.rows[0]
         raw = row.cells
         ident = raw.get("id") if isinstance(raw, dict) else None
@@ -479,8 +598,11 @@ class _Declarations:
         if header.get("date") is None:
             return None, {row.number: "declaration.date is missing"}, header["id"]
         values = [header.get(n) for n in self.header_names]
-        items = [[item.get(n) for n in self.item_names] for item in declaration.items]
-        return (header["id"], values, items), {}, header["id"]
+        items: list[Sequence[Any]] = [
+            [item.get(n) for n in self.item_names] for item in declaration.items
+        ]
+        ident = str(header["id"])
+        return (ident, values, items), {}, ident
 
     def key_of(self, row: _Row) -> Any:
         """The declaration id of a row (for rows skipped on resume), ``None`` if unreadable."""
@@ -499,7 +621,7 @@ class _Records:
 
     def __init__(self, mapping: IngestMapping, header: list[str] | None) -> None:
         self.mapping = mapping
-        self.reader = _Reader(mapping.rules, mapping, header)
+        self.reader = _Reader(mapping.rules, mapping, header, iso_dates=False)
         self.names = [r.target for r in self.reader.rules]
         self.split = {r.target: r.split for r in mapping.rules}.get("reasons")
         self.classifier = reason_classifier()
@@ -606,6 +728,7 @@ def _groups(rows: Iterator[_Row], key_of: Callable[[_Row], Any] | None) -> Itera
     can still be read stays in its group, so the whole declaration is rejected with it."""
     current: list[_Row] = []
     current_key: Any = None
+    broken = False
     for row in rows:
         key = None
         if key_of is not None:
@@ -614,12 +737,15 @@ def _groups(rows: Iterator[_Row], key_of: Callable[[_Row], Any] | None) -> Itera
             except (IndexError, KeyError, TypeError, AttributeError):
                 key = None
         if current and (key_of is None or key is None or key != current_key):
-            yield _Group(current, current_key)
+            yield _Group(current, current_key, broken)
             current = []
+            broken = False
         current.append(row)
+        if row.problem is not None:
+            broken = True
         current_key = key
     if current:
-        yield _Group(current, current_key)
+        yield _Group(current, current_key, broken)
 
 
 # --- the rejects file ------------------------------------------------------------------------
@@ -691,6 +817,7 @@ def ingest_file(
     force: bool = False,
     catalogue: Catalogue | None = None,
     progress: Callable[[int, int], None] | None = None,
+    parallel: bool | None = None,
 ) -> IngestResult:
     """Ingest a CSV or JSON Lines file into the store on ``engine``.
 
@@ -698,7 +825,10 @@ def ingest_file(
     ``kind``: declarations, outcomes or controls (the mapping's kind by default). ``rejects_path``:
     where rejected rows go (default: next to the file, ``FILE.rejects.csv``). ``force``: read a
     file again that was already ingested completely (stored ids are still skipped).
-    ``progress(bytes_read, rows_done)`` is called after each batch.
+    ``progress(bytes_read, rows_done)`` is called after each batch. ``parallel``: read and
+    convert a CSV file of declarations in a second process while this one writes (default:
+    for files of :data:`PARALLEL_MIN_BYTES` or more on a machine with two cores or more);
+    the result is the same either way.
 
     Raises :class:`MappingError` for a mapping that does not fit the file and
     :class:`~riskengine.store.engine.StoreError` for database problems; bad rows never raise.
@@ -727,7 +857,7 @@ def ingest_file(
         with open(source, encoding=mapping.encoding, errors="surrogateescape", newline="") as f:
             header, _ = _csv_rows(f, mapping)
             if mapping.kind == "declarations":
-                _Declarations(mapping, header, catalogue, tables)
+                _Declarations(mapping, header, catalogue, tables.field_columns)
             else:
                 _Records(mapping, header)
             _group_key(mapping, header, None)
@@ -747,7 +877,7 @@ def ingest_file(
                 state = _restart(connection, tables, state)
         return _run(
             engine, source, fmt, mapping, tables, catalogue, state, batch_rows, rejects_file,
-            progress, began,
+            progress, began, _use_parallel(parallel, fmt, mapping, size),
         )  # fmt: skip
 
 
@@ -830,6 +960,7 @@ def _run(
     rejects_file: str,
     progress: Callable[[int, int], None] | None,
     began: float,
+    parallel: bool,
 ) -> IngestResult:
     resumed_from = state.rows
     # Rows make many short-lived objects without reference cycles: the cyclic collector would
@@ -841,6 +972,8 @@ def _run(
         raw_stream, encoding=mapping.encoding, errors="surrogateescape", newline=""
     )
     rejects: _RejectsFile | None = None
+    worker: _ConversionProcess | None = None
+    batches: Iterator[_Batch] | None = None
     try:
         header: list[str] | None = None
         if fmt == "csv":
@@ -849,21 +982,39 @@ def _run(
             rows = _jsonl_rows(text)
         converter: _Declarations | _Records
         if mapping.kind == "declarations":
-            converter = _Declarations(mapping, header, catalogue, tables)
+            converter = _Declarations(mapping, header, catalogue, tables.field_columns)
         else:
             converter = _Records(mapping, header)
-        key_of = _group_key(mapping, header, converter)
         rejects = _RejectsFile(rejects_file, header, resumed_from)
-        batches = _batches(
-            _groups(rows, key_of), converter, mapping, resumed_from, batch_rows, raw_stream
-        )
-        # Reading and converting run in a thread while the previous batch is written: the
-        # drivers leave the GIL while the database works, so the two overlap.
-        for pending, position in _prefetch(batches):
-            _commit(engine, mapping, tables, state, pending, rejects, converter)
-            gc.collect(1)
+        if parallel:
+            # Reading and converting run in a second process while this one writes: the two
+            # halves cost about the same, and threads would share one interpreter lock.
+            try:
+                worker = _ConversionProcess(
+                    source, mapping, dict(tables.field_columns), resumed_from, batch_rows
+                )
+            except OSError:  # no interpreter to start (an embedded Python): convert here
+                worker = None
+        if worker is not None:
+            text.close()
+            batches = _prefetch(iter(worker))
+        else:
+            key_of = _group_key(mapping, header, converter)
+            # Reading and converting run in a thread while the previous batch is written: the
+            # drivers leave the GIL while the database works, so the two overlap a little.
+            batches = _prefetch(
+                _batches(
+                    _groups(rows, key_of), converter, mapping, resumed_from, batch_rows,
+                    raw_stream,
+                )
+            )  # fmt: skip
+        checked = not getattr(converter, "native", False)
+        for number, batch in enumerate(batches, start=1):
+            _commit(engine, mapping, tables, state, batch, rejects, converter, checked)
+            if number % 16 == 0:
+                gc.collect(1)
             if progress is not None:
-                progress(position, state.rows)
+                progress(batch.position, state.rows)
         with database_errors(engine), engine.begin() as connection:
             files = tables.ingest_files
             connection.execute(
@@ -871,7 +1022,17 @@ def _run(
                 .where(files.c.pk == state.pk)
                 .values(status="done", finished_at=dt.datetime.now())
             )
+        if engine.dialect.name == "sqlite":
+            with database_errors(engine), engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_checkpoint(PASSIVE)")
     finally:
+        if engine.dialect.name == "sqlite":
+            with contextlib.suppress(sa.exc.DBAPIError), engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA wal_autocheckpoint=1000")
+        if worker is not None:
+            worker.close()
+        if batches is not None and hasattr(batches, "close"):
+            batches.close()
         if rejects is not None:
             rejects.close()
         text.close()
@@ -884,7 +1045,18 @@ def _run(
     )  # fmt: skip
 
 
-_Pending = list[tuple[_Group, Any, dict[int, str], str | None]]
+@attrs.define
+class _Batch:
+    """A converted batch: where the reading stood, its rows, the rejects and what to store
+    (declarations: ``records``; outcomes and controls: ``good`` with their groups, as a record
+    about an unknown declaration is rejected when it is written)."""
+
+    position: int
+    first_row: int
+    last_row: int
+    rejected: list[Reject]
+    records: list[Any]
+    good: list[tuple[_Group, Any, str | None]]
 
 
 def _batches(
@@ -894,44 +1066,59 @@ def _batches(
     resumed_from: int,
     batch_rows: int,
     raw_stream: IO[bytes],
-) -> Iterator[tuple[_Pending, int]]:
+) -> Iterator[_Batch]:
     """Converted groups in batches of about ``batch_rows`` rows, with the bytes read so far.
 
     Rows up to ``resumed_from`` (committed by an earlier run) are only read for the ids they
-    hold, so a declaration repeated across the resume point is still caught."""
+    hold, so a declaration repeated across the resume point is still caught. A rejected group
+    becomes its rejects at once; the rows of a good declaration are let go as soon as it is
+    converted (only outcomes and controls keep theirs: the writer may still reject them)."""
+    declarations = mapping.kind == "declarations"
     seen: dict[Any, int] = {}
-    pending: _Pending = []
+    batch: _Batch | None = None
     pending_rows = 0
     for group in groups:
-        if group.rows[-1].number <= resumed_from:
-            if mapping.kind == "declarations" and all(r.problem is None for r in group.rows):
-                ident = converter.key_of(group.rows[0])
+        rows = group.rows
+        first = rows[0].number
+        if rows[-1].number <= resumed_from:
+            if declarations and all(r.problem is None for r in rows):
+                ident = converter.key_of(rows[0])
                 if ident is not None:
-                    seen.setdefault(ident, group.rows[0].number)
+                    seen.setdefault(ident, first)
             continue
-        broken = {row.number: row.problem for row in group.rows if row.problem is not None}
         record: Any
-        if broken:
-            record, problems, ident = None, broken, _text_or_none(group.key)
+        if group.broken:
+            problems = {row.number: row.problem for row in rows if row.problem is not None}
+            record, ident = None, _text_or_none(group.key)
         else:
             record, problems, ident = converter.convert(group)
-        if record is not None and mapping.kind == "declarations" and ident is not None:
+        if record is not None and declarations and ident is not None:
             earlier = seen.get(ident)
             if earlier is not None:
                 record = None
-                problems = {group.rows[0].number: (
+                problems = {first: (
                     f"declaration {ident} appeared before at row {earlier}: the rows of one "
                     "declaration must be consecutive"
                 )}  # fmt: skip
             else:
-                seen[ident] = group.rows[0].number
-        pending.append((group, record, problems, ident))
-        pending_rows += len(group.rows)
+                seen[ident] = first
+        if batch is None:
+            batch = _Batch(0, first, 0, [], [], [])
+        if record is None:
+            batch.rejected.extend(_rejects_of(group, problems, ident))
+        elif declarations:
+            batch.records.append(record)
+        else:
+            batch.good.append((group, record, ident))
+        batch.last_row = rows[-1].number
+        pending_rows += len(rows)
         if pending_rows >= batch_rows:
-            yield pending, raw_stream.tell()
-            pending, pending_rows = [], 0
-    if pending:
-        yield pending, raw_stream.tell()
+            batch.position = raw_stream.tell()
+            yield batch
+            batch, pending_rows = None, 0
+    if batch is not None:
+        batch.position = raw_stream.tell()
+        yield batch
 
 
 _DONE = object()
@@ -960,6 +1147,10 @@ def _prefetch(items: Iterator[Any], depth: int = 2) -> Iterator[Any]:
         except BaseException as exc:  # handed to the consumer, which re-raises it
             put((_DONE, exc))
             return
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
         put((_DONE, None))
 
     thread = threading.Thread(target=work, name="riskengine-ingest-reader", daemon=True)
@@ -998,32 +1189,27 @@ def _commit(
     mapping: IngestMapping,
     tables: StoreTables,
     state: _FileState,
-    pending: list[tuple[_Group, Any, dict[int, str], str | None]],
+    batch: _Batch,
     rejects: _RejectsFile,
     converter: _Declarations | _Records,
+    checked: bool,
 ) -> None:
     """Store one batch and the file's progress in one transaction; rejects are written first."""
-    first_row = pending[0][0].rows[0].number
-    last_row = pending[-1][0].rows[-1].number
-    rejected: list[Reject] = []
-    good: list[tuple[_Group, Any, str | None]] = []
-    for group, record, problems, ident in pending:
-        if record is None:
-            rejected.extend(_rejects_of(group, problems, ident))
-        else:
-            good.append((group, record, ident))
+    rejected = list(batch.rejected)
     with database_errors(engine), engine.begin() as connection:
+        if connection.dialect.name == "sqlite":
+            connection.exec_driver_sql(f"PRAGMA wal_autocheckpoint={SQLITE_WAL_PAGES}")
         batch_pk = allocate_keys(connection, tables.ingest_batches, 1)
         added = skipped = 0
         if mapping.kind == "declarations":
             assert isinstance(converter, _Declarations)
             result = write_declaration_values(
-                connection, converter.header_columns, converter.item_columns,
-                [record for _, record, _ in good], tables, batch_pk,
+                connection, converter.header_columns, converter.item_columns, batch.records,
+                tables, batch_pk, checked=checked,
             )  # fmt: skip
             added, skipped = result.added, len(result.skipped)
         else:
-            records = [r for _, batch_records, _ in good for r in batch_records]
+            records = [r for _, batch_records, _ in batch.good for r in batch_records]
             if mapping.kind == "outcomes":
                 result = write_outcomes(connection, records, tables, batch_pk)
             else:
@@ -1031,7 +1217,7 @@ def _commit(
             added, skipped = result.added, len(result.skipped)
             unknown = set(result.unknown)
             if unknown:
-                for group, _record, ident in good:
+                for group, _record, ident in batch.good:
                     if ident in unknown:
                         reason = f"no declaration {ident} in the store (ingest declarations first)"
                         rejected.extend(_rejects_of(group, {group.rows[0].number: reason}, ident))
@@ -1039,9 +1225,9 @@ def _commit(
         rejects.write(rejected)
         connection.execute(
             tables.ingest_batches.insert().values(
-                pk=batch_pk, file_pk=state.pk, batch_no=state.batches + 1, first_row=first_row,
-                last_row=last_row, rows_rejected=len(rejected), records_added=added,
-                committed_at=dt.datetime.now(),
+                pk=batch_pk, file_pk=state.pk, batch_no=state.batches + 1,
+                first_row=batch.first_row, last_row=batch.last_row, rows_rejected=len(rejected),
+                records_added=added, committed_at=dt.datetime.now(),
             )
         )  # fmt: skip
         files = tables.ingest_files
@@ -1049,17 +1235,172 @@ def _commit(
             files.update()
             .where(files.c.pk == state.pk)
             .values(
-                rows_committed=last_row,
+                rows_committed=batch.last_row,
                 rows_rejected=state.rejected + len(rejected),
                 records_added=state.added + added,
                 records_skipped=state.skipped + skipped,
             )
         )
-    state.rows = last_row
+    state.rows = batch.last_row
     state.rejected += len(rejected)
     state.added += added
     state.skipped += skipped
     state.batches += 1
+
+
+# --- converting in a second process ----------------------------------------------------------
+
+#: Files from this size on are converted in a second process (when there is a second core):
+#: starting it costs a few tenths of a second.
+PARALLEL_MIN_BYTES = 16 << 20
+
+
+def _use_parallel(parallel: bool | None, fmt: str, mapping: IngestMapping, size: int) -> bool:
+    """Whether to convert in a second process: CSV declarations with a mapping only (the
+    records then cross as plain values). ``parallel=None`` decides by the file's size and the
+    number of cores."""
+    possible = fmt == "csv" and mapping.kind == "declarations" and bool(mapping.rules)
+    if parallel is None:
+        return possible and size >= PARALLEL_MIN_BYTES and (os.cpu_count() or 1) > 1
+    return parallel and possible
+
+
+class _ConversionProcess:
+    """Reads and converts a CSV file of declarations in a child process, batch by batch.
+
+    The child is a plain ``python -c`` of :func:`_conversion_worker` (not ``multiprocessing``,
+    which would import the caller's main script again). It gets the job as a pickle on its
+    standard input and runs the same code as the single-process path (:func:`_batches`,
+    the packing of rejects); each batch comes back on its standard output as one length-prefixed
+    ``marshal`` message: the bytes read, the first and last row, the rejects as tuples and the
+    records (ids, header values, item values — text, numbers, booleans, dates as ISO text).
+    Iterating yields the batches in file order; an error in the child is raised here as a
+    :class:`StoreError`; :meth:`close` stops the child.
+    """
+
+    def __init__(
+        self,
+        source: str,
+        mapping: IngestMapping,
+        field_columns: dict[str, str],
+        resumed_from: int,
+        batch_rows: int,
+    ) -> None:
+        import pickle
+        import subprocess
+        import sys
+        import tempfile
+
+        import riskengine
+
+        package_root = os.path.dirname(os.path.dirname(os.path.abspath(riskengine.__file__)))
+        env = dict(os.environ)
+        env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
+        self.errors = tempfile.TemporaryFile()  # noqa: SIM115 (closed by close())
+        code = "from riskengine.store.ingest import _conversion_worker; _conversion_worker()"
+        try:
+            self.process = subprocess.Popen(
+                [sys.executable, "-c", code],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=self.errors,
+                env=env,
+            )
+        except OSError:
+            self.errors.close()
+            raise
+        job = (source, mapping, field_columns, resumed_from, batch_rows)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.output = self.process.stdout
+        try:
+            self.process.stdin.write(pickle.dumps(job))
+            self.process.stdin.close()
+        except OSError:
+            pass  # the child is gone already: reading says why
+
+    def _failed(self) -> StoreError:
+        import subprocess
+
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(timeout=5)
+        self.errors.seek(0)
+        lines = self.errors.read().decode("utf-8", "replace").strip().splitlines()
+        detail = f": {lines[-1]}" if lines else ""
+        return StoreError(
+            "the process converting the file stopped unexpectedly "
+            f"(exit code {self.process.returncode}){detail}"
+        )
+
+    def __iter__(self) -> Iterator[_Batch]:
+        import marshal
+
+        read = self.output.read
+        while True:
+            size = read(8)
+            if len(size) < 8:
+                raise self._failed()
+            length = int.from_bytes(size, "little")
+            data = read(length)
+            if len(data) < length:
+                raise self._failed()
+            message = marshal.loads(data)
+            if message[0] == "done":
+                return
+            if message[0] == "error":
+                raise StoreError(f"converting the file failed: {message[1]}")
+            _, position, first_row, last_row, rejected, records = message
+            yield _Batch(position, first_row, last_row, [Reject(*r) for r in rejected], records, [])
+
+    def close(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+        self.output.close()
+        self.errors.close()
+
+
+def _conversion_worker() -> None:
+    """The child of :class:`_ConversionProcess`: a pickled job on stdin, batches on stdout."""
+    import marshal
+    import pickle
+    import sys
+    import traceback
+
+    gc.disable()  # rows make no reference cycles; nothing here is long-lived
+    out = sys.stdout.buffer
+    sys.stdout = sys.stderr  # stdout carries the batches: anything printed goes to stderr
+
+    def send(message: tuple[Any, ...]) -> None:
+        data = marshal.dumps(message)
+        out.write(len(data).to_bytes(8, "little"))
+        out.write(data)
+        out.flush()
+
+    try:
+        source, mapping, field_columns, resumed_from, batch_rows = pickle.load(sys.stdin.buffer)
+        with open(source, "rb") as raw_stream:
+            text = io.TextIOWrapper(
+                raw_stream, encoding=mapping.encoding, errors="surrogateescape", newline=""
+            )
+            header, rows = _csv_rows(text, mapping)
+            converter = _Declarations(mapping, header, None, field_columns)
+            key_of = _group_key(mapping, header, converter)
+            batches = _batches(
+                _groups(rows, key_of), converter, mapping, resumed_from, batch_rows, raw_stream
+            )
+            for batch in batches:
+                rejected = [(r.row, r.line, r.declaration, r.reason, r.raw) for r in batch.rejected]
+                send(("batch", batch.position, batch.first_row, batch.last_row, rejected,
+                      batch.records))  # fmt: skip
+        send(("done",))
+    except (BrokenPipeError, KeyboardInterrupt):
+        pass  # the parent is gone or was interrupted: nothing to report to
+    except BaseException as exc:  # reported to the parent, which raises it
+        detail = "".join(traceback.format_exception_only(type(exc), exc)).strip()
+        with contextlib.suppress(OSError):
+            send(("error", detail))
+    with contextlib.suppress(OSError):
+        out.close()  # a parent that is gone makes no noise at exit
 
 
 def _rejects_of(group: _Group, problems: dict[int, str], ident: str | None) -> list[Reject]:

@@ -1,8 +1,9 @@
 """Mappings: how a source file's columns become catalogue fields (ingest), and how a user's own
 tables and columns stand in for the store's (bring your own tables).
 
-Both are TOML files; ``docs/ingest.md`` and ``docs/byo-tables.md`` describe them with examples.
-Errors name the file, the line of the offending key when it can be found, and the key.
+Both are TOML files (an ingest mapping may also be YAML, ``.yaml``/``.yml``, with the same
+structure); ``docs/ingest.md`` and ``docs/byo-tables.md`` describe them with examples. Errors name
+the file, the line of the offending key when it can be found, and the key.
 """
 
 from __future__ import annotations
@@ -389,7 +390,78 @@ def _strings(value: Any, what: str, fail: Callable[[str], MappingError]) -> tupl
         return (value,)
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return tuple(value)
-    raise fail(f"{what} must be a string or a list of strings")
+    values = value if isinstance(value, list) else [value]
+    hint = ""
+    if any(isinstance(v, bool) for v in values):
+        hint = ' (in YAML, quote yes, no, on, off, true and false: "yes")'
+    raise fail(f"{what} must be a string or a list of strings{hint}")
+
+
+def _mapping_syntax(source: str, syntax: str | None) -> str:
+    if syntax is not None:
+        if syntax not in ("toml", "yaml"):
+            raise ValueError(f"syntax must be toml or yaml, not {syntax!r}")
+        return syntax
+    return "yaml" if source.lower().endswith((".yaml", ".yml")) else "toml"
+
+
+def _load_yaml(text: str, source: str) -> dict[str, Any]:
+    """A YAML mapping as the same nested dicts TOML gives; keys must be text (a number as a
+    key of a translation table is read as its text)."""
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        line = mark.line + 1 if mark is not None else None
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise MappingError(f"invalid YAML: {problem}", file=source, line=line) from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise MappingError(
+            "invalid mapping: the YAML document must be a mapping of sections "
+            "(source:, defaults:, fields:, translate:)",
+            file=source,
+        )
+
+    _check_yaml_keys(yaml.compose(text), source)
+
+    def keys(value: Any) -> Any:
+        if isinstance(value, list):
+            return [keys(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        return {str(key): keys(inner) for key, inner in value.items()}
+
+    result: dict[str, Any] = keys(data)
+    return result
+
+
+def _check_yaml_keys(node: Any, source: str, where: str = "") -> None:
+    """Every key of a YAML mapping must be text (or a number, read as its text): ``no:`` is a
+    boolean in YAML, so a translation table of country codes would lose Norway."""
+    import yaml
+
+    if isinstance(node, yaml.SequenceNode):
+        for inner in node.value:
+            _check_yaml_keys(inner, source, where)
+        return
+    if not isinstance(node, yaml.MappingNode):
+        return
+    text_tags = ("tag:yaml.org,2002:str", "tag:yaml.org,2002:int")
+    for key, value in node.value:
+        if not isinstance(key, yaml.ScalarNode) or key.tag not in text_tags:
+            shown = key.value if isinstance(key, yaml.ScalarNode) else "?"
+            raise MappingError(
+                f"the key {shown} is not text (in YAML, quote keys such as yes, no, on, off, "
+                f'true, false and null: "{shown}")',
+                file=source,
+                line=key.start_mark.line + 1,
+                key=where,
+            )
+        _check_yaml_keys(value, source, f"{where}.{key.value}" if where else key.value)
 
 
 def parse_ingest_mapping(
@@ -398,21 +470,26 @@ def parse_ingest_mapping(
     *,
     catalogue: Catalogue | None = None,
     kind: str | None = None,
+    syntax: str | None = None,
 ) -> IngestMapping:
-    """Parse and check an ingest mapping written in TOML."""
+    """Parse and check an ingest mapping written in TOML, or in YAML with the same structure
+    (``syntax="yaml"``; by default YAML when ``source`` ends in ``.yaml`` or ``.yml``)."""
     catalogue = catalogue or default_catalogue()
 
     def fail(reason: str, key: str = "", line_key: str | None = None) -> MappingError:
         line = _line_of(text, line_key or key.rpartition(".")[2]) if (line_key or key) else None
         return MappingError(reason, file=source, line=line, key=key)
 
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"\(at line (\d+)", str(exc))
-        raise MappingError(
-            f"invalid TOML: {exc}", file=source, line=int(match.group(1)) if match else None
-        ) from None
+    if _mapping_syntax(source, syntax) == "yaml":
+        data = _load_yaml(text, source)
+    else:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            match = re.search(r"\(at line (\d+)", str(exc))
+            raise MappingError(
+                f"invalid TOML: {exc}", file=source, line=int(match.group(1)) if match else None
+            ) from None
     for key in data:
         if key not in _TOP_KEYS:
             raise fail(f"unknown section{_suggest(key, sorted(_TOP_KEYS))}", key)
@@ -560,7 +637,7 @@ def parse_ingest_mapping(
 def load_ingest_mapping(
     path: str | os.PathLike[str], *, catalogue: Catalogue | None = None, kind: str | None = None
 ) -> IngestMapping:
-    """Read and check an ingest mapping file (TOML)."""
+    """Read and check an ingest mapping file: TOML, or YAML when it ends in ``.yaml``/``.yml``."""
     source = os.fspath(path)
     try:
         with open(source, "rb") as stream:

@@ -10,6 +10,8 @@ re-ingesting a file adds nothing twice.
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
 from collections.abc import Iterable, Sequence
 from decimal import Decimal
 from typing import Any
@@ -85,20 +87,49 @@ def declaration_keys(
     """The keys (``pk``) of the stored declarations among ``ids``."""
     wanted = list(dict.fromkeys(ids))
     found: dict[str, int] = {}
-    d = tables.declarations
+    if connection.dialect.name == "sqlite":  # the ids as one JSON array: one parameter
+        import json
+
+        query = _keys_query_json(tables.declarations)
+        for start in range(0, len(wanted), _JSON_LOOKUP_CHUNK):
+            text = json.dumps(wanted[start : start + _JSON_LOOKUP_CHUNK])
+            found.update((i, pk) for i, pk in connection.execute(query, {"ids": text}))
+        return found
+    query = _keys_query(tables.declarations)
     for start in range(0, len(wanted), _LOOKUP_CHUNK):
         chunk = wanted[start : start + _LOOKUP_CHUNK]
-        query = sa.select(d.c.id, d.c.pk).where(d.c.id.in_(chunk))
-        found.update((i, pk) for i, pk in connection.execute(query))
+        found.update((i, pk) for i, pk in connection.execute(query, {"ids": chunk}))
     return found
 
 
+#: Ids looked up per query on SQLite, where they go as one JSON array.
+_JSON_LOOKUP_CHUNK = 50_000
+
+
+@functools.lru_cache(maxsize=16)
+def _keys_query(declarations: sa.Table) -> sa.Select[Any]:
+    """``id, pk`` of the declarations whose id is in the list ``ids`` (one expanding
+    parameter: the statement is compiled once, not once per batch)."""
+    d = declarations
+    return sa.select(d.c.id, d.c.pk).where(d.c.id.in_(sa.bindparam("ids", expanding=True)))
+
+
+@functools.lru_cache(maxsize=16)
+def _keys_query_json(declarations: sa.Table) -> sa.Select[Any]:
+    """SQLite: ``id, pk`` of the declarations whose id is in ``ids``, a JSON array of text
+    (``json_each``), so that no statement has thousands of parameters to render."""
+    d = declarations
+    each = sa.func.json_each(sa.bindparam("ids", type_=sa.Text)).table_valued("value")
+    return sa.select(d.c.id, d.c.pk).where(d.c.id.in_(sa.select(each.c.value)))
+
+
 def _sqlite_value(kind: sa.types.TypeEngine[Any]) -> Any:
-    """How a Python value becomes a SQLite value for a column of type ``kind``."""
+    """How a Python value becomes a SQLite value for a column of type ``kind`` (a date may
+    come as ISO text already)."""
     if isinstance(kind, sa.DateTime):
-        return lambda v: None if v is None else v.isoformat(" ")
+        return lambda v: v if v is None or type(v) is str else v.isoformat(" ")
     if isinstance(kind, sa.Date):
-        return lambda v: None if v is None else v.isoformat()
+        return lambda v: v if v is None or type(v) is str else v.isoformat()
     if isinstance(kind, sa.Numeric) and not isinstance(kind, sa.Float):
         return lambda v: None if v is None else float(v)
     if isinstance(kind, sa.JSON):
@@ -108,19 +139,69 @@ def _sqlite_value(kind: sa.types.TypeEngine[Any]) -> Any:
     return None
 
 
+#: psycopg's binary COPY type of the column types it is used for (others use text COPY).
+_PG_BINARY: tuple[tuple[type[sa.types.TypeEngine[Any]], str], ...] = (
+    (sa.BigInteger, "int8"),
+    (sa.Integer, "int4"),
+    (sa.Double, "float8"),
+    (sa.Float, "float8"),
+    (sa.Boolean, "bool"),
+    (sa.DateTime, "timestamp"),
+    (sa.Date, "date"),
+    (sa.Text, "text"),
+    (sa.String, "text"),
+)
+
+
+def _pg_binary_types(table: sa.Table, columns: Sequence[str]) -> list[str] | None:
+    found = []
+    for name in columns:
+        kind = table.c[name].type
+        for base, pg in _PG_BINARY:
+            if isinstance(kind, base):
+                found.append(pg)
+                break
+        else:
+            return None
+    return found
+
+
+_ISO_DATES: dict[str, dt.date] = {}
+
+
+def _pg_date(value: Any) -> Any:
+    """A date for binary COPY from a date or ISO text (cached: dates repeat in a batch)."""
+    if type(value) is not str:
+        return value
+    found = _ISO_DATES.get(value)
+    if found is None:
+        found = dt.date.fromisoformat(value)
+        if len(_ISO_DATES) > 100_000:
+            _ISO_DATES.clear()
+        _ISO_DATES[value] = found
+    return found
+
+
 def insert_rows(
     connection: sa.Connection,
     table: sa.Table,
     columns: Sequence[str],
     rows: Sequence[Sequence[Any]],
+    *,
+    checked: bool = False,
 ) -> None:
     """Insert ``rows`` (tuples in the order of ``columns``) in bulk, in the connection's
     transaction, with each backend's fastest bulk path:
 
     * SQLite: the driver's ``executemany`` (dates as ISO text, as SQLAlchemy stores them);
-    * PostgreSQL (psycopg 3): ``COPY ... FROM STDIN``;
+    * PostgreSQL (psycopg 3): ``COPY ... FROM STDIN`` (binary with ``checked``);
     * DuckDB: ``COPY ... FROM`` a temporary CSV file (its ``executemany`` runs row by row);
     * any other dialect: SQLAlchemy's ``executemany``.
+
+    ``checked`` promises that every value already has its column's Python type (``str`` for
+    text, ``float`` or ``int`` for numbers, ``bool``, ``int`` keys; dates as ``datetime.date``
+    or ISO text): the values then go to the driver as they are (SQLite) or in PostgreSQL's
+    binary COPY format, which the server reads faster. Ingestion's converted rows are checked.
 
     Identifiers are the store's own, quoted by the dialect; values never enter the SQL text.
     """
@@ -133,6 +214,11 @@ def insert_rows(
     if dialect.name == "sqlite":
         converters = [(i, _sqlite_value(table.c[c].type)) for i, c in enumerate(columns)]
         plan = [(i, f) for i, f in converters if f is not None]
+        if checked:  # dates may still come as date objects: ISO text is what SQLAlchemy stores
+            plan = [(i, f) for i, f in plan if isinstance(table.c[columns[i]].type, sa.Date)]
+            plan = [  # `in` walks the column in C
+                (i, f) for i, f in plan if dt.date in map(type, map(operator.itemgetter(i), rows))
+            ]
         if plan:
             converted = []
             for row in rows:
@@ -142,13 +228,40 @@ def insert_rows(
                 converted.append(tuple(values))
             rows = converted
         marks = ", ".join("?" for _ in columns)
-        connection.exec_driver_sql(f"INSERT INTO {target} ({names}) VALUES ({marks})", rows)
+        raw = connection.connection.driver_connection
+        assert raw is not None
+        cursor = raw.cursor()
+        try:
+            cursor.executemany(f"INSERT INTO {target} ({names}) VALUES ({marks})", rows)
+        finally:
+            cursor.close()
     elif dialect.name == "postgresql" and dialect.driver == "psycopg":
         raw = connection.connection.driver_connection
         assert raw is not None
-        with raw.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+        types = _pg_binary_types(table, columns) if checked else None
+        if types is None:
+            with raw.cursor() as cursor, cursor.copy(f"COPY {target} ({names}) FROM STDIN") as copy:
+                for row in rows:
+                    copy.write_row(row)
+            return
+        dates = [i for i, t in enumerate(types) if t == "date"]
+        with (
+            raw.cursor() as cursor,
+            cursor.copy(f"COPY {target} ({names}) FROM STDIN (FORMAT BINARY)") as copy,
+        ):
+            copy.set_types(types)
+            write = copy.write_row
+            if not dates:
+                for row in rows:
+                    write(row)
+            else:
+                for row in rows:
+                    if any(type(row[i]) is str for i in dates):
+                        values = list(row)
+                        for i in dates:
+                            values[i] = _pg_date(values[i])
+                        row = values
+                    write(row)
     elif dialect.name == "duckdb":
         _duckdb_copy(connection, target, names, table, columns, rows)
     else:
@@ -239,39 +352,47 @@ def write_declaration_values(
     records: Sequence[DeclarationValues],
     tables: StoreTables = TABLES,
     batch: int | None = None,
+    *,
+    checked: bool = False,
 ) -> WriteResult:
     """The bulk path behind :func:`write_declarations`: each record is ``(id, header values in
     the order of header_columns, [item values in the order of item_columns, ...])``.
 
     Items are numbered 1, 2, ... in the order given. Ids already stored are skipped.
+    ``checked``: the values have their columns' Python types (see :func:`insert_rows`).
     """
-    stored = declaration_keys(connection, (r[0] for r in records), tables)
+    ids = [r[0] for r in records]
+    stored = declaration_keys(connection, ids, tables)
     skipped: list[str] = []
-    fresh: list[DeclarationValues] = []
-    seen: set[str] = set()
-    for record in records:
-        ident = record[0]
-        if ident in stored or ident in seen:
-            skipped.append(ident)
-            continue
-        seen.add(ident)
-        fresh.append(record)
+    fresh: Sequence[DeclarationValues] = records
+    if stored or len(set(ids)) != len(ids):
+        fresh = []
+        seen: set[str] = set()
+        for record in records:
+            ident = record[0]
+            if ident in stored or ident in seen:
+                skipped.append(ident)
+                continue
+            seen.add(ident)
+            fresh.append(record)
     if not fresh:
         return WriteResult(0, tuple(skipped))
     first = allocate_keys(connection, tables.declarations, len(fresh))
-    header_rows: list[tuple[Any, ...]] = []
-    item_rows: list[tuple[Any, ...]] = []
-    for offset, (_, header, items) in enumerate(fresh):
-        pk = first + offset
-        header_rows.append((pk, *header, batch))
-        for number, item in enumerate(items, start=1):
-            item_rows.append((pk, number, *item, batch))
+    keys = range(first, first + len(fresh))
+    header_rows = [(pk, *header, batch) for pk, (_, header, _) in zip(keys, fresh, strict=True)]
+    item_rows = [
+        (pk, number, *item, batch)
+        for pk, (_, _, items) in zip(keys, fresh, strict=True)
+        for number, item in enumerate(items, start=1)
+    ]
     insert_rows(
-        connection, tables.declarations, ["pk", *header_columns, "ingest_batch"], header_rows
-    )
+        connection, tables.declarations, ["pk", *header_columns, "ingest_batch"], header_rows,
+        checked=checked,
+    )  # fmt: skip
     insert_rows(
-        connection, tables.items, ["decl_pk", "item_no", *item_columns, "ingest_batch"], item_rows
-    )
+        connection, tables.items, ["decl_pk", "item_no", *item_columns, "ingest_batch"], item_rows,
+        checked=checked,
+    )  # fmt: skip
     return WriteResult(len(fresh), tuple(skipped))
 
 
