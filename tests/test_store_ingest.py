@@ -277,7 +277,10 @@ def test_an_interrupted_ingest_resumes_after_the_last_committed_batch(
     assert set(stored) == {r.declaration.header["id"] for r in RECORDS} - lost
 
 
-def test_a_killed_ingest_resumes(store: sa.Engine, store_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("parallel", ["no", "yes"])
+def test_a_killed_ingest_resumes(
+    store: sa.Engine, store_url: str, tmp_path: Path, parallel: str
+) -> None:
     if store.dialect.name == "duckdb":
         pytest.skip(
             "DuckDB lets one process open a database for writing, so this test cannot watch the "
@@ -292,7 +295,8 @@ def test_a_killed_ingest_resumes(store: sa.Engine, store_url: str, tmp_path: Pat
         "ingest.main(sys.argv[1:], standalone_mode=True)\n"
     )
     args = [sys.executable, "-c", script, str(path), "--db", store_url, "--mapping",
-            str(DECLARATIONS_MAP), "--batch-rows", "25", "--quiet"]  # fmt: skip
+            str(DECLARATIONS_MAP), "--batch-rows", "25", "--parallel", parallel,
+            "--quiet"]  # fmt: skip
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     files = TABLES.ingest_files
     deadline = time.monotonic() + 60

@@ -226,7 +226,7 @@ def demo_data(
     "mapping_path",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="Mapping file (TOML): source columns to fields, conversions. Without it, FILE must be "
+    help="Mapping file (TOML or YAML): source columns to fields, conversions. Without it, FILE must be "
     "JSON Lines in the declaration input format.",
 )
 @click.option(
@@ -250,6 +250,14 @@ def demo_data(
     help="Source rows per transaction.",
 )
 @click.option("--force", is_flag=True, help="Read a file again that was already ingested.")
+@click.option(
+    "--parallel",
+    type=click.Choice(["auto", "yes", "no"]),
+    default="auto",
+    show_default=True,
+    help="Read and convert a CSV of declarations in a second process while this one writes "
+    "(auto: for files of 16 MiB or more, on a machine with more than one core).",
+)
 @_catalogue_option
 @click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
 def ingest(
@@ -260,6 +268,7 @@ def ingest(
     rejects_path: str | None,
     batch_rows: int,
     force: bool,
+    parallel: str,
     catalogue_path: str | None,
     quiet: bool,
 ) -> None:
@@ -300,6 +309,7 @@ def ingest(
                     force=force,
                     catalogue=catalogue,
                     progress=report,
+                    parallel={"auto": None, "yes": True, "no": False}[parallel],
                 )
             except KeyboardInterrupt:
                 click.echo(
