@@ -226,8 +226,8 @@ def demo_data(
     "mapping_path",
     type=click.Path(exists=True, dir_okay=False),
     default=None,
-    help="Mapping file (TOML or YAML): source columns to fields, conversions. Without it, FILE must be "
-    "JSON Lines in the declaration input format.",
+    help="Mapping file (TOML or YAML): source columns to fields, conversions. Without it, FILE "
+    "must be JSON Lines in the declaration input format.",
 )
 @click.option(
     "--kind",
