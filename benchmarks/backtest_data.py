@@ -105,9 +105,7 @@ def replicated_store(
             for col in cols:
                 if col in keys:
                     exprs.append(f"{col} + r * {step}")
-                elif table == "declarations" and col in ("id", "number"):
-                    exprs.append(f"case when r = 0 then {col} else {col} || '-' || r end")
-                elif table == "declarations" and col in TRADER_COLUMNS:
+                elif table == "declarations" and col in ("id", "number", *TRADER_COLUMNS):
                     exprs.append(f"case when r = 0 then {col} else {col} || '-' || r end")
                 else:
                     exprs.append(col)

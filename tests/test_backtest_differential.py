@@ -32,7 +32,7 @@ from riskengine.declaration import Declaration
 from riskengine.evaluator import CompiledProfile
 from riskengine.format import format_fill, format_profile
 from riskengine.sql.compile import register_functions
-from riskengine.store.history import SqlHistoryProvider, history_select
+from riskengine.store.history import SqlHistoryProvider, history_select, history_select_many
 from riskengine.store.schema import build_tables
 from riskengine.store.source import native_source
 from riskengine.syntax import parse
@@ -131,6 +131,10 @@ def _history_sql(block: m.History, start: dt.date, end: dt.date) -> sa.Select[An
     return history_select(block, SOURCE, start, end)
 
 
+def _history_many(blocks: Sequence[m.History], start: dt.date, end: dt.date) -> sa.Select[Any]:
+    return history_select_many(blocks, SOURCE, start, end)
+
+
 Outcome = tuple[bool, float | None, frozenset[str]]
 
 
@@ -193,9 +197,12 @@ def _check(engine: sa.Engine, files: list[m.SourceFile], data: list[dict[str, An
     fallback = [n for n, pp in enumerate(planned) if not pp.pushdown]
     with engine.connect() as conn:
         if pushed:
+            # blocks sharing their subjects: one subquery (as run_backtest does); the metrics
+            # below use one subquery per block, and must agree
             query, controls = declaration_query(
-                SOURCE, planned, *PERIOD, dialect, history_sql=_history_sql
-            )
+                SOURCE, planned, *PERIOD, dialect, history_sql=_history_sql,
+                history_many=_history_many,
+            )  # fmt: skip
             rows = [dict(r._mapping) for r in conn.execute(query)]
             assert sorted(r["decl_id"] for r in rows) == sorted(want)
             for r in rows:
@@ -229,7 +236,9 @@ def _check(engine: sa.Engine, files: list[m.SourceFile], data: list[dict[str, An
         if fallback:
             mine = [planned[n] for n in fallback]
             seen = []
-            for outcome in score_declarations(conn, SOURCE, mine, *PERIOD, (), _history_sql):
+            for outcome in score_declarations(
+                conn, SOURCE, mine, *PERIOD, (), _history_sql, history_many=_history_many
+            ):
                 seen.append(str(outcome.decl_id))
                 for k, n in enumerate(fallback):
                     got = (outcome.fired[k], outcome.degree[k], outcome.codes[k])
@@ -395,3 +404,47 @@ def test_a_caseless_pattern_runs_in_sql_and_reads_as_python(store: sa.Engine) ->
     files = [parse(CASELESS)]
     assert all(pp.pushdown for pp in plan(_planned(files), store.dialect.name))
     _check(store, files, data)
+
+
+SHARED_SUBJECTS = """
+profile "Declarant, a year" {
+    indicators { shoes: item.hs_code starts with ("64") }
+    degree = 10 * shoes + negative_history - positive_history
+    controls { 102 "Documentary check" mandatory from 5 }
+    history per declaration.declarant.id over 365 days {
+        negative max 30 per case 10 { 0201: 1.0  0302: 0.3 }
+        positive max 20 per clean control 2
+    }
+}
+
+profile "Declarant, a month" {
+    degree = 5 + negative_history - positive_history
+    controls { 201 "Physical inspection" mandatory from 6 }
+    history per declaration.declarant.id over 30 days {
+        negative max 5 per case 1 { 1301: 0.8  0302: 1.0 }
+        positive max 3 per clean control 0.5
+    }
+}
+
+profile "Declarant and heading" {
+    degree = 1 + negative_history - positive_history
+    controls { 301 "Sampling" mandatory from 2 }
+    history per declaration.declarant.id, item.hs_code[:4] over 365 days {
+        negative max 30 per case 10 { 0201: 0.8 }
+    }
+}
+"""
+
+
+@settings(
+    max_examples=int(os.environ.get("RISKENGINE_DIFFERENTIAL_EXAMPLES", "30")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(data=stores())
+def test_history_blocks_sharing_subjects_share_one_subquery(
+    store: sa.Engine, data: list[dict[str, Any]]
+) -> None:
+    """Two blocks per declarant (different windows, reasons, caps) computed in one
+    `history_select_many` subquery, next to a block with other subjects: SQL = the evaluator."""
+    _check(store, [parse(SHARED_SUBJECTS)], data)

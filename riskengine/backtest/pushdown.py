@@ -29,6 +29,7 @@ from riskengine import model as m
 from riskengine.regional import apply_fill
 from riskengine.sql.compile import (
     Col,
+    ExprCompiler,
     ProfileSql,
     SqlScope,
     SqlUnsupported,
@@ -47,6 +48,63 @@ BREAKDOWNS: Mapping[str, str | None] = {
 #: Builds the set-based history of one history block for the declarations of the period: a
 #: selectable with ``decl_pk``, ``item_no``, ``negative_history``, ``positive_history``.
 HistorySql = Callable[[m.History, dt.date, dt.date], sa.Select[Any]]
+
+#: Builds the history of several blocks **with the same subjects** in one selectable (one sort
+#: of one timeline): ``decl_pk``, ``item_no``, and ``negative_history_k``, ``positive_history_k``
+#: for block ``k`` (:func:`riskengine.store.history.history_select_many`).
+HistoryManySql = Callable[[Sequence[m.History], dt.date, dt.date], sa.Select[Any]]
+
+
+def _subjects(block: m.History) -> tuple[tuple[str, int | None], ...]:
+    return tuple((s.field.path, s.prefix) for s in block.subjects)
+
+
+def join_histories(
+    rows: sa.Subquery,
+    blocks: Sequence[m.History],
+    date_from: dt.date,
+    date_to: dt.date,
+    history_sql: HistorySql | None,
+    history_many: HistoryManySql | None = None,
+) -> tuple[sa.FromClause, dict[m.History, tuple[Col, Col]]]:
+    """``rows`` joined per goods item with the history of each distinct block: one subquery per
+    subject definition when ``history_many`` is given (blocks that share their subjects share
+    one timeline), else one per block. Returns the joined source and, per block, its
+    ``negative_history`` and ``positive_history`` columns."""
+    histories: dict[m.History, tuple[Col, Col]] = {}
+    row_source: sa.FromClause = rows
+    if history_sql is None:
+        return row_source, histories
+    groups: dict[tuple[tuple[str, int | None], ...], list[m.History]] = {}
+    for block in blocks:
+        group = groups.setdefault(_subjects(block), [])
+        if block not in group:
+            group.append(block)
+    joined = 0
+
+    def join(select: sa.Select[Any]) -> sa.Subquery:
+        nonlocal row_source, joined
+        # OFFSET 0: computed once, then joined (not inlined into every row's evaluation);
+        # equalities only, so the engine can hash or index the join.
+        h = select.offset(0).subquery(f"history{joined}")
+        joined += 1
+        no_item: Col = sa.literal_column("-1")
+        same_item = sa.func.coalesce(h.c.item_no, no_item) == sa.func.coalesce(
+            rows.c.item_no, no_item
+        )
+        row_source = row_source.outerjoin(h, sa.and_(h.c.decl_pk == rows.c.decl_pk, same_item))
+        return h
+
+    for group in groups.values():
+        if history_many is not None and len(group) > 1:
+            h = join(history_many(group, date_from, date_to))
+            for k, block in enumerate(group):
+                histories[block] = (h.c[f"negative_history_{k}"], h.c[f"positive_history_{k}"])
+        else:
+            for block in group:
+                h = join(history_sql(block, date_from, date_to))
+                histories[block] = (h.c.negative_history, h.c.positive_history)
+    return row_source, histories
 
 
 @attrs.frozen
@@ -214,6 +272,31 @@ def _variants(
     return out
 
 
+def _cannot_fire(pp: PlannedProfile, field: Callable[[str], Col], dialect: str) -> Col | None:
+    """A condition under which the profile cannot fire on the row: none of the guards of the
+    evaluator's index plan (:func:`riskengine.evaluator.index.plan_index`, predicates on fields
+    at least one of which holds wherever the profile can fire) holds. ``None`` when the profile
+    has no guard (or is regional: its fills change what can fire)."""
+    if pp.profile.is_regional:
+        return None
+    from riskengine.evaluator.index import plan_index
+
+    lists = dict(pp.lists)
+    lists.update({ld.name: ld.values for ld in pp.profile.lists})
+    try:
+        guards = plan_index(pp.profile, pp.profile.controls, lists).guards
+    except Exception:  # no plan, no shortcut: the full expression decides
+        return None
+    if not guards:
+        return None
+    comp = ExprCompiler(pp.profile, SqlScope(field=field, dialect=dialect, lists=pp.lists))
+    try:
+        held = [comp.boolean(g) for g in guards]
+    except SqlUnsupported:
+        return None
+    return sa.not_(held[0] if len(held) == 1 else sa.or_(*held))
+
+
 _ONE: Col = sa.literal_column("1")
 _ZERO: Col = sa.literal_column("0")
 
@@ -232,11 +315,13 @@ def build_query(
     history_sql: HistorySql | None = None,
     pairs: Sequence[tuple[int, int]] = (),
     fired_degree: bool = False,
+    history_many: HistoryManySql | None = None,
 ) -> PushdownQuery:
     """The one-pass metrics query for every profile in ``planned`` that can run in SQL.
 
     ``fired_degree`` adds ``p{n}_best`` to the per-declaration layer: the highest degree among
-    the items that fired (NULL when none did), as the evaluator reports it."""
+    the items that fired (NULL when none did), as the evaluator reports it. ``history_many``
+    (optional) computes the blocks that share their subjects in one subquery."""
     for key in group_by:
         if key not in BREAKDOWNS:
             raise ValueError(f"unknown breakdown {key!r}; use one of {', '.join(BREAKDOWNS)}")
@@ -246,27 +331,16 @@ def build_query(
         fields |= fields_read(pp.profile)
     rows, labels = item_rows(source, date_from, date_to, sorted(fields))
 
-    # ---- history: one set-based subquery per distinct history block, joined per item
-    histories: dict[m.History, tuple[Col, Col]] = {}
-    row_source: sa.FromClause = rows
-    if history_sql is not None:
-        for pp in pushed:
-            block = pp.profile.history
-            if block is None or block in histories:
-                continue
-            # OFFSET 0: computed once, then joined (not inlined into every row's evaluation);
-            # equalities only, so the engine can hash or index the join.
-            h = (
-                history_sql(block, date_from, date_to)
-                .offset(0)
-                .subquery(f"history{len(histories)}")
-            )
-            no_item: Col = sa.literal_column("-1")
-            same_item = sa.func.coalesce(h.c.item_no, no_item) == sa.func.coalesce(
-                rows.c.item_no, no_item
-            )
-            row_source = row_source.outerjoin(h, sa.and_(h.c.decl_pk == rows.c.decl_pk, same_item))
-            histories[block] = (h.c.negative_history, h.c.positive_history)
+    # ---- history: one set-based subquery per subject definition (or per distinct block),
+    # joined per item
+    row_source, histories = join_histories(
+        rows,
+        [pp.profile.history for pp in pushed if pp.profile.history is not None],
+        date_from,
+        date_to,
+        history_sql,
+        history_many,
+    )
 
     # ---- layer 2a: per item, everything that reads the row, each computed once:
     # the raw degree, the exception, each control's own condition (and fill guard)
@@ -287,12 +361,17 @@ def build_query(
     for n, pp in enumerate(pushed):
         block = pp.profile.history
         variants = _variants(pp, field, dialect, histories.get(block) if block else None)
+        no_degree: Col = sa.cast(sa.null(), sa.Float())
         # not applicable (no fill) or excepted -> NULL raw degree: the item cannot fire
         whens = [
             (sa.and_(v.guard, sa.not_(v.compiled.excluded)), v.compiled.raw_degree)
             for v in variants
         ]
-        no_degree: Col = sa.cast(sa.null(), sa.Float())
+        # items on which the profile cannot fire (the evaluator's index guards are all false)
+        # skip the degree: the CASE stops at its first branch
+        skip = _cannot_fire(pp, field, dialect)
+        if skip is not None:
+            whens.insert(0, (skip, no_degree))
         raw = sa.case(*whens, else_=no_degree) if whens else no_degree  # regional, no fills
         item_cols.append(raw.label(f"p{n}_raw"))
         mine = []
@@ -453,13 +532,21 @@ def declaration_query(
     date_to: dt.date,
     dialect: str,
     history_sql: HistorySql | None = None,
+    history_many: HistoryManySql | None = None,
 ) -> tuple[sa.Select[Any], tuple[tuple[str, ...], ...]]:
     """One row per declaration of the period, from the pushdown layers: ``decl_id``, and per
     pushed-down profile ``n``: ``p{n}_fires`` (0/1), ``p{n}_best`` (the highest degree among
     fired items, NULL when it did not fire) and ``p{n}_c{code}`` (0/1) for each procedure code
     it can apply (the codes, per profile, are returned with the query). For tests and audits."""
     query = build_query(
-        source, planned, date_from, date_to, dialect, history_sql=history_sql, fired_degree=True
+        source,
+        planned,
+        date_from,
+        date_to,
+        dialect,
+        history_sql=history_sql,
+        fired_degree=True,
+        history_many=history_many,
     )
     pd = query.per_decl
     cols = [pd.c.decl_id]

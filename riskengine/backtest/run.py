@@ -197,13 +197,17 @@ def run_backtest(
     options: BacktestOptions,
     *,
     record: bool = True,
+    force_python: bool = False,
 ) -> BacktestResult:
     """Measure every profile over the declarations dated ``date_from``..``date_to``.
 
     Profiles that can run as SQL on the engine are measured in one pushed-down pass; the others
     (``ProfileResult.path == "python"``, ``reason`` says why) by streaming the same rows through
     the evaluator (:mod:`riskengine.backtest.fallback`). Their counts are merged per breakdown
-    group, so totals, breakdowns, series and comparisons read the same either way."""
+    group, so totals, breakdowns, series and comparisons read the same either way.
+
+    ``force_python`` runs every profile on the fallback (``reason`` "forced"): the baseline of
+    the benchmarks, and an audit of the SQL path."""
     if options.date_to < options.date_from:
         raise BacktestError(
             f"the period ends ({options.date_to}) before it starts ({options.date_from})"
@@ -226,6 +230,8 @@ def run_backtest(
     started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     dialect = _dialect(connection)
     planned = plan(profiles, dialect)
+    if force_python:
+        planned = [attrs.evolve(pp, pushdown=False, reason=pp.reason or "forced") for pp in planned]
     pushed_pos: dict[int, int] = {}
     fallback_pos: dict[int, int] = {}
     for n, pp in enumerate(planned):
@@ -234,12 +240,19 @@ def run_backtest(
         else:
             fallback_pos[n] = len(fallback_pos)
 
-    history_sql = None
+    history_sql = history_many = None
     if options.history and source.outcomes is not None:
-        from riskengine.store.history import history_select
+        from riskengine.store.history import history_select, history_select_many
 
         def history_sql(block: m.History, start: dt.date, end: dt.date) -> sa.Select[Any]:
             return history_select(block, source, start, end)
+
+        # blocks with the same subjects (e.g. per declarant, different reasons or windows)
+        # share one timeline and one sort
+        def history_many(
+            blocks: Sequence[m.History], start: dt.date, end: dt.date
+        ) -> sa.Select[Any]:
+            return history_select_many(blocks, source, start, end)
 
     group_by = tuple(sorted(set(options.by) | {"month"}, key=list(BREAKDOWNS).index))
     index = {pp.key: n for n, pp in enumerate(planned)}
@@ -256,6 +269,7 @@ def run_backtest(
         group_by=group_by,
         history_sql=history_sql,
         pairs=sql_pairs,
+        history_many=history_many,
     )
     rows = [dict(r._mapping) for r in connection.execute(query.select)]
     sql_groups = read_groups(rows, group_by, query.controls)
@@ -273,6 +287,9 @@ def run_backtest(
             group_by,
             fallback_codes,
             history_sql,
+            history_many=history_many,
+            # selected ids are kept only for comparisons with a profile measured in Python
+            keep_ids=[fallback_pos[n] for pair in pairs for n in pair if n in fallback_pos],
         )
     controls: list[tuple[str, ...]] = [
         tuple(query.controls[pushed_pos[n]]) if n in pushed_pos

@@ -197,6 +197,23 @@ _ZERO = sa.literal_column("0", sa.BigInteger)
 _ONE = sa.literal_column("1", sa.BigInteger)
 
 
+def _preceding(window: int) -> Any:
+    """The frame ``RANGE BETWEEN window PRECEDING AND 1 PRECEDING`` with both offsets written
+    into the SQL (SQLAlchemy 2.1 binds them as parameters, and SQLite then evaluates the frame
+    many times more slowly: 4.8 s instead of 0.1 s for six blocks over 5,000 declarations)."""
+    try:
+        from sqlalchemy.sql.elements import FrameClause, FrameClauseType
+    except ImportError:  # SQLAlchemy 2.0 writes integer offsets into the SQL itself
+        return (-window, -1)
+
+    def offset(value: int) -> Any:
+        return sa.bindparam(None, value, sa.Integer(), literal_execute=True)
+
+    return FrameClause(
+        offset(window), offset(1), FrameClauseType.PRECEDING, FrameClauseType.PRECEDING
+    )
+
+
 def _counts_negative(terms: HistoryTerms) -> bool:
     return terms.negative_max is not None and bool(terms.units) and terms.window_days > 0
 
@@ -403,7 +420,7 @@ def _history_rows(
             return {
                 "partition_by": [timeline.c[f"s{k}"] for k in range(n)],
                 "order_by": timeline.c.day,
-                "range_": (-window, -1),
+                "range_": _preceding(window),
             }
 
         sums: dict[str, sa.ColumnElement[Any]] = {}
