@@ -112,9 +112,7 @@ def _profiles(args: argparse.Namespace) -> list[PlannedProfile]:
 
 
 def _summary(result: Any) -> dict[str, Any]:
-    return {
-        p.key: (p.total, p.series) for p in result.profiles
-    } | {"considered": result.considered}
+    return {p.key: (p.total, p.series) for p in result.profiles} | {"considered": result.considered}
 
 
 def _same(a: Any, b: Any) -> bool:
@@ -165,8 +163,10 @@ def bench(backend: str, args: argparse.Namespace) -> None:
         selected = sum(p.total.selected for p in results["pushdown"].profiles)
         best_sql, best_py = min(times["pushdown"]), min(times["python"])
         ratio = best_py / best_sql
-        print(f"  results equal (every profile's totals and monthly series; "
-              f"{results['pushdown'].considered:,} declarations, Σ selected {selected:,})")
+        print(
+            f"  results equal (every profile's totals and monthly series; "
+            f"{results['pushdown'].considered:,} declarations, Σ selected {selected:,})"
+        )
         print(f"  pushdown (one SQL pass)     {best_sql:8.2f} s")
         print(f"  Python fallback (baseline)  {best_py:8.2f} s")
         print(f"  pushdown is faster by       {ratio:8.1f}×   target ≥ 5×: "

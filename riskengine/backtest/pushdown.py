@@ -128,7 +128,7 @@ class PushdownQuery:
     group_by: tuple[str, ...]
     procedures: tuple[str, ...]
     controls: tuple[tuple[str, ...], ...]  # procedure codes each pushed profile can apply
-    per_decl: sa.Subquery  # one row per declaration: decl_id, p{n}_fires, p{n}_degree, ...
+    per_decl: sa.Subquery  # one row per declaration: decl_id, p{n}_fires, p{n}_c{code}, ...
     pairs: tuple[tuple[int, int], ...] = ()  # compared (a, b): x{k}_new / x{k}_gone columns
 
     def examples(self, pair: int, new: bool, limit: int = 5) -> sa.Select[Any]:
@@ -374,9 +374,13 @@ def build_query(
             whens.insert(0, (skip, no_degree))
         raw = sa.case(*whens, else_=no_degree) if whens else no_degree  # regional, no fills
         item_cols.append(raw.label(f"p{n}_raw"))
-        mine = []
+        mine: list[tuple[str, float, str | None]] = []
         for k, v in enumerate(variants):
             for j, (control, condition) in enumerate(v.compiled.conditions):
+                if condition is None and not pp.profile.is_regional:
+                    # no condition, no fill guard: the threshold alone decides
+                    mine.append((control.code, float(control.threshold), None))
+                    continue
                 name = f"p{n}_v{k}_k{j}"
                 guard = v.guard if condition is None else sa.and_(v.guard, condition)
                 item_cols.append(_flag(guard).label(name))
@@ -396,11 +400,11 @@ def build_query(
         degree = sa.case(
             (raw_col.is_(None), sa.cast(sa.null(), sa.Float())), else_=clamp(raw_col, dialect)
         )
-        per_item_cols.append(degree.label(f"p{n}_degree"))
         by_code: dict[str, list[Col]] = {}
         for code, threshold, name in mine:
+            reached = _reaches(raw_col, threshold)
             by_code.setdefault(code, []).append(
-                sa.and_(raw_items.c[name] == _ONE, degree >= threshold)
+                reached if name is None else sa.and_(raw_items.c[name] == _ONE, reached)
             )
         codes = sorted(by_code)
         for code in codes:
@@ -419,19 +423,14 @@ def build_query(
     for key in group_by:
         decl_cols.append(per_item.c[f"g_{key}"])
         decl_group.append(per_item.c[f"g_{key}"])
-    for n, _pp in enumerate(pushed):
-        decl_cols.append(sa.func.max(per_item.c[f"p{n}_degree"]).label(f"p{n}_degree"))
-        flags: list[Col] = [
-            sa.func.max(per_item.c[f"p{n}_c{code}"]) for code in per_profile_controls[n]
-        ]
-        # fired on some item = some control applied on some item
-        fires = _ZERO if not flags else flags[0] if len(flags) == 1 else _greatest(flags, dialect)
-        decl_cols.append(fires.label(f"p{n}_fires"))
-        if fired_degree:
-            decl_cols.append(sa.func.max(per_item.c[f"p{n}_best"]).label(f"p{n}_best"))
-        for code, applied in zip(per_profile_controls[n], flags, strict=True):
-            decl_cols.append(applied.label(f"p{n}_c{code}"))
-    per_decl = sa.select(*decl_cols).group_by(*decl_group).subquery("per_decl")
+    if dialect in _BIT_OR:
+        per_decl = _packed_per_decl(
+            per_item, decl_cols, decl_group, per_profile_controls, fired_degree
+        )
+    else:
+        per_decl = _per_decl(
+            per_item, decl_cols, decl_group, per_profile_controls, fired_degree, dialect
+        )
 
     procs = tuple(sorted(procedures))
     cr = source.control_results
@@ -512,6 +511,16 @@ def build_query(
     )
 
 
+def _reaches(raw: Col, threshold: float) -> Col:
+    """The clamped degree (0..100; NULL stays NULL) is at least ``threshold``, tested on the
+    raw degree without clamping it: the same for a threshold in (0, 100]."""
+    if threshold > 100:
+        return sa.false()
+    if threshold <= 0:
+        return raw.is_not(None)
+    return sa.func.coalesce(raw >= threshold, sa.false())
+
+
 def _greatest(parts: list[Col], dialect: str) -> Col:
     return sa.func.max(*parts) if dialect == "sqlite" else sa.func.greatest(*parts)
 
@@ -523,6 +532,82 @@ def _sum(parts: list[Col], zero: Col) -> Col:
     for p in parts[1:]:
         total = total + p
     return total
+
+
+#: Engines with a bitwise-or aggregate: per declaration, the control flags of every profile are
+#: packed into a few BIGINT masks (62 flags each) and OR-ed, instead of one MAX per flag; the
+#: grouped state is a handful of integers per declaration whatever the number of profiles.
+_BIT_OR = frozenset({"duckdb", "postgresql"})
+_BITS = 62
+
+
+def _per_decl(
+    per_item: sa.Subquery,
+    decl_cols: list[Col],
+    decl_group: list[Col],
+    per_profile_controls: Sequence[Sequence[str]],
+    fired_degree: bool,
+    dialect: str,
+) -> sa.Subquery:
+    """Layer 3 with one MAX per profile and control."""
+    decl_cols = list(decl_cols)
+    for n, codes in enumerate(per_profile_controls):
+        flags: list[Col] = [sa.func.max(per_item.c[f"p{n}_c{code}"]) for code in codes]
+        # fired on some item = some control applied on some item
+        fires = _ZERO if not flags else flags[0] if len(flags) == 1 else _greatest(flags, dialect)
+        decl_cols.append(fires.label(f"p{n}_fires"))
+        if fired_degree:
+            decl_cols.append(sa.func.max(per_item.c[f"p{n}_best"]).label(f"p{n}_best"))
+        for code, applied in zip(codes, flags, strict=True):
+            decl_cols.append(applied.label(f"p{n}_c{code}"))
+    return sa.select(*decl_cols).group_by(*decl_group).subquery("per_decl")
+
+
+def _packed_per_decl(
+    per_item: sa.Subquery,
+    decl_cols: list[Col],
+    decl_group: list[Col],
+    per_profile_controls: Sequence[Sequence[str]],
+    fired_degree: bool,
+) -> sa.Subquery:
+    """Layer 3 with the flags packed into BIGINT masks OR-ed per declaration, then unpacked
+    into the same columns as :func:`_per_decl` (``p{n}_fires``, ``p{n}_c{code}``...)."""
+    flags = [(n, code) for n, codes in enumerate(per_profile_controls) for code in codes]
+    where: dict[tuple[int, str], tuple[int, int]] = {}  # flag -> (mask, bit)
+    masks: list[Col] = []
+    for g in range(0, len(flags), _BITS):
+        terms: list[Col] = []
+        for k, (n, code) in enumerate(flags[g : g + _BITS]):
+            where[(n, code)] = (g // _BITS, 1 << k)
+            terms.append(per_item.c[f"p{n}_c{code}"] * sa.literal_column(str(1 << k)))
+        mask = sa.func.bit_or(sa.cast(_sum(terms, _ZERO), sa.BigInteger()))
+        masks.append(mask.label(f"m{g // _BITS}"))
+    best = (
+        [sa.func.max(per_item.c[f"p{n}_best"]).label(f"p{n}_best")
+         for n in range(len(per_profile_controls))]
+        if fired_degree
+        else []
+    )  # fmt: skip
+    packed = sa.select(*decl_cols, *masks, *best).group_by(*decl_group).subquery("per_decl_masks")
+    keys = [c.key for c in decl_cols]
+    out: list[Col] = [packed.c[k] for k in keys]
+
+    def has(mask: int, bits: int) -> Col:
+        return packed.c[f"m{mask}"].op("&")(sa.literal_column(str(bits))) != _ZERO
+
+    for n, codes in enumerate(per_profile_controls):
+        by_mask: dict[int, int] = {}
+        for code in codes:
+            mask, bit = where[(n, code)]
+            by_mask[mask] = by_mask.get(mask, 0) | bit
+        fired = [has(mask, bits) for mask, bits in sorted(by_mask.items())]
+        fires = _ZERO if not fired else _flag(fired[0] if len(fired) == 1 else sa.or_(*fired))
+        out.append(fires.label(f"p{n}_fires"))
+        if fired_degree:
+            out.append(packed.c[f"p{n}_best"])
+        for code in codes:
+            out.append(_flag(has(*where[(n, code)])).label(f"p{n}_c{code}"))
+    return sa.select(*out).subquery("per_decl")
 
 
 def declaration_query(

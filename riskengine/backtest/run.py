@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -137,6 +138,24 @@ def _dialect(bind: sa.Connection) -> str:
     return bind.dialect.name
 
 
+@contextlib.contextmanager
+def _engine_settings(connection: sa.Connection) -> Iterator[None]:
+    """PostgreSQL: no JIT compilation for the backtest's queries (the transaction's setting,
+    restored afterwards). The one-pass query has thousands of expressions: compiling them took
+    2-4x the time of running it (5,000 declarations: 3.4 s with JIT, 1.0 s without; 50,000:
+    37-50 s against 7-13 s)."""
+    if _dialect(connection) != "postgresql":
+        yield
+        return
+    previous = connection.exec_driver_sql("SELECT current_setting('jit')").scalar()
+    connection.exec_driver_sql("SELECT set_config('jit', 'off', true)")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(sa.exc.DBAPIError):  # an aborted transaction forgets it anyway
+            connection.exec_driver_sql("SELECT set_config('jit', %s, true)", (previous,))
+
+
 def _zero(n_profiles: int, controls: Sequence[Sequence[str]]) -> GroupCounts:
     return GroupCounts(
         (),
@@ -226,6 +245,22 @@ def run_backtest(
             if k not in keys:
                 raise BacktestError(f"cannot compare {k!r}: it is not one of the run's profiles")
 
+    with _engine_settings(connection):
+        result, started_at = _measure(connection, source, profiles, options, force_python)
+    if record:
+        run_id = _record(connection, result, started_at)
+        result = attrs.evolve(result, run_id=run_id)
+    return result
+
+
+def _measure(
+    connection: sa.Connection,
+    source: Any,
+    profiles: Sequence[PlannedProfile],
+    options: BacktestOptions,
+    force_python: bool,
+) -> tuple[BacktestResult, dt.datetime]:
+    """The backtest itself (arguments already checked): the result and when it started."""
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     dialect = _dialect(connection)
@@ -361,10 +396,7 @@ def run_backtest(
         comparisons=tuple(comparisons),
         seconds=time.perf_counter() - started,
     )
-    if record:
-        run_id = _record(connection, result, started_at)
-        result = attrs.evolve(result, run_id=run_id)
-    return result
+    return result, started_at
 
 
 def _record(connection: sa.Connection, result: BacktestResult, started_at: dt.datetime) -> int:
