@@ -129,8 +129,10 @@ def child_check(args: argparse.Namespace) -> dict[str, Any]:
     def history_sql(block: Any, start: dt.date, end: dt.date) -> sa.Select[Any]:
         return history_select(block, source, start, end)
 
-    def history_many(blocks: Any, start: dt.date, end: dt.date) -> sa.Select[Any]:
-        return history_select_many(blocks, source, start, end)
+    def history_many(
+        blocks: Any, start: dt.date, end: dt.date, items: bool = True
+    ) -> sa.Select[Any]:
+        return history_select_many(blocks, source, start, end, items)
 
     planned = plan(planned, "duckdb")
     query = build_query(
@@ -180,7 +182,8 @@ def _run_child(kind: str, args: argparse.Namespace) -> dict[str, Any]:
     env = dict(os.environ, PYTHONPATH=str(ROOT))
     done = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if done.returncode != 0:
-        sys.stderr.write(done.stderr[-3000:])
+        errors = [line for line in done.stderr.splitlines() if "Error" in line]
+        sys.stderr.write("\n".join(line[:500] for line in errors[-3:]) + "\n")
         raise SystemExit(f"the {kind} child failed ({done.returncode})")
     result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return result

@@ -131,8 +131,10 @@ def _history_sql(block: m.History, start: dt.date, end: dt.date) -> sa.Select[An
     return history_select(block, SOURCE, start, end)
 
 
-def _history_many(blocks: Sequence[m.History], start: dt.date, end: dt.date) -> sa.Select[Any]:
-    return history_select_many(blocks, SOURCE, start, end)
+def _history_many(
+    blocks: Sequence[m.History], start: dt.date, end: dt.date, items: bool = True
+) -> sa.Select[Any]:
+    return history_select_many(blocks, SOURCE, start, end, items)
 
 
 Outcome = tuple[bool, float | None, frozenset[str]]

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import sqlalchemy as sa
@@ -49,10 +49,16 @@ BREAKDOWNS: Mapping[str, str | None] = {
 #: selectable with ``decl_pk``, ``item_no``, ``negative_history``, ``positive_history``.
 HistorySql = Callable[[m.History, dt.date, dt.date], sa.Select[Any]]
 
-#: Builds the history of several blocks **with the same subjects** in one selectable (one sort
-#: of one timeline): ``decl_pk``, ``item_no``, and ``negative_history_k``, ``positive_history_k``
-#: for block ``k`` (:func:`riskengine.store.history.history_select_many`).
-HistoryManySql = Callable[[Sequence[m.History], dt.date, dt.date], sa.Select[Any]]
+
+class HistoryManySql(Protocol):
+    """Builds the history of several blocks **with the same subjects** in one selectable (one
+    sort of one timeline): ``decl_pk``, ``item_no``, and ``negative_history_k``,
+    ``positive_history_k`` for block ``k``; with ``items=False`` (header subjects only) one row
+    per declaration (:func:`riskengine.store.history.history_select_many`)."""
+
+    def __call__(
+        self, blocks: Sequence[m.History], start: dt.date, end: dt.date, items: bool = True
+    ) -> sa.Select[Any]: ...
 
 
 def _subjects(block: m.History) -> tuple[tuple[str, int | None], ...]:
@@ -82,24 +88,39 @@ def join_histories(
             group.append(block)
     joined = 0
 
-    def join(select: sa.Select[Any]) -> sa.Subquery:
+    def join(select: sa.Select[Any], per_item: bool = True) -> sa.Subquery:
         nonlocal row_source, joined
         # OFFSET 0: computed once, then joined (not inlined into every row's evaluation);
         # equalities only, so the engine can hash or index the join.
         h = select.offset(0).subquery(f"history{joined}")
         joined += 1
-        no_item: Col = sa.literal_column("-1")
-        same_item = sa.func.coalesce(h.c.item_no, no_item) == sa.func.coalesce(
-            rows.c.item_no, no_item
-        )
-        row_source = row_source.outerjoin(h, sa.and_(h.c.decl_pk == rows.c.decl_pk, same_item))
+        on = h.c.decl_pk == rows.c.decl_pk
+        if per_item:
+            no_item: Col = sa.literal_column("-1")
+            same_item = sa.func.coalesce(h.c.item_no, no_item) == sa.func.coalesce(
+                rows.c.item_no, no_item
+            )
+            on = sa.and_(on, same_item)
+        row_source = row_source.outerjoin(h, on)
         return h
 
-    for group in groups.values():
-        if history_many is not None and len(group) > 1:
-            h = join(history_many(group, date_from, date_to))
+    for subjects, group in groups.items():
+        if history_many is not None:
+            # header subjects: one row per declaration, joined on the declaration alone; only
+            # the values read, as DOUBLE (the evaluator's float of the exact value)
+            per_item = any(path.startswith("item.") for path, _ in subjects)
+            inner = history_many(group, date_from, date_to, items=per_item).subquery()
+            cols: list[Col] = [inner.c.decl_pk]
+            if per_item:
+                cols.append(inner.c.item_no)
+            for k in range(len(group)):
+                cols += [
+                    sa.cast(inner.c[f"negative_history_{k}"], sa.Double()).label(f"n{k}"),
+                    sa.cast(inner.c[f"positive_history_{k}"], sa.Double()).label(f"p{k}"),
+                ]
+            h = join(sa.select(*cols), per_item)
             for k, block in enumerate(group):
-                histories[block] = (h.c[f"negative_history_{k}"], h.c[f"positive_history_{k}"])
+                histories[block] = (h.c[f"n{k}"], h.c[f"p{k}"])
         else:
             for block in group:
                 h = join(history_sql(block, date_from, date_to))
@@ -357,7 +378,7 @@ def build_query(
         col = rows.c[labels[path]]
         item_cols.append((_month(col, dialect) if key == "month" else col).label(f"g_{key}"))
     # (profile n) -> [(code, threshold, flag column name)]
-    tests: list[list[tuple[str, float, str]]] = []
+    tests: list[list[tuple[str, float, str | None]]] = []
     for n, pp in enumerate(pushed):
         block = pp.profile.history
         variants = _variants(pp, field, dialect, histories.get(block) if block else None)
@@ -401,10 +422,10 @@ def build_query(
             (raw_col.is_(None), sa.cast(sa.null(), sa.Float())), else_=clamp(raw_col, dialect)
         )
         by_code: dict[str, list[Col]] = {}
-        for code, threshold, name in mine:
+        for code, threshold, flag_name in mine:
             reached = _reaches(raw_col, threshold)
             by_code.setdefault(code, []).append(
-                reached if name is None else sa.and_(raw_items.c[name] == _ONE, reached)
+                reached if flag_name is None else sa.and_(raw_items.c[flag_name] == _ONE, reached)
             )
         codes = sorted(by_code)
         for code in codes:
@@ -543,30 +564,30 @@ _BITS = 62
 
 def _per_decl(
     per_item: sa.Subquery,
-    decl_cols: list[Col],
-    decl_group: list[Col],
+    decl_cols: Sequence[Col],
+    decl_group: Sequence[Col],
     per_profile_controls: Sequence[Sequence[str]],
     fired_degree: bool,
     dialect: str,
 ) -> sa.Subquery:
     """Layer 3 with one MAX per profile and control."""
-    decl_cols = list(decl_cols)
+    cols = list(decl_cols)
     for n, codes in enumerate(per_profile_controls):
         flags: list[Col] = [sa.func.max(per_item.c[f"p{n}_c{code}"]) for code in codes]
         # fired on some item = some control applied on some item
         fires = _ZERO if not flags else flags[0] if len(flags) == 1 else _greatest(flags, dialect)
-        decl_cols.append(fires.label(f"p{n}_fires"))
+        cols.append(fires.label(f"p{n}_fires"))
         if fired_degree:
-            decl_cols.append(sa.func.max(per_item.c[f"p{n}_best"]).label(f"p{n}_best"))
+            cols.append(sa.func.max(per_item.c[f"p{n}_best"]).label(f"p{n}_best"))
         for code, applied in zip(codes, flags, strict=True):
-            decl_cols.append(applied.label(f"p{n}_c{code}"))
-    return sa.select(*decl_cols).group_by(*decl_group).subquery("per_decl")
+            cols.append(applied.label(f"p{n}_c{code}"))
+    return sa.select(*cols).group_by(*decl_group).subquery("per_decl")
 
 
 def _packed_per_decl(
     per_item: sa.Subquery,
-    decl_cols: list[Col],
-    decl_group: list[Col],
+    decl_cols: Sequence[Col],
+    decl_group: Sequence[Col],
     per_profile_controls: Sequence[Sequence[str]],
     fired_degree: bool,
 ) -> sa.Subquery:
@@ -589,8 +610,7 @@ def _packed_per_decl(
         else []
     )  # fmt: skip
     packed = sa.select(*decl_cols, *masks, *best).group_by(*decl_group).subquery("per_decl_masks")
-    keys = [c.key for c in decl_cols]
-    out: list[Col] = [packed.c[k] for k in keys]
+    out: list[Col] = [packed.c[str(c.key)] for c in decl_cols]
 
     def has(mask: int, bits: int) -> Col:
         return packed.c[f"m{mask}"].op("&")(sa.literal_column(str(bits))) != _ZERO
@@ -598,9 +618,9 @@ def _packed_per_decl(
     for n, codes in enumerate(per_profile_controls):
         by_mask: dict[int, int] = {}
         for code in codes:
-            mask, bit = where[(n, code)]
-            by_mask[mask] = by_mask.get(mask, 0) | bit
-        fired = [has(mask, bits) for mask, bits in sorted(by_mask.items())]
+            at, bit = where[(n, code)]
+            by_mask[at] = by_mask.get(at, 0) | bit
+        fired = [has(at, bits) for at, bits in sorted(by_mask.items())]
         fires = _ZERO if not fired else _flag(fired[0] if len(fired) == 1 else sa.or_(*fired))
         out.append(fires.label(f"p{n}_fires"))
         if fired_degree:

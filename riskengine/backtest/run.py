@@ -285,9 +285,9 @@ def _measure(
         # blocks with the same subjects (e.g. per declarant, different reasons or windows)
         # share one timeline and one sort
         def history_many(
-            blocks: Sequence[m.History], start: dt.date, end: dt.date
+            blocks: Sequence[m.History], start: dt.date, end: dt.date, items: bool = True
         ) -> sa.Select[Any]:
-            return history_select_many(blocks, source, start, end)
+            return history_select_many(blocks, source, start, end, items)
 
     group_by = tuple(sorted(set(options.by) | {"month"}, key=list(BREAKDOWNS).index))
     index = {pp.key: n for n, pp in enumerate(planned)}

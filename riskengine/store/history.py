@@ -371,6 +371,7 @@ def _history_rows(
     source: StoreSource,
     start: dt.date | None,
     end: dt.date | None,
+    items: bool = True,
 ) -> _Rows:
     """One row per goods item of the declarations dated ``start``..``end`` (a declaration
     without items: one row, ``item_no`` NULL) with the history of each block (all with the same
@@ -449,11 +450,14 @@ def _history_rows(
         values = [(value(neg), value(pos)) for neg, pos in names]
     if per_item:
         return _Rows(rows, rows.c.decl_pk, rows.c.item_no, rows.c.as_of, values)
-    items = source.items.alias("items")
+    if not items:  # header subjects, one row per declaration asked for
+        no_item = sa.cast(sa.null(), sa.Integer)
+        return _Rows(rows, rows.c.decl_pk, no_item, rows.c.as_of, values)
+    goods = source.items.alias("items")
     return _Rows(
-        rows.outerjoin(items, items.c.decl_pk == rows.c.decl_pk),
+        rows.outerjoin(goods, goods.c.decl_pk == rows.c.decl_pk),
         rows.c.decl_pk,
-        items.c.item_no,
+        goods.c.item_no,
         rows.c.as_of,
         values,
     )
@@ -522,10 +526,12 @@ def history_select_many(
     source: StoreSource | None = None,
     start: dt.date | None = None,
     end: dt.date | None = None,
+    items: bool = True,
 ) -> sa.Select[Any]:
     """Like :func:`history_select` for several history blocks with the **same subjects** (windows,
     reasons, coefficients and caps may differ), in one query that reads and sorts the targets
-    and events once.
+    and events once. With ``items=False`` and header subjects only, one row per declaration
+    (``item_no`` NULL) instead of one per goods item: the values are the same for every item.
 
     Columns: ``decl_pk``, ``item_no``, ``as_of``, then for block ``k`` (in the order given)
     ``negative_units_k``, ``clean_controls_k``, ``negative_history_k``, ``positive_history_k``,
@@ -536,7 +542,7 @@ def history_select_many(
         raise ValueError("history_select_many needs at least one history block")
     if any(t.subjects != terms[0].subjects for t in terms):
         raise ValueError("history_select_many needs blocks with the same subjects")
-    rows = _history_rows(terms, source or native_source(), start, end)
+    rows = _history_rows(terms, source or native_source(), start, end, items)
     out: list[sa.ColumnElement[Any]] = [
         rows.decl_pk.label("decl_pk"),
         rows.item_no.label("item_no"),
