@@ -305,3 +305,31 @@ def test_caseless_patterns_are_spelt_out_or_left_alone() -> None:
         for text in samples:
             want = re.fullmatch(f"(?i){pattern}", text) is not None
             assert (re.fullmatch(plain, text) is not None) == want, (pattern, text)
+
+
+def test_the_fallback_streams_control_results_and_keeps_ids_only_when_asked() -> None:
+    """Each streamed declaration carries its own control results (nothing of the period held
+    in a dict); selected ids are kept only for the profiles named in ``keep_ids``."""
+    from riskengine.backtest.fallback import run_fallback, score_declarations
+
+    engine, source = _store()
+    profile = parse(PROFILE).profiles[0]
+    planned = [PlannedProfile(profile.key, profile)]
+    with engine.connect() as conn:
+        done = {
+            o.decl_id: dict(o.done)
+            for o in score_declarations(
+                conn, source, planned, D(2025, 1, 1), D(2025, 2, 28),
+                control_codes=("102", "201"),
+            )  # fmt: skip
+        }
+        kept = run_fallback(conn, source, planned, D(2025, 1, 1), D(2025, 2, 28), (),
+                            [("102", "201")])  # fmt: skip
+        none = run_fallback(conn, source, planned, D(2025, 1, 1), D(2025, 2, 28), (),
+                            [("102", "201")], keep_ids=())  # fmt: skip
+    assert done["D1"] == {"201": (1, 1, 1000.0), "102": (1, 0, 0.0)}
+    assert done["D2"] == {"102": (1, 1, 200.0)}
+    assert done["D3"] == {} and done["D5"] == {}
+    assert kept.fired_ids == (frozenset({"D1", "D2", "D3"}),)
+    assert none.fired_ids == (frozenset(),)
+    assert kept.groups == none.groups

@@ -37,6 +37,7 @@ from riskengine.sql.compile import (
     clamp,
     compile_profile,
 )
+from riskengine.store.history import HistoryTerms
 
 #: Breakdown keys a backtest can group by, and the catalogue field each one reads.
 BREAKDOWNS: Mapping[str, str | None] = {
@@ -113,14 +114,30 @@ def join_histories(
             cols: list[Col] = [inner.c.decl_pk]
             if per_item:
                 cols.append(inner.c.item_no)
-            for k in range(len(group)):
-                cols += [
-                    sa.cast(inner.c[f"negative_history_{k}"], sa.Double()).label(f"n{k}"),
-                    sa.cast(inner.c[f"positive_history_{k}"], sa.Double()).label(f"p{k}"),
-                ]
-            h = join(sa.select(*cols), per_item)
+            # blocks with the same terms share a column (e.g. every block counting clean
+            # controls over 365 days, 2 each, at most 10)
+            negative: dict[Any, str] = {}
+            positive: dict[Any, str] = {}
+            names: list[tuple[str, str]] = []
             for k, block in enumerate(group):
-                histories[block] = (h.c[f"n{k}"], h.c[f"p{k}"])
+                terms = HistoryTerms.of(block)
+                neg_key = (terms.window_days, tuple(sorted(terms.units.items())), terms.scale,
+                           terms.per_case, terms.negative_max)  # fmt: skip
+                pos_key = (terms.window_days, terms.step, terms.positive_max)
+                if neg_key not in negative:
+                    negative[neg_key] = f"n{k}"
+                    cols.append(
+                        sa.cast(inner.c[f"negative_history_{k}"], sa.Double()).label(f"n{k}")
+                    )
+                if pos_key not in positive:
+                    positive[pos_key] = f"p{k}"
+                    cols.append(
+                        sa.cast(inner.c[f"positive_history_{k}"], sa.Double()).label(f"p{k}")
+                    )
+                names.append((negative[neg_key], positive[pos_key]))
+            h = join(sa.select(*cols), per_item)
+            for block, (neg, pos) in zip(group, names, strict=True):
+                histories[block] = (h.c[neg], h.c[pos])
         else:
             for block in group:
                 h = join(history_sql(block, date_from, date_to))
