@@ -316,17 +316,11 @@ def test_the_fallback_streams_control_results_and_keeps_ids_only_when_asked() ->
     profile = parse(PROFILE).profiles[0]
     planned = [PlannedProfile(profile.key, profile)]
     with engine.connect() as conn:
-        done = {
-            o.decl_id: dict(o.done)
-            for o in score_declarations(
-                conn, source, planned, D(2025, 1, 1), D(2025, 2, 28),
-                control_codes=("102", "201"),
-            )  # fmt: skip
-        }
-        kept = run_fallback(conn, source, planned, D(2025, 1, 1), D(2025, 2, 28), (),
-                            [("102", "201")])  # fmt: skip
-        none = run_fallback(conn, source, planned, D(2025, 1, 1), D(2025, 2, 28), (),
-                            [("102", "201")], keep_ids=())  # fmt: skip
+        period = (D(2025, 1, 1), D(2025, 2, 28))
+        streamed = score_declarations(conn, source, planned, *period, control_codes=("102", "201"))
+        done = {o.decl_id: dict(o.done) for o in streamed}
+        kept = run_fallback(conn, source, planned, *period, (), [("102", "201")])
+        none = run_fallback(conn, source, planned, *period, (), [("102", "201")], keep_ids=())
     assert done["D1"] == {"201": (1, 1, 1000.0), "102": (1, 0, 0.0)}
     assert done["D2"] == {"102": (1, 1, 200.0)}
     assert done["D3"] == {} and done["D5"] == {}
