@@ -1,8 +1,9 @@
 """Python backtests for profiles that cannot run as SQL: rows streamed through the evaluator.
 
 The rows are the pushdown query's own (every field the profiles read, one row per goods item,
-with the same set-based history joined per item), read in chunks ordered by declaration, so
-memory stays bounded by one declaration plus the control results of the period. Each
+with the same set-based history joined per item, and the declaration's control results pivoted
+by procedure), read in chunks ordered by declaration, so memory stays bounded by one
+declaration and the counts per breakdown group. Each
 declaration is scored with ``as_of`` = its date; the counts per breakdown group are the same
 additive :class:`~riskengine.backtest.metrics.ProfileCounts` the SQL path returns.
 """
@@ -10,7 +11,7 @@ additive :class:`~riskengine.backtest.metrics.ProfileCounts` the SQL path return
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -21,10 +22,12 @@ from riskengine import model as m
 from riskengine.backtest.metrics import ProfileCounts
 from riskengine.backtest.pushdown import (
     BREAKDOWNS,
+    HistoryManySql,
     HistorySql,
     PlannedProfile,
     fields_read,
     item_rows,
+    join_histories,
 )
 from riskengine.evaluator.compiled import EMPTY_ITEMS, CompiledProfile
 from riskengine.evaluator.history import NO_HISTORY, HistoryValue, history_block, subject_of
@@ -44,6 +47,9 @@ class DeclarationOutcome:
     fired: tuple[bool, ...]
     degree: tuple[float | None, ...]
     codes: tuple[frozenset[str], ...]
+    #: the declaration's control results per procedure code asked for (``control_codes``):
+    #: controls carried out, hits, revenue
+    done: Mapping[str, tuple[int, int, float]] = attrs.field(factory=dict)
 
 
 class _DeclHistory:
@@ -87,8 +93,14 @@ def score_declarations(
     group_by: Sequence[str] = (),
     history_sql: HistorySql | None = None,
     chunk: int = CHUNK,
+    history_many: HistoryManySql | None = None,
+    control_codes: Sequence[str] = (),
 ) -> Iterator[DeclarationOutcome]:
-    """Stream every declaration dated ``date_from``..``date_to`` scored by each profile."""
+    """Stream every declaration dated ``date_from``..``date_to`` scored by each profile.
+
+    With ``control_codes``, each outcome carries the declaration's control results for those
+    procedure codes (``DeclarationOutcome.done``), read in the same stream: nothing of the
+    period is held in memory but the current declaration's rows."""
     compiled = [compile_fallback(pp) for pp in profiles]
     fields: set[str] = {f for key in group_by if (f := BREAKDOWNS[key])}
     fields.add("declaration.office")
@@ -99,25 +111,27 @@ def score_declarations(
 
     cols: list[Any] = [rows.c.decl_pk, rows.c.decl_id, rows.c.item_no]
     cols += [rows.c[labels[p]] for p in paths]
-    row_source: sa.FromClause = rows
+    row_source, histories = join_histories(
+        rows,
+        [pp.profile.history for pp in profiles if pp.profile.history is not None],
+        date_from,
+        date_to,
+        history_sql,
+        history_many,
+    )
     blocks: dict[m.History, int] = {}
-    if history_sql is not None:
-        for pp in profiles:
-            block = pp.profile.history
-            if block is None or block in blocks:
-                continue
-            k = len(blocks)
-            h = history_sql(block, date_from, date_to).offset(0).subquery(f"history{k}")
-            no_item: Any = sa.literal_column("-1")
-            same_item = sa.func.coalesce(h.c.item_no, no_item) == sa.func.coalesce(
-                rows.c.item_no, no_item
-            )
-            row_source = row_source.outerjoin(h, sa.and_(h.c.decl_pk == rows.c.decl_pk, same_item))
-            cols += [
-                h.c.negative_history.label(f"hn{k}"),
-                h.c.positive_history.label(f"hp{k}"),
-            ]
-            blocks[block] = k
+    for k, (block, (negative, positive)) in enumerate(histories.items()):
+        cols += [negative.label(f"hn{k}"), positive.label(f"hp{k}")]
+        blocks[block] = k
+    codes = tuple(sorted(set(control_codes)))
+    cr = source.control_results
+    if codes and cr is not None:
+        pivot = _controls_pivot(cr, codes)
+        row_source = row_source.outerjoin(pivot, pivot.c.decl_pk == rows.c.decl_pk)
+        for j in range(len(codes)):
+            cols += [pivot.c[f"n{j}"], pivot.c[f"h{j}"], pivot.c[f"r{j}"]]
+    else:
+        codes = ()
     query = (
         sa.select(*cols)
         .select_from(row_source)
@@ -126,17 +140,23 @@ def score_declarations(
     )
 
     def finish(pk: Any, ident: Any, raw: list[Mapping[str, Any]]) -> DeclarationOutcome:
-        return _score(pk, ident, raw, compiled, blocks, group_by)
+        outcome = _score(pk, ident, raw, compiled, blocks, group_by)
+        return attrs.evolve(outcome, done=done) if done else outcome
 
     current: Any = object()
     ident: Any = None
     pending: list[Mapping[str, Any]] = []
+    done: dict[str, tuple[int, int, float]] = {}
     for row in connection.execute(query):
         r = row._mapping
         if r["decl_pk"] != current:
             if pending:
                 yield finish(current, ident, pending)
             current, ident, pending = r["decl_pk"], r["decl_id"], []
+            done = {}
+            for j, code in enumerate(codes):
+                if r[f"n{j}"]:
+                    done[code] = (int(r[f"n{j}"]), int(r[f"h{j}"] or 0), float(r[f"r{j}"] or 0.0))
         values: dict[str, Any] = {"item_no": r["item_no"]}
         for p in paths:
             values[p] = _plain(r[labels[p]])
@@ -203,6 +223,27 @@ def _score(
     return DeclarationOutcome(pk, ident, key, tuple(fired), tuple(degree), tuple(codes))
 
 
+def _controls_pivot(cr: sa.Table, codes: Sequence[str]) -> sa.Subquery:
+    """Per declaration with control results for ``codes``: ``n{j}`` controls carried out,
+    ``h{j}`` hits and ``r{j}`` revenue for procedure ``codes[j]``."""
+    violation = sa.case((cr.c.violation_found == sa.true(), 1), else_=0)
+    assessed = sa.func.coalesce(cr.c.revenue, 0.0)
+    cols: list[Any] = [cr.c.decl_pk]
+    for j, code in enumerate(codes):
+        is_code = cr.c.procedure == code
+        cols += [
+            sa.func.sum(sa.case((is_code, 1), else_=0)).label(f"n{j}"),
+            sa.func.sum(sa.case((is_code, violation), else_=0)).label(f"h{j}"),
+            sa.func.sum(sa.case((is_code, assessed), else_=0.0)).label(f"r{j}"),
+        ]
+    return (
+        sa.select(*cols)
+        .where(cr.c.procedure.in_(list(codes)))
+        .group_by(cr.c.decl_pk)
+        .subquery("controls_done")
+    )
+
+
 def control_results(
     connection: sa.Connection, source: Any, date_from: dt.date, date_to: dt.date
 ) -> dict[Any, dict[str, tuple[int, int, float]]]:
@@ -249,27 +290,35 @@ def run_fallback(
     controls: Sequence[Sequence[str]],
     history_sql: HistorySql | None = None,
     on_declaration: Callable[[DeclarationOutcome], None] | None = None,
+    history_many: HistoryManySql | None = None,
+    keep_ids: Collection[int] | None = None,
 ) -> FallbackResult:
     """Score the period with the evaluator and aggregate like the SQL path's layer 4.
 
     ``controls[n]`` lists the procedure codes profile ``n`` can apply (every count is reported
-    for each of them, 0 included).
+    for each of them, 0 included). The declarations and their control results are streamed;
+    memory holds the counts per breakdown group and, for the profiles in ``keep_ids`` (all when
+    ``None``), the ids of the declarations they selected (``FallbackResult.fired_ids``; empty
+    for the others), which comparisons need.
     """
-    done = control_results(connection, source, date_from, date_to)
     groups: dict[tuple[Any, ...], list[ProfileCounts]] = {}
     fired_ids: list[set[str]] = [set() for _ in profiles]
+    keep = set(range(len(profiles))) if keep_ids is None else set(keep_ids)
     zero = [ProfileCounts(controls_applied={c: 0 for c in codes}) for codes in controls]
+    codes_needed = sorted({c for codes in controls for c in codes})
     for outcome in score_declarations(
-        connection, source, profiles, date_from, date_to, group_by, history_sql
-    ):
+        connection, source, profiles, date_from, date_to, group_by, history_sql,
+        history_many=history_many, control_codes=codes_needed,
+    ):  # fmt: skip
         if on_declaration is not None:
             on_declaration(outcome)
         counts = groups.setdefault(outcome.key, list(zero))
-        mine = done.get(outcome.decl_pk, {})
+        mine = outcome.done
         for n, fired in enumerate(outcome.fired):
             if not fired:
                 continue
-            fired_ids[n].add(str(outcome.decl_id))
+            if n in keep:
+                fired_ids[n].add(str(outcome.decl_id))
             applied = outcome.codes[n]
             carried = hits = 0
             revenue = 0.0

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import attrs
 import sqlalchemy as sa
@@ -29,6 +29,7 @@ from riskengine import model as m
 from riskengine.regional import apply_fill
 from riskengine.sql.compile import (
     Col,
+    ExprCompiler,
     ProfileSql,
     SqlScope,
     SqlUnsupported,
@@ -36,6 +37,7 @@ from riskengine.sql.compile import (
     clamp,
     compile_profile,
 )
+from riskengine.store.history import HistoryTerms
 
 #: Breakdown keys a backtest can group by, and the catalogue field each one reads.
 BREAKDOWNS: Mapping[str, str | None] = {
@@ -47,6 +49,100 @@ BREAKDOWNS: Mapping[str, str | None] = {
 #: Builds the set-based history of one history block for the declarations of the period: a
 #: selectable with ``decl_pk``, ``item_no``, ``negative_history``, ``positive_history``.
 HistorySql = Callable[[m.History, dt.date, dt.date], sa.Select[Any]]
+
+
+class HistoryManySql(Protocol):
+    """Builds the history of several blocks **with the same subjects** in one selectable (one
+    sort of one timeline): ``decl_pk``, ``item_no``, and ``negative_history_k``,
+    ``positive_history_k`` for block ``k``; with ``items=False`` (header subjects only) one row
+    per declaration (:func:`riskengine.store.history.history_select_many`)."""
+
+    def __call__(
+        self, blocks: Sequence[m.History], start: dt.date, end: dt.date, items: bool = True
+    ) -> sa.Select[Any]: ...
+
+
+def _subjects(block: m.History) -> tuple[tuple[str, int | None], ...]:
+    return tuple((s.field.path, s.prefix) for s in block.subjects)
+
+
+def join_histories(
+    rows: sa.Subquery,
+    blocks: Sequence[m.History],
+    date_from: dt.date,
+    date_to: dt.date,
+    history_sql: HistorySql | None,
+    history_many: HistoryManySql | None = None,
+) -> tuple[sa.FromClause, dict[m.History, tuple[Col, Col]]]:
+    """``rows`` joined per goods item with the history of each distinct block: one subquery per
+    subject definition when ``history_many`` is given (blocks that share their subjects share
+    one timeline), else one per block. Returns the joined source and, per block, its
+    ``negative_history`` and ``positive_history`` columns."""
+    histories: dict[m.History, tuple[Col, Col]] = {}
+    row_source: sa.FromClause = rows
+    if history_sql is None:
+        return row_source, histories
+    groups: dict[tuple[tuple[str, int | None], ...], list[m.History]] = {}
+    for block in blocks:
+        group = groups.setdefault(_subjects(block), [])
+        if block not in group:
+            group.append(block)
+    joined = 0
+
+    def join(select: sa.Select[Any], per_item: bool = True) -> sa.Subquery:
+        nonlocal row_source, joined
+        # OFFSET 0: computed once, then joined (not inlined into every row's evaluation);
+        # equalities only, so the engine can hash or index the join.
+        h = select.offset(0).subquery(f"history{joined}")
+        joined += 1
+        on = h.c.decl_pk == rows.c.decl_pk
+        if per_item:
+            no_item: Col = sa.literal_column("-1")
+            same_item = sa.func.coalesce(h.c.item_no, no_item) == sa.func.coalesce(
+                rows.c.item_no, no_item
+            )
+            on = sa.and_(on, same_item)
+        row_source = row_source.outerjoin(h, on)
+        return h
+
+    for subjects, group in groups.items():
+        if history_many is not None:
+            # header subjects: one row per declaration, joined on the declaration alone; only
+            # the values read, as DOUBLE (the evaluator's float of the exact value)
+            per_item = any(path.startswith("item.") for path, _ in subjects)
+            inner = history_many(group, date_from, date_to, items=per_item).subquery()
+            cols: list[Col] = [inner.c.decl_pk]
+            if per_item:
+                cols.append(inner.c.item_no)
+            # blocks with the same terms share a column (e.g. every block counting clean
+            # controls over 365 days, 2 each, at most 10)
+            negative: dict[Any, str] = {}
+            positive: dict[Any, str] = {}
+            names: list[tuple[str, str]] = []
+            for k, block in enumerate(group):
+                terms = HistoryTerms.of(block)
+                neg_key = (terms.window_days, tuple(sorted(terms.units.items())), terms.scale,
+                           terms.per_case, terms.negative_max)  # fmt: skip
+                pos_key = (terms.window_days, terms.step, terms.positive_max)
+                if neg_key not in negative:
+                    negative[neg_key] = f"n{k}"
+                    cols.append(
+                        sa.cast(inner.c[f"negative_history_{k}"], sa.Double()).label(f"n{k}")
+                    )
+                if pos_key not in positive:
+                    positive[pos_key] = f"p{k}"
+                    cols.append(
+                        sa.cast(inner.c[f"positive_history_{k}"], sa.Double()).label(f"p{k}")
+                    )
+                names.append((negative[neg_key], positive[pos_key]))
+            h = join(sa.select(*cols), per_item)
+            for block, (neg, pos) in zip(group, names, strict=True):
+                histories[block] = (h.c[neg], h.c[pos])
+        else:
+            for block in group:
+                h = join(history_sql(block, date_from, date_to))
+                histories[block] = (h.c.negative_history, h.c.positive_history)
+    return row_source, histories
 
 
 @attrs.frozen
@@ -70,7 +166,7 @@ class PushdownQuery:
     group_by: tuple[str, ...]
     procedures: tuple[str, ...]
     controls: tuple[tuple[str, ...], ...]  # procedure codes each pushed profile can apply
-    per_decl: sa.Subquery  # one row per declaration: decl_id, p{n}_fires, p{n}_degree, ...
+    per_decl: sa.Subquery  # one row per declaration: decl_id, p{n}_fires, p{n}_c{code}, ...
     pairs: tuple[tuple[int, int], ...] = ()  # compared (a, b): x{k}_new / x{k}_gone columns
 
     def examples(self, pair: int, new: bool, limit: int = 5) -> sa.Select[Any]:
@@ -214,6 +310,31 @@ def _variants(
     return out
 
 
+def _cannot_fire(pp: PlannedProfile, field: Callable[[str], Col], dialect: str) -> Col | None:
+    """A condition under which the profile cannot fire on the row: none of the guards of the
+    evaluator's index plan (:func:`riskengine.evaluator.index.plan_index`, predicates on fields
+    at least one of which holds wherever the profile can fire) holds. ``None`` when the profile
+    has no guard (or is regional: its fills change what can fire)."""
+    if pp.profile.is_regional:
+        return None
+    from riskengine.evaluator.index import plan_index
+
+    lists = dict(pp.lists)
+    lists.update({ld.name: ld.values for ld in pp.profile.lists})
+    try:
+        guards = plan_index(pp.profile, pp.profile.controls, lists).guards
+    except Exception:  # no plan, no shortcut: the full expression decides
+        return None
+    if not guards:
+        return None
+    comp = ExprCompiler(pp.profile, SqlScope(field=field, dialect=dialect, lists=pp.lists))
+    try:
+        held = [comp.boolean(g) for g in guards]
+    except SqlUnsupported:
+        return None
+    return sa.not_(held[0] if len(held) == 1 else sa.or_(*held))
+
+
 _ONE: Col = sa.literal_column("1")
 _ZERO: Col = sa.literal_column("0")
 
@@ -232,11 +353,13 @@ def build_query(
     history_sql: HistorySql | None = None,
     pairs: Sequence[tuple[int, int]] = (),
     fired_degree: bool = False,
+    history_many: HistoryManySql | None = None,
 ) -> PushdownQuery:
     """The one-pass metrics query for every profile in ``planned`` that can run in SQL.
 
     ``fired_degree`` adds ``p{n}_best`` to the per-declaration layer: the highest degree among
-    the items that fired (NULL when none did), as the evaluator reports it."""
+    the items that fired (NULL when none did), as the evaluator reports it. ``history_many``
+    (optional) computes the blocks that share their subjects in one subquery."""
     for key in group_by:
         if key not in BREAKDOWNS:
             raise ValueError(f"unknown breakdown {key!r}; use one of {', '.join(BREAKDOWNS)}")
@@ -246,27 +369,16 @@ def build_query(
         fields |= fields_read(pp.profile)
     rows, labels = item_rows(source, date_from, date_to, sorted(fields))
 
-    # ---- history: one set-based subquery per distinct history block, joined per item
-    histories: dict[m.History, tuple[Col, Col]] = {}
-    row_source: sa.FromClause = rows
-    if history_sql is not None:
-        for pp in pushed:
-            block = pp.profile.history
-            if block is None or block in histories:
-                continue
-            # OFFSET 0: computed once, then joined (not inlined into every row's evaluation);
-            # equalities only, so the engine can hash or index the join.
-            h = (
-                history_sql(block, date_from, date_to)
-                .offset(0)
-                .subquery(f"history{len(histories)}")
-            )
-            no_item: Col = sa.literal_column("-1")
-            same_item = sa.func.coalesce(h.c.item_no, no_item) == sa.func.coalesce(
-                rows.c.item_no, no_item
-            )
-            row_source = row_source.outerjoin(h, sa.and_(h.c.decl_pk == rows.c.decl_pk, same_item))
-            histories[block] = (h.c.negative_history, h.c.positive_history)
+    # ---- history: one set-based subquery per subject definition (or per distinct block),
+    # joined per item
+    row_source, histories = join_histories(
+        rows,
+        [pp.profile.history for pp in pushed if pp.profile.history is not None],
+        date_from,
+        date_to,
+        history_sql,
+        history_many,
+    )
 
     # ---- layer 2a: per item, everything that reads the row, each computed once:
     # the raw degree, the exception, each control's own condition (and fill guard)
@@ -283,21 +395,30 @@ def build_query(
         col = rows.c[labels[path]]
         item_cols.append((_month(col, dialect) if key == "month" else col).label(f"g_{key}"))
     # (profile n) -> [(code, threshold, flag column name)]
-    tests: list[list[tuple[str, float, str]]] = []
+    tests: list[list[tuple[str, float, str | None]]] = []
     for n, pp in enumerate(pushed):
         block = pp.profile.history
         variants = _variants(pp, field, dialect, histories.get(block) if block else None)
+        no_degree: Col = sa.cast(sa.null(), sa.Float())
         # not applicable (no fill) or excepted -> NULL raw degree: the item cannot fire
         whens = [
             (sa.and_(v.guard, sa.not_(v.compiled.excluded)), v.compiled.raw_degree)
             for v in variants
         ]
-        no_degree: Col = sa.cast(sa.null(), sa.Float())
+        # items on which the profile cannot fire (the evaluator's index guards are all false)
+        # skip the degree: the CASE stops at its first branch
+        skip = _cannot_fire(pp, field, dialect)
+        if skip is not None:
+            whens.insert(0, (skip, no_degree))
         raw = sa.case(*whens, else_=no_degree) if whens else no_degree  # regional, no fills
         item_cols.append(raw.label(f"p{n}_raw"))
-        mine = []
+        mine: list[tuple[str, float, str | None]] = []
         for k, v in enumerate(variants):
             for j, (control, condition) in enumerate(v.compiled.conditions):
+                if condition is None and not pp.profile.is_regional:
+                    # no condition, no fill guard: the threshold alone decides
+                    mine.append((control.code, float(control.threshold), None))
+                    continue
                 name = f"p{n}_v{k}_k{j}"
                 guard = v.guard if condition is None else sa.and_(v.guard, condition)
                 item_cols.append(_flag(guard).label(name))
@@ -317,11 +438,11 @@ def build_query(
         degree = sa.case(
             (raw_col.is_(None), sa.cast(sa.null(), sa.Float())), else_=clamp(raw_col, dialect)
         )
-        per_item_cols.append(degree.label(f"p{n}_degree"))
         by_code: dict[str, list[Col]] = {}
-        for code, threshold, name in mine:
+        for code, threshold, flag_name in mine:
+            reached = _reaches(raw_col, threshold)
             by_code.setdefault(code, []).append(
-                sa.and_(raw_items.c[name] == _ONE, degree >= threshold)
+                reached if flag_name is None else sa.and_(raw_items.c[flag_name] == _ONE, reached)
             )
         codes = sorted(by_code)
         for code in codes:
@@ -340,19 +461,14 @@ def build_query(
     for key in group_by:
         decl_cols.append(per_item.c[f"g_{key}"])
         decl_group.append(per_item.c[f"g_{key}"])
-    for n, _pp in enumerate(pushed):
-        decl_cols.append(sa.func.max(per_item.c[f"p{n}_degree"]).label(f"p{n}_degree"))
-        flags: list[Col] = [
-            sa.func.max(per_item.c[f"p{n}_c{code}"]) for code in per_profile_controls[n]
-        ]
-        # fired on some item = some control applied on some item
-        fires = _ZERO if not flags else flags[0] if len(flags) == 1 else _greatest(flags, dialect)
-        decl_cols.append(fires.label(f"p{n}_fires"))
-        if fired_degree:
-            decl_cols.append(sa.func.max(per_item.c[f"p{n}_best"]).label(f"p{n}_best"))
-        for code, applied in zip(per_profile_controls[n], flags, strict=True):
-            decl_cols.append(applied.label(f"p{n}_c{code}"))
-    per_decl = sa.select(*decl_cols).group_by(*decl_group).subquery("per_decl")
+    if dialect in _BIT_OR:
+        per_decl = _packed_per_decl(
+            per_item, decl_cols, decl_group, per_profile_controls, fired_degree
+        )
+    else:
+        per_decl = _per_decl(
+            per_item, decl_cols, decl_group, per_profile_controls, fired_degree, dialect
+        )
 
     procs = tuple(sorted(procedures))
     cr = source.control_results
@@ -433,6 +549,16 @@ def build_query(
     )
 
 
+def _reaches(raw: Col, threshold: float) -> Col:
+    """The clamped degree (0..100; NULL stays NULL) is at least ``threshold``, tested on the
+    raw degree without clamping it: the same for a threshold in (0, 100]."""
+    if threshold > 100:
+        return sa.false()
+    if threshold <= 0:
+        return raw.is_not(None)
+    return sa.func.coalesce(raw >= threshold, sa.false())
+
+
 def _greatest(parts: list[Col], dialect: str) -> Col:
     return sa.func.max(*parts) if dialect == "sqlite" else sa.func.greatest(*parts)
 
@@ -446,6 +572,81 @@ def _sum(parts: list[Col], zero: Col) -> Col:
     return total
 
 
+#: Engines with a bitwise-or aggregate: per declaration, the control flags of every profile are
+#: packed into a few BIGINT masks (62 flags each) and OR-ed, instead of one MAX per flag; the
+#: grouped state is a handful of integers per declaration whatever the number of profiles.
+_BIT_OR = frozenset({"duckdb", "postgresql"})
+_BITS = 62
+
+
+def _per_decl(
+    per_item: sa.Subquery,
+    decl_cols: Sequence[Col],
+    decl_group: Sequence[Col],
+    per_profile_controls: Sequence[Sequence[str]],
+    fired_degree: bool,
+    dialect: str,
+) -> sa.Subquery:
+    """Layer 3 with one MAX per profile and control."""
+    cols = list(decl_cols)
+    for n, codes in enumerate(per_profile_controls):
+        flags: list[Col] = [sa.func.max(per_item.c[f"p{n}_c{code}"]) for code in codes]
+        # fired on some item = some control applied on some item
+        fires = _ZERO if not flags else flags[0] if len(flags) == 1 else _greatest(flags, dialect)
+        cols.append(fires.label(f"p{n}_fires"))
+        if fired_degree:
+            cols.append(sa.func.max(per_item.c[f"p{n}_best"]).label(f"p{n}_best"))
+        for code, applied in zip(codes, flags, strict=True):
+            cols.append(applied.label(f"p{n}_c{code}"))
+    return sa.select(*cols).group_by(*decl_group).subquery("per_decl")
+
+
+def _packed_per_decl(
+    per_item: sa.Subquery,
+    decl_cols: Sequence[Col],
+    decl_group: Sequence[Col],
+    per_profile_controls: Sequence[Sequence[str]],
+    fired_degree: bool,
+) -> sa.Subquery:
+    """Layer 3 with the flags packed into BIGINT masks OR-ed per declaration, then unpacked
+    into the same columns as :func:`_per_decl` (``p{n}_fires``, ``p{n}_c{code}``...)."""
+    flags = [(n, code) for n, codes in enumerate(per_profile_controls) for code in codes]
+    where: dict[tuple[int, str], tuple[int, int]] = {}  # flag -> (mask, bit)
+    masks: list[Col] = []
+    for g in range(0, len(flags), _BITS):
+        terms: list[Col] = []
+        for k, (n, code) in enumerate(flags[g : g + _BITS]):
+            where[(n, code)] = (g // _BITS, 1 << k)
+            terms.append(per_item.c[f"p{n}_c{code}"] * sa.literal_column(str(1 << k)))
+        mask = sa.func.bit_or(sa.cast(_sum(terms, _ZERO), sa.BigInteger()))
+        masks.append(mask.label(f"m{g // _BITS}"))
+    best = (
+        [sa.func.max(per_item.c[f"p{n}_best"]).label(f"p{n}_best")
+         for n in range(len(per_profile_controls))]
+        if fired_degree
+        else []
+    )  # fmt: skip
+    packed = sa.select(*decl_cols, *masks, *best).group_by(*decl_group).subquery("per_decl_masks")
+    out: list[Col] = [packed.c[str(c.key)] for c in decl_cols]
+
+    def has(mask: int, bits: int) -> Col:
+        return packed.c[f"m{mask}"].op("&")(sa.literal_column(str(bits))) != _ZERO
+
+    for n, codes in enumerate(per_profile_controls):
+        by_mask: dict[int, int] = {}
+        for code in codes:
+            at, bit = where[(n, code)]
+            by_mask[at] = by_mask.get(at, 0) | bit
+        fired = [has(at, bits) for at, bits in sorted(by_mask.items())]
+        fires = _ZERO if not fired else _flag(fired[0] if len(fired) == 1 else sa.or_(*fired))
+        out.append(fires.label(f"p{n}_fires"))
+        if fired_degree:
+            out.append(packed.c[f"p{n}_best"])
+        for code in codes:
+            out.append(_flag(has(*where[(n, code)])).label(f"p{n}_c{code}"))
+    return sa.select(*out).subquery("per_decl")
+
+
 def declaration_query(
     source: Any,
     planned: Sequence[PlannedProfile],
@@ -453,13 +654,21 @@ def declaration_query(
     date_to: dt.date,
     dialect: str,
     history_sql: HistorySql | None = None,
+    history_many: HistoryManySql | None = None,
 ) -> tuple[sa.Select[Any], tuple[tuple[str, ...], ...]]:
     """One row per declaration of the period, from the pushdown layers: ``decl_id``, and per
     pushed-down profile ``n``: ``p{n}_fires`` (0/1), ``p{n}_best`` (the highest degree among
     fired items, NULL when it did not fire) and ``p{n}_c{code}`` (0/1) for each procedure code
     it can apply (the codes, per profile, are returned with the query). For tests and audits."""
     query = build_query(
-        source, planned, date_from, date_to, dialect, history_sql=history_sql, fired_degree=True
+        source,
+        planned,
+        date_from,
+        date_to,
+        dialect,
+        history_sql=history_sql,
+        fired_degree=True,
+        history_many=history_many,
     )
     pd = query.per_decl
     cols = [pd.c.decl_id]

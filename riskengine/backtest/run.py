@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -137,6 +138,24 @@ def _dialect(bind: sa.Connection) -> str:
     return bind.dialect.name
 
 
+@contextlib.contextmanager
+def _engine_settings(connection: sa.Connection) -> Iterator[None]:
+    """PostgreSQL: no JIT compilation for the backtest's queries (the transaction's setting,
+    restored afterwards). The one-pass query has thousands of expressions: compiling them took
+    2-4x the time of running it (5,000 declarations: 3.4 s with JIT, 1.0 s without; 50,000:
+    37-50 s against 7-13 s)."""
+    if _dialect(connection) != "postgresql":
+        yield
+        return
+    previous = connection.exec_driver_sql("SELECT current_setting('jit')").scalar()
+    connection.exec_driver_sql("SELECT set_config('jit', 'off', true)")
+    try:
+        yield
+    finally:
+        with contextlib.suppress(sa.exc.DBAPIError):  # an aborted transaction forgets it anyway
+            connection.exec_driver_sql("SELECT set_config('jit', %s, true)", (previous,))
+
+
 def _zero(n_profiles: int, controls: Sequence[Sequence[str]]) -> GroupCounts:
     return GroupCounts(
         (),
@@ -197,13 +216,17 @@ def run_backtest(
     options: BacktestOptions,
     *,
     record: bool = True,
+    force_python: bool = False,
 ) -> BacktestResult:
     """Measure every profile over the declarations dated ``date_from``..``date_to``.
 
     Profiles that can run as SQL on the engine are measured in one pushed-down pass; the others
     (``ProfileResult.path == "python"``, ``reason`` says why) by streaming the same rows through
     the evaluator (:mod:`riskengine.backtest.fallback`). Their counts are merged per breakdown
-    group, so totals, breakdowns, series and comparisons read the same either way."""
+    group, so totals, breakdowns, series and comparisons read the same either way.
+
+    ``force_python`` runs every profile on the fallback (``reason`` "forced"): the baseline of
+    the benchmarks, and an audit of the SQL path."""
     if options.date_to < options.date_from:
         raise BacktestError(
             f"the period ends ({options.date_to}) before it starts ({options.date_from})"
@@ -222,10 +245,28 @@ def run_backtest(
             if k not in keys:
                 raise BacktestError(f"cannot compare {k!r}: it is not one of the run's profiles")
 
+    with _engine_settings(connection):
+        result, started_at = _measure(connection, source, profiles, options, force_python)
+    if record:
+        run_id = _record(connection, result, started_at)
+        result = attrs.evolve(result, run_id=run_id)
+    return result
+
+
+def _measure(
+    connection: sa.Connection,
+    source: Any,
+    profiles: Sequence[PlannedProfile],
+    options: BacktestOptions,
+    force_python: bool,
+) -> tuple[BacktestResult, dt.datetime]:
+    """The backtest itself (arguments already checked): the result and when it started."""
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     dialect = _dialect(connection)
     planned = plan(profiles, dialect)
+    if force_python:
+        planned = [attrs.evolve(pp, pushdown=False, reason=pp.reason or "forced") for pp in planned]
     pushed_pos: dict[int, int] = {}
     fallback_pos: dict[int, int] = {}
     for n, pp in enumerate(planned):
@@ -234,12 +275,19 @@ def run_backtest(
         else:
             fallback_pos[n] = len(fallback_pos)
 
-    history_sql = None
+    history_sql = history_many = None
     if options.history and source.outcomes is not None:
-        from riskengine.store.history import history_select
+        from riskengine.store.history import history_select, history_select_many
 
         def history_sql(block: m.History, start: dt.date, end: dt.date) -> sa.Select[Any]:
             return history_select(block, source, start, end)
+
+        # blocks with the same subjects (e.g. per declarant, different reasons or windows)
+        # share one timeline and one sort
+        def history_many(
+            blocks: Sequence[m.History], start: dt.date, end: dt.date, items: bool = True
+        ) -> sa.Select[Any]:
+            return history_select_many(blocks, source, start, end, items)
 
     group_by = tuple(sorted(set(options.by) | {"month"}, key=list(BREAKDOWNS).index))
     index = {pp.key: n for n, pp in enumerate(planned)}
@@ -256,6 +304,7 @@ def run_backtest(
         group_by=group_by,
         history_sql=history_sql,
         pairs=sql_pairs,
+        history_many=history_many,
     )
     rows = [dict(r._mapping) for r in connection.execute(query.select)]
     sql_groups = read_groups(rows, group_by, query.controls)
@@ -273,6 +322,9 @@ def run_backtest(
             group_by,
             fallback_codes,
             history_sql,
+            history_many=history_many,
+            # selected ids are kept only for comparisons with a profile measured in Python
+            keep_ids=[fallback_pos[n] for pair in pairs for n in pair if n in fallback_pos],
         )
     controls: list[tuple[str, ...]] = [
         tuple(query.controls[pushed_pos[n]]) if n in pushed_pos
@@ -344,10 +396,7 @@ def run_backtest(
         comparisons=tuple(comparisons),
         seconds=time.perf_counter() - started,
     )
-    if record:
-        run_id = _record(connection, result, started_at)
-        result = attrs.evolve(result, run_id=run_id)
-    return result
+    return result, started_at
 
 
 def _record(connection: sa.Connection, result: BacktestResult, started_at: dt.datetime) -> int:

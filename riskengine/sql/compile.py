@@ -285,6 +285,10 @@ class ExprCompiler:
         if self.scope.dialect == "sqlite":
             # riskengine registers a Python `re_fullmatch` function on SQLite connections.
             return _nn(sa.func.re_fullmatch(pattern, v) == 1)
+        # a leading `(?i)` over ASCII letters: each letter becomes the class of what Python's
+        # case-insensitive match accepts for it, so the pattern needs no flag
+        if pattern.startswith("(?i)"):
+            pattern = _ignore_case(pattern[4:]) or pattern
         # `(?` starts an extension (inline flags, lookaround, named groups) each engine reads
         # its own way, or not at all
         if "(?" in pattern or not _PORTABLE_PATTERN.fullmatch(pattern):
@@ -325,6 +329,45 @@ def _days_between(start: Col, end: Col, dialect: str) -> Col:
     if dialect == "postgresql":
         return sa.cast(sa.cast(end, sa.Date()) - sa.cast(start, sa.Date()), sa.Float())
     raise SqlUnsupported(f"the difference of two dates on {dialect}")
+
+
+#: What Python's ``re.IGNORECASE`` matches for an ASCII letter besides its two cases (a test
+#: checks this against ``re`` over every code point).
+_CASE_EXTRA = {"i": "\u0130\u0131", "k": "\u212a", "s": "\u017f"}
+
+
+def _case_class(letter: str) -> str:
+    low = letter.lower()
+    return low + low.upper() + _CASE_EXTRA.get(low, "")
+
+
+def _ignore_case(pattern: str) -> str | None:
+    """``pattern`` (read with ``re.IGNORECASE``) as a pattern without flags that Python reads
+    the same way: every ASCII letter becomes a class of its cases (``a`` → ``[aA]``, inside a
+    class its cases are added). ``None`` when that is not exact: a non-ASCII character (its
+    case folding is not tabulated here), a range or an escape inside a class, a nested ``(?``,
+    or a pattern that is not portable anyway."""
+    if "(?" in pattern or not pattern.isascii() or not _PORTABLE_PATTERN.fullmatch(pattern):
+        return None
+    out: list[str] = []
+    in_class = False
+    for k, ch in enumerate(pattern):
+        if in_class:
+            if ch == "]" and pattern[k - 1] not in "[^":
+                in_class = False
+                out.append(ch)
+            elif ch in "-\\":
+                return None  # a range (a-z): its case-insensitive meaning is not tabulated
+            else:
+                out.append(_case_class(ch) if ch.isalpha() else ch)
+        elif ch == "[":
+            in_class = True
+            out.append(ch)
+        elif ch.isalpha():
+            out.append(f"[{_case_class(ch)}]")
+        else:
+            out.append(ch)
+    return "".join(out)
 
 
 def _dots_stop_at_newline(pattern: str) -> str:

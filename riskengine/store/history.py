@@ -197,6 +197,23 @@ _ZERO = sa.literal_column("0", sa.BigInteger)
 _ONE = sa.literal_column("1", sa.BigInteger)
 
 
+def _preceding(window: int) -> Any:
+    """The frame ``RANGE BETWEEN window PRECEDING AND 1 PRECEDING`` with both offsets written
+    into the SQL (SQLAlchemy 2.1 binds them as parameters, and SQLite then evaluates the frame
+    many times more slowly: 4.8 s instead of 0.1 s for six blocks over 5,000 declarations)."""
+    try:
+        from sqlalchemy.sql.elements import FrameClause, FrameClauseType
+    except ImportError:  # SQLAlchemy 2.0 writes integer offsets into the SQL itself
+        return (-window, -1)
+
+    def offset(value: int) -> Any:
+        return sa.bindparam(None, value, sa.Integer(), literal_execute=True)
+
+    return FrameClause(
+        offset(window), offset(1), FrameClauseType.PRECEDING, FrameClauseType.PRECEDING
+    )
+
+
 def _counts_negative(terms: HistoryTerms) -> bool:
     return terms.negative_max is not None and bool(terms.units) and terms.window_days > 0
 
@@ -354,6 +371,7 @@ def _history_rows(
     source: StoreSource,
     start: dt.date | None,
     end: dt.date | None,
+    items: bool = True,
 ) -> _Rows:
     """One row per goods item of the declarations dated ``start``..``end`` (a declaration
     without items: one row, ``item_no`` NULL) with the history of each block (all with the same
@@ -403,7 +421,7 @@ def _history_rows(
             return {
                 "partition_by": [timeline.c[f"s{k}"] for k in range(n)],
                 "order_by": timeline.c.day,
-                "range_": (-window, -1),
+                "range_": _preceding(window),
             }
 
         sums: dict[str, sa.ColumnElement[Any]] = {}
@@ -432,11 +450,14 @@ def _history_rows(
         values = [(value(neg), value(pos)) for neg, pos in names]
     if per_item:
         return _Rows(rows, rows.c.decl_pk, rows.c.item_no, rows.c.as_of, values)
-    items = source.items.alias("items")
+    if not items:  # header subjects, one row per declaration asked for
+        no_item = sa.cast(sa.null(), sa.Integer)
+        return _Rows(rows, rows.c.decl_pk, no_item, rows.c.as_of, values)
+    goods = source.items.alias("items")
     return _Rows(
-        rows.outerjoin(items, items.c.decl_pk == rows.c.decl_pk),
+        rows.outerjoin(goods, goods.c.decl_pk == rows.c.decl_pk),
         rows.c.decl_pk,
-        items.c.item_no,
+        goods.c.item_no,
         rows.c.as_of,
         values,
     )
@@ -505,10 +526,12 @@ def history_select_many(
     source: StoreSource | None = None,
     start: dt.date | None = None,
     end: dt.date | None = None,
+    items: bool = True,
 ) -> sa.Select[Any]:
     """Like :func:`history_select` for several history blocks with the **same subjects** (windows,
     reasons, coefficients and caps may differ), in one query that reads and sorts the targets
-    and events once.
+    and events once. With ``items=False`` and header subjects only, one row per declaration
+    (``item_no`` NULL) instead of one per goods item: the values are the same for every item.
 
     Columns: ``decl_pk``, ``item_no``, ``as_of``, then for block ``k`` (in the order given)
     ``negative_units_k``, ``clean_controls_k``, ``negative_history_k``, ``positive_history_k``,
@@ -519,7 +542,7 @@ def history_select_many(
         raise ValueError("history_select_many needs at least one history block")
     if any(t.subjects != terms[0].subjects for t in terms):
         raise ValueError("history_select_many needs blocks with the same subjects")
-    rows = _history_rows(terms, source or native_source(), start, end)
+    rows = _history_rows(terms, source or native_source(), start, end, items)
     out: list[sa.ColumnElement[Any]] = [
         rows.decl_pk.label("decl_pk"),
         rows.item_no.label("item_no"),
