@@ -95,6 +95,12 @@ def declaration_keys(
             text = json.dumps(wanted[start : start + _JSON_LOOKUP_CHUNK])
             found.update((i, pk) for i, pk in connection.execute(query, {"ids": text}))
         return found
+    if connection.dialect.name == "postgresql":  # one array parameter, joined by the index
+        query = _keys_query_array(tables.declarations)
+        for start in range(0, len(wanted), _JSON_LOOKUP_CHUNK):
+            chunk = wanted[start : start + _JSON_LOOKUP_CHUNK]
+            found.update((i, pk) for i, pk in connection.execute(query, {"ids": chunk}))
+        return found
     query = _keys_query(tables.declarations)
     for start in range(0, len(wanted), _LOOKUP_CHUNK):
         chunk = wanted[start : start + _LOOKUP_CHUNK]
@@ -121,6 +127,23 @@ def _keys_query_json(declarations: sa.Table) -> sa.Select[Any]:
     d = declarations
     each = sa.func.json_each(sa.bindparam("ids", type_=sa.Text)).table_valued("value")
     return sa.select(d.c.id, d.c.pk).where(d.c.id.in_(sa.select(each.c.value)))
+
+
+@functools.lru_cache(maxsize=16)
+def _keys_query_array(declarations: sa.Table) -> sa.Select[Any]:
+    """PostgreSQL: ``id, pk`` of the declarations whose id is in ``ids``, one ``text[]``
+    parameter unnested and joined with the index on ``id``. (``id IN ($1, ..., $20000)`` made
+    the planner scan the table and test every row against the list: minutes per batch once the
+    table held a few hundred thousand declarations.)"""
+    from sqlalchemy.dialects import postgresql
+
+    d = declarations
+    wanted = (
+        sa.func.unnest(sa.bindparam("ids", type_=postgresql.ARRAY(sa.Text)))
+        .table_valued("id")
+        .render_derived(name="wanted")
+    )
+    return sa.select(d.c.id, d.c.pk).join(wanted, d.c.id == wanted.c.id)
 
 
 def _sqlite_value(kind: sa.types.TypeEngine[Any]) -> Any:
