@@ -297,7 +297,7 @@ class ExprCompiler:
             )
         anchored = f"^(?:{_dots_stop_at_newline(pattern)})$"
         if self.scope.dialect == "postgresql":
-            return _nn(v.op("~")(anchored))
+            return _nn(v.op("~", is_comparison=True)(anchored))
         if self.scope.dialect == "duckdb":
             return _nn(sa.func.regexp_full_match(v, pattern))
         raise SqlUnsupported(f"`matches` on {self.scope.dialect}", where.span)
