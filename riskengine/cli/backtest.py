@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sys
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import attrs
 import click
+import sqlalchemy as sa
 from rich.console import Console
 
 from riskengine.backtest.metrics import Thresholds
@@ -77,6 +80,25 @@ def _pairs(main: list[PlannedProfile], other: list[PlannedProfile]) -> list[tupl
     return pairs
 
 
+def _connect(url: str | None, memory_limit: str | None) -> Any:
+    """The store's engine; on DuckDB with ``memory_limit``, capped and spilling to disk."""
+    from riskengine.store.engine import connect, resolve_url
+
+    if memory_limit is None:
+        return connect(url)
+    parsed = sa.make_url(resolve_url(url))
+    if parsed.get_backend_name() != "duckdb":
+        raise click.UsageError("--memory-limit applies to DuckDB stores only")
+    if not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", memory_limit, re.I):
+        raise click.BadParameter(
+            f"{memory_limit!r} is not a size such as 450MB or 2GB", param_hint="--memory-limit"
+        )
+    config = {"memory_limit": memory_limit, "preserve_insertion_order": False}
+    if parsed.database not in (None, "", ":memory:"):
+        config["temp_directory"] = f"{parsed.database}.tmp"
+    return connect(url, connect_args={"config": config})
+
+
 @click.command()
 @click.argument("profiles", nargs=-1, required=True, type=click.Path(exists=True))
 @click.option("--db", "--url", "url", metavar="URL", help="Store URL (default: riskengine.db).")
@@ -104,6 +126,12 @@ def _pairs(main: list[PlannedProfile], other: list[PlannedProfile]) -> list[tupl
 @click.option("--catalogue", "catalogue_path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--no-history", is_flag=True, help="Treat negative/positive history as 0.")
 @click.option("--no-record", is_flag=True, help="Do not record the run in the store.")
+@click.option(
+    "--memory-limit",
+    metavar="SIZE",
+    help="DuckDB only: cap the engine's memory (e.g. 450MB, 2GB); what does not fit spills to "
+    "a temporary folder beside the store. Default: DuckDB's own (80 % of RAM).",
+)
 def backtest(
     profiles: tuple[str, ...],
     url: str | None,
@@ -119,10 +147,11 @@ def backtest(
     catalogue_path: str | None,
     no_history: bool,
     no_record: bool,
+    memory_limit: str | None,
 ) -> None:
     """Backtest PROFILES over the declarations in the store, pushed down to SQL."""
     from riskengine.sql.compile import register_functions
-    from riskengine.store.engine import connect, database_errors
+    from riskengine.store.engine import database_errors
     from riskengine.store.schema import build_tables
     from riskengine.store.source import native_source
 
@@ -153,16 +182,19 @@ def backtest(
         thresholds=_thresholds(config, high_selectivity),
         history=not no_history,
     )
-    engine = connect(url)
+    engine = _connect(url, memory_limit)
     register_functions(engine)
     err = Console(stderr=True, no_color=not use_color(sys.stderr))
-    with database_errors(engine), engine.connect() as conn:
-        source = native_source(build_tables(catalogue))
-        with err.status(
-            f"backtesting {len(main) + len(other)} profiles over {date_from} .. {date_to}",
-            spinner="dots",
-        ):
-            result = run_backtest(conn, source, [*main, *other], options, record=not no_record)
+    try:
+        with database_errors(engine), engine.connect() as conn:
+            source = native_source(build_tables(catalogue))
+            with err.status(
+                f"backtesting {len(main) + len(other)} profiles over {date_from} .. {date_to}",
+                spinner="dots",
+            ):
+                result = run_backtest(conn, source, [*main, *other], options, record=not no_record)
+    finally:
+        engine.dispose()  # DuckDB: let the next open in this process choose its own settings
     if html_path is not None:
         from riskengine.backtest.report import write_html
 
