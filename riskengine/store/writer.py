@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import operator
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -87,29 +87,30 @@ def declaration_keys(
     """The keys (``pk``) of the stored declarations among ``ids``."""
     wanted = list(dict.fromkeys(ids))
     found: dict[str, int] = {}
-    if connection.dialect.name == "sqlite":  # the ids as one JSON array: one parameter
+    dialect = connection.dialect.name
+    query: sa.Select[Any]
+    encode: Callable[[list[str]], Any]
+    if dialect == "sqlite":  # the ids as one JSON array: one parameter
         import json
 
-        query = _keys_query_json(tables.declarations)
-        for start in range(0, len(wanted), _JSON_LOOKUP_CHUNK):
-            text = json.dumps(wanted[start : start + _JSON_LOOKUP_CHUNK])
-            found.update((i, pk) for i, pk in connection.execute(query, {"ids": text}))
-        return found
-    if connection.dialect.name == "postgresql":  # one array parameter, joined by the index
-        query = _keys_query_array(tables.declarations)
-        for start in range(0, len(wanted), _JSON_LOOKUP_CHUNK):
-            chunk = wanted[start : start + _JSON_LOOKUP_CHUNK]
-            found.update((i, pk) for i, pk in connection.execute(query, {"ids": chunk}))
-        return found
-    query = _keys_query(tables.declarations)
-    for start in range(0, len(wanted), _LOOKUP_CHUNK):
-        chunk = wanted[start : start + _LOOKUP_CHUNK]
-        found.update((i, pk) for i, pk in connection.execute(query, {"ids": chunk}))
+        query, chunk, encode = (
+            _keys_query_json(tables.declarations),
+            _ONE_PARAMETER_CHUNK,
+            json.dumps,
+        )
+    elif dialect == "postgresql":  # one text[] parameter, joined by the index
+        query, chunk, encode = _keys_query_array(tables.declarations), _ONE_PARAMETER_CHUNK, list
+    else:
+        query, chunk, encode = _keys_query(tables.declarations), _LOOKUP_CHUNK, list
+    for start in range(0, len(wanted), chunk):
+        ids_param = encode(wanted[start : start + chunk])
+        found.update((i, pk) for i, pk in connection.execute(query, {"ids": ids_param}))
     return found
 
 
-#: Ids looked up per query on SQLite, where they go as one JSON array.
-_JSON_LOOKUP_CHUNK = 50_000
+#: Ids looked up per query where they go as one parameter (SQLite: a JSON array; PostgreSQL:
+#: a text[] array).
+_ONE_PARAMETER_CHUNK = 50_000
 
 
 @functools.lru_cache(maxsize=16)
