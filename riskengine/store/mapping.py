@@ -405,6 +405,17 @@ def _mapping_syntax(source: str, syntax: str | None) -> str:
     return "yaml" if source.lower().endswith((".yaml", ".yml")) else "toml"
 
 
+def _load_toml(text: str, source: str) -> dict[str, Any]:
+    """A TOML mapping file's tables; a syntax error names the file and line."""
+    try:
+        return tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        match = re.search(r"\(at line (\d+)", str(exc))
+        raise MappingError(
+            f"invalid TOML: {exc}", file=source, line=int(match.group(1)) if match else None
+        ) from None
+
+
 def _load_yaml(text: str, source: str) -> dict[str, Any]:
     """A YAML mapping as the same nested dicts TOML gives; keys must be text (a number as a
     key of a translation table is read as its text)."""
@@ -483,13 +494,7 @@ def parse_ingest_mapping(
     if _mapping_syntax(source, syntax) == "yaml":
         data = _load_yaml(text, source)
     else:
-        try:
-            data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as exc:
-            match = re.search(r"\(at line (\d+)", str(exc))
-            raise MappingError(
-                f"invalid TOML: {exc}", file=source, line=int(match.group(1)) if match else None
-            ) from None
+        data = _load_toml(text, source)
     for key in data:
         if key not in _TOP_KEYS:
             raise fail(f"unknown section{_suggest(key, sorted(_TOP_KEYS))}", key)
@@ -755,13 +760,7 @@ def parse_byo_mapping(
         line = _line_of(text, look) if look else None
         return MappingError(reason, file=source, line=line, key=key)
 
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"\(at line (\d+)", str(exc))
-        raise MappingError(
-            f"invalid TOML: {exc}", file=source, line=int(match.group(1)) if match else None
-        ) from None
+    data = _load_toml(text, source)
     for key in data:
         if key not in BYO_SECTIONS:
             raise fail(f"unknown section{_suggest(key, list(BYO_SECTIONS))}", key)
