@@ -40,18 +40,22 @@ def log(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
 
 
-def base_store(declarations: int, seed: int = 1, rebuild: bool = False) -> Path:
-    """A DuckDB store with ``declarations`` demo declarations (2024-2025), generated once."""
+def base_store(
+    declarations: int, seed: int = 1, rebuild: bool = False, backend: str = "duckdb"
+) -> Path:
+    """A DuckDB (or SQLite) store file with ``declarations`` demo declarations (2024-2025),
+    generated once."""
+    suffix = {"duckdb": "duckdb", "sqlite": "db"}[backend]
     DATA.mkdir(parents=True, exist_ok=True)
-    path = DATA / f"demo-{declarations}-s{seed}.duckdb"
+    path = DATA / f"demo-{declarations}-s{seed}.{suffix}"
     if path.exists() and not rebuild:
         return path
     path.unlink(missing_ok=True)
-    tmp = path.with_suffix(".tmp.duckdb")
+    tmp = path.with_suffix(f".tmp.{suffix}")
     tmp.unlink(missing_ok=True)
     log(f"generating {declarations:,} demo declarations into {path} (about 4,000/s)...")
     started = time.perf_counter()
-    url = f"duckdb:///{tmp}"
+    url = f"{backend}:///{tmp}"
     migrate.init(url)
     engine = connect(url)
     try:

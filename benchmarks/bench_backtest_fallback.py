@@ -32,7 +32,6 @@ import datetime as dt
 import os
 import sys
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -43,39 +42,27 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT))
 
-from backtest_data import DATA  # noqa: E402
+from backtest_data import DATA, base_store  # noqa: E402
 from backtest_profiles import demo_profiles  # noqa: E402
+from bench_ingest import fresh_store  # noqa: E402
 
 from riskengine.backtest.pushdown import PlannedProfile, plan  # noqa: E402
 from riskengine.backtest.run import BacktestOptions, planned_from, run_backtest  # noqa: E402
 from riskengine.checks import load_checked  # noqa: E402
 from riskengine.sql.compile import register_functions  # noqa: E402
-from riskengine.store import demo, migrate  # noqa: E402
+from riskengine.store import demo  # noqa: E402
 from riskengine.store.engine import connect  # noqa: E402
 from riskengine.store.source import native_source  # noqa: E402
 
 START = dt.date(2024, 1, 1)
 END = dt.date(2025, 12, 31)
-PG_URL = os.environ.get(
-    "RISKENGINE_BENCH_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 
 
 @contextlib.contextmanager
 def store(backend: str, declarations: int, rebuild: bool) -> Iterator[sa.Engine]:
     """A store with the demo data: a cached SQLite file, or a fresh PostgreSQL schema."""
     if backend == "sqlite":
-        DATA.mkdir(parents=True, exist_ok=True)
-        path = DATA / f"demo-{declarations}-s1.db"
-        if rebuild or not path.exists():
-            path.unlink(missing_ok=True)
-            tmp = path.with_suffix(".tmp.db")
-            tmp.unlink(missing_ok=True)
-            migrate.init(f"sqlite:///{tmp}")
-            engine = connect(f"sqlite:///{tmp}")
-            demo.write_demo(engine, declarations, 1)
-            engine.dispose()
-            tmp.rename(path)
+        path = base_store(declarations, 1, rebuild, backend="sqlite")
         engine = connect(f"sqlite:///{path}")
         register_functions(engine)
         try:
@@ -83,26 +70,11 @@ def store(backend: str, declarations: int, rebuild: bool) -> Iterator[sa.Engine]
         finally:
             engine.dispose()
         return
-    schema = f"bench_backtest_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_URL)
-    with admin.begin() as c:
-        c.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    url = sa.make_url(PG_URL).update_query_dict({"options": f"-csearch_path={schema}"})
-    text = url.render_as_string(hide_password=False)
-    try:
-        migrate.init(text)
-        engine = connect(text)
-        try:
-            demo.write_demo(engine, declarations, 1)
-            with engine.begin() as c:
-                c.execute(sa.text("ANALYZE"))
-            yield engine
-        finally:
-            engine.dispose()
-    finally:
-        with admin.begin() as c:
-            c.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    with fresh_store("postgresql", str(DATA)) as engine:
+        demo.write_demo(engine, declarations, 1)
+        with engine.begin() as c:
+            c.execute(sa.text("ANALYZE"))
+        yield engine
 
 
 def _profiles(args: argparse.Namespace) -> list[PlannedProfile]:
