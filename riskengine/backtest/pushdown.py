@@ -26,6 +26,7 @@ import attrs
 import sqlalchemy as sa
 
 from riskengine import model as m
+from riskengine.evaluator.index import Atom
 from riskengine.regional import apply_fill
 from riskengine.sql.compile import (
     Col,
@@ -166,20 +167,77 @@ class PushdownQuery:
     group_by: tuple[str, ...]
     procedures: tuple[str, ...]
     controls: tuple[tuple[str, ...], ...]  # procedure codes each pushed profile can apply
-    per_decl: sa.Subquery  # one row per declaration: decl_id, p{n}_fires, p{n}_c{code}, ...
-    pairs: tuple[tuple[int, int], ...] = ()  # compared (a, b): x{k}_new / x{k}_gone columns
+    #: one row per declaration and profile ``n`` that can fire on one of its items (none for a
+    #: declaration no profile can fire on): ``decl_pk``, ``decl_id``, ``g_<key>``, ``n``,
+    #: ``fires`` (0/1), ``c<j>`` (0/1) per procedure of ``code_names``, ``best`` if asked
+    per_pair: sa.Subquery
+    code_names: Mapping[str, str]  # procedure code -> its column in ``per_pair``
+    period: sa.Subquery  # every declaration of the period: ``decl_pk``, ``decl_id``
 
-    def examples(self, pair: int, new: bool, limit: int = 5) -> sa.Select[Any]:
-        """Ids of declarations newly selected by ``a`` (``new``) or no longer selected."""
-        a, b = self.pairs[pair]
-        fa, fb = self.per_decl.c[f"p{a}_fires"], self.per_decl.c[f"p{b}_fires"]
-        cond = sa.and_(fa == 1, fb == 0) if new else sa.and_(fa == 0, fb == 1)
+    def fired(self, n: int) -> sa.Select[Any]:
+        """Ids of the declarations profile ``n`` selected."""
+        pp = self.per_pair
+        return sa.select(pp.c.decl_id).where(pp.c.n == _int(n), pp.c.fires == _ONE)
+
+    def _both(self, a: int, b: int) -> sa.Subquery:
+        pp = self.per_pair
+
+        def fires(n: int) -> Col:
+            return sa.func.max(sa.case((pp.c.n == _int(n), pp.c.fires), else_=_ZERO))
+
         return (
-            sa.select(self.per_decl.c.decl_id)
-            .where(cond)
-            .order_by(self.per_decl.c.decl_id)
-            .limit(limit)
+            sa.select(pp.c.decl_id, fires(a).label("fa"), fires(b).label("fb"))
+            .where(pp.c.n.in_([_int(a), _int(b)]))
+            .group_by(pp.c.decl_id)
+            .subquery("both_profiles")
         )
+
+    def compare(self, a: int, b: int) -> sa.Select[Any]:
+        """How many declarations ``a`` newly selects (``new``) and no longer selects (``gone``)
+        against ``b``."""
+        both = self._both(a, b)
+        return sa.select(
+            sa.func.coalesce(sa.func.sum(_flag(sa.and_(both.c.fa == 1, both.c.fb == 0))), 0)
+            .label("new"),
+            sa.func.coalesce(sa.func.sum(_flag(sa.and_(both.c.fa == 0, both.c.fb == 1))), 0)
+            .label("gone"),
+        )  # fmt: skip
+
+    def examples(self, a: int, b: int, new: bool, limit: int = 5) -> sa.Select[Any]:
+        """Ids of declarations newly selected by ``a`` (``new``) or no longer selected."""
+        both = self._both(a, b)
+        cond = (
+            sa.and_(both.c.fa == 1, both.c.fb == 0)
+            if new
+            else sa.and_(both.c.fa == 0, both.c.fb == 1)
+        )
+        return sa.select(both.c.decl_id).where(cond).order_by(both.c.decl_id).limit(limit)
+
+    def per_declaration(self) -> sa.Select[Any]:
+        """One row per declaration of the period, ordered by id: ``decl_id``, and per profile
+        ``n``: ``p{n}_fires`` (0/1), ``p{n}_best`` (when built with ``fired_degree``) and
+        ``p{n}_c{code}`` (0/1) per procedure code in ``controls[n]``."""
+        pp = self.per_pair
+
+        def at(n: int, col: Col, zero: Col | None = _ZERO) -> Col:
+            return sa.func.max(sa.case((pp.c.n == _int(n), col), else_=zero))
+
+        cols: list[Col] = [pp.c.decl_pk]
+        for n, codes in enumerate(self.controls):
+            cols.append(at(n, pp.c.fires).label(f"p{n}_fires"))
+            if "best" in pp.c:
+                cols.append(at(n, pp.c.best, None).label(f"p{n}_best"))
+            cols += [at(n, pp.c[self.code_names[c]]).label(f"p{n}_c{c}") for c in codes]
+        wide = sa.select(*cols).group_by(pp.c.decl_pk).subquery("wide")
+        out: list[Col] = [self.period.c.decl_id]
+        for c in wide.c:
+            if c.key == "decl_pk":
+                continue
+            out.append(
+                c.label(c.key) if c.key.endswith("_best") else sa.func.coalesce(c, 0).label(c.key)
+            )
+        joined = self.period.outerjoin(wide, wide.c.decl_pk == self.period.c.decl_pk)
+        return sa.select(*out).select_from(joined).order_by(self.period.c.decl_id)
 
 
 def _month(col: Col, dialect: str) -> Col:
@@ -343,6 +401,81 @@ def _flag(pred: Col) -> Col:
     return sa.case((pred, _ONE), else_=_ZERO)
 
 
+def _int(k: int) -> Col:
+    """An integer of the query's own making (a profile or kind number), written into the SQL."""
+    return sa.literal_column(str(int(k)), sa.Integer())
+
+
+def _atoms(pp: PlannedProfile) -> tuple[Atom, ...] | None:
+    """What a profile is filed under: the evaluator's index atoms (at least one holds on every
+    row where it can fire), the offices of its fills for a regional profile; ``None`` when it
+    must be evaluated on every row (no atoms, or an atom on a value that is not text)."""
+    from riskengine.evaluator.index import plan_index
+
+    if pp.profile.is_regional:
+        offices = [f.office for f in pp.fills if f.valid is not None and f.office is not None]
+        if not all(isinstance(o, str) for o in offices):
+            return None
+        return (Atom("declaration.office", "eq", tuple(dict.fromkeys(offices))),)
+    lists = dict(pp.lists)
+    lists.update({ld.name: ld.values for ld in pp.profile.lists})
+    try:
+        atoms = plan_index(pp.profile, pp.profile.controls, lists).atoms
+    except Exception:  # no plan: every row
+        return None
+    if not atoms or any(not isinstance(k, str) for a in atoms for k in a.keys):
+        return None
+    return atoms
+
+
+@attrs.frozen
+class _Guards:
+    """The candidate join: each row is looked up once per *kind* (a field, or a prefix length
+    of one) in a table of ``(kind, key, n)``: profile ``n`` can fire only on rows where one of
+    its keys matches. Kind ``-1`` (key ``''``) lists the profiles evaluated on every row."""
+
+    kinds: tuple[tuple[str, int | None], ...]  # (path, prefix length or None for equality)
+    rows: tuple[tuple[int, str, int], ...]
+    always: frozenset[int]
+
+
+_ALWAYS = -1
+
+
+def _guards(pushed: Sequence[PlannedProfile], available: Callable[[str], bool]) -> _Guards:
+    kinds: dict[tuple[str, int | None], int] = {}
+    rows: list[tuple[int, str, int]] = []
+    always: set[int] = set()
+    for n, pp in enumerate(pushed):
+        atoms = _atoms(pp)
+        if atoms is None:
+            always.add(n)
+            rows.append((_ALWAYS, "", n))
+            continue
+        for atom in atoms:
+            if not available(atom.path):  # always missing: the atom never holds
+                continue
+            for key in atom.keys:
+                kind = (atom.path, len(key) if atom.kind == "prefix" else None)
+                k = kinds.setdefault(kind, len(kinds))
+                rows.append((k, key, n))
+    return _Guards(tuple(kinds), tuple(dict.fromkeys(rows)), frozenset(always))
+
+
+def _by_n(n: Col, branches: Sequence[tuple[int, Col]], default: Col) -> Col:
+    """``branches[k][1]`` where ``n`` is ``branches[k][0]`` (sorted), else ``default``: a
+    binary tree of CASEs, a handful of comparisons per row however many profiles there are."""
+    if not branches:
+        return default
+    if len(branches) <= 8:
+        return sa.case({_int(k): e for k, e in branches}, value=n, else_=default)
+    mid = len(branches) // 2
+    return sa.case(
+        (n < _int(branches[mid][0]), _by_n(n, branches[:mid], default)),
+        else_=_by_n(n, branches[mid:], default),
+    )
+
+
 def build_query(
     source: Any,
     planned: Sequence[PlannedProfile],
@@ -351,14 +484,13 @@ def build_query(
     dialect: str,
     group_by: Sequence[str] = (),
     history_sql: HistorySql | None = None,
-    pairs: Sequence[tuple[int, int]] = (),
     fired_degree: bool = False,
     history_many: HistoryManySql | None = None,
 ) -> PushdownQuery:
     """The one-pass metrics query for every profile in ``planned`` that can run in SQL.
 
-    ``fired_degree`` adds ``p{n}_best`` to the per-declaration layer: the highest degree among
-    the items that fired (NULL when none did), as the evaluator reports it. ``history_many``
+    ``fired_degree`` adds ``best`` to the per-declaration layer: the highest degree among the
+    items that fired (NULL when none did), as the evaluator reports it. ``history_many``
     (optional) computes the blocks that share their subjects in one subquery."""
     for key in group_by:
         if key not in BREAKDOWNS:
@@ -380,104 +512,172 @@ def build_query(
         history_many,
     )
 
-    # ---- layer 2a: per item, everything that reads the row, each computed once:
-    # the raw degree, the exception, each control's own condition (and fill guard)
-    def field(path: str) -> Col:
+    def row_field(path: str) -> Col:
         label = labels.get(path)
         if label is None or label not in rows.c:
             return sa.null()
         return rows.c[label]
 
-    item_cols: list[Col] = [rows.c.decl_pk, rows.c.decl_id]
-    for key in group_by:
-        path = BREAKDOWNS[key]
-        assert path is not None
-        col = rows.c[labels[path]]
-        item_cols.append((_month(col, dialect) if key == "month" else col).label(f"g_{key}"))
-    # (profile n) -> [(code, threshold, flag column name)]
-    tests: list[list[tuple[str, float, str | None]]] = []
+    def group_cols(col_of: Callable[[str], Col]) -> list[Col]:
+        out: list[Col] = []
+        for key in group_by:
+            col = col_of(str(BREAKDOWNS[key]))
+            out.append((_month(col, dialect) if key == "month" else col).label(f"g_{key}"))
+        return out
+
+    # ---- layer 1: the candidate join, (row, profile n) for the profiles that can fire there:
+    # each row once per kind of key, with its key of that kind, joined on (kind, key) with the
+    # guards; behind an OFFSET 0 fence so that every engine looks the guards up per row (SQLite
+    # would otherwise join the guards by kind alone before the items)
+    guards = _guards(pushed, lambda path: path in labels and labels[path] in rows.c)
+    kind_numbers = list(range(len(guards.kinds))) + ([_ALWAYS] if guards.always else [])
+    if not kind_numbers:  # nothing can fire anywhere: one kind that matches no guard
+        kind_numbers = [_ALWAYS]
+    kinds = sa.union_all(*[sa.select(_int(k).label("kind")) for k in kind_numbers]).subquery(
+        "kinds"
+    )
+    keys: dict[Col, Col] = {}
+    for k, (path, length) in enumerate(guards.kinds):
+        value = row_field(path)
+        keys[_int(k)] = value if length is None else sa.func.substr(value, 1, length)
+    empty: Col = sa.literal_column("''", sa.String())
+    row_key = sa.case(keys, value=kinds.c.kind, else_=empty) if keys else empty
+    history_names: dict[Any, str] = {}
+    for pair in histories.values():
+        for col in pair:
+            history_names.setdefault(col, f"hist{len(history_names)}")
+    keyed = (
+        sa.select(
+            *rows.c,
+            *[col.label(name) for col, name in history_names.items()],
+            kinds.c.kind,
+            row_key.label("row_key"),
+        )
+        .select_from(row_source.join(kinds, sa.true()))
+        .offset(0)
+        .subquery("keyed")
+    )
+    table = sa.values(
+        sa.column("kind", sa.Integer()),
+        sa.column("key", sa.String()),
+        sa.column("n", sa.Integer()),
+        name="guards",
+    ).data(list(guards.rows) or [(-2, "", -1)])
+    g = table.cte("guards")
+    # SQLite: a LEFT JOIN, its unmatched rows dropped a layer up, fixes the join order (rows
+    # outside, the guards looked up by an index on (kind, key)); an inner join let it index the
+    # rows instead, copying every column of every row into a temporary index
+    outer = dialect == "sqlite"
+    candidates = keyed.join(
+        g, sa.and_(g.c.kind == keyed.c.kind, g.c.key == keyed.c.row_key), isouter=outer
+    )
+    n_col = g.c.n
+    histories = {
+        block: (keyed.c[history_names[neg]], keyed.c[history_names[pos]])
+        for block, (neg, pos) in histories.items()
+    }
+
+    def field(path: str) -> Col:
+        label = labels.get(path)
+        if label is None or label not in keyed.c:
+            return sa.null()
+        return keyed.c[label]
+
+    # ---- layer 2a: per (row, profile), everything that reads the row, each computed once:
+    # the raw degree (NULL when excepted or no fill applies) and each control's condition
+    raws: list[tuple[int, Col]] = []
+    slots: list[list[tuple[int, Col]]] = []  # slot s: [(n, flag)]
+    # (profile n) -> [(code, threshold, slot or None)]
+    tests: list[list[tuple[str, float, int | None]]] = []
+    no_degree: Col = sa.cast(sa.null(), sa.Float())
     for n, pp in enumerate(pushed):
         block = pp.profile.history
         variants = _variants(pp, field, dialect, histories.get(block) if block else None)
-        no_degree: Col = sa.cast(sa.null(), sa.Float())
-        # not applicable (no fill) or excepted -> NULL raw degree: the item cannot fire
         whens = [
             (sa.and_(v.guard, sa.not_(v.compiled.excluded)), v.compiled.raw_degree)
             for v in variants
         ]
-        # items on which the profile cannot fire (the evaluator's index guards are all false)
-        # skip the degree: the CASE stops at its first branch
-        skip = _cannot_fire(pp, field, dialect)
-        if skip is not None:
-            whens.insert(0, (skip, no_degree))
-        raw = sa.case(*whens, else_=no_degree) if whens else no_degree  # regional, no fills
-        item_cols.append(raw.label(f"p{n}_raw"))
-        mine: list[tuple[str, float, str | None]] = []
-        for k, v in enumerate(variants):
-            for j, (control, condition) in enumerate(v.compiled.conditions):
+        if n in guards.always:
+            # no atoms, but maybe a cheaper guard: rows where it is false skip the degree
+            skip = _cannot_fire(pp, field, dialect)
+            if skip is not None:
+                whens.insert(0, (skip, no_degree))
+        raws.append((n, sa.case(*whens, else_=no_degree) if whens else no_degree))
+        mine: list[tuple[str, float, int | None]] = []
+        slot = 0
+        for v in variants:
+            for control, condition in v.compiled.conditions:
                 if condition is None and not pp.profile.is_regional:
                     # no condition, no fill guard: the threshold alone decides
                     mine.append((control.code, float(control.threshold), None))
                     continue
-                name = f"p{n}_v{k}_k{j}"
                 guard = v.guard if condition is None else sa.and_(v.guard, condition)
-                item_cols.append(_flag(guard).label(name))
-                mine.append((control.code, float(control.threshold), name))
+                if slot == len(slots):
+                    slots.append([])
+                slots[slot].append((n, _flag(guard)))
+                mine.append((control.code, float(control.threshold), slot))
+                slot += 1
         tests.append(mine)
-    raw_items = sa.select(*item_cols).select_from(row_source).offset(0).subquery("raw_items")
+    pair_cols: list[Col] = [keyed.c.decl_pk, keyed.c.decl_id, *group_cols(field), n_col.label("n")]
+    pair_cols.append(_by_n(n_col, raws, no_degree).label("raw"))
+    pair_cols += [_by_n(n_col, s, _ZERO).label(f"f{k}") for k, s in enumerate(slots)]
+    # OFFSET 0: computed once per pair, not inlined into every threshold test of layer 2b
+    raw_items = sa.select(*pair_cols).select_from(candidates).offset(0).subquery("raw_items")
 
-    # ---- layer 2b: clamp once, test thresholds on the clamped column (the OFFSET 0 above keeps
-    # SQLite and PostgreSQL from inlining layer 2a here and repeating every degree expression)
-    per_item_cols: list[Col] = [raw_items.c.decl_pk, raw_items.c.decl_id]
-    per_item_cols += [raw_items.c[f"g_{key}"] for key in group_by]
-    procedures: set[str] = set()
+    # ---- layer 2b: thresholds tested on the raw degree (the clamp only where it is shown)
+    raw_col = raw_items.c.raw
+    procedures = sorted({code for mine in tests for code, _, _ in mine})
+    by_code: dict[str, list[tuple[int, Col]]] = {code: [] for code in procedures}
+    item_fires: list[tuple[int, Col]] = []
     per_profile_controls: list[list[str]] = []
     for n, mine in enumerate(tests):
-        raw_col = raw_items.c[f"p{n}_raw"]
-        # NULL (excepted, or no fill) stays NULL: GREATEST/LEAST would skip it and give 0
-        degree = sa.case(
-            (raw_col.is_(None), sa.cast(sa.null(), sa.Float())), else_=clamp(raw_col, dialect)
-        )
-        by_code: dict[str, list[Col]] = {}
-        for code, threshold, flag_name in mine:
+        applies: dict[str, list[Col]] = {}
+        for code, threshold, slot_no in mine:
             reached = _reaches(raw_col, threshold)
-            by_code.setdefault(code, []).append(
-                reached if flag_name is None else sa.and_(raw_items.c[flag_name] == _ONE, reached)
+            applies.setdefault(code, []).append(
+                reached if slot_no is None else sa.and_(raw_items.c[f"f{slot_no}"] == _ONE, reached)
             )
-        codes = sorted(by_code)
-        for code in codes:
-            per_item_cols.append(_flag(sa.or_(*by_code[code])).label(f"p{n}_c{code}"))
-            procedures.add(code)
-        if fired_degree:
-            item_fires = sa.or_(*[c for code in codes for c in by_code[code]]) if codes else None
-            best = sa.null() if item_fires is None else sa.case((item_fires, degree))
-            per_item_cols.append(best.label(f"p{n}_best"))
-        per_profile_controls.append(codes)
-    per_item = sa.select(*per_item_cols).subquery("per_item")
+        for code, parts in applies.items():
+            by_code[code].append((n, _flag(sa.or_(*parts))))
+        if applies:
+            item_fires.append((n, sa.or_(*[p for parts in applies.values() for p in parts])))
+        per_profile_controls.append(sorted(applies))
+    per_item_cols: list[Col] = [raw_items.c.decl_pk, raw_items.c.decl_id]
+    per_item_cols += [raw_items.c[f"g_{key}"] for key in group_by]
+    per_item_cols.append(raw_items.c.n)
+    code_names = {code: f"c{j}" for j, code in enumerate(procedures)}
+    for code in procedures:
+        per_item_cols.append(_by_n(raw_items.c.n, by_code[code], _ZERO).label(code_names[code]))
+    if fired_degree:
+        degree = sa.case((raw_col.is_(None), no_degree), else_=clamp(raw_col, dialect))
+        fired = [(n, sa.case((f, degree), else_=no_degree)) for n, f in item_fires]
+        per_item_cols.append(_by_n(raw_items.c.n, fired, no_degree).label("best"))
+    per_item_select = sa.select(*per_item_cols)
+    if outer:
+        per_item_select = per_item_select.where(raw_items.c.n.is_not(None))
+    per_item = per_item_select.subquery("per_item")
 
-    # ---- layer 3: per declaration, with control results pivoted by procedure
-    decl_cols: list[Col] = [per_item.c.decl_pk, per_item.c.decl_id]
-    decl_group = [per_item.c.decl_pk, per_item.c.decl_id]
-    for key in group_by:
-        decl_cols.append(per_item.c[f"g_{key}"])
-        decl_group.append(per_item.c[f"g_{key}"])
-    if dialect in _BIT_OR:
-        per_decl = _packed_per_decl(
-            per_item, decl_cols, decl_group, per_profile_controls, fired_degree
-        )
-    else:
-        per_decl = _per_decl(
-            per_item, decl_cols, decl_group, per_profile_controls, fired_degree, dialect
-        )
+    # ---- layer 3: per (declaration, profile): fired on some item, each control applied on some
+    # item (only the candidate pairs: a declaration without one was not selected)
+    decl_keys = [per_item.c.decl_pk, per_item.c.decl_id]
+    decl_keys += [per_item.c[f"g_{key}"] for key in group_by]
+    decl_keys.append(per_item.c.n)
+    maxes = [sa.func.max(per_item.c[code_names[c]]) for c in procedures]
+    fires: Col = _ZERO if not maxes else maxes[0] if len(maxes) == 1 else _greatest(maxes, dialect)
+    pair_decl_cols = [*decl_keys, fires.label("fires")]
+    pair_decl_cols += [mx.label(code_names[c]) for c, mx in zip(procedures, maxes, strict=True)]
+    if fired_degree:
+        pair_decl_cols.append(sa.func.max(per_item.c.best).label("best"))
+    per_pair = sa.select(*pair_decl_cols).group_by(*decl_keys).subquery("per_pair")
 
-    procs = tuple(sorted(procedures))
+    # ---- the declaration's control results pivoted by procedure
     cr = source.control_results
-    cr_cols: list[Col] = []
+    pivot: sa.Subquery | None = None
     if cr is not None:
         violation = _flag(cr.c.violation_found == sa.true())
         assessed = sa.func.coalesce(cr.c.revenue, 0.0)
-        cr_cols = [cr.c.decl_pk]
-        for j, code in enumerate(procs):
+        cr_cols: list[Col] = [cr.c.decl_pk]
+        for j, code in enumerate(procedures):
             is_code = cr.c.procedure == code
             cr_cols += [
                 sa.func.sum(_flag(is_code)).label(f"n{j}"),
@@ -493,60 +693,100 @@ def build_query(
             sa.func.count().label("n_all"),
         ]
         pivot = sa.select(*cr_cols).group_by(cr.c.decl_pk).subquery("controls_done")
-        joined: sa.FromClause = per_decl.outerjoin(pivot, pivot.c.decl_pk == per_decl.c.decl_pk)
-    else:
-        pivot = None
-        joined = per_decl
 
-    def cr_col(name: str) -> Col:
-        if pivot is None:
-            return sa.literal(0)
-        return sa.func.coalesce(pivot.c[name], 0)
+    def done(name: str) -> Col:
+        return _ZERO if pivot is None else sa.func.coalesce(pivot.c[name], 0)
 
-    # ---- layer 4: metrics per breakdown group
-    out: list[Col] = [per_decl.c[f"g_{key}"].label(key) for key in group_by]
-    out.append(sa.func.count().label("considered"))
-    out += [
-        sa.func.sum(cr_col("h_all")).label("violations"),
-        sa.func.sum(cr_col("n_all")).label("controls_all"),
-        sa.func.sum(cr_col("n_random")).label("random_controls"),
-        sa.func.sum(cr_col("h_random")).label("random_hits"),
-    ]
-    for n, _pp in enumerate(pushed):
-        fired = per_decl.c[f"p{n}_fires"]
-        out.append(sa.func.sum(fired).label(f"p{n}_selected"))
-        carried: list[Col] = []
-        hits: list[Col] = []
-        revenue: list[Col] = []
-        for code in per_profile_controls[n]:
-            flag = per_decl.c[f"p{n}_c{code}"]
-            out.append(sa.func.sum(flag).label(f"p{n}_c{code}"))
-            j = procs.index(code)
-            selected = flag == 1
-            carried.append(sa.case((selected, cr_col(f"n{j}")), else_=0))
-            hits.append(sa.case((selected, cr_col(f"h{j}")), else_=0))
-            revenue.append(sa.case((selected, cr_col(f"r{j}")), else_=0.0))
-        zero = sa.literal(0)
-        out.append(sa.func.sum(_sum(carried, zero)).label(f"p{n}_controls"))
-        out.append(sa.func.sum(_sum(hits, zero)).label(f"p{n}_hits"))
-        out.append(sa.func.sum(_sum(revenue, sa.literal(0.0))).label(f"p{n}_revenue"))
-    for k, (a, b) in enumerate(pairs):
-        fa, fb = per_decl.c[f"p{a}_fires"], per_decl.c[f"p{b}_fires"]
-        out.append(sa.func.sum(_flag(sa.and_(fa == 1, fb == 0))).label(f"x{k}_new"))
-        out.append(sa.func.sum(_flag(sa.and_(fa == 0, fb == 1))).label(f"x{k}_gone"))
-    select = sa.select(*out).select_from(joined)
+    # ---- layer 4a: per breakdown group and profile, the counts of its selections
+    pp_group = [per_pair.c[f"g_{key}"] for key in group_by]
+    carried: list[Col] = []
+    hits: list[Col] = []
+    revenue: list[Col] = []
+    for j, code in enumerate(procedures):
+        applied = per_pair.c[code_names[code]] == _ONE
+        carried.append(sa.case((applied, done(f"n{j}")), else_=0))
+        hits.append(sa.case((applied, done(f"h{j}")), else_=0))
+        revenue.append(sa.case((applied, done(f"r{j}")), else_=0.0))
+    nothing: Col = sa.null()
+    profile_part = (
+        sa.select(
+            *pp_group,
+            per_pair.c.n,
+            *[nothing.label(t) for t in _TOTALS],
+            sa.func.sum(per_pair.c.fires).label("selected"),
+            *[sa.func.sum(per_pair.c[code_names[c]]).label(code_names[c]) for c in procedures],
+            sa.func.sum(_sum(carried, _ZERO)).label("controls"),
+            sa.func.sum(_sum(hits, _ZERO)).label("hits"),
+            sa.func.sum(_sum(revenue, sa.literal(0.0))).label("revenue"),
+        )
+        .select_from(
+            per_pair
+            if pivot is None
+            else per_pair.outerjoin(pivot, pivot.c.decl_pk == per_pair.c.decl_pk)
+        )
+        .group_by(*pp_group, per_pair.c.n)
+    )
+
+    # ---- layer 4b: per breakdown group, what does not depend on a profile (every declaration
+    # of the period, violations, random controls)
+    decls = source.declarations
+    date = source.field("declaration.date")
+    in_period = sa.and_(date >= date_from, date <= date_to)
+    totals_group = group_cols(source.field)
+    totals_from: sa.FromClause = (
+        decls if pivot is None else decls.outerjoin(pivot, pivot.c.decl_pk == decls.c.pk)
+    )
+    totals_part = (
+        sa.select(
+            *totals_group,
+            sa.cast(nothing, sa.Integer()).label("n"),
+            sa.func.count().label("considered"),
+            sa.func.sum(done("h_all")).label("violations"),
+            sa.func.sum(done("n_all")).label("controls_all"),
+            sa.func.sum(done("n_random")).label("random_controls"),
+            sa.func.sum(done("h_random")).label("random_hits"),
+            *[nothing.label(t) for t in ("selected", *code_names.values())],
+            *[nothing.label(t) for t in ("controls", "hits", "revenue")],
+        )
+        .select_from(totals_from)
+        .where(in_period)
+    )
     if group_by:
-        keys = [per_decl.c[f"g_{key}"] for key in group_by]
-        select = select.group_by(*keys).order_by(*keys)
+        totals_part = totals_part.group_by(*[c for c in totals_group])
+    both = sa.union_all(totals_part, profile_part).subquery("counts")
+
+    # ---- layer 5: one row per group, the profiles' counts side by side
+    def of(n: int, name: str, zero: Col = _ZERO) -> Col:
+        return sa.func.sum(sa.case((both.c.n == _int(n), both.c[name]), else_=zero))
+
+    out: list[Col] = [both.c[f"g_{key}"].label(key) for key in group_by]
+    out += [sa.func.coalesce(sa.func.sum(both.c[t]), 0).label(t) for t in _TOTALS]
+    for n in range(len(pushed)):
+        out.append(of(n, "selected").label(f"p{n}_selected"))
+        for code in per_profile_controls[n]:
+            out.append(of(n, code_names[code]).label(f"p{n}_c{code}"))
+        out.append(of(n, "controls").label(f"p{n}_controls"))
+        out.append(of(n, "hits").label(f"p{n}_hits"))
+        out.append(of(n, "revenue", sa.literal(0.0)).label(f"p{n}_revenue"))
+    select = sa.select(*out)
+    if group_by:
+        keys_out = [both.c[f"g_{key}"] for key in group_by]
+        select = select.group_by(*keys_out).order_by(*keys_out)
+    period = sa.select(decls.c.pk.label("decl_pk"), decls.c.id.label("decl_id")).where(in_period)
     return PushdownQuery(
         select,
         pushed,
         tuple(group_by),
-        procs,
+        tuple(procedures),
         tuple(tuple(codes) for codes in per_profile_controls),
-        per_decl,
-        tuple(pairs),
+        per_pair,
+        code_names,
+        period.subquery("period"),
     )
+
+
+#: The per-group counts that do not depend on a profile.
+_TOTALS = ("considered", "violations", "controls_all", "random_controls", "random_hits")
 
 
 def _reaches(raw: Col, threshold: float) -> Col:
@@ -559,7 +799,7 @@ def _reaches(raw: Col, threshold: float) -> Col:
     return sa.func.coalesce(raw >= threshold, sa.false())
 
 
-def _greatest(parts: list[Col], dialect: str) -> Col:
+def _greatest(parts: Sequence[Col], dialect: str) -> Col:
     return sa.func.max(*parts) if dialect == "sqlite" else sa.func.greatest(*parts)
 
 
@@ -570,81 +810,6 @@ def _sum(parts: list[Col], zero: Col) -> Col:
     for p in parts[1:]:
         total = total + p
     return total
-
-
-#: Engines with a bitwise-or aggregate: per declaration, the control flags of every profile are
-#: packed into a few BIGINT masks (62 flags each) and OR-ed, instead of one MAX per flag; the
-#: grouped state is a handful of integers per declaration whatever the number of profiles.
-_BIT_OR = frozenset({"duckdb", "postgresql"})
-_BITS = 62
-
-
-def _per_decl(
-    per_item: sa.Subquery,
-    decl_cols: Sequence[Col],
-    decl_group: Sequence[Col],
-    per_profile_controls: Sequence[Sequence[str]],
-    fired_degree: bool,
-    dialect: str,
-) -> sa.Subquery:
-    """Layer 3 with one MAX per profile and control."""
-    cols = list(decl_cols)
-    for n, codes in enumerate(per_profile_controls):
-        flags: list[Col] = [sa.func.max(per_item.c[f"p{n}_c{code}"]) for code in codes]
-        # fired on some item = some control applied on some item
-        fires = _ZERO if not flags else flags[0] if len(flags) == 1 else _greatest(flags, dialect)
-        cols.append(fires.label(f"p{n}_fires"))
-        if fired_degree:
-            cols.append(sa.func.max(per_item.c[f"p{n}_best"]).label(f"p{n}_best"))
-        for code, applied in zip(codes, flags, strict=True):
-            cols.append(applied.label(f"p{n}_c{code}"))
-    return sa.select(*cols).group_by(*decl_group).subquery("per_decl")
-
-
-def _packed_per_decl(
-    per_item: sa.Subquery,
-    decl_cols: Sequence[Col],
-    decl_group: Sequence[Col],
-    per_profile_controls: Sequence[Sequence[str]],
-    fired_degree: bool,
-) -> sa.Subquery:
-    """Layer 3 with the flags packed into BIGINT masks OR-ed per declaration, then unpacked
-    into the same columns as :func:`_per_decl` (``p{n}_fires``, ``p{n}_c{code}``...)."""
-    flags = [(n, code) for n, codes in enumerate(per_profile_controls) for code in codes]
-    where: dict[tuple[int, str], tuple[int, int]] = {}  # flag -> (mask, bit)
-    masks: list[Col] = []
-    for g in range(0, len(flags), _BITS):
-        terms: list[Col] = []
-        for k, (n, code) in enumerate(flags[g : g + _BITS]):
-            where[(n, code)] = (g // _BITS, 1 << k)
-            terms.append(per_item.c[f"p{n}_c{code}"] * sa.literal_column(str(1 << k)))
-        mask = sa.func.bit_or(sa.cast(_sum(terms, _ZERO), sa.BigInteger()))
-        masks.append(mask.label(f"m{g // _BITS}"))
-    best = (
-        [sa.func.max(per_item.c[f"p{n}_best"]).label(f"p{n}_best")
-         for n in range(len(per_profile_controls))]
-        if fired_degree
-        else []
-    )  # fmt: skip
-    packed = sa.select(*decl_cols, *masks, *best).group_by(*decl_group).subquery("per_decl_masks")
-    out: list[Col] = [packed.c[str(c.key)] for c in decl_cols]
-
-    def has(mask: int, bits: int) -> Col:
-        return packed.c[f"m{mask}"].op("&")(sa.literal_column(str(bits))) != _ZERO
-
-    for n, codes in enumerate(per_profile_controls):
-        by_mask: dict[int, int] = {}
-        for code in codes:
-            at, bit = where[(n, code)]
-            by_mask[at] = by_mask.get(at, 0) | bit
-        fired = [has(at, bits) for at, bits in sorted(by_mask.items())]
-        fires = _ZERO if not fired else _flag(fired[0] if len(fired) == 1 else sa.or_(*fired))
-        out.append(fires.label(f"p{n}_fires"))
-        if fired_degree:
-            out.append(packed.c[f"p{n}_best"])
-        for code in codes:
-            out.append(_flag(has(*where[(n, code)])).label(f"p{n}_c{code}"))
-    return sa.select(*out).subquery("per_decl")
 
 
 def declaration_query(
@@ -670,9 +835,4 @@ def declaration_query(
         fired_degree=True,
         history_many=history_many,
     )
-    pd = query.per_decl
-    cols = [pd.c.decl_id]
-    for n, codes in enumerate(query.controls):
-        cols += [pd.c[f"p{n}_fires"], pd.c[f"p{n}_best"]]
-        cols += [pd.c[f"p{n}_c{code}"] for code in codes]
-    return sa.select(*cols).order_by(pd.c.decl_id), query.controls
+    return query.per_declaration(), query.controls

@@ -6,7 +6,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -194,9 +194,8 @@ def _merge(
 
 def _fired(
     connection: sa.Connection,
-    query: PushdownQuery,
+    small: Callable[[Sequence[int]], PushdownQuery],
     fb: FallbackResult | None,
-    pushed_pos: Mapping[int, int],
     fallback_pos: Mapping[int, int],
     n: int,
 ) -> frozenset[str]:
@@ -204,9 +203,7 @@ def _fired(
     if n in fallback_pos:
         assert fb is not None
         return fb.fired_ids[fallback_pos[n]]
-    per_decl = query.per_decl
-    selected = sa.select(per_decl.c.decl_id).where(per_decl.c[f"p{pushed_pos[n]}_fires"] == 1)
-    return frozenset(str(r[0]) for r in connection.execute(selected))
+    return frozenset(str(r[0]) for r in connection.execute(small([n]).fired(0)))
 
 
 def run_backtest(
@@ -292,9 +289,6 @@ def _measure(
     group_by = tuple(sorted(set(options.by) | {"month"}, key=list(BREAKDOWNS).index))
     index = {pp.key: n for n, pp in enumerate(planned)}
     pairs = tuple((index[a], index[b]) for a, b in options.compare)
-    sql_pairs = tuple(
-        (pushed_pos[a], pushed_pos[b]) for a, b in pairs if a in pushed_pos and b in pushed_pos
-    )
     query = build_query(
         source,
         planned,
@@ -303,7 +297,6 @@ def _measure(
         dialect,
         group_by=group_by,
         history_sql=history_sql,
-        pairs=sql_pairs,
         history_many=history_many,
     )
     rows = [dict(r._mapping) for r in connection.execute(query.select)]
@@ -361,6 +354,18 @@ def _measure(
             )
         )
 
+    def small(ns: Sequence[int]) -> PushdownQuery:
+        """The pass of a few pushed-down profiles only (comparisons, selected ids)."""
+        return build_query(
+            source,
+            [planned[n] for n in ns],
+            options.date_from,
+            options.date_to,
+            dialect,
+            history_sql=history_sql,
+            history_many=history_many,
+        )
+
     comparisons = []
     for (a, b), (ia, ib) in zip(options.compare, pairs, strict=True):
         ma, mb = results[ia].total, results[ib].total
@@ -370,19 +375,17 @@ def _measure(
             va, vb = getattr(ma, field), getattr(mb, field)
             deltas[field] = (va, vb, None if va is None or vb is None else va - vb)
         if ia in pushed_pos and ib in pushed_pos:
-            pair = sql_pairs.index((pushed_pos[ia], pushed_pos[ib]))
-            new = sum(int(r[f"x{pair}_new"] or 0) for r in rows)
-            gone = sum(int(r[f"x{pair}_gone"] or 0) for r in rows)
-            ex_new = tuple(
-                str(r[0]) for r in connection.execute(query.examples(pair, True, options.examples))
-            )
-            ex_gone = tuple(
-                str(r[0]) for r in connection.execute(query.examples(pair, False, options.examples))
+            # the two profiles alone, in their own (small) pass: 0 is a, 1 is b
+            q = small([ia, ib])
+            new, gone = (int(x) for x in connection.execute(q.compare(0, 1)).one())
+            ex_new, ex_gone = (
+                tuple(str(r[0]) for r in connection.execute(q.examples(0, 1, k, options.examples)))
+                for k in (True, False)
             )
         else:
             # at least one side ran in Python: compare the sets of selected declarations
-            fa = _fired(connection, query, fb, pushed_pos, fallback_pos, ia)
-            fb_ = _fired(connection, query, fb, pushed_pos, fallback_pos, ib)
+            fa = _fired(connection, small, fb, fallback_pos, ia)
+            fb_ = _fired(connection, small, fb, fallback_pos, ib)
             new, gone = len(fa - fb_), len(fb_ - fa)
             ex_new = tuple(sorted(fa - fb_)[: options.examples])
             ex_gone = tuple(sorted(fb_ - fa)[: options.examples])
