@@ -140,28 +140,32 @@ def child_check(args: argparse.Namespace) -> dict[str, Any]:
         history_sql=None if args.no_history else history_sql,
         history_many=None if args.no_history else history_many,
     )  # fmt: skip
-    pd = query.per_decl
+    pp_ = query.per_pair  # one row per (declaration, profile that can fire on it)
     pushed = [pp for pp in planned if pp.pushdown]
-    cols = []
-    for n, _pp in enumerate(pushed):
-        fires = pd.c[f"p{n}_fires"] == 1
-        cols += [
-            sa.func.count().filter(fires).label(f"n{n}"),
-            sa.func.coalesce(sa.func.sum(pd.c.decl_pk).filter(fires), 0).label(f"s{n}"),
-            sa.func.coalesce(sa.func.sum(sa.func.hash(pd.c.decl_pk)).filter(fires), 0).label(
-                f"h{n}"
-            ),
-        ]
+    fires = pp_.c.fires == 1
+    fingerprints = (
+        sa.select(
+            pp_.c.n,
+            sa.func.count().filter(fires).label("c"),
+            sa.func.coalesce(sa.func.sum(pp_.c.decl_pk).filter(fires), 0).label("s"),
+            sa.func.coalesce(sa.func.sum(sa.func.hash(pp_.c.decl_pk)).filter(fires), 0).label("h"),
+        )
+        .group_by(pp_.c.n)
+    )  # fmt: skip
     base_sql = selection_fingerprints_sql(texts, START, END)
     with engine.connect() as conn:
-        ours = dict(conn.execute(sa.select(*cols)).one()._mapping)
+        ours = {
+            f"{x}{r.n}": r._mapping[y]
+            for r in conn.execute(fingerprints)
+            for x, y in (("n", "c"), ("s", "s"), ("h", "h"))
+        }
         theirs = dict(conn.exec_driver_sql(base_sql).one()._mapping)
     by_key_theirs = {pp.key: n for n, pp in enumerate(planned)}
     out = {}
     for n, pp in enumerate(pushed):
         m = by_key_theirs[pp.key]
         out[pp.key] = [
-            [int(ours[f"{x}{n}"]) for x in "nsh"],
+            [int(ours.get(f"{x}{n}", 0)) for x in "nsh"],
             [int(theirs[f"{x}{m}"]) for x in "nsh"],
         ]
     return {"fingerprints": out, "rss_mb": _peak_rss_mb()}
