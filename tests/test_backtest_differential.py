@@ -222,7 +222,7 @@ def _check(engine: sa.Engine, files: list[m.SourceFile], data: list[dict[str, An
             metrics_query = build_query(
                 SOURCE, planned, *PERIOD, dialect, group_by=group_by, history_sql=_history_sql
             )
-            sql_rows = [dict(r._mapping) for r in conn.execute(metrics_query.select)]
+            sql_rows = metrics_query.fetch(conn)
             sql_groups = {
                 g.key: g.profiles for g in read_groups(sql_rows, group_by, metrics_query.controls)
             }

@@ -97,7 +97,7 @@ def _run(group_by: tuple[str, ...]) -> list[dict[str, Any]]:
     assert planned[0].pushdown
     query = build_query(source, planned, D(2025, 1, 1), D(2025, 2, 28), "sqlite", group_by=group_by)
     with engine.connect() as conn:
-        return [dict(r._mapping) for r in conn.execute(query.select)]
+        return query.fetch(conn)
 
 
 def test_one_pass_metrics_match_the_hand_count() -> None:
@@ -172,7 +172,7 @@ def test_history_joins_as_of_each_declaration() -> None:
         history_sql=lambda block, start, end: history_select(block, source, start, end),
     )
     with engine.connect() as conn:
-        rows = [dict(r._mapping) for r in conn.execute(query.select)]
+        rows = query.fetch(conn)
     assert [(r["month"], r["considered"], r["p0_selected"]) for r in rows] == [
         ("2025-01", 2, 1),  # P1 fires, P4 does not
         ("2025-02", 2, 1),  # P2 fires (day 30 is inside), P3 does not

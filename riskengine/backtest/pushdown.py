@@ -162,7 +162,7 @@ class PlannedProfile:
 class PushdownQuery:
     """The compiled one-pass query and how to read its result rows."""
 
-    select: sa.Select[Any]
+    select: sa.CompoundSelect[Any]  # long rows: per group, the totals (n NULL) and each profile n
     profiles: tuple[PlannedProfile, ...]
     group_by: tuple[str, ...]
     procedures: tuple[str, ...]
@@ -173,6 +173,43 @@ class PushdownQuery:
     per_pair: sa.Subquery
     code_names: Mapping[str, str]  # procedure code -> its column in ``per_pair``
     period: sa.Subquery  # every declaration of the period: ``decl_pk``, ``decl_id``
+
+    def fetch(self, connection: sa.Connection) -> list[dict[str, Any]]:
+        """Run ``select`` and give one row per breakdown group, ordered by the group keys: the
+        keys, ``considered``, ``violations``, ``controls_all``, ``random_controls``,
+        ``random_hits``, and per pushed-down profile ``n``: ``p{n}_selected``,
+        ``p{n}_c{code}`` per procedure code it can apply, ``p{n}_controls``, ``p{n}_hits``,
+        ``p{n}_revenue``."""
+        groups: dict[tuple[Any, ...], dict[str, Any]] = {}
+
+        def group(key: tuple[Any, ...]) -> dict[str, Any]:
+            row = groups.get(key)
+            if row is None:
+                row = dict(zip(self.group_by, key, strict=True))
+                row.update({t: 0 for t in _TOTALS})
+                for n, codes in enumerate(self.controls):
+                    row[f"p{n}_selected"] = 0
+                    row.update({f"p{n}_c{code}": 0 for code in codes})
+                    row.update({f"p{n}_controls": 0, f"p{n}_hits": 0, f"p{n}_revenue": 0.0})
+                groups[key] = row
+            return row
+
+        for r in connection.execute(self.select):
+            m = r._mapping
+            row = group(tuple(m[f"g_{k}"] for k in self.group_by))
+            n = m["n"]
+            if n is None:  # the profile-independent counts of the group
+                for t in _TOTALS:
+                    row[t] += int(m[t] or 0)
+                continue
+            row[f"p{n}_selected"] += int(m["selected"] or 0)
+            for code in self.controls[n]:
+                row[f"p{n}_c{code}"] += int(m[self.code_names[code]] or 0)
+            row[f"p{n}_controls"] += int(m["controls"] or 0)
+            row[f"p{n}_hits"] += int(m["hits"] or 0)
+            row[f"p{n}_revenue"] += float(m["revenue"] or 0.0)
+        order = sorted(groups, key=lambda k: tuple((v is not None, v) for v in k))
+        return [groups[k] for k in order]
 
     def fired(self, n: int) -> sa.Select[Any]:
         """Ids of the declarations profile ``n`` selected."""
@@ -553,7 +590,7 @@ def build_query(
             kinds.c.kind,
             row_key.label("row_key"),
         )
-        .select_from(row_source.join(kinds, sa.true()))
+        .select_from(row_source.outerjoin(kinds, sa.true()))
         .offset(0)
         .subquery("keyed")
     )
@@ -753,25 +790,10 @@ def build_query(
     )
     if group_by:
         totals_part = totals_part.group_by(*[c for c in totals_group])
-    both = sa.union_all(totals_part, profile_part).subquery("counts")
-
-    # ---- layer 5: one row per group, the profiles' counts side by side
-    def of(n: int, name: str, zero: Col = _ZERO) -> Col:
-        return sa.func.sum(sa.case((both.c.n == _int(n), both.c[name]), else_=zero))
-
-    out: list[Col] = [both.c[f"g_{key}"].label(key) for key in group_by]
-    out += [sa.func.coalesce(sa.func.sum(both.c[t]), 0).label(t) for t in _TOTALS]
-    for n in range(len(pushed)):
-        out.append(of(n, "selected").label(f"p{n}_selected"))
-        for code in per_profile_controls[n]:
-            out.append(of(n, code_names[code]).label(f"p{n}_c{code}"))
-        out.append(of(n, "controls").label(f"p{n}_controls"))
-        out.append(of(n, "hits").label(f"p{n}_hits"))
-        out.append(of(n, "revenue", sa.literal(0.0)).label(f"p{n}_revenue"))
-    select = sa.select(*out)
-    if group_by:
-        keys_out = [both.c[f"g_{key}"] for key in group_by]
-        select = select.group_by(*keys_out).order_by(*keys_out)
+    # layer 5, the profiles' counts side by side per group, is done in Python over these few
+    # rows (:meth:`PushdownQuery.fetch`): as SQL, its hundreds of aggregates cost SQLite more
+    # to prepare than the rows cost to add up
+    select = sa.union_all(totals_part, profile_part)
     period = sa.select(decls.c.pk.label("decl_pk"), decls.c.id.label("decl_id")).where(in_period)
     return PushdownQuery(
         select,

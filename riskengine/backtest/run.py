@@ -299,7 +299,7 @@ def _measure(
         history_sql=history_sql,
         history_many=history_many,
     )
-    rows = [dict(r._mapping) for r in connection.execute(query.select)]
+    rows = query.fetch(connection)
     sql_groups = read_groups(rows, group_by, query.controls)
 
     fallback_planned = [pp for pp in planned if not pp.pushdown]
