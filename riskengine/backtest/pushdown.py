@@ -167,9 +167,9 @@ class PushdownQuery:
     group_by: tuple[str, ...]
     procedures: tuple[str, ...]
     controls: tuple[tuple[str, ...], ...]  # procedure codes each pushed profile can apply
-    #: one row per declaration and profile ``n`` that can fire on one of its items (none for a
-    #: declaration no profile can fire on): ``decl_pk``, ``decl_id``, ``g_<key>``, ``n``,
-    #: ``fires`` (0/1), ``c<j>`` (0/1) per procedure of ``code_names``, ``best`` if asked
+    #: one row per declaration and profile ``n`` that fired on one of its items (none for the
+    #: others): ``decl_pk``, ``decl_id``, ``g_<key>``, ``n``, ``fires`` (1), ``c<j>`` (0/1) per
+    #: procedure of ``code_names``, ``best`` if asked
     per_pair: sa.Subquery
     code_names: Mapping[str, str]  # procedure code -> its column in ``per_pair``
     period: sa.Subquery  # every declaration of the period: ``decl_pk``, ``decl_id``
@@ -692,24 +692,28 @@ def build_query(
     per_item_select = sa.select(*per_item_cols)
     if outer:
         per_item_select = per_item_select.where(raw_items.c.n.is_not(None))
-    per_item = per_item_select.subquery("per_item")
+    # OFFSET 0: the filter below reads the flags, it does not compute them a second time
+    per_item = per_item_select.offset(0).subquery("per_item")
 
-    # ---- layer 3: per (declaration, profile): fired on some item, each control applied on some
-    # item (only the candidate pairs: a declaration without one was not selected)
+    # ---- layer 3: per (declaration, profile) that fired on one of its items: each control
+    # applied on some item. Only the pairs that fired go on (a few per cent of the candidates):
+    # a declaration without one was not selected, and adds nothing to a profile's counts.
     decl_keys = [per_item.c.decl_pk, per_item.c.decl_id]
     decl_keys += [per_item.c[f"g_{key}"] for key in group_by]
     decl_keys.append(per_item.c.n)
-    maxes = [sa.func.max(per_item.c[code_names[c]]) for c in procedures]
-    fires: Col = _ZERO if not maxes else maxes[0] if len(maxes) == 1 else _greatest(maxes, dialect)
-    pair_decl_cols = [*decl_keys, fires.label("fires")]
-    pair_decl_cols += [mx.label(code_names[c]) for c, mx in zip(procedures, maxes, strict=True)]
+    flags = [per_item.c[code_names[c]] for c in procedures]
+    fired_item = _sum(flags, _ZERO) > _ZERO if flags else sa.false()
+    pair_decl_cols = [*decl_keys, _ONE.label("fires")]
+    pair_decl_cols += [sa.func.max(f).label(f.key) for f in flags]
     if fired_degree:
         pair_decl_cols.append(sa.func.max(per_item.c.best).label("best"))
-    per_pair = sa.select(*pair_decl_cols).group_by(*decl_keys).subquery("per_pair")
+    per_pair = (
+        sa.select(*pair_decl_cols).where(fired_item).group_by(*decl_keys).subquery("per_pair")
+    )
 
     # ---- the declaration's control results pivoted by procedure
     cr = source.control_results
-    pivot: sa.Subquery | None = None
+    pivot: sa.CTE | None = None
     if cr is not None:
         violation = _flag(cr.c.violation_found == sa.true())
         assessed = sa.func.coalesce(cr.c.revenue, 0.0)
@@ -729,7 +733,7 @@ def build_query(
             ),
             sa.func.count().label("n_all"),
         ]
-        pivot = sa.select(*cr_cols).group_by(cr.c.decl_pk).subquery("controls_done")
+        pivot = sa.select(*cr_cols).group_by(cr.c.decl_pk).cte("controls_done")
 
     def done(name: str) -> Col:
         return _ZERO if pivot is None else sa.func.coalesce(pivot.c[name], 0)
@@ -821,11 +825,7 @@ def _reaches(raw: Col, threshold: float) -> Col:
     return sa.func.coalesce(raw >= threshold, sa.false())
 
 
-def _greatest(parts: Sequence[Col], dialect: str) -> Col:
-    return sa.func.max(*parts) if dialect == "sqlite" else sa.func.greatest(*parts)
-
-
-def _sum(parts: list[Col], zero: Col) -> Col:
+def _sum(parts: Sequence[Col], zero: Col) -> Col:
     if not parts:
         return zero
     total = parts[0]
