@@ -170,7 +170,7 @@ class PushdownQuery:
     #: one row per declaration and profile ``n`` that fired on one of its items (none for the
     #: others): ``decl_pk``, ``decl_id``, ``g_<key>``, ``n``, ``fires`` (1), ``c<j>`` (0/1) per
     #: procedure of ``code_names``, ``best`` if asked
-    per_pair: sa.Subquery
+    per_pair: sa.CTE
     code_names: Mapping[str, str]  # procedure code -> its column in ``per_pair``
     period: sa.Subquery  # every declaration of the period: ``decl_pk``, ``decl_id``
 
@@ -592,7 +592,7 @@ def build_query(
         )
         .select_from(row_source.outerjoin(kinds, sa.true()))
         .offset(0)
-        .subquery("keyed")
+        .cte("keyed")
     )
     table = sa.values(
         sa.column("kind", sa.Integer()),
@@ -659,7 +659,7 @@ def build_query(
     pair_cols.append(_by_n(n_col, raws, no_degree).label("raw"))
     pair_cols += [_by_n(n_col, s, _ZERO).label(f"f{k}") for k, s in enumerate(slots)]
     # OFFSET 0: computed once per pair, not inlined into every threshold test of layer 2b
-    raw_items = sa.select(*pair_cols).select_from(candidates).offset(0).subquery("raw_items")
+    raw_items = sa.select(*pair_cols).select_from(candidates).offset(0).cte("raw_items")
 
     # ---- layer 2b: thresholds tested on the raw degree (the clamp only where it is shown)
     raw_col = raw_items.c.raw
@@ -693,7 +693,7 @@ def build_query(
     if outer:
         per_item_select = per_item_select.where(raw_items.c.n.is_not(None))
     # OFFSET 0: the filter below reads the flags, it does not compute them a second time
-    per_item = per_item_select.offset(0).subquery("per_item")
+    per_item = per_item_select.offset(0).cte("per_item")
 
     # ---- layer 3: per (declaration, profile) that fired on one of its items: each control
     # applied on some item. Only the pairs that fired go on (a few per cent of the candidates):
@@ -708,7 +708,7 @@ def build_query(
     if fired_degree:
         pair_decl_cols.append(sa.func.max(per_item.c.best).label("best"))
     per_pair = (
-        sa.select(*pair_decl_cols).where(fired_item).group_by(*decl_keys).subquery("per_pair")
+        sa.select(*pair_decl_cols).where(fired_item).group_by(*decl_keys).cte("per_pair")
     )
 
     # ---- the declaration's control results pivoted by procedure
@@ -794,6 +794,8 @@ def build_query(
     )
     if group_by:
         totals_part = totals_part.group_by(*[c for c in totals_group])
+    # (the layers are CTEs, not nested subqueries: SQLite's parser has a fixed stack for nested
+    # parentheses, which deep profile expressions inside five levels of subqueries overflowed)
     # layer 5, the profiles' counts side by side per group, is done in Python over these few
     # rows (:meth:`PushdownQuery.fetch`): as SQL, its hundreds of aggregates cost SQLite more
     # to prepare than the rows cost to add up
