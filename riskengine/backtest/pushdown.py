@@ -1,19 +1,23 @@
 """Backtests pushed down to SQL: many profiles in one pass, metrics aggregated in the engine.
 
-The query has four layers, all SQLAlchemy Core over a :class:`~riskengine.store.source.StoreSource`
-(the store's own tables or a user's, with canonical column names):
+The query is SQLAlchemy Core over a :class:`~riskengine.store.source.StoreSource` (the store's
+own tables or a user's, with canonical column names), in layers:
 
 1. ``rows``: one row per goods item of every declaration in the period (declarations without
    items give one row whose item fields are NULL), with the history columns of each profile;
-2. ``per_item``: each profile's degree, exception, firing and control flags for the row;
-3. ``per_declaration``: grouped by declaration — the highest degree over items that are not
-   excepted, fired if any item fired, a control if it applied on any item — joined with the
-   declaration's control results pivoted by procedure code;
-4. ``metrics``: grouped by the requested breakdown (month, office, regime), counts and sums.
+2. ``keyed`` joined with ``guards``, the *candidate join*: each row looked up once per kind of
+   key (a text field, or a prefix length of one) in a table of ``(kind, key, n)`` built from the
+   evaluator's index atoms, so that row meets only the profiles ``n`` that can fire on it;
+3. ``raw_items`` / ``per_item``: per candidate, the profile's degree, exception and the control
+   forms it applies (a binary tree of CASEs on ``n`` picks the profile's expressions); the
+   candidates that fired go on;
+4. ``per_pair``: per declaration and profile that fired, the control forms applied on any item;
+5. per breakdown group: each profile's counts joined with the declaration's control results
+   pivoted by procedure, and the counts that do not depend on a profile, as long rows.
 
-Only the last layer's few rows travel to Python. Profiles :func:`plan` cannot compile for the
-engine run in :mod:`riskengine.backtest.fallback` over the same rows; :func:`declaration_query`
-exposes layer 3 (one row per declaration) for differential tests and audits.
+:meth:`PushdownQuery.fetch` lays the long rows side by side per group. Profiles :func:`plan`
+cannot compile for the engine run in :mod:`riskengine.backtest.fallback` over the same rows;
+:func:`declaration_query` gives one row per declaration for differential tests and audits.
 """
 
 from __future__ import annotations
