@@ -13,6 +13,7 @@ from riskengine.backtest.pushdown import PlannedProfile, build_query, plan
 from riskengine.store.schema import build_tables
 from riskengine.store.source import native_source
 from riskengine.syntax import parse
+from tests.backtest_store import write_store
 
 PROFILE = """
 profile "Cheap or Chinese" {
@@ -32,9 +33,7 @@ D = dt.date
 
 
 def _store() -> tuple[sa.Engine, Any]:
-    tables = build_tables()
     engine = sa.create_engine("sqlite://")
-    tables.metadata.create_all(engine)
     decls = [
         # pk, id, date, office
         (1, "D1", D(2025, 1, 10), "A"),
@@ -60,34 +59,7 @@ def _store() -> tuple[sa.Engine, Any]:
         (3, 2, "102", False, True, 200.0),
         (4, 4, "201", True, True, 300.0),
     ]
-    with engine.begin() as conn:
-        conn.execute(
-            tables.declarations.insert(),
-            [{"pk": p, "id": i, "date": d, "office": o} for p, i, d, o in decls],
-        )
-        conn.execute(
-            tables.items.insert(),
-            [
-                {"decl_pk": p, "item_no": n, "origin": o, "customs_value": v, "net_mass": m}
-                for p, n, o, v, m in items
-            ],
-        )
-        conn.execute(
-            tables.control_results.insert(),
-            [
-                {
-                    "pk": k,
-                    "decl_pk": p,
-                    "procedure": c,
-                    "random_control": r,
-                    "violation_found": v,
-                    "revenue": rev,
-                    "date": D(2025, 2, 28),
-                }
-                for k, p, c, r, v, rev in controls
-            ],
-        )
-    return engine, native_source(tables)
+    return engine, write_store(engine, decls, items, controls, D(2025, 2, 28))
 
 
 def _run(group_by: tuple[str, ...]) -> list[dict[str, Any]]:

@@ -29,8 +29,7 @@ from riskengine.backtest.run import (
     run_backtest,
 )
 from riskengine.checks import CheckResult, check_sources
-from riskengine.store.schema import build_tables
-from riskengine.store.source import native_source
+from tests.backtest_store import write_store
 
 D = dt.date
 
@@ -510,8 +509,6 @@ profile "<script>alert(1)</script> nothing selected" {
 
 
 def _fill(engine: sa.Engine) -> Any:
-    tables = build_tables()
-    tables.metadata.create_all(engine)
     decls = [
         (1, "D1", D(2025, 1, 10), "A"),
         (2, "D2", D(2025, 1, 20), "A"),
@@ -531,34 +528,7 @@ def _fill(engine: sa.Engine) -> Any:
         (3, 2, "102", False, True, 200.0),
         (4, 4, "201", True, True, 300.0),
     ]
-    with engine.begin() as conn:
-        conn.execute(
-            tables.declarations.insert(),
-            [{"pk": p, "id": i, "date": d, "office": o} for p, i, d, o in decls],
-        )
-        conn.execute(
-            tables.items.insert(),
-            [
-                {"decl_pk": p, "item_no": n, "origin": o, "customs_value": v, "net_mass": w}
-                for p, n, o, v, w in items
-            ],
-        )
-        conn.execute(
-            tables.control_results.insert(),
-            [
-                {
-                    "pk": k,
-                    "decl_pk": p,
-                    "procedure": c,
-                    "random_control": r,
-                    "violation_found": v,
-                    "revenue": rev,
-                    "date": D(2025, 2, 28),
-                }
-                for k, p, c, r, v, rev in controls
-            ],
-        )
-    return native_source(tables)
+    return write_store(engine, decls, items, controls, D(2025, 2, 28))
 
 
 def _checked() -> CheckResult:
