@@ -30,7 +30,7 @@ import attrs
 import sqlalchemy as sa
 
 from riskengine import model as m
-from riskengine.evaluator.index import Atom
+from riskengine.evaluator.index import Atom, IndexPlan
 from riskengine.regional import apply_fill
 from riskengine.sql.compile import (
     Col,
@@ -409,11 +409,9 @@ def _variants(
     return out
 
 
-def _cannot_fire(pp: PlannedProfile, field: Callable[[str], Col], dialect: str) -> Col | None:
-    """A condition under which the profile cannot fire on the row: none of the guards of the
-    evaluator's index plan (:func:`riskengine.evaluator.index.plan_index`, predicates on fields
-    at least one of which holds wherever the profile can fire) holds. ``None`` when the profile
-    has no guard (or is regional: its fills change what can fire)."""
+def _index_plan(pp: PlannedProfile) -> IndexPlan | None:
+    """The evaluator's index plan of a central profile (``None`` for a regional one, whose
+    fills change what can fire, or when no plan can be made)."""
     if pp.profile.is_regional:
         return None
     from riskengine.evaluator.index import plan_index
@@ -421,14 +419,22 @@ def _cannot_fire(pp: PlannedProfile, field: Callable[[str], Col], dialect: str) 
     lists = dict(pp.lists)
     lists.update({ld.name: ld.values for ld in pp.profile.lists})
     try:
-        guards = plan_index(pp.profile, pp.profile.controls, lists).guards
-    except Exception:  # no plan, no shortcut: the full expression decides
+        return plan_index(pp.profile, pp.profile.controls, lists)
+    except Exception:  # no plan: the full expression decides, on every row
         return None
-    if not guards:
+
+
+def _cannot_fire(
+    pp: PlannedProfile, index: IndexPlan | None, field: Callable[[str], Col], dialect: str
+) -> Col | None:
+    """A condition under which the profile cannot fire on the row: none of the guards of its
+    index plan (predicates on fields at least one of which holds wherever the profile can fire)
+    holds. ``None`` when the profile has no guard."""
+    if index is None or not index.guards:
         return None
     comp = ExprCompiler(pp.profile, SqlScope(field=field, dialect=dialect, lists=pp.lists))
     try:
-        held = [comp.boolean(g) for g in guards]
+        held = [comp.boolean(g) for g in index.guards]
     except SqlUnsupported:
         return None
     return sa.not_(held[0] if len(held) == 1 else sa.or_(*held))
@@ -447,23 +453,16 @@ def _int(k: int) -> Col:
     return sa.literal_column(str(int(k)), sa.Integer())
 
 
-def _atoms(pp: PlannedProfile) -> tuple[Atom, ...] | None:
-    """What a profile is filed under: the evaluator's index atoms (at least one holds on every
-    row where it can fire), the offices of its fills for a regional profile; ``None`` when it
-    must be evaluated on every row (no atoms, or an atom on a value that is not text)."""
-    from riskengine.evaluator.index import plan_index
-
+def _atoms(pp: PlannedProfile, index: IndexPlan | None) -> tuple[Atom, ...] | None:
+    """What a profile is filed under: its index plan's atoms (at least one holds on every row
+    where it can fire), the offices of its fills for a regional profile; ``None`` when it must
+    be evaluated on every row (no atoms, or an atom on a value that is not text)."""
     if pp.profile.is_regional:
         offices = [f.office for f in pp.fills if f.valid is not None and f.office is not None]
         if not all(isinstance(o, str) for o in offices):
             return None
         return (Atom("declaration.office", "eq", tuple(dict.fromkeys(offices))),)
-    lists = dict(pp.lists)
-    lists.update({ld.name: ld.values for ld in pp.profile.lists})
-    try:
-        atoms = plan_index(pp.profile, pp.profile.controls, lists).atoms
-    except Exception:  # no plan: every row
-        return None
+    atoms = index.atoms if index is not None else ()
     if not atoms or any(not isinstance(k, str) for a in atoms for k in a.keys):
         return None
     return atoms
@@ -478,6 +477,7 @@ class _Guards:
     kinds: tuple[tuple[str, int | None], ...]  # (path, prefix length or None for equality)
     rows: tuple[tuple[int, str, int], ...]
     always: frozenset[int]
+    plans: tuple[IndexPlan | None, ...]  # each profile's index plan
 
 
 _ALWAYS = -1
@@ -487,8 +487,9 @@ def _guards(pushed: Sequence[PlannedProfile], available: Callable[[str], bool]) 
     kinds: dict[tuple[str, int | None], int] = {}
     rows: list[tuple[int, str, int]] = []
     always: set[int] = set()
+    plans = tuple(_index_plan(pp) for pp in pushed)
     for n, pp in enumerate(pushed):
-        atoms = _atoms(pp)
+        atoms = _atoms(pp, plans[n])
         if atoms is None:
             always.add(n)
             rows.append((_ALWAYS, "", n))
@@ -500,7 +501,7 @@ def _guards(pushed: Sequence[PlannedProfile], available: Callable[[str], bool]) 
                 kind = (atom.path, len(key) if atom.kind == "prefix" else None)
                 k = kinds.setdefault(kind, len(kinds))
                 rows.append((k, key, n))
-    return _Guards(tuple(kinds), tuple(dict.fromkeys(rows)), frozenset(always))
+    return _Guards(tuple(kinds), tuple(dict.fromkeys(rows)), frozenset(always), plans)
 
 
 def _by_n(n: Col, branches: Sequence[tuple[int, Col]], default: Col) -> Col:
@@ -640,7 +641,7 @@ def build_query(
         ]
         if n in guards.always:
             # no atoms, but maybe a cheaper guard: rows where it is false skip the degree
-            skip = _cannot_fire(pp, field, dialect)
+            skip = _cannot_fire(pp, guards.plans[n], field, dialect)
             if skip is not None:
                 whens.insert(0, (skip, no_degree))
         raws.append((n, sa.case(*whens, else_=no_degree) if whens else no_degree))
@@ -797,7 +798,7 @@ def build_query(
         .where(in_period)
     )
     if group_by:
-        totals_part = totals_part.group_by(*[c for c in totals_group])
+        totals_part = totals_part.group_by(*totals_group)
     # (the layers are CTEs, not nested subqueries: SQLite's parser has a fixed stack for nested
     # parentheses, which deep profile expressions inside five levels of subqueries overflowed)
     # layer 5, the profiles' counts side by side per group, is done in Python over these few
