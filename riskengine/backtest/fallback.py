@@ -25,9 +25,8 @@ from riskengine.backtest.pushdown import (
     HistoryManySql,
     HistorySql,
     PlannedProfile,
-    fields_read,
-    item_rows,
-    join_histories,
+    period_rows,
+    procedure_sums,
 )
 from riskengine.evaluator.compiled import EMPTY_ITEMS, CompiledProfile
 from riskengine.evaluator.history import NO_HISTORY, HistoryValue, history_block, subject_of
@@ -102,23 +101,14 @@ def score_declarations(
     procedure codes (``DeclarationOutcome.done``), read in the same stream: nothing of the
     period is held in memory but the current declaration's rows."""
     compiled = [compile_fallback(pp) for pp in profiles]
-    fields: set[str] = {f for key in group_by if (f := BREAKDOWNS[key])}
-    fields.add("declaration.office")
-    for pp in profiles:
-        fields |= fields_read(pp.profile)
-    rows, labels = item_rows(source, date_from, date_to, sorted(fields))
-    paths = [p for p in sorted(set(fields) | {"declaration.date"}) if p in labels]
+    rows, labels, row_source, histories = period_rows(
+        source, profiles, date_from, date_to, group_by, history_sql, history_many,
+        also=("declaration.office",),
+    )  # fmt: skip
+    paths = sorted(p for p, label in labels.items() if label in rows.c)
 
     cols: list[Any] = [rows.c.decl_pk, rows.c.decl_id, rows.c.item_no]
     cols += [rows.c[labels[p]] for p in paths]
-    row_source, histories = join_histories(
-        rows,
-        [pp.profile.history for pp in profiles if pp.profile.history is not None],
-        date_from,
-        date_to,
-        history_sql,
-        history_many,
-    )
     blocks: dict[m.History, int] = {}
     for k, (block, (negative, positive)) in enumerate(histories.items()):
         cols += [negative.label(f"hn{k}"), positive.label(f"hp{k}")]
@@ -223,21 +213,11 @@ def _score(
     return DeclarationOutcome(pk, ident, key, tuple(fired), tuple(degree), tuple(codes))
 
 
-def _controls_pivot(cr: sa.Table, codes: Sequence[str]) -> sa.Subquery:
+def _controls_pivot(cr: sa.FromClause, codes: Sequence[str]) -> sa.Subquery:
     """Per declaration with control results for ``codes``: ``n{j}`` controls carried out,
     ``h{j}`` hits and ``r{j}`` revenue for procedure ``codes[j]``."""
-    violation = sa.case((cr.c.violation_found == sa.true(), 1), else_=0)
-    assessed = sa.func.coalesce(cr.c.revenue, 0.0)
-    cols: list[Any] = [cr.c.decl_pk]
-    for j, code in enumerate(codes):
-        is_code = cr.c.procedure == code
-        cols += [
-            sa.func.sum(sa.case((is_code, 1), else_=0)).label(f"n{j}"),
-            sa.func.sum(sa.case((is_code, violation), else_=0)).label(f"h{j}"),
-            sa.func.sum(sa.case((is_code, assessed), else_=0.0)).label(f"r{j}"),
-        ]
     return (
-        sa.select(*cols)
+        sa.select(cr.c.decl_pk, *procedure_sums(cr, codes))
         .where(cr.c.procedure.in_(list(codes)))
         .group_by(cr.c.decl_pk)
         .subquery("controls_done")

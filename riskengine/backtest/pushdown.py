@@ -342,6 +342,50 @@ def fields_read(profile: m.Profile) -> set[str]:
     return out
 
 
+def period_rows(
+    source: Any,
+    profiles: Sequence[PlannedProfile],
+    date_from: dt.date,
+    date_to: dt.date,
+    group_by: Sequence[str],
+    history_sql: HistorySql | None,
+    history_many: HistoryManySql | None,
+    also: Sequence[str] = (),
+) -> tuple[sa.Subquery, dict[str, str], sa.FromClause, dict[m.History, tuple[Col, Col]]]:
+    """The period's :func:`item_rows` with every field the profiles and the breakdowns read
+    (and ``also``), joined with the profiles' history (:func:`join_histories`): the rows, the
+    labels of their fields, the joined source and each history block's columns."""
+    fields: set[str] = {f for key in group_by if (f := BREAKDOWNS[key])} | set(also)
+    for pp in profiles:
+        fields |= fields_read(pp.profile)
+    rows, labels = item_rows(source, date_from, date_to, sorted(fields))
+    row_source, histories = join_histories(
+        rows,
+        [pp.profile.history for pp in profiles if pp.profile.history is not None],
+        date_from,
+        date_to,
+        history_sql,
+        history_many,
+    )
+    return rows, labels, row_source, histories
+
+
+def procedure_sums(cr: sa.FromClause, codes: Sequence[str]) -> list[Col]:
+    """Aggregates of control results per procedure ``codes[j]``: ``n{j}`` controls carried out,
+    ``h{j}`` hits (a violation found) and ``r{j}`` revenue assessed."""
+    violation = _flag(cr.c.violation_found == sa.true())
+    assessed = sa.func.coalesce(cr.c.revenue, 0.0)
+    cols: list[Col] = []
+    for j, code in enumerate(codes):
+        is_code = cr.c.procedure == code
+        cols += [
+            sa.func.sum(_flag(is_code)).label(f"n{j}"),
+            sa.func.sum(sa.case((is_code, violation), else_=0)).label(f"h{j}"),
+            sa.func.sum(sa.case((is_code, assessed), else_=0.0)).label(f"r{j}"),
+        ]
+    return cols
+
+
 def plan(profiles: Sequence[PlannedProfile], dialect: str) -> list[PlannedProfile]:
     """Decide per profile whether it runs in SQL, by compiling it against a dummy row source."""
     planned = []
@@ -538,20 +582,10 @@ def build_query(
         if key not in BREAKDOWNS:
             raise ValueError(f"unknown breakdown {key!r}; use one of {', '.join(BREAKDOWNS)}")
     pushed = tuple(pp for pp in planned if pp.pushdown)
-    fields: set[str] = {f for key in group_by if (f := BREAKDOWNS[key])}
-    for pp in pushed:
-        fields |= fields_read(pp.profile)
-    rows, labels = item_rows(source, date_from, date_to, sorted(fields))
-
-    # ---- history: one set-based subquery per subject definition (or per distinct block),
-    # joined per item
-    row_source, histories = join_histories(
-        rows,
-        [pp.profile.history for pp in pushed if pp.profile.history is not None],
-        date_from,
-        date_to,
-        history_sql,
-        history_many,
+    # the rows, with the history: one set-based subquery per subject definition (or per
+    # distinct block), joined per item
+    rows, labels, row_source, histories = period_rows(
+        source, pushed, date_from, date_to, group_by, history_sql, history_many
     )
 
     def row_field(path: str) -> Col:
@@ -712,24 +746,14 @@ def build_query(
     pair_decl_cols += [sa.func.max(f).label(f.key) for f in flags]
     if fired_degree:
         pair_decl_cols.append(sa.func.max(per_item.c.best).label("best"))
-    per_pair = (
-        sa.select(*pair_decl_cols).where(fired_item).group_by(*decl_keys).cte("per_pair")
-    )
+    per_pair = sa.select(*pair_decl_cols).where(fired_item).group_by(*decl_keys).cte("per_pair")
 
     # ---- the declaration's control results pivoted by procedure
     cr = source.control_results
     pivot: sa.CTE | None = None
     if cr is not None:
         violation = _flag(cr.c.violation_found == sa.true())
-        assessed = sa.func.coalesce(cr.c.revenue, 0.0)
-        cr_cols: list[Col] = [cr.c.decl_pk]
-        for j, code in enumerate(procedures):
-            is_code = cr.c.procedure == code
-            cr_cols += [
-                sa.func.sum(_flag(is_code)).label(f"n{j}"),
-                sa.func.sum(sa.case((is_code, violation), else_=0)).label(f"h{j}"),
-                sa.func.sum(sa.case((is_code, assessed), else_=0.0)).label(f"r{j}"),
-            ]
+        cr_cols: list[Col] = [cr.c.decl_pk, *procedure_sums(cr, procedures)]
         cr_cols += [
             sa.func.sum(violation).label("h_all"),
             sa.func.sum(_flag(cr.c.random_control == sa.true())).label("n_random"),
