@@ -12,9 +12,10 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from riskengine.ingest.convert import Reader
+from riskengine.ingest.mapping import MappingError, load_ingest_mapping, parse_ingest_mapping
+from riskengine.ingest.pipeline import ingest_file
 from riskengine.store.engine import StoreError, connect
-from riskengine.store.ingest import _Reader, ingest_file
-from riskengine.store.mapping import MappingError, load_ingest_mapping, parse_ingest_mapping
 from riskengine.store.schema import TABLES
 from tests.test_store_ingest import (
     DECLARATIONS_MAP,
@@ -162,7 +163,7 @@ def test_the_compiled_converter_reads_like_the_field_converters(cells: list[str]
     mapping = parse_ingest_mapping(_CONVERSIONS)
     header = ["ID", "DATE", "MODE", "VALUE", "FLAG", "NAME"]
     for iso_dates in (True, False):
-        reader = _Reader(mapping.rules, mapping, header, iso_dates=iso_dates)
+        reader = Reader(mapping.rules, mapping, header, iso_dates=iso_dates)
         values, problem = reader.read(cells)
         # the reference: every value through its field's own converter
         reference, reference_problem = reader._slow(cells)
@@ -177,7 +178,7 @@ def test_the_compiled_converter_is_generated_source() -> None:
     from riskengine.store import demo
 
     names = [name for name, _, _ in demo.EXPORT_COLUMNS]
-    reader = _Reader([r for r in mapping.rules if r.scope == "item"], mapping, names)
+    reader = Reader([r for r in mapping.rules if r.scope == "item"], mapping, names)
     assert reader.fast is not None
     source = reader.fast.__source__  # type: ignore[attr-defined]
     assert source.startswith("def convert(c):")

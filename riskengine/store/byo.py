@@ -1,6 +1,6 @@
 """Bring your own tables: a :class:`StoreSource` over a customs service's existing schema.
 
-:func:`build_source` checks a :class:`~riskengine.store.mapping.ByoMapping` against the database
+:func:`build_source` checks a :class:`~riskengine.ingest.mapping.ByoMapping` against the database
 (every table and column must exist; a misspelt name gets a "did you mean") and builds one
 ``SELECT`` per mapped table that renames the user's columns to the store's canonical names.
 History and backtests then run on those selectables exactly as on the store's own tables; the
@@ -16,8 +16,8 @@ from typing import Any
 import sqlalchemy as sa
 
 from riskengine.catalogue import Catalogue, FieldType
+from riskengine.ingest.mapping import ByoMapping, ByoTable, ColumnRef, MappingError, _line_of
 from riskengine.store import reflect
-from riskengine.store.mapping import ByoMapping, ByoTable, ColumnRef, MappingError, _line_of
 from riskengine.store.schema import column_name
 from riskengine.store.source import StoreSource
 
@@ -168,7 +168,7 @@ def load_source(
 ) -> StoreSource:
     """Read a bring-your-own-tables mapping file and build its source on ``connection``."""
     from riskengine.catalogue import default_catalogue
-    from riskengine.store.mapping import load_byo_mapping
+    from riskengine.ingest.mapping import load_byo_mapping
 
     catalogue = catalogue or default_catalogue()
     return build_source(load_byo_mapping(path, catalogue=catalogue), connection, catalogue)

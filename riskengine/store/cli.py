@@ -280,9 +280,9 @@ def ingest(
     """
     import os
 
+    from riskengine.ingest.mapping import load_ingest_mapping
+    from riskengine.ingest.pipeline import ingest_file
     from riskengine.store.engine import connect
-    from riskengine.store.ingest import ingest_file
-    from riskengine.store.mapping import load_ingest_mapping
 
     catalogue = _catalogue(catalogue_path)
     mapping = (
