@@ -14,9 +14,9 @@ import pytest
 import sqlalchemy as sa
 
 from riskengine import model as m
-from riskengine.ingest.mapping import MappingError, parse_byo_mapping
+from riskengine.byo.mapping import MappingError, parse_byo_mapping
+from riskengine.byo.source import load_source
 from riskengine.store import demo, reflect
-from riskengine.store.byo import load_source
 from riskengine.store.engine import connect
 from riskengine.store.history import history_for_range, lookup_history
 from riskengine.store.schema import TABLES

@@ -1,20 +1,18 @@
-"""Mappings: how a source file's columns become catalogue fields (ingest), and how a user's own
-tables and columns stand in for the store's (bring your own tables).
+"""Ingest mappings: how a source file's columns become catalogue fields, and how each column's
+text is cleaned and converted.
 
-Both are TOML files (an ingest mapping may also be YAML, ``.yaml``/``.yml``, with the same
-structure); ``docs/ingest.md`` and ``docs/byo-tables.md`` describe them with examples. Errors name
-the file, the line of the offending key when it can be found, and the key.
+A mapping is a TOML file, or YAML (``.yaml``/``.yml``) with the same structure;
+``docs/ingest.md`` describes it with examples. Errors name the file, the line of the offending
+key when it can be found, and the key.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import difflib
 import hashlib
 import math
 import os
 import re
-import tomllib
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -22,20 +20,16 @@ from typing import Any
 import attrs
 
 from riskengine.catalogue import Catalogue, FieldType, default_catalogue
-from riskengine.diagnostics import RiskEngineError
+from riskengine.mapfile import MappingError, line_of, load_toml, read_text, suggest
 
 __all__ = [
     "KINDS",
-    "ByoMapping",
-    "ByoTable",
-    "ColumnRef",
     "ConversionError",
     "FieldRule",
     "IngestMapping",
     "MappingError",
-    "load_byo_mapping",
     "load_ingest_mapping",
-    "parse_byo_mapping",
+    "native_mapping",
     "parse_ingest_mapping",
 ]
 
@@ -87,30 +81,8 @@ _RULE_KEYS = {
 _TOP_KEYS = {"kind", "source", "defaults", "fields", "translate"}
 
 
-class MappingError(RiskEngineError):
-    """A mapping file is wrong: ``file``, ``line`` (when found) and ``key`` say where."""
-
-    def __init__(
-        self, reason: str, *, file: str | None = None, line: int | None = None, key: str = ""
-    ) -> None:
-        self.reason = reason
-        self.file = file
-        self.line = line
-        self.key = key
-        where = ""
-        if file is not None:
-            where = f"{file}:{line}: " if line is not None else f"{file}: "
-        what = f"{key}: " if key else ""
-        super().__init__(f"{where}{what}{reason}")
-
-
 class ConversionError(ValueError):
     """A source value cannot be read as its field's type (the reason is the message)."""
-
-
-def _suggest(word: str, options: Sequence[str]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 # --- value conversions --------------------------------------------------------------------------
@@ -372,19 +344,6 @@ class IngestMapping:
         return list(dict.fromkeys(found))
 
 
-def _line_of(text: str, key: str) -> int | None:
-    """The 1-based line where ``key`` is written (quoted or bare), if it can be found."""
-    candidates = (f'"{key}"', f"'{key}'", key)
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if stripped.startswith("#"):
-            continue
-        for candidate in candidates:
-            if stripped.startswith(candidate) or f"[{candidate}" in stripped:
-                return number
-    return None
-
-
 def _strings(value: Any, what: str, fail: Callable[[str], MappingError]) -> tuple[str, ...]:
     if isinstance(value, str):
         return (value,)
@@ -403,17 +362,6 @@ def _mapping_syntax(source: str, syntax: str | None) -> str:
             raise ValueError(f"syntax must be toml or yaml, not {syntax!r}")
         return syntax
     return "yaml" if source.lower().endswith((".yaml", ".yml")) else "toml"
-
-
-def _load_toml(text: str, source: str) -> dict[str, Any]:
-    """A TOML mapping file's tables; a syntax error names the file and line."""
-    try:
-        return tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        match = re.search(r"\(at line (\d+)", str(exc))
-        raise MappingError(
-            f"invalid TOML: {exc}", file=source, line=int(match.group(1)) if match else None
-        ) from None
 
 
 def _load_yaml(text: str, source: str) -> dict[str, Any]:
@@ -488,16 +436,16 @@ def parse_ingest_mapping(
     catalogue = catalogue or default_catalogue()
 
     def fail(reason: str, key: str = "", line_key: str | None = None) -> MappingError:
-        line = _line_of(text, line_key or key.rpartition(".")[2]) if (line_key or key) else None
+        line = line_of(text, line_key or key.rpartition(".")[2]) if (line_key or key) else None
         return MappingError(reason, file=source, line=line, key=key)
 
     if _mapping_syntax(source, syntax) == "yaml":
         data = _load_yaml(text, source)
     else:
-        data = _load_toml(text, source)
+        data = load_toml(text, source)
     for key in data:
         if key not in _TOP_KEYS:
-            raise fail(f"unknown section{_suggest(key, sorted(_TOP_KEYS))}", key)
+            raise fail(f"unknown section{suggest(key, sorted(_TOP_KEYS))}", key)
     declared_kind = data.get("kind", kind or "declarations")
     if declared_kind not in KINDS:
         raise fail(f"kind must be one of {', '.join(KINDS)}, got {declared_kind!r}", "kind")
@@ -512,10 +460,10 @@ def parse_ingest_mapping(
             raise fail(f"[{section}] must be a table", section)
     for key in source_table:
         if key not in _SOURCE_KEYS:
-            raise fail(f"unknown key{_suggest(key, sorted(_SOURCE_KEYS))}", f"source.{key}")
+            raise fail(f"unknown key{suggest(key, sorted(_SOURCE_KEYS))}", f"source.{key}")
     for key in defaults:
         if key not in _DEFAULT_KEYS:
-            raise fail(f"unknown key{_suggest(key, sorted(_DEFAULT_KEYS))}", f"defaults.{key}")
+            raise fail(f"unknown key{suggest(key, sorted(_DEFAULT_KEYS))}", f"defaults.{key}")
     for name, table in tables.items():
         if not isinstance(table, dict) or not all(isinstance(v, str | int) for v in table.values()):
             raise fail("a translation table maps source values to codes (strings)",
@@ -543,7 +491,7 @@ def parse_ingest_mapping(
             if target not in record_types:
                 raise rule_fail(
                     f"not a field of {declared_kind} (known: {', '.join(record_types)})"
-                    + _suggest(target, list(record_types))
+                    + suggest(target, list(record_types))
                 )
             field_type = record_types[target]
         if isinstance(spec, str):
@@ -552,7 +500,7 @@ def parse_ingest_mapping(
             raise rule_fail('write a column name, or a table such as { column = "X" }')
         for option in spec:
             if option not in _RULE_KEYS:
-                raise rule_fail(f"unknown option {option!r}{_suggest(option, sorted(_RULE_KEYS))}")
+                raise rule_fail(f"unknown option {option!r}{suggest(option, sorted(_RULE_KEYS))}")
         column = spec.get("column")
         has_value = "value" in spec
         if (column is None) == (not has_value) or (column is not None and has_value):
@@ -570,7 +518,7 @@ def parse_ingest_mapping(
             if translate_name not in tables:
                 raise rule_fail(
                     f"no translation table [translate.{translate_name}]"
-                    + _suggest(str(translate_name), list(tables))
+                    + suggest(str(translate_name), list(tables))
                 )
             translate = {str(k): str(v) for k, v in tables[translate_name].items()}
         on_unknown = spec.get("on_unknown", "keep")
@@ -644,13 +592,7 @@ def load_ingest_mapping(
 ) -> IngestMapping:
     """Read and check an ingest mapping file: TOML, or YAML when it ends in ``.yaml``/``.yml``."""
     source = os.fspath(path)
-    try:
-        with open(source, "rb") as stream:
-            text = stream.read().decode("utf-8")
-    except OSError as exc:
-        raise MappingError(f"cannot read the file: {exc.strerror or exc}", file=source) from None
-    except UnicodeDecodeError as exc:
-        raise MappingError(f"not UTF-8 text: {exc.reason}", file=source) from None
+    text = read_text(source)
     return parse_ingest_mapping(text, source, catalogue=catalogue, kind=kind)
 
 
@@ -660,182 +602,3 @@ def native_mapping(kind: str = "declarations") -> IngestMapping:
     if kind != "declarations":
         raise MappingError(f"ingesting {kind} needs a --mapping file (see docs/ingest.md)")
     return IngestMapping(kind="declarations", rules=(), format="jsonl", file=None, sha256="native")
-
-
-# --- bring your own tables ----------------------------------------------------------------------
-
-#: The roles each section of a bring-your-own-tables mapping gives (role → canonical column).
-BYO_SECTIONS: dict[str, dict[str, str]] = {
-    "declarations": {"key": "pk"},
-    "items": {"declaration": "decl_pk", "number": "item_no"},
-    "outcomes": {"declaration": "decl_pk", "completed": "completed", "date": "date"},
-    "outcome_reasons": {"declaration": "decl_pk", "reason": "reason_code"},
-    "controls": {
-        "declaration": "decl_pk",
-        "procedure": "procedure",
-        "date": "date",
-        "violation_found": "violation_found",
-        "profile": "profile_key",
-        "random": "random_control",
-        "revenue": "revenue",
-    },
-}
-_BYO_REQUIRED: dict[str, tuple[str, ...]] = {
-    "declarations": ("table", "key"),
-    "items": ("table", "declaration", "number"),
-    "outcomes": ("table", "declaration", "completed", "date"),
-    "outcome_reasons": ("table", "declaration", "reason"),
-    "controls": ("table", "declaration", "procedure", "date", "violation_found"),
-}
-_BOOLEAN_ROLES = {"completed", "violation_found", "random"}
-
-
-@attrs.frozen
-class ColumnRef:
-    """A column of the user's table, or for a boolean role a test of it: the column is true when
-    its value is one of ``true_values`` (or, with ``false_values``, none of them)."""
-
-    column: str
-    true_values: tuple[Any, ...] = ()
-    false_values: tuple[Any, ...] = ()
-
-
-@attrs.frozen
-class ByoTable:
-    """One mapped table: where it is, its role columns, and (for declarations and items) which
-    catalogue field each of its columns holds."""
-
-    section: str
-    table: str
-    schema: str | None
-    roles: Mapping[str, ColumnRef]
-    fields: Mapping[str, str]
-
-
-@attrs.frozen
-class ByoMapping:
-    """A parsed bring-your-own-tables mapping; :meth:`source` checks it against a database and
-    builds the :class:`~riskengine.store.source.StoreSource` that queries run on."""
-
-    tables: Mapping[str, ByoTable]
-    file: str | None = None
-    text: str = ""
-
-    def source(self, connection: Any, catalogue: Catalogue | None = None) -> Any:
-        """Selectables over the user's tables with canonical names, after checking that every
-        table and column exists (SQLAlchemy's inspector / DuckDB's catalogue). Identifiers come
-        from the mapping only and are quoted by the dialect; nothing is concatenated into SQL."""
-        from riskengine.store.byo import build_source
-
-        return build_source(self, connection, catalogue or default_catalogue())
-
-
-def _column_ref(value: Any, role: str, fail: Callable[[str], MappingError]) -> ColumnRef:
-    if isinstance(value, str):
-        return ColumnRef(value)
-    if not isinstance(value, dict) or not isinstance(value.get("column"), str):
-        raise fail('write a column name, or { column = "C", true_values = [...] }')
-    unknown = set(value) - {"column", "true_values", "false_values"}
-    if unknown:
-        raise fail(f"unknown option {sorted(unknown)[0]!r}")
-    if role not in _BOOLEAN_ROLES and len(value) > 1:
-        raise fail("true_values and false_values apply to boolean roles only")
-    trues = value.get("true_values", [])
-    falses = value.get("false_values", [])
-    if not isinstance(trues, list) or not isinstance(falses, list):
-        raise fail("true_values and false_values are lists")
-    if trues and falses:
-        raise fail("give true_values or false_values, not both")
-    return ColumnRef(value["column"], tuple(trues), tuple(falses))
-
-
-def parse_byo_mapping(
-    text: str, source: str = "<mapping>", *, catalogue: Catalogue | None = None
-) -> ByoMapping:
-    """Parse and check a bring-your-own-tables mapping (TOML); see ``docs/byo-tables.md``."""
-    catalogue = catalogue or default_catalogue()
-
-    def fail(reason: str, key: str = "", line_key: str | None = None) -> MappingError:
-        look = line_key or (key.rpartition(".")[2] if key else None)
-        line = _line_of(text, look) if look else None
-        return MappingError(reason, file=source, line=line, key=key)
-
-    data = _load_toml(text, source)
-    for key in data:
-        if key not in BYO_SECTIONS:
-            raise fail(f"unknown section{_suggest(key, list(BYO_SECTIONS))}", key)
-    for needed in ("declarations", "items"):
-        if needed not in data:
-            raise fail(f"the mapping needs a [{needed}] section", needed)
-    tables: dict[str, ByoTable] = {}
-    for section, spec in data.items():
-        if not isinstance(spec, dict):
-            raise fail(f"[{section}] must be a table", section)
-        roles = BYO_SECTIONS[section]
-        allowed = {"table", "schema", "fields", *roles}
-        for key in spec:
-            if key not in allowed:
-                raise fail(f"unknown key{_suggest(key, sorted(allowed))}", f"{section}.{key}")
-        for key in _BYO_REQUIRED[section]:
-            if key not in spec:
-                raise fail(f"[{section}] needs {key!r}", section)
-        table, schema = spec["table"], spec.get("schema")
-        if not isinstance(table, str) or not table:
-            raise fail("table must be a name", f"{section}.table")
-        if schema is not None and not isinstance(schema, str):
-            raise fail("schema must be a name", f"{section}.schema")
-        found_roles: dict[str, ColumnRef] = {}
-        for role in roles:
-            if role in spec:
-                role_key = f"{section}.{role}"
-
-                def role_fail(reason: str, role_key: str = role_key) -> MappingError:
-                    return fail(reason, role_key)
-
-                found_roles[role] = _column_ref(spec[role], role, role_fail)
-        fields: dict[str, str] = {}
-        raw_fields = spec.get("fields", {})
-        if raw_fields and section not in ("declarations", "items"):
-            raise fail("only [declarations] and [items] map catalogue fields", f"{section}.fields")
-        if not isinstance(raw_fields, dict):
-            raise fail("fields must be a table", f"{section}.fields")
-        scope = "declaration" if section == "declarations" else "item"
-        for path, column in raw_fields.items():
-            key = f"{section}.fields.{path}"
-            field = catalogue.get(path)
-            if field is None:
-                hint = catalogue.suggest(path)
-                raise fail(
-                    "not a catalogue field" + (f"; did you mean {hint!r}?" if hint else ""),
-                    key,
-                    path,
-                )
-            if field.scope != scope:
-                home = "declarations" if field.scope == "declaration" else "items"
-                raise fail(f"{path} is a {field.scope} field: map it in [{home}.fields]", key, path)
-            if not isinstance(column, str) or not column:
-                raise fail("give the column name", key, path)
-            fields[path] = column
-        tables[section] = ByoTable(section, table, schema, found_roles, fields)
-    declarations = tables["declarations"]
-    for path in ("declaration.id", "declaration.date"):
-        if path not in declarations.fields:
-            raise fail(f"[declarations.fields] must map {path!r}", "declarations.fields")
-    if "outcomes" in tables and "outcome_reasons" not in tables:
-        raise fail("[outcomes] needs [outcome_reasons] too (history reads both)", "outcomes")
-    return ByoMapping(tables=tables, file=source, text=text)
-
-
-def load_byo_mapping(
-    path: str | os.PathLike[str], *, catalogue: Catalogue | None = None
-) -> ByoMapping:
-    """Read and check a bring-your-own-tables mapping file."""
-    source = os.fspath(path)
-    try:
-        with open(source, "rb") as stream:
-            text = stream.read().decode("utf-8")
-    except OSError as exc:
-        raise MappingError(f"cannot read the file: {exc.strerror or exc}", file=source) from None
-    except UnicodeDecodeError as exc:
-        raise MappingError(f"not UTF-8 text: {exc.reason}", file=source) from None
-    return parse_byo_mapping(text, source, catalogue=catalogue)
