@@ -30,18 +30,19 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from riskengine import demo  # noqa: E402
 from riskengine.ingest import pipeline  # noqa: E402
 from riskengine.ingest.batches import group_key, read_batches  # noqa: E402
 from riskengine.ingest.mapping import IngestMapping, load_ingest_mapping  # noqa: E402
 from riskengine.ingest.pipeline import ingest_file  # noqa: E402
 from riskengine.ingest.read import csv_rows, groups  # noqa: E402
 from riskengine.ingest.records import Declarations  # noqa: E402
-from riskengine.store import demo, migrate  # noqa: E402
+from riskengine.store import migrate  # noqa: E402
 from riskengine.store.engine import connect  # noqa: E402
 from riskengine.store.schema import TABLES  # noqa: E402
 from riskengine.store.writer import insert_rows  # noqa: E402
 
-MAPPING = ROOT / "riskengine" / "store" / "examples" / "demo_export.toml"
+MAPPING = ROOT / "riskengine" / "demo" / "examples" / "demo_export.toml"
 NARROW = ("DECL_ID", "DECL_DATE", "OFFICE", "REGIME", "DECLARANT", "IMPORTER", "DISPATCH",
           "ITEM_NO", "HS", "ORIGIN", "GROSS", "NET", "CUSTOMS_VALUE", "DUTY", "SUPP_QTY",
           "SUPP_UNIT")  # fmt: skip

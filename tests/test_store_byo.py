@@ -13,10 +13,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from riskengine import demo
 from riskengine import model as m
 from riskengine.byo.mapping import MappingError, parse_byo_mapping
 from riskengine.byo.source import load_source
-from riskengine.store import demo, reflect
+from riskengine.store import reflect
 from riskengine.store.engine import connect
 from riskengine.store.history import history_for_range, lookup_history
 from riskengine.store.schema import TABLES

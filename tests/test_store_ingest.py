@@ -17,13 +17,13 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from riskengine import demo
 from riskengine.ingest.mapping import (
     MappingError,
     load_ingest_mapping,
     parse_ingest_mapping,
 )
 from riskengine.ingest.pipeline import ingest_file
-from riskengine.store import demo
 from riskengine.store.cli import ingest
 from riskengine.store.schema import TABLES
 

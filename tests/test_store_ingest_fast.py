@@ -175,7 +175,7 @@ def test_the_compiled_converter_reads_like_the_field_converters(cells: list[str]
 
 def test_the_compiled_converter_is_generated_source() -> None:
     mapping = load_ingest_mapping(DECLARATIONS_MAP)
-    from riskengine.store import demo
+    from riskengine import demo
 
     names = [name for name, _, _ in demo.EXPORT_COLUMNS]
     reader = Reader([r for r in mapping.rules if r.scope == "item"], mapping, names)
@@ -270,7 +270,7 @@ def test_the_ingest_command_takes_a_yaml_mapping(
 ) -> None:
     from click.testing import CliRunner
 
-    from riskengine.store import demo
+    from riskengine import demo
     from riskengine.store.cli import ingest
 
     path = tmp_path / "export.csv"

@@ -57,15 +57,15 @@ def demo(folder: str, declarations: int, seed: int, profiles_path: str | None) -
     from riskengine.backtest.run import BacktestOptions, planned_from, run_backtest
     from riskengine.checks import load_checked
     from riskengine.cli.common import expand_paths
-    from riskengine.evaluator import Engine
-    from riskengine.sql.compile import register_functions
-    from riskengine.store.demo import (
+    from riskengine.demo import (
         DEFAULT_END,
         DEFAULT_START,
         generate,
         raw_declaration,
         write_demo,
     )
+    from riskengine.evaluator import Engine
+    from riskengine.sql.compile import register_functions
     from riskengine.store.engine import connect
     from riskengine.store.history import SqlHistoryProvider
     from riskengine.store.schema import build_tables

@@ -154,7 +154,7 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
     type=click.Path(dir_okay=False, writable=True),
     default=None,
     help="Write a one-row-per-item CSV export (and FILE.outcomes.csv, FILE.outcomes.controls.csv)"
-    " instead of storing; ingest it with riskengine/store/examples/demo_export.toml.",
+    " instead of storing; ingest it with riskengine/demo/examples/demo_export.toml.",
 )
 @click.option(
     "--jsonl",
@@ -178,7 +178,7 @@ def demo_data(
 
     Repeat offenders make history matter; the same --seed always gives the same data.
     """
-    from riskengine.store import demo
+    from riskengine import demo
     from riskengine.store.engine import connect
 
     first = start or demo.DEFAULT_START
