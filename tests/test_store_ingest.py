@@ -24,7 +24,7 @@ from riskengine.ingest.mapping import (
     parse_ingest_mapping,
 )
 from riskengine.ingest.pipeline import ingest_file
-from riskengine.store.cli import ingest
+from riskengine.cli.ingest import ingest
 from riskengine.store.schema import TABLES
 
 EXAMPLES = Path(demo.__file__).parent / "examples"
@@ -291,7 +291,7 @@ def test_a_killed_ingest_resumes(
     demo.export_csv(records, path)
     script = (
         "import sys\n"
-        "from riskengine.store.cli import ingest\n"
+        "from riskengine.cli.ingest import ingest\n"
         "ingest.main(sys.argv[1:], standalone_mode=True)\n"
     )
     args = [sys.executable, "-c", script, str(path), "--db", store_url, "--mapping",

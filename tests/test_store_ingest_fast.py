@@ -271,7 +271,7 @@ def test_the_ingest_command_takes_a_yaml_mapping(
     from click.testing import CliRunner
 
     from riskengine import demo
-    from riskengine.store.cli import ingest
+    from riskengine.cli.ingest import ingest
 
     path = tmp_path / "export.csv"
     demo.export_csv(RECORDS[:30], path)
