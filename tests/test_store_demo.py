@@ -13,8 +13,8 @@ from click.testing import CliRunner
 
 from riskengine import demo
 from riskengine.classifiers import reasons
-from riskengine.declaration import normalise_declaration
 from riskengine.cli.demo import demo_data
+from riskengine.declaration import normalise_declaration
 from riskengine.store.engine import connect
 from riskengine.store.schema import TABLES
 

@@ -18,13 +18,13 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from riskengine import demo
+from riskengine.cli.ingest import ingest
 from riskengine.ingest.mapping import (
     MappingError,
     load_ingest_mapping,
     parse_ingest_mapping,
 )
 from riskengine.ingest.pipeline import ingest_file
-from riskengine.cli.ingest import ingest
 from riskengine.store.schema import TABLES
 
 EXAMPLES = Path(demo.__file__).parent / "examples"
