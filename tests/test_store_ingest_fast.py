@@ -12,9 +12,9 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from riskengine.ingest.convert import Reader
 from riskengine.ingest.mapping import MappingError, load_ingest_mapping, parse_ingest_mapping
 from riskengine.ingest.pipeline import ingest_file
+from riskengine.ingest.records import Reader
 from riskengine.store.engine import StoreError, connect
 from riskengine.store.schema import TABLES
 from tests.test_store_ingest import (
@@ -166,7 +166,7 @@ def test_the_compiled_converter_reads_like_the_field_converters(cells: list[str]
         reader = Reader(mapping.rules, mapping, header, iso_dates=iso_dates)
         values, problem = reader.read(cells)
         # the reference: every value through its field's own converter
-        reference, reference_problem = reader._slow(cells)
+        reference, reference_problem = reader.per_cell(cells)
         assert problem == reference_problem
         assert tuple(values) == tuple(reference)
         if problem is None:

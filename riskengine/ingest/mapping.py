@@ -8,18 +8,15 @@ key when it can be found, and the key.
 
 from __future__ import annotations
 
-import datetime as dt
 import hashlib
-import math
 import os
-import re
-from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import attrs
 
 from riskengine.catalogue import Catalogue, FieldType, default_catalogue
+from riskengine.ingest.convert import ConversionError, cell_converter
 from riskengine.mapfile import MappingError, line_of, load_toml, read_text, suggest
 
 __all__ = [
@@ -81,121 +78,6 @@ _RULE_KEYS = {
 _TOP_KEYS = {"kind", "source", "defaults", "fields", "translate"}
 
 
-class ConversionError(ValueError):
-    """A source value cannot be read as its field's type (the reason is the message)."""
-
-
-# --- value conversions --------------------------------------------------------------------------
-
-_THOUSANDS = re.compile(r"[\s\u00a0\u202f']")
-
-
-def _number_reader(decimal_comma: bool) -> Callable[[Any], float | int]:
-    def slow(value: Any) -> float:
-        text = _THOUSANDS.sub("", str(value))
-        if decimal_comma:
-            if "." in text and "," in text:
-                text = text.replace(".", "")
-            text = text.replace(",", ".")
-        try:
-            number = float(text)
-        except ValueError:
-            hint = " (this mapping reads a decimal comma)" if decimal_comma else ""
-            if not decimal_comma and "," in text:
-                hint = " (set decimal_comma = true for a decimal comma)"
-            raise ConversionError(f"expected a number, got {value!r}{hint}") from None
-        if not math.isfinite(number):
-            raise ConversionError(f"expected a finite number, got {value!r}")
-        return number
-
-    def read(value: Any) -> float | int:
-        if type(value) is str:
-            try:
-                number = float(value.replace(",", ".") if decimal_comma else value)
-            except ValueError:
-                return slow(value)
-            if number - number != 0:  # inf or nan
-                raise ConversionError(f"expected a finite number, got {value!r}")
-            if "_" in value:  # float() accepts 1_000; an export does not mean it
-                return slow(value)
-            return number
-        if isinstance(value, bool):
-            raise ConversionError(f"expected a number, got {value!r}")
-        if isinstance(value, int | float):
-            if isinstance(value, float) and not math.isfinite(value):
-                raise ConversionError(f"expected a finite number, got {value!r}")
-            return value
-        return slow(value)
-
-    return read
-
-
-def _date_reader(formats: Sequence[str]) -> Callable[[Any], dt.date]:
-    strptime = dt.datetime.strptime
-    iso_only = list(formats) == ["%Y-%m-%d"]
-    cache: dict[str, dt.date] = {}
-
-    def parse(text: str) -> dt.date:
-        if iso_only:
-            try:
-                return dt.date.fromisoformat(text)
-            except ValueError:
-                pass
-        else:
-            for fmt in formats:
-                try:
-                    return strptime(text, fmt).date()
-                except ValueError:
-                    continue
-        shown = " or ".join(repr(f) for f in formats)
-        raise ConversionError(f"expected a date in the format {shown}, got {text!r}")
-
-    def read(value: Any) -> dt.date:
-        if type(value) is str:
-            found = cache.get(value)
-            if found is None:
-                found = parse(value.strip())
-                if len(cache) > 50_000:
-                    cache.clear()
-                cache[value] = found
-            return found
-        if isinstance(value, dt.datetime):
-            return value.date()
-        if isinstance(value, dt.date):
-            return value
-        return parse(str(value).strip())
-
-    return read
-
-
-def _boolean_reader(
-    true_values: Sequence[str], false_values: Sequence[str]
-) -> Callable[[Any], bool]:
-    truth = {v.lower(): True for v in true_values}
-    truth.update({v.lower(): False for v in false_values})
-
-    def read(value: Any) -> bool:
-        if value is True or value is False:
-            return bool(value)
-        found = truth.get(str(value).strip().lower())
-        if found is None:
-            raise ConversionError(
-                f"expected one of {', '.join(list(true_values) + list(false_values))}, "
-                f"got {value!r}"
-            )
-        return found
-
-    return read
-
-
-def _text_reader(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
-        raise ConversionError(f"expected text, got {value!r}")
-    return str(value)
-
-
 @attrs.frozen
 class FieldRule:
     """How one target field is read: from a ``column`` (or a constant ``value``), then cleaned
@@ -230,88 +112,8 @@ class FieldRule:
 
     def converter(self, empty_is_missing: bool = True) -> Callable[[Any], Any]:
         """A function from a raw cell (text or a JSON value) to the field's value; ``None`` means
-        missing. Raises :class:`ConversionError`."""
-        typed: Callable[[Any], Any]
-        match self.type:
-            case FieldType.NUMBER:
-                typed = _number_reader(self.decimal_comma)
-            case FieldType.DATE:
-                typed = _date_reader(self.date_formats)
-            case FieldType.BOOLEAN:
-                typed = _boolean_reader(self.true_values, self.false_values)
-            case _:
-                typed = _text_reader
-        strip, upper, zfill, table = self.strip, self.upper, self.zfill, self.translate
-        on_unknown, name = self.on_unknown, self.translate_name
-        plain_text = typed is _text_reader and not (upper or zfill or table)
-
-        if plain_text and strip and empty_is_missing:
-
-            def fast_text(value: Any) -> Any:
-                if value is None:
-                    return None
-                if type(value) is str:
-                    value = value.strip()
-                    return value if value else None
-                return _text_reader(value)
-
-            return fast_text
-
-        if (
-            self.type is FieldType.BOOLEAN
-            and strip
-            and empty_is_missing
-            and not (upper or zfill or table)
-        ):
-            truth = {v.lower(): True for v in self.true_values}
-            truth.update({v.lower(): False for v in self.false_values})
-
-            def fast_boolean(value: Any) -> Any:
-                if type(value) is str:
-                    text = value.strip()
-                    if not text:
-                        return None
-                    found = truth.get(text.lower())
-                    if found is not None:
-                        return found
-                return None if value is None else typed(value)
-
-            return fast_boolean
-
-        if typed is _text_reader and zfill and strip and empty_is_missing and not (upper or table):
-
-            def fast_padded(value: Any) -> Any:
-                if type(value) is str:
-                    text = value.strip()
-                    return text.zfill(zfill) if text else None
-                return None if value is None else _text_reader(value).zfill(zfill)
-
-            return fast_padded
-
-        def convert(value: Any) -> Any:
-            if value is None:
-                return None
-            if isinstance(value, str):
-                if strip:
-                    value = value.strip()
-                if value == "" and empty_is_missing:
-                    return None
-                if upper:
-                    value = value.upper()
-                if zfill:
-                    value = value.zfill(zfill)
-            if table is not None:
-                key = value if isinstance(value, str) else str(value)
-                found = table.get(key)
-                if found is not None:
-                    value = found
-                elif on_unknown == "reject":
-                    raise ConversionError(f"{value!r} is not in the translation table {name!r}")
-                elif on_unknown == "missing":
-                    return None
-            return typed(value)
-
-        return convert
+        missing. Raises :class:`ConversionError`. See :mod:`riskengine.ingest.convert`."""
+        return cell_converter(self, empty_is_missing)
 
 
 @attrs.frozen

@@ -1,20 +1,107 @@
-"""Rows to records: groups of rows become declaration values for the writer, or outcome and
-control records, or rejects with the row and reason."""
+"""Rows to records: a row's mapped values (:class:`Reader`), and groups of rows to declaration
+values for the writer, or outcome and control records, or rejects with the row and reason."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import datetime as dt
+import operator
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from riskengine.catalogue import Catalogue
+from riskengine.catalogue import Catalogue, FieldType
 from riskengine.classifiers import reasons as reason_classifier
 from riskengine.declaration import DeclarationError, normalise_declaration
-from riskengine.ingest.convert import Reader
-from riskengine.ingest.mapping import IngestMapping
-from riskengine.ingest.read import Group, Row, path_getter
+from riskengine.ingest.convert import ConversionError, cell_converter, compile_row
+from riskengine.ingest.mapping import FieldRule, IngestMapping
+from riskengine.ingest.read import Group, Row, column_index, path_getter
 from riskengine.store.writer import ControlRecord, OutcomeRecord
 
-__all__ = ["NO_PROBLEMS", "Declarations", "Record", "Records", "text_or_none"]
+__all__ = ["NO_PROBLEMS", "Declarations", "Reader", "Record", "Records", "text_or_none"]
+
+
+class Reader:
+    """Reads the values of mapped fields from one row, compiled once per file.
+
+    ``rules`` is the order of the values: the fields read from a column (mapping order), then
+    the constants. With ``iso_dates`` a date comes out as ISO text (``2024-01-31``), which is
+    how SQLite stores it and what crosses to the writing process cheaply.
+
+    A CSV row goes through one generated function (:func:`~riskengine.ingest.convert.compile_row`),
+    a JSON object through each field's converter; both run the same conversion source
+    (:func:`~riskengine.ingest.convert.cell_code`). When a value does not convert,
+    :meth:`per_cell` reads the row again cell by cell to say which column is wrong.
+    """
+
+    def __init__(
+        self,
+        rules: Sequence[FieldRule],
+        mapping: IngestMapping,
+        header: list[str] | None,
+        *,
+        iso_dates: bool = True,
+    ) -> None:
+        empty_missing = mapping.empty_is_missing
+        read_rules = [r for r in rules if r.column is not None]
+        constant_rules = [r for r in rules if r.column is None]
+        self.read_rules = read_rules
+        self.rules = [*read_rules, *constant_rules]
+        self.constants = tuple(_storage_value(r, r.value, iso_dates) for r in constant_rules)
+        self.converters = [
+            cell_converter(r, empty_missing, iso_dates=iso_dates) for r in read_rules
+        ]
+        self.pick_all = self._picker([r.column or "" for r in read_rules], mapping, header)
+        self.fast: Callable[[Any], tuple[Any, ...]] | None = None
+        if header is not None:
+            indices = [column_index(header, r.column or "", mapping) for r in read_rules]
+            self.fast = compile_row(
+                read_rules, indices, self.constants, empty_is_missing=empty_missing,
+                iso_dates=iso_dates,
+            )  # fmt: skip
+
+    @staticmethod
+    def _picker(
+        columns: list[str], mapping: IngestMapping, header: list[str] | None
+    ) -> Callable[[Any], tuple[Any, ...]]:
+        if header is None:
+            getters = [path_getter(c) for c in columns]
+            return lambda obj: tuple(get(obj) for get in getters)
+        indices = [column_index(header, c, mapping) for c in columns]
+        if not indices:
+            return lambda _cells: ()
+        if len(indices) == 1:
+            only = indices[0]
+            return lambda cells: (cells[only],)
+        return operator.itemgetter(*indices)
+
+    def read(self, cells: Any) -> tuple[Sequence[Any], str | None]:
+        """The converted values (in ``rules`` order), or the first problem as
+        ``column X (field): reason``."""
+        try:
+            if self.fast is not None:
+                return self.fast(cells), None
+            values = [f(v) for f, v in zip(self.converters, self.pick_all(cells), strict=True)]
+        except ConversionError:
+            return self.per_cell(cells)
+        return (*values, *self.constants), None
+
+    def per_cell(self, cells: Any) -> tuple[Sequence[Any], str | None]:
+        """Each value through its field's converter; the first failure is the problem."""
+        values = []
+        for rule, convert, value in zip(
+            self.read_rules, self.converters, self.pick_all(cells), strict=True
+        ):
+            try:
+                values.append(convert(value))
+            except ConversionError as exc:
+                return (), f"column {rule.column} ({rule.target}): {exc}"
+        return (*values, *self.constants), None
+
+
+def _storage_value(rule: FieldRule, value: Any, iso_dates: bool) -> Any:
+    """A constant as the writer stores it: a date as ISO text with ``iso_dates``."""
+    if iso_dates and rule.type is FieldType.DATE and isinstance(value, dt.date):
+        return value.isoformat()
+    return value
 
 
 NO_PROBLEMS: dict[int, str] = {}
