@@ -17,7 +17,7 @@ from riskengine.ingest.pipeline import ingest_file
 from riskengine.ingest.records import Reader
 from riskengine.store.engine import StoreError, connect
 from riskengine.store.schema import TABLES
-from tests.test_store_ingest import (
+from tests.test_ingest import (
     DECLARATIONS_MAP,
     EXAMPLES,
     RECORDS,
