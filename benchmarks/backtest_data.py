@@ -1,7 +1,7 @@
 """Benchmark data for the backtest benchmarks: demo declarations, replicated inside DuckDB.
 
 ``riskengine demo-data`` generates about 4,000-6,000 declarations/s, so 10 M declarations would
-take most of an hour. Instead a *base* of demo declarations (``riskengine.store.demo``, with
+take most of an hour. Instead a *base* of demo declarations (``riskengine.demo``, with
 their outcomes, reasons and controls) is generated once into a DuckDB file, and the big store is
 built from ``copies`` copies of it with ``INSERT ... SELECT``:
 
@@ -28,7 +28,8 @@ import duckdb
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from riskengine.store import demo, migrate  # noqa: E402
+from riskengine import demo  # noqa: E402
+from riskengine.store import migrate  # noqa: E402
 from riskengine.store.engine import connect  # noqa: E402
 
 DATA = Path(os.environ.get("RISKENGINE_BENCH_DATA", ROOT / "benchmarks" / ".data"))

@@ -2,7 +2,7 @@
 
 ``demo_profiles(n, seed)`` generates ``n`` profiles with :mod:`gen_profiles` (the templates and
 the spread of the evaluator benchmark) but over the goods headings and offices of the demo data
-(``riskengine.store.demo``), so that they select declarations of the benchmark store; the
+(``riskengine.demo``), so that they select declarations of the benchmark store; the
 templates' trader ids are kept (they rarely occur in the demo data).
 
 ``handwritten_sql(texts, start, end)`` is the baseline of issue 5: what an engineer would write
@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 import gen_profiles  # noqa: E402
 
-from riskengine.store import demo  # noqa: E402
+from riskengine import demo  # noqa: E402
 
 DEMO_HEADINGS = sorted({code[:4] for goods in demo.GOODS for code in goods.codes})
 DEMO_OFFICES = [office for office, _ in demo.OFFICES]

@@ -5,7 +5,7 @@ them in Python, the same profiles over the same data, measured in the same run.
     python benchmarks/bench_backtest_fallback.py --declarations 100000 --backend sqlite
     python benchmarks/bench_backtest_fallback.py --profiles 9 --sample  # the sample profiles
 
-Data: ``--declarations`` demo declarations (``riskengine.store.demo``, 2024-2025, with
+Data: ``--declarations`` demo declarations (``riskengine.demo``, 2024-2025, with
 outcomes, reasons and controls), cached as a SQLite file in ``benchmarks/.data/`` and generated
 into a fresh PostgreSQL schema (dropped afterwards; ``RISKENGINE_BENCH_PG_URL``, default
 ``postgresql+psycopg://postgres@127.0.0.1:5432/test``). Profiles: ``--profiles`` generated over
@@ -46,11 +46,11 @@ from backtest_data import DATA, base_store  # noqa: E402
 from backtest_profiles import demo_profiles  # noqa: E402
 from bench_ingest import fresh_store  # noqa: E402
 
+from riskengine import demo  # noqa: E402
 from riskengine.backtest.pushdown import PlannedProfile, plan  # noqa: E402
 from riskengine.backtest.run import BacktestOptions, planned_from, run_backtest  # noqa: E402
 from riskengine.checks import load_checked  # noqa: E402
 from riskengine.sql.compile import register_functions  # noqa: E402
-from riskengine.store import demo  # noqa: E402
 from riskengine.store.engine import connect  # noqa: E402
 from riskengine.store.source import native_source  # noqa: E402
 

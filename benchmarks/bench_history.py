@@ -35,8 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench_ingest import fresh_store  # noqa: E402
 
+from riskengine import demo  # noqa: E402
 from riskengine import model as m  # noqa: E402
-from riskengine.store import demo  # noqa: E402
 from riskengine.store.engine import connect  # noqa: E402
 from riskengine.store.history import (  # noqa: E402
     HistoryTerms,

@@ -30,14 +30,19 @@ import sqlalchemy as sa
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from riskengine.store import demo, ingest, migrate  # noqa: E402
+from riskengine import demo  # noqa: E402
+from riskengine.ingest import pipeline  # noqa: E402
+from riskengine.ingest.batches import group_key, read_batches  # noqa: E402
+from riskengine.ingest.mapping import IngestMapping, load_ingest_mapping  # noqa: E402
+from riskengine.ingest.pipeline import ingest_file  # noqa: E402
+from riskengine.ingest.read import csv_rows, groups  # noqa: E402
+from riskengine.ingest.records import Declarations  # noqa: E402
+from riskengine.store import migrate  # noqa: E402
 from riskengine.store.engine import connect  # noqa: E402
-from riskengine.store.ingest import ingest_file  # noqa: E402
-from riskengine.store.mapping import IngestMapping, load_ingest_mapping  # noqa: E402
 from riskengine.store.schema import TABLES  # noqa: E402
 from riskengine.store.writer import insert_rows  # noqa: E402
 
-MAPPING = ROOT / "riskengine" / "store" / "examples" / "demo_export.toml"
+MAPPING = ROOT / "riskengine" / "demo" / "examples" / "demo_export.toml"
 NARROW = ("DECL_ID", "DECL_DATE", "OFFICE", "REGIME", "DECLARANT", "IMPORTER", "DISPATCH",
           "ITEM_NO", "HS", "ORIGIN", "GROSS", "NET", "CUSTOMS_VALUE", "DUTY", "SUPP_QTY",
           "SUPP_UNIT")  # fmt: skip
@@ -122,12 +127,12 @@ def converted_rows(
         text = io.TextIOWrapper(
             raw, encoding=mapping.encoding, errors="surrogateescape", newline=""
         )
-        header, rows = ingest._csv_rows(text, mapping)
-        converter = ingest._Declarations(mapping, header, None, TABLES.field_columns)
+        header, rows = csv_rows(text, mapping)
+        converter = Declarations(mapping, header, None, TABLES.field_columns)
         header_cols, item_cols = converter.header_columns, converter.item_columns
-        key_of = ingest._group_key(mapping, header, converter)
+        key_of = group_key(mapping, header, converter)
         pk = 0
-        for batch in ingest._batches(ingest._groups(rows, key_of), converter, mapping, 0,
+        for batch in read_batches(groups(rows, key_of), converter, mapping, 0,
                                      5_000, raw):  # fmt: skip
             for _ident, values, item_values in batch.records:
                 pk += 1
@@ -161,7 +166,7 @@ def bare_insert(
         for start in range(0, len(rows), chunk):
             with engine.begin() as c:
                 if engine.dialect.name == "sqlite":
-                    c.exec_driver_sql(f"PRAGMA wal_autocheckpoint={ingest.SQLITE_WAL_PAGES}")
+                    c.exec_driver_sql(f"PRAGMA wal_autocheckpoint={pipeline.SQLITE_WAL_PAGES}")
                 insert_rows(c, table, columns, rows[start : start + chunk], checked=True)
     if engine.dialect.name == "sqlite":
         with engine.connect() as c:
@@ -174,7 +179,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=100_000, help="CSV item rows (approx.)")
     parser.add_argument("--backend", action="append", choices=["sqlite", "postgresql", "duckdb"])
     parser.add_argument(
-        "--batch-rows", type=int, default=ingest.DEFAULT_BATCH_ROWS, help="as riskengine ingest"
+        "--batch-rows", type=int, default=pipeline.DEFAULT_BATCH_ROWS, help="as riskengine ingest"
     )
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument(

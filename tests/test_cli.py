@@ -6,14 +6,13 @@ import json
 import os
 import subprocess
 import sys
-import textwrap
 from pathlib import Path
 
 import click
 import pytest
 from click.testing import CliRunner
 
-from riskengine.cli import cli, load_extensions
+from riskengine.cli import cli
 from riskengine.cli.common import EXIT_INTERNAL
 
 DATA = Path(__file__).parent / "data"
@@ -386,44 +385,38 @@ def test_an_internal_error_is_reported_without_a_traceback(
     assert isinstance(debug.exception, RuntimeError)
 
 
-def test_extensions_missing_or_broken_are_skipped(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    (tmp_path / "ext_ok.py").write_text(
-        textwrap.dedent(
-            """
-            import click
+#: What ``riskengine --help`` listed before the commands were registered statically.
+COMMANDS = [
+    "backtest", "check", "db", "demo", "demo-data", "fmt", "ingest", "score", "show", "test",
+]  # fmt: skip
 
-            @click.group()
-            def db():
-                "Store commands."
 
-            @db.command()
-            def init():
-                "Create the store."
+def test_help_lists_every_command() -> None:
+    result = run("--help")
+    assert result.exit_code == 0, result.output
+    section = result.output.split("Commands:\n", 1)[1]
+    listed = [line.split()[0] for line in section.splitlines() if line.startswith("  ")]
+    assert listed == COMMANDS
+    assert sorted(cli.commands) == COMMANDS
+    assert sorted(cli.commands["db"].commands) == ["current", "init", "upgrade"]  # type: ignore[attr-defined]
 
-            @click.command()
-            def ingest():
-                "Load declarations."
-            """
-        ),
-        encoding="utf-8",
+
+def test_a_command_module_that_fails_to_import_is_an_error(tmp_path: Path) -> None:
+    """No command is optional: a broken command module stops the program with the import error
+    (and an internal-error status), it is not skipped with a warning."""
+    script = (
+        "import sys\n"
+        "sys.modules['riskengine.cli.backtest'] = None  # importing it now raises ImportError\n"
+        "from riskengine.cli import main\n"
+        "main(['--help'])\n"
     )
-    (tmp_path / "ext_broken.py").write_text("import no_such_dependency_xyz\n", encoding="utf-8")
-    monkeypatch.syspath_prepend(str(tmp_path))
-
-    @click.group()
-    def group() -> None:
-        pass
-
-    loaded = load_extensions(group, ["riskengine.cli.no_such_module", "ext_broken", "ext_ok"])
-    assert loaded == ["ext_ok"]
-    warned = capsys.readouterr().err
-    assert "the commands of ext_broken are unavailable" in warned
-    assert "no_such_dependency_xyz" in warned and "no_such_module" not in warned
-    assert sorted(group.commands) == ["db", "ingest"]  # `init` stays under `db`
-    result = CliRunner().invoke(group, ["db", "init", "--help"])
-    assert result.exit_code == 0 and "Create the store." in result.output
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=120
+    )
+    assert done.returncode == 1
+    assert "ModuleNotFoundError: import of riskengine.cli.backtest halted" in done.stderr
+    assert "warning" not in done.stderr and "Commands:" not in done.stdout
 
 
 def test_end_to_end_in_a_subprocess(tmp_path: Path, clean: Path) -> None:

@@ -9,8 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+from riskengine import demo
 from riskengine.cli import cli
-from riskengine.store import demo, migrate
+from riskengine.store import migrate
 from riskengine.store.engine import connect
 
 ROOT = Path(__file__).resolve().parents[1]

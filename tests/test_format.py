@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from riskengine import model as m
 from riskengine.diagnostics import ProfileError
 from riskengine.format import (
-    _message_words,
     format_expr,
     format_fill,
     format_profile,
@@ -24,6 +23,7 @@ from riskengine.format import (
     format_string,
     format_text,
 )
+from riskengine.format.statements import _message_words
 from riskengine.syntax import parse
 from tests import strategies as S
 

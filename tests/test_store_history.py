@@ -612,7 +612,7 @@ def _profile() -> m.Profile:
 def test_a_preloaded_provider_answers_without_queries_and_stays_current(
     store: sa.Engine,
 ) -> None:
-    from riskengine.store import demo
+    from riskengine import demo
 
     records = list(demo.generate(600, seed=2, start=dt.date(2024, 1, 1), end=dt.date(2024, 4, 30)))
     with store.begin() as c:

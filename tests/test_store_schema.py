@@ -12,8 +12,8 @@ from alembic.migration import MigrationContext
 from click.testing import CliRunner
 
 from riskengine.catalogue import catalogue_with, default_catalogue
+from riskengine.cli.db import db
 from riskengine.store import migrate, reflect
-from riskengine.store.cli import db
 from riskengine.store.engine import DEFAULT_URL, StoreError, connect, resolve_url
 from riskengine.store.schema import (
     TABLES,

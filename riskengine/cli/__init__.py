@@ -1,41 +1,25 @@
-"""The ``riskengine`` command line: the click group, its extensions and the guarded entry point.
+"""The ``riskengine`` command line: the click group, its commands and the guarded entry point.
 
-Commands live in one module per family and are attached to :data:`cli` here. A module listed in
-:data:`EXTENSIONS` is imported when the command line starts; when it is not there (not written
-yet, or its optional dependencies are not installed) the command line works without it.
-
-An extension module either defines ``register(group: click.Group) -> None`` or simply defines
-click commands at module level (a group's subcommands are attached through their group).
+Commands live in one module per family; each is imported here and added to :data:`cli`
+explicitly (:data:`COMMANDS`). A module that fails to import is an error like any other: there
+is no optional command.
 """
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
-import traceback
 from collections.abc import Sequence
 from importlib import metadata
-from types import ModuleType
 from typing import Any
 
 import click
 
+from riskengine.cli import backtest, db, demo, ingest, lang, score, test
 from riskengine.cli.common import DEBUG_ENV, EXIT_INTERNAL, Settings, internal_error, user_error
 from riskengine.diagnostics import RiskEngineError
 
-__all__ = ["EXTENSIONS", "cli", "main"]
-
-#: Modules providing commands, in the order their commands are offered. The first module to
-#: define a command name keeps it.
-EXTENSIONS: tuple[str, ...] = (
-    "riskengine.cli.lang",  # check, fmt, show
-    "riskengine.store.cli",  # db, ingest, demo-data
-    "riskengine.cli.score",  # score
-    "riskengine.cli.test",  # test
-    "riskengine.cli.backtest",  # backtest
-    "riskengine.cli.demo",  # demo
-)
+__all__ = ["COMMANDS", "cli", "main"]
 
 
 def _version() -> str:
@@ -99,66 +83,21 @@ def cli(ctx: click.Context, no_color: bool) -> None:
     ctx.obj = Settings(no_color=no_color)
 
 
-def _own_commands(module: ModuleType) -> list[click.Command]:
-    """The click commands defined at the top level of ``module`` that no group there owns."""
-    found = [
-        obj
-        for obj in vars(module).values()
-        if isinstance(obj, click.Command)
-        and getattr(obj.callback, "__module__", module.__name__) == module.__name__
-    ]
-    owned = {
-        id(sub) for obj in found if isinstance(obj, click.Group) for sub in obj.commands.values()
-    }
-    return [c for c in found if id(c) not in owned]
-
-
-def _is_missing(exc: ModuleNotFoundError, name: str) -> bool:
-    """Whether ``exc`` says that the module ``name`` itself (or a parent package) is absent."""
-    missing = exc.name or ""
-    return missing == name or name.startswith(missing + ".")
-
-
-def load_extensions(group: click.Group, modules: Sequence[str] = EXTENSIONS) -> list[str]:
-    """Attach the commands of each module in ``modules``; return the modules that were loaded.
-
-    A module that does not exist is skipped quietly. A module that fails to import (a missing
-    optional dependency, a bug) is skipped with a one-line warning on stderr, so the other
-    commands keep working; ``RISKENGINE_DEBUG=1`` adds the traceback.
-    """
-    loaded: list[str] = []
-    for name in modules:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if not _is_missing(exc, name):
-                _debug_skip(name, exc)
-            continue
-        except Exception as exc:  # an extension must never break the whole command line
-            _debug_skip(name, exc)
-            continue
-        register = getattr(module, "register", None)
-        if callable(register):
-            register(group)
-        else:
-            for command in _own_commands(module):
-                if command.name and command.name not in group.commands:
-                    group.add_command(command)
-        loaded.append(name)
-    return loaded
-
-
-def _debug_skip(name: str, exc: BaseException) -> None:
-    click.echo(
-        f"riskengine: warning: the commands of {name} are unavailable: "
-        f"{type(exc).__name__}: {exc} (set {DEBUG_ENV}=1 for details)",
-        err=True,
-    )
-    if os.environ.get(DEBUG_ENV) == "1":
-        traceback.print_exception(exc, file=sys.stderr)
-
-
-load_extensions(cli)
+#: Every command of ``riskengine``, by family. ``riskengine --help`` lists them by name.
+COMMANDS: tuple[click.Command, ...] = (
+    lang.check,
+    lang.fmt,
+    lang.show,
+    db.db,
+    ingest.ingest,
+    demo.demo_data,
+    score.score,
+    test.test,
+    backtest.backtest,
+    demo.demo,
+)
+for _command in COMMANDS:
+    cli.add_command(_command)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

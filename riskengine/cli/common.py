@@ -1,12 +1,15 @@
-"""Shared pieces of the command line: settings, colour, file discovery, diagnostics, errors."""
+"""Shared pieces of the command line: settings, colour, file discovery, diagnostics, errors, and
+the options of the store commands (``--url``, ``--catalogue``, a progress bar)."""
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import os
 import sys
 import tempfile
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO
 
@@ -26,12 +29,17 @@ __all__ = [
     "PROFILE_SUFFIX",
     "Settings",
     "atomic_write",
+    "catalogue_option",
     "echo_diagnostics",
     "expand_paths",
     "internal_error",
+    "iso_date",
     "plural",
     "printable",
+    "progress_bar",
     "settings",
+    "shown_url",
+    "store_url_option",
     "use_color",
     "user_error",
 ]
@@ -198,3 +206,84 @@ def atomic_write(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+# --- options of the store commands ------------------------------------------------------------
+
+
+def store_url_option(func: click.decorators.FC) -> click.decorators.FC:
+    """``--url``/``--db URL``: the store (default: $RISKENGINE_DB, else riskengine.db)."""
+    return click.option(
+        "--url",
+        "--db",
+        "url",
+        metavar="URL",
+        default=None,
+        help="Store URL (sqlite:///file.db, postgresql://user@host/db, duckdb:///file.duckdb) "
+        "or a .db/.duckdb path. Default: $RISKENGINE_DB, else sqlite:///riskengine.db.",
+    )(func)
+
+
+def catalogue_option(func: click.decorators.FC) -> click.decorators.FC:
+    """``--catalogue FILE``: a user catalogue extending the built-in fields."""
+    return click.option(
+        "--catalogue",
+        "catalogue_path",
+        type=click.Path(exists=True, dir_okay=False),
+        default=None,
+        help="A user catalogue (TOML, [[field]] tables) extending the built-in fields.",
+    )(func)
+
+
+def shown_url(url: str | None) -> str:
+    """The store's URL as shown to the user (password hidden)."""
+    from sqlalchemy.engine import make_url
+
+    from riskengine.store.engine import resolve_url
+
+    return make_url(resolve_url(url)).render_as_string(hide_password=True)
+
+
+def iso_date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
+    """A click callback: ``YYYY-MM-DD`` to a date (``None`` stays ``None``)."""
+    if value is None:
+        return None
+    try:
+        return dt.date.fromisoformat(value)
+    except ValueError:
+        raise click.BadParameter(f"expected a date YYYY-MM-DD, got {value!r}") from None
+
+
+@contextmanager
+def progress_bar(
+    total: int | None, description: str, quiet: bool
+) -> Iterator[Callable[[int], None]]:
+    """A rich progress bar on a terminal (not with --quiet); yields ``advance(n)``."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    console = Console(stderr=True)
+    enabled = not quiet and console.is_terminal
+    with Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not enabled,
+        transient=False,
+    ) as progress:
+        task = progress.add_task(description, total=total)
+
+        def advance(count: int) -> None:
+            progress.advance(task, count)
+
+        yield advance

@@ -1,7 +1,8 @@
-"""``riskengine demo``: the whole pipeline on generated data, in one command.
+"""``riskengine demo``: the whole pipeline on generated data, in one command; and
+``riskengine demo-data``: only the demo data, into a store or as export files.
 
-Creates an SQLite store in a folder, fills it with reproducible demo declarations, loads the
-sample profiles, scores one declaration with its explanation, backtests every sample profile
+``demo`` creates an SQLite store in a folder, fills it with reproducible demo declarations, loads
+the sample profiles, scores one declaration with its explanation, backtests every sample profile
 over the demo period and writes the HTML report.
 """
 
@@ -16,9 +17,9 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from riskengine.cli.common import use_color
+from riskengine.cli.common import iso_date, progress_bar, shown_url, store_url_option, use_color
 
-__all__ = ["demo", "sample_profiles_dir"]
+__all__ = ["demo", "demo_data", "sample_profiles_dir"]
 
 
 def sample_profiles_dir() -> Path:
@@ -57,15 +58,15 @@ def demo(folder: str, declarations: int, seed: int, profiles_path: str | None) -
     from riskengine.backtest.run import BacktestOptions, planned_from, run_backtest
     from riskengine.checks import load_checked
     from riskengine.cli.common import expand_paths
-    from riskengine.evaluator import Engine
-    from riskengine.sql.compile import register_functions
-    from riskengine.store.demo import (
+    from riskengine.demo import (
         DEFAULT_END,
         DEFAULT_START,
         generate,
         raw_declaration,
         write_demo,
     )
+    from riskengine.evaluator import Engine
+    from riskengine.sql.compile import register_functions
     from riskengine.store.engine import connect
     from riskengine.store.history import SqlHistoryProvider
     from riskengine.store.schema import build_tables
@@ -158,3 +159,81 @@ def demo(folder: str, declarations: int, seed: int, profiles_path: str | None) -
         f"riskengine backtest PROFILE.rp --db {url} --from {DEFAULT_START} --to {DEFAULT_END}\n"
         f"finished in {time.perf_counter() - started:.1f} s ({dt.date.today()})"
     )
+
+
+@click.command("demo-data")
+@click.option(
+    "--declarations", "-n", "count", type=click.IntRange(min=1), default=10_000, show_default=True
+)
+@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same data.")
+@click.option("--start", callback=iso_date, default=None, help="First date (default 2024-01-01).")
+@click.option("--end", callback=iso_date, default=None, help="Last date (default 2025-12-31).")
+@store_url_option
+@click.option(
+    "--csv",
+    "csv_path",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write a one-row-per-item CSV export (and FILE.outcomes.csv, FILE.outcomes.controls.csv)"
+    " instead of storing; ingest it with riskengine/demo/examples/demo_export.toml.",
+)
+@click.option(
+    "--jsonl",
+    "jsonl_path",
+    type=click.Path(dir_okay=False, writable=True),
+    default=None,
+    help="Write declarations as JSON Lines (the input format) instead of storing.",
+)
+@click.option("--quiet", "-q", is_flag=True, help="No progress bar.")
+def demo_data(
+    count: int,
+    seed: int,
+    start: dt.date | None,
+    end: dt.date | None,
+    url: str | None,
+    csv_path: str | None,
+    jsonl_path: str | None,
+    quiet: bool,
+) -> None:
+    """Generate realistic demo declarations with planted violations, outcomes and controls.
+
+    Repeat offenders make history matter; the same --seed always gives the same data.
+    """
+    from riskengine import demo
+    from riskengine.store.engine import connect
+
+    first = start or demo.DEFAULT_START
+    last = end or demo.DEFAULT_END
+    if last < first:
+        raise click.BadParameter(f"--end {last} is before --start {first}")
+    began = time.perf_counter()
+    if csv_path or jsonl_path:
+        records = list(demo.generate(count, seed, first, last))
+        if csv_path:
+            rows = demo.export_csv(records, csv_path)
+            out = Path(csv_path)
+            outcomes_path = out.with_name(out.stem + ".outcomes.csv")
+            outcome_rows, control_rows = demo.export_outcomes_csv(records, outcomes_path)
+            click.echo(
+                f"wrote {rows} item rows of {count} declarations to {csv_path}, "
+                f"{outcome_rows} outcome rows to {outcomes_path}, {control_rows} control rows "
+                f"to {outcomes_path.with_name(outcomes_path.stem + '.controls.csv')}"
+            )
+        if jsonl_path:
+            lines = demo.export_jsonl(records, jsonl_path)
+            click.echo(f"wrote {lines} declarations to {jsonl_path}")
+        return
+    engine = connect(url)
+    try:
+        with progress_bar(count, "demo declarations", quiet) as advance:
+            summary = demo.write_demo(engine, count, seed, first, last, progress=advance)
+    finally:
+        engine.dispose()
+    seconds = time.perf_counter() - began
+    click.echo(
+        f"stored {summary.declarations} declarations ({summary.items} goods items), "
+        f"{summary.not_completed} not completed, {summary.controls} controls, "
+        f"{summary.violations} planted violations in {shown_url(url)} ({seconds:.1f} s)"
+    )
+    if summary.declarations < count:
+        click.echo(f"{count - summary.declarations} declarations were already in the store")

@@ -13,7 +13,7 @@ names, whatever the tables behind them are called:
                      ``violation_found``, ``revenue``, ``date``
 ===================  ==========================================================================
 
-:func:`native_source` gives the store's own tables; :mod:`riskengine.store.mapping` builds one
+:func:`native_source` gives the store's own tables; :mod:`riskengine.byo` builds one
 over existing tables from a bring-your-own-tables mapping.
 """
 

@@ -1,6 +1,6 @@
 """Bring your own tables: a :class:`StoreSource` over a customs service's existing schema.
 
-:func:`build_source` checks a :class:`~riskengine.store.mapping.ByoMapping` against the database
+:func:`build_source` checks a :class:`~riskengine.ingest.mapping.ByoMapping` against the database
 (every table and column must exist; a misspelt name gets a "did you mean") and builds one
 ``SELECT`` per mapped table that renames the user's columns to the store's canonical names.
 History and backtests then run on those selectables exactly as on the store's own tables; the
@@ -15,9 +15,10 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from riskengine.byo.mapping import ByoMapping, ByoTable, ColumnRef
 from riskengine.catalogue import Catalogue, FieldType
+from riskengine.mapfile import MappingError, line_of
 from riskengine.store import reflect
-from riskengine.store.mapping import ByoMapping, ByoTable, ColumnRef, MappingError, _line_of
 from riskengine.store.schema import column_name
 from riskengine.store.source import StoreSource
 
@@ -36,7 +37,7 @@ def _fail(mapping: ByoMapping, reason: str, key: str) -> MappingError:
     section, _, rest = key.partition(".")
     if rest.startswith("fields."):
         look = rest[len("fields.") :]  # the catalogue path, written as a key in the file
-        line = _line_of(mapping.text, look) if mapping.text else None
+        line = line_of(mapping.text, look) if mapping.text else None
     else:
         line = _section_line(mapping.text, section, rest)
     return MappingError(reason, file=mapping.file, line=line, key=key)
@@ -167,8 +168,8 @@ def load_source(
     connection: sa.Connection, path: str, catalogue: Catalogue | None = None
 ) -> StoreSource:
     """Read a bring-your-own-tables mapping file and build its source on ``connection``."""
+    from riskengine.byo.mapping import load_byo_mapping
     from riskengine.catalogue import default_catalogue
-    from riskengine.store.mapping import load_byo_mapping
 
     catalogue = catalogue or default_catalogue()
     return build_source(load_byo_mapping(path, catalogue=catalogue), connection, catalogue)

@@ -11,10 +11,10 @@ from pathlib import Path
 import sqlalchemy as sa
 from click.testing import CliRunner
 
+from riskengine import demo
 from riskengine.classifiers import reasons
+from riskengine.cli.demo import demo_data
 from riskengine.declaration import normalise_declaration
-from riskengine.store import demo
-from riskengine.store.cli import demo_data
 from riskengine.store.engine import connect
 from riskengine.store.schema import TABLES
 

@@ -12,11 +12,12 @@ import sqlalchemy as sa
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from riskengine.ingest.mapping import MappingError, load_ingest_mapping, parse_ingest_mapping
+from riskengine.ingest.pipeline import ingest_file
+from riskengine.ingest.records import Reader
 from riskengine.store.engine import StoreError, connect
-from riskengine.store.ingest import _Reader, ingest_file
-from riskengine.store.mapping import MappingError, load_ingest_mapping, parse_ingest_mapping
 from riskengine.store.schema import TABLES
-from tests.test_store_ingest import (
+from tests.test_ingest import (
     DECLARATIONS_MAP,
     EXAMPLES,
     RECORDS,
@@ -162,10 +163,10 @@ def test_the_compiled_converter_reads_like_the_field_converters(cells: list[str]
     mapping = parse_ingest_mapping(_CONVERSIONS)
     header = ["ID", "DATE", "MODE", "VALUE", "FLAG", "NAME"]
     for iso_dates in (True, False):
-        reader = _Reader(mapping.rules, mapping, header, iso_dates=iso_dates)
+        reader = Reader(mapping.rules, mapping, header, iso_dates=iso_dates)
         values, problem = reader.read(cells)
         # the reference: every value through its field's own converter
-        reference, reference_problem = reader._slow(cells)
+        reference, reference_problem = reader.per_cell(cells)
         assert problem == reference_problem
         assert tuple(values) == tuple(reference)
         if problem is None:
@@ -174,10 +175,10 @@ def test_the_compiled_converter_reads_like_the_field_converters(cells: list[str]
 
 def test_the_compiled_converter_is_generated_source() -> None:
     mapping = load_ingest_mapping(DECLARATIONS_MAP)
-    from riskengine.store import demo
+    from riskengine import demo
 
     names = [name for name, _, _ in demo.EXPORT_COLUMNS]
-    reader = _Reader([r for r in mapping.rules if r.scope == "item"], mapping, names)
+    reader = Reader([r for r in mapping.rules if r.scope == "item"], mapping, names)
     assert reader.fast is not None
     source = reader.fast.__source__  # type: ignore[attr-defined]
     assert source.startswith("def convert(c):")
@@ -269,8 +270,8 @@ def test_the_ingest_command_takes_a_yaml_mapping(
 ) -> None:
     from click.testing import CliRunner
 
-    from riskengine.store import demo
-    from riskengine.store.cli import ingest
+    from riskengine import demo
+    from riskengine.cli.ingest import ingest
 
     path = tmp_path / "export.csv"
     demo.export_csv(RECORDS[:30], path)

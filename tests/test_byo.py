@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from riskengine import demo
 from riskengine import model as m
-from riskengine.store import demo, reflect
-from riskengine.store.byo import load_source
+from riskengine.byo.mapping import MappingError, parse_byo_mapping
+from riskengine.byo.source import load_source
+from riskengine.store import reflect
 from riskengine.store.engine import connect
 from riskengine.store.history import history_for_range, lookup_history
-from riskengine.store.mapping import MappingError, parse_byo_mapping
 from riskengine.store.schema import TABLES
 
 RECORDS = list(demo.generate(400, seed=5, start=dt.date(2024, 1, 1), end=dt.date(2024, 3, 31)))

@@ -17,14 +17,14 @@ import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
 
-from riskengine.store import demo
-from riskengine.store.cli import ingest
-from riskengine.store.ingest import ingest_file
-from riskengine.store.mapping import (
+from riskengine import demo
+from riskengine.cli.ingest import ingest
+from riskengine.ingest.mapping import (
     MappingError,
     load_ingest_mapping,
     parse_ingest_mapping,
 )
+from riskengine.ingest.pipeline import ingest_file
 from riskengine.store.schema import TABLES
 
 EXAMPLES = Path(demo.__file__).parent / "examples"
@@ -291,7 +291,7 @@ def test_a_killed_ingest_resumes(
     demo.export_csv(records, path)
     script = (
         "import sys\n"
-        "from riskengine.store.cli import ingest\n"
+        "from riskengine.cli.ingest import ingest\n"
         "ingest.main(sys.argv[1:], standalone_mode=True)\n"
     )
     args = [sys.executable, "-c", script, str(path), "--db", store_url, "--mapping",
