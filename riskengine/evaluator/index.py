@@ -3,10 +3,11 @@
 For each profile we look for *necessary* conditions: predicates of the form ``field in (...)``,
 ``field == constant`` or ``field starts with (...)`` on a declaration or item field such that,
 when all of them are false on an item, the profile cannot fire on that item. This is decided by
-abstract interpretation: the chosen predicates are set to false, every other predicate is
-"unknown", numbers are intervals (history values within [0, max], fields unbounded and possibly
-missing) and the highest reachable degree (clamped to 0..100) is compared with each control's
-threshold, and each control's condition with "can it be true". Starting from every indexable
+the language's interval analysis (:mod:`riskengine.semantics.intervals`, the one the checks use):
+the chosen predicates are set to false, every other predicate is "unknown", numbers are intervals
+(history values within [0, max], fields unbounded and possibly missing) and the highest reachable
+degree (clamped to 0..100) is compared with each control's threshold, and each control's
+condition with "can it be true". Starting from every indexable
 predicate, predicates are dropped greedily (least selective first) while the rest still rule
 firing out. The profile is then filed under the values (or prefixes) of what remains: exact values
 in hash maps, prefixes in one hash map per prefix length. A profile without such a set goes to the
