@@ -16,8 +16,6 @@ The rules (docs/semantics.md#indicators-and-exceptions):
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import attrs
 
 from riskengine import model as m
@@ -55,26 +53,42 @@ def definitions(profile: m.Profile) -> dict[str, m.Indicator]:
     return out
 
 
-def refs(expr: m.Expr | m.ListLit | None) -> Iterator[m.Ref]:
+#: The sub-expressions a name can hide in, per node type (lists of literals hold none; the list
+#: of ``in`` / ``starts with`` is looked at apart: a bare name there is a list).
+_CHILDREN: dict[type, tuple[str, ...]] = {
+    m.Neg: ("operand",),
+    m.Not: ("operand",),
+    m.IsMissing: ("operand",),
+    m.Matches: ("operand",),
+    m.Arith: ("left", "right"),
+    m.Compare: ("left", "right"),
+    m.And: ("left", "right"),
+    m.Or: ("left", "right"),
+    m.Between: ("operand", "low", "high"),
+    m.Cond: ("test", "then", "otherwise"),
+}
+
+
+def refs(expr: m.Expr | m.ListLit | None) -> list[m.Ref]:
     """The bare names an expression reads as values (indicators, or unknown names), in source
     order; a name in a list position (``in NAME``, ``starts with NAME``) names a list and is
     left out."""
-    if expr is None:
-        return
-    stack: list[m.Expr | m.ListLit] = [expr]
+    out: list[m.Ref] = []
+    stack: list[object] = [expr]
     while stack:
         node = stack.pop()
-        if isinstance(node, m.Ref):
-            yield node
+        cls = type(node)
+        if cls is m.Ref:
+            out.append(node)  # type: ignore[arg-type]
             continue
-        if isinstance(node, m.InList | m.StartsWith):
-            listed = node.values if isinstance(node, m.InList) else node.prefixes
-            kids: tuple[m.Expr | m.ListLit, ...] = (node.operand,)
-            if not isinstance(listed, m.Ref):
-                kids += (listed,)
-        else:
-            kids = m.children(node)
-        stack.extend(reversed(kids))
+        names = _CHILDREN.get(cls)
+        if names is not None:
+            stack.extend(getattr(node, n) for n in reversed(names))
+        elif cls is m.Call:
+            stack.extend(reversed(node.args))  # type: ignore[attr-defined]
+        elif cls is m.InList or cls is m.StartsWith:
+            stack.append(node.operand)  # type: ignore[attr-defined]
+    return out
 
 
 def dependencies(profile: m.Profile) -> dict[str, list[str]]:
