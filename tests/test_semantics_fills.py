@@ -1,11 +1,12 @@
 """One rule for choosing a regional fill: the evaluator, ``regional.fill_for`` and the SQL
 backtest choose the same fill for every office and date.
 
-Hypothesis draws fills of a few offices with validity ranges that overlap, touch, leave gaps or
-share a start (overlaps are what ``check`` rejects as RE411; the rule must still be one), and
-declarations of those offices (and of an office without fills) on days around them. Each fill
-sets ``region.k`` to its own number and the profile's degree is ``region.k``, so the degree the
-evaluator and the SQL backtest report names the fill each one chose.
+On SQLite, PostgreSQL and DuckDB. Hypothesis draws fills of a few offices with validity ranges
+that overlap, touch, leave gaps or share a start (overlaps are what ``check`` rejects as RE411;
+the rule must still be one), and declarations of those offices (and of an office without
+fills) on days around them. Each fill sets ``region.k`` to its own number and the profile's
+degree is ``region.k``, so the degree the evaluator and the SQL backtest report names the fill
+each one chose.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from riskengine.backtest.pushdown import PlannedProfile, declaration_query, plan
 from riskengine.evaluator import CompiledProfile
 from riskengine.regional import fill_for
 from riskengine.semantics.fills import applies, choose, fills_of
+from riskengine.store.schema import build_tables
 from riskengine.syntax import parse
 from tests.backtest_store import write_store
 
@@ -65,6 +67,13 @@ def fill_sets(draw: st.DrawFn) -> tuple[m.Profile, tuple[m.Fill, ...]]:
     return source.profiles[0], source.fills
 
 
+def _k(fill: m.Fill) -> float:
+    """The fill's own number, ``region.k``."""
+    (value,) = fill.values
+    assert isinstance(value.value, m.NumberLit)
+    return float(value.value.value)
+
+
 DAYS = st.integers(-3, 75).map(lambda d: BASE + dt.timedelta(days=d))
 DECLARATIONS = st.lists(st.tuples(st.sampled_from(OFFICES), DAYS), min_size=1, max_size=12)
 
@@ -85,10 +94,25 @@ def _by_the_doc(fills: tuple[m.Fill, ...], office: str, day: dt.date) -> int | N
     return max(valid, key=lambda k: (fills[k].valid.start, k))  # type: ignore[union-attr]
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(fill_sets(), DECLARATIONS)
+def _empty(engine: sa.Engine) -> None:
+    """The store's tables in ``engine``, without rows (one database serves every example)."""
+    tables = build_tables()
+    tables.metadata.create_all(engine)
+    for table in (tables.control_results, tables.items, tables.declarations):
+        with engine.begin() as conn:  # one at a time: DuckDB checks foreign keys per statement
+            conn.execute(table.delete())
+
+
+@settings(
+    max_examples=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(drawn=fill_sets(), decls=DECLARATIONS)
 def test_evaluator_api_and_sql_choose_the_same_fill(
-    drawn: tuple[m.Profile, tuple[m.Fill, ...]], decls: list[tuple[str, dt.date]]
+    engine: sa.Engine,
+    drawn: tuple[m.Profile, tuple[m.Fill, ...]],
+    decls: list[tuple[str, dt.date]],
 ) -> None:
     profile, fills = drawn
     own = fills_of(profile, fills)
@@ -96,14 +120,15 @@ def test_evaluator_api_and_sql_choose_the_same_fill(
     assert cp.fills == own
 
     # the SQL backtest, one declaration per (office, day); its degree names the fill it chose
-    engine = sa.create_engine("sqlite://")
+    dialect = engine.dialect.name
+    _empty(engine)
     rows = [(pk, f"D{pk}", day, office) for pk, (office, day) in enumerate(decls, start=1)]
     items = [(pk, 1, "CN", 100.0, 10.0) for pk, *_ in rows]
     source = write_store(engine, rows, items, [], BASE)
-    (planned,) = plan([PlannedProfile(profile.key, profile, own)], "sqlite")
+    (planned,) = plan([PlannedProfile(profile.key, profile, own)], dialect)
     assert planned.pushdown, planned.reason
     query, _codes = declaration_query(
-        source, [planned], BASE - dt.timedelta(days=10), BASE + dt.timedelta(days=80), "sqlite"
+        source, [planned], BASE - dt.timedelta(days=10), BASE + dt.timedelta(days=80), dialect
     )
     with engine.connect() as conn:
         sql = {r.decl_id: r.p0_best for r in conn.execute(query)}
@@ -116,7 +141,7 @@ def test_evaluator_api_and_sql_choose_the_same_fill(
         assert (None if k is None else cp.fills[k]) is chosen
         assert cp.offices_on(day).get(office) == k
         scored = cp.evaluate({"office": office, "date": day, "items": [{}]}, day)
-        want = None if chosen is None else float(chosen.values[0].value.value)  # type: ignore[union-attr]
+        want = None if chosen is None else _k(chosen)
         assert (None if scored is None else float(scored.degree)) == want
         # the API
         assert fill_for(profile, fills, office, day) is chosen
