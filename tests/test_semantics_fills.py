@@ -163,6 +163,7 @@ def test_a_later_start_wins_over_an_earlier_overlapping_fill_and_a_tie_goes_to_t
     fills = source.fills
     assert [applies(f, "UA100110", day) for f in fills] == [True, True, True]
     assert choose(fills, "UA100110", day) == 2  # starts last, given last
+    assert fill_for(source.profiles[0], fills, "UA100110", day) is fills[2]  # not the first
     assert choose(fills, "UA100110", dt.date(2024, 2, 20)) == 1  # the third has ended
     assert choose(fills, "UA100110", dt.date(2024, 3, 20)) == 0  # only the first is valid
     assert choose(fills, "UA500110", day) is None
