@@ -9,28 +9,20 @@ from typing import Any
 import attrs
 
 from riskengine import model as m
+from riskengine.semantics.fills import choose, fills_of
 
 
 def fill_for(
     profile: m.Profile, fills: Iterable[m.Fill], office: str | None, as_of: dt.date
 ) -> m.Fill | None:
-    """The fill of ``office`` for ``profile`` valid on ``as_of`` (None when there is none).
-
-    A fill belongs to the profile whose number it names, edition included (as the checks
-    and the evaluator read it); checks reject overlapping fills of one office.
-    """
-    if profile.number is None or office is None:
-        return None
-    number = str(profile.number)
-    for fill in fills:
-        if (
-            str(fill.profile) == number
-            and fill.office == office
-            and fill.valid is not None
-            and fill.valid.contains(as_of)
-        ):
-            return fill
-    return None
+    """The fill of ``office`` for ``profile`` that applies on ``as_of`` (None when there is
+    none): among the fills naming the profile's number (edition included), the one of the
+    office valid on that date; when several are (RE411 rejects that), the one starting last.
+    The rule of :mod:`riskengine.semantics.fills`, as the evaluator and the SQL backtest read
+    it."""
+    own = fills_of(profile, fills)
+    k = choose(own, office, as_of)
+    return None if k is None else own[k]
 
 
 def apply_fill(profile: m.Profile, fill: m.Fill) -> m.Profile:

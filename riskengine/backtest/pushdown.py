@@ -32,13 +32,13 @@ import sqlalchemy as sa
 from riskengine import model as m
 from riskengine.evaluator.index import Atom, IndexPlan
 from riskengine.regional import apply_fill
+from riskengine.semantics.fills import sql_choices
 from riskengine.sql.compile import (
     Col,
     ExprCompiler,
     ProfileSql,
     SqlScope,
     SqlUnsupported,
-    _nn,
     clamp,
     compile_profile,
 )
@@ -428,29 +428,13 @@ def _variants(
     )
     if not pp.profile.is_regional:
         return [_Variant(sa.true(), compile_profile(pp.profile, scope))]
-    office = field("declaration.office")
-    date = field("declaration.date")
-    out = []
-    taken: list[Col] = []
-    # the evaluator's choice when several fills of an office are valid: the one starting last
-    # (the later one among equal starts); each row takes exactly one variant
-    order = sorted(
-        (k for k, f in enumerate(pp.fills) if f.valid is not None and f.office is not None),
-        key=lambda k: (pp.fills[k].valid.start, k),  # type: ignore[union-attr]
-        reverse=True,
-    )
-    for k in order:
-        fill = pp.fills[k]
-        assert fill.valid is not None
-        valid = sa.and_(
-            office == fill.office,
-            date >= fill.valid.start,
-            date <= (fill.valid.end or dt.date.max),
-        )
-        guard = sa.and_(valid, *[sa.not_(t) for t in taken]) if taken else valid
-        taken.append(_nn(valid))
-        out.append(_Variant(_nn(guard), compile_profile(apply_fill(pp.profile, fill), scope)))
-    return out
+    # the rule of riskengine.semantics.fills: each row takes the variant of the fill that
+    # applies to its office and date (at most one), none when no fill does
+    choices = sql_choices(pp.fills, field("declaration.office"), field("declaration.date"))
+    return [
+        _Variant(guard, compile_profile(apply_fill(pp.profile, pp.fills[k]), scope))
+        for k, guard in choices
+    ]
 
 
 def _index_plan(pp: PlannedProfile) -> IndexPlan | None:

@@ -26,6 +26,7 @@ from riskengine.checks.types import (
     literal_type,
 )
 from riskengine.diagnostics import Span
+from riskengine.semantics.indicators import definitions, indicator_order
 
 _MESSAGE_NAMES = ("degree", "negative_history", "positive_history")
 
@@ -147,7 +148,6 @@ def check_expressions(p: m.Profile, scope: Scope, report: Reporter) -> Usage:
     """Types and names of every expression; indicator cycles (RE214); the message."""
     checker = ExprChecker(scope, report)
     usage = Usage()
-    graph: dict[str, set[str]] = {}
     defined: set[str] = set()
     for ind in p.indicators:
         checker.used = set()
@@ -157,7 +157,6 @@ def check_expressions(p: m.Profile, scope: Scope, report: Reporter) -> Usage:
         if ind.name in defined:
             continue  # a duplicate (RE212): the first definition is the one used
         defined.add(ind.name)
-        graph[ind.name] = set(checker.used)
         usage.indicators |= checker.used - {ind.name}
     checker.used = usage.indicators
     for exc in p.exceptions:
@@ -173,7 +172,7 @@ def check_expressions(p: m.Profile, scope: Scope, report: Reporter) -> Usage:
         check_message(p.message, scope, checker, report)
     usage.params = checker.used_params
     usage.history = checker.used_history
-    _cycles(p, graph, report)
+    _cycles(p, report)
     return usage
 
 
@@ -271,46 +270,18 @@ def _placeholder_span(report: Reporter, msg: m.Message, name: str) -> Span:
     return Span(found.file, found.line, found.column - 1, found.end_line, found.end_column + 1)
 
 
-def _cycles(p: m.Profile, graph: dict[str, set[str]], report: Reporter) -> None:
-    """Report each cycle among indicators once, as a path ``a → b → a`` (RE214)."""
-    order = {ind.name: i for i, ind in reversed(list(enumerate(p.indicators)))}
-    spans: dict[str, Span] = {}
-    for ind in p.indicators:
-        spans.setdefault(ind.name, ind.span)
-    white, grey, black = 0, 1, 2
-    color = dict.fromkeys(graph, white)
-    reported: set[str] = set()
-    for root in sorted(graph, key=order.__getitem__):
-        if color[root] != white:
-            continue
-        stack: list[tuple[str, list[str]]] = [
-            (root, sorted(graph[root] & graph.keys(), key=order.__getitem__))
-        ]
-        path = [root]
-        color[root] = grey
-        while stack:
-            node, todo = stack[-1]
-            if not todo:
-                stack.pop()
-                path.pop()
-                color[node] = black
-                continue
-            nxt = todo.pop(0)
-            if color[nxt] == grey:
-                cycle = [*path[path.index(nxt) :], nxt]
-                if not reported.intersection(cycle):
-                    reported.update(cycle)
-                    start = cycle[0]
-                    report(
-                        "RE214",
-                        "indicators depend on each other in a cycle: " + " → ".join(cycle),
-                        head(spans[start], len(start)),
-                        "an indicator cannot depend on itself, directly or through others",
-                    )
-            elif color[nxt] == white:
-                color[nxt] = grey
-                path.append(nxt)
-                stack.append((nxt, sorted(graph[nxt] & graph.keys(), key=order.__getitem__)))
+def _cycles(p: m.Profile, report: Reporter) -> None:
+    """Report each cycle among indicators once, as a path ``a → b → a`` (RE214), as
+    :mod:`riskengine.semantics.indicators` finds them."""
+    found = indicator_order(p)
+    for cycle in found.cycles:
+        start = definitions(p)[cycle[0]]
+        report(
+            "RE214",
+            found.cycle_text(cycle),
+            head(start.span, len(start.name)),
+            "an indicator cannot depend on itself, directly or through others",
+        )
 
 
 def check_unused(p: m.Profile, usage: Usage, report: Reporter) -> None:

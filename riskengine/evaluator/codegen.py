@@ -37,6 +37,7 @@ import attrs
 from riskengine import model as m
 from riskengine.diagnostics import Span
 from riskengine.evaluator import values
+from riskengine.semantics.indicators import topo_indicators
 
 __all__ = [
     "CompileError",
@@ -119,34 +120,6 @@ def resolve_list(values_: m.ListValue, lists: Mapping[str, m.ListLit]) -> m.List
             raise CompileError(f"unknown list `{values_.name}`", values_.span)
         return found
     return values_
-
-
-def topo_indicators(profile: m.Profile) -> list[m.Indicator]:
-    """Indicators in an order where each comes after the indicators it refers to."""
-    by_name = {i.name: i for i in profile.indicators}
-    done: dict[str, bool] = {}
-    out: list[m.Indicator] = []
-
-    def visit(ind: m.Indicator, path: tuple[str, ...]) -> None:
-        state = done.get(ind.name)
-        if state is True:
-            return
-        if state is False:
-            cycle = " → ".join((*path, ind.name))
-            raise CompileError(f"indicators refer to each other in a cycle: {cycle}", ind.span)
-        done[ind.name] = False
-        for expr in (ind.condition, ind.unless):
-            if expr is None:
-                continue
-            for node in nodes(expr):
-                if isinstance(node, m.Ref) and node.name in by_name:
-                    visit(by_name[node.name], (*path, ind.name))
-        done[ind.name] = True
-        out.append(ind)
-
-    for ind in profile.indicators:
-        visit(ind, ())
-    return out
 
 
 def is_date(expr: m.Expr, types: Mapping[str, str]) -> bool:

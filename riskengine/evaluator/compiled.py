@@ -19,6 +19,7 @@ from riskengine.evaluator.codegen import Generated, Unit
 from riskengine.evaluator.explain import ExplainShape, FillInfo, ProfileExplanation
 from riskengine.evaluator.history import HistoryProvider
 from riskengine.evaluator.index import IndexPlan, degree_bounds, plan_index
+from riskengine.semantics.fills import FillChooser, fills_of
 
 __all__ = [
     "CompiledProfile",
@@ -211,8 +212,8 @@ class CompiledProfile:
         for p in profile.params:
             base_types[f"region.{p.name}"] = p.type
         self.types: Mapping[str, str] = MappingProxyType(base_types)
-        own = [f for f in fills if self.number is not None and str(f.profile) == self.number]
-        self.fills: tuple[m.Fill, ...] = tuple(own)
+        self.fills: tuple[m.Fill, ...] = fills_of(profile, fills)
+        self._chooser = FillChooser(self.fills)
         self.default = Variant(self._unit(profile.controls, profile.message, ""))
         self._variants: dict[int, Variant] = {}
         self._regions: dict[int, Mapping[str, Any]] = {}
@@ -256,27 +257,13 @@ class CompiledProfile:
         return out
 
     def fill_for(self, office: Any, as_of: dt.date) -> int | None:
-        """The index of the fill of ``office`` valid on ``as_of`` (the one starting last when
-        several are), or ``None``."""
-        found: int | None = None
-        for k, fill in enumerate(self.fills):
-            if fill.office is None or fill.office != office or fill.valid is None:
-                continue
-            if fill.valid.contains(as_of) and (
-                found is None or fill.valid.start >= _start(self.fills[found])
-            ):
-                found = k
-        return found
+        """The index of the fill of ``office`` that applies on ``as_of``, or ``None`` (the
+        rule of :mod:`riskengine.semantics.fills`)."""
+        return self._chooser.choose(office, as_of)
 
     def offices_on(self, as_of: dt.date) -> dict[str, int]:
-        """Office → fill index for every office with a fill valid on ``as_of``."""
-        out: dict[str, int] = {}
-        for fill in self.fills:
-            if fill.office is not None and fill.office not in out:
-                k = self.fill_for(fill.office, as_of)
-                if k is not None:
-                    out[fill.office] = k
-        return out
+        """Office → fill index for every office with a fill that applies on ``as_of``."""
+        return self._chooser.offices_on(as_of)
 
     def variant(self, fill: int | None) -> Variant:
         """The compiled variant for a fill index (the profile's own when the fill brings no
@@ -437,10 +424,6 @@ class CompiledProfile:
                 where = f"{self.file}:{line}" if line else f"{self.file}, {gen.filename}:{lineno}"
         reason = f"{type(exc).__name__}: {exc}"
         return EvaluationError(self.key, where, reason)
-
-
-def _start(fill: m.Fill) -> dt.date:
-    return fill.valid.start if fill.valid is not None else dt.date.min
 
 
 def _edition(number: m.ProfileNumber | None) -> int:

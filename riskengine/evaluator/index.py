@@ -3,10 +3,11 @@
 For each profile we look for *necessary* conditions: predicates of the form ``field in (...)``,
 ``field == constant`` or ``field starts with (...)`` on a declaration or item field such that,
 when all of them are false on an item, the profile cannot fire on that item. This is decided by
-abstract interpretation: the chosen predicates are set to false, every other predicate is
-"unknown", numbers are intervals (history values within [0, max], fields unbounded and possibly
-missing) and the highest reachable degree (clamped to 0..100) is compared with each control's
-threshold, and each control's condition with "can it be true". Starting from every indexable
+the language's interval analysis (:mod:`riskengine.semantics.intervals`, the one the checks use):
+the chosen predicates are set to false, every other predicate is "unknown", numbers are intervals
+(history values within [0, max], fields unbounded and possibly missing) and the highest reachable
+degree (clamped to 0..100) is compared with each control's threshold, and each control's
+condition with "can it be true". Starting from every indexable
 predicate, predicates are dropped greedily (least selective first) while the rest still rule
 firing out. The profile is then filed under the values (or prefixes) of what remains: exact values
 in hash maps, prefixes in one hash map per prefix length. A profile without such a set goes to the
@@ -25,16 +26,11 @@ from typing import Any
 import attrs
 
 from riskengine import model as m
-from riskengine.evaluator.codegen import (
-    literal_value,
-    nodes,
-    prefix_text,
-    resolve_list,
-    topo_indicators,
-)
-from riskengine.evaluator.values import number
+from riskengine.evaluator.codegen import literal_value, nodes, prefix_text, resolve_list
+from riskengine.semantics.indicators import topo_indicators
+from riskengine.semantics.intervals import Analysis, degree_bounds
 
-__all__ = ["Atom", "IndexPlan", "ProfileIndex", "plan_index"]
+__all__ = ["Atom", "IndexPlan", "ProfileIndex", "degree_bounds", "plan_index"]
 
 INF = math.inf
 
@@ -123,179 +119,19 @@ def _literal_list(lv: m.ListValue, lists: Mapping[str, m.ListLit]) -> m.ListLit 
     return target if isinstance(target, m.ListLit) else None
 
 
-# ------------------------------------------------------------------------------ abstract values
+# ------------------------------------------------------------------------------ can it fire?
 
 
-@attrs.frozen
-class _B:
-    """An abstract boolean: which of true / false are possible."""
-
-    t: bool
-    f: bool
-
-
-_UNKNOWN = _B(True, True)
-_TRUE = _B(True, False)
-_FALSE = _B(False, True)
-
-
-@attrs.frozen
-class _N:
-    """An abstract number: an interval and whether the value may be missing."""
-
-    lo: float
-    hi: float
-    missing: bool = False
-
-
-_ANY = _N(-INF, INF, True)
-
-
-def _interval(vals: Sequence[float], missing: bool) -> _N:
-    lo, hi = min(vals), max(vals)
-    if lo != lo or hi != hi or any(v != v for v in vals):  # NaN: the bounds are unknown
-        return _N(-INF, INF, missing)
-    return _N(lo, hi, missing)
-
-
-class _Abstract:
-    """Abstract evaluation of one profile with a set of atoms forced false."""
-
-    def __init__(
-        self,
-        profile: m.Profile,
-        lists: Mapping[str, m.ListLit],
-        order: Sequence[m.Indicator],
-        false_ids: set[int],
-    ) -> None:
-        self.profile = profile
-        self.lists = lists
-        self.false = false_ids
-        self.indicators: dict[str, _B] = {}
-        hist = profile.history
-        self.neg = _N(0.0, number(hist.negative.max)) if hist and hist.negative else _N(0.0, 0.0)
-        self.pos = _N(0.0, number(hist.positive.max)) if hist and hist.positive else _N(0.0, 0.0)
-        for ind in order:
-            c = self.cond(ind.condition)
-            if ind.unless is not None:
-                u = self.cond(ind.unless)
-                c = _B(c.t and u.f, c.f or u.t)
-            self.indicators[ind.name] = c
-
-    def cond(self, e: m.Expr) -> _B:
-        if id(e) in self.false:
-            return _FALSE
-        match e:
-            case m.BoolLit(value=v):
-                return _TRUE if v else _FALSE
-            case m.Ref(name=name):
-                return self.indicators.get(name, _UNKNOWN)
-            case m.And(left=a, right=b):
-                x, y = self.cond(a), self.cond(b)
-                return _B(x.t and y.t, x.f or y.f)
-            case m.Or(left=a, right=b):
-                x, y = self.cond(a), self.cond(b)
-                return _B(x.t or y.t, x.f and y.f)
-            case m.Not(operand=o):
-                x = self.cond(o)
-                return _B(x.f, x.t)
-            case m.Cond(test=t, then=a, otherwise=b):
-                x = self.cond(t)
-                branches = ([self.cond(a)] if x.t else []) + ([self.cond(b)] if x.f else [])
-                return _B(any(v.t for v in branches), any(v.f for v in branches))
-            case _:
-                return _UNKNOWN
-
-    def num(self, e: m.Expr) -> _N:
-        match e:
-            case m.NumberLit(value=v):
-                const = number(v)
-                return _N(const, const)
-            case m.HistoryRef(kind=k):
-                return self.neg if k is m.HistoryKind.NEGATIVE else self.pos
-            case m.FieldRef() | m.StringLit() | m.DateLit():
-                return _ANY
-            case m.Neg(operand=o):
-                x = self.num(o)
-                return _N(-x.hi, -x.lo, x.missing)
-            case m.Arith(op=op, left=a, right=b):
-                x, y = self.num(a), self.num(b)
-                missing = x.missing or y.missing
-                if op == "+":
-                    return _interval((x.lo + y.lo, x.hi + y.hi), missing)
-                if op == "-":
-                    return _interval((x.lo - y.hi, x.hi - y.lo), missing)
-                if op == "*":
-                    return _interval(_products(x, y), missing)
-                if y.lo <= 0.0 <= y.hi:
-                    return _ANY
-                return _interval((x.lo / y.lo, x.lo / y.hi, x.hi / y.lo, x.hi / y.hi), missing)
-            case m.Call(func=f, args=args) if args and f in ("min", "max", "abs", "round"):
-                xs = [self.num(a) for a in args]
-                missing = any(x.missing for x in xs)
-                if f == "min":
-                    return _N(min(x.lo for x in xs), min(x.hi for x in xs), missing)
-                if f == "max":
-                    return _N(max(x.lo for x in xs), max(x.hi for x in xs), missing)
-                x = xs[0]
-                if f == "abs":
-                    lo = 0.0 if x.lo <= 0.0 <= x.hi else min(abs(x.lo), abs(x.hi))
-                    return _N(lo, max(abs(x.lo), abs(x.hi)), missing)
-                digits = args[1] if len(args) > 1 else m.NumberLit(0)  # type: ignore[arg-type]
-                if isinstance(digits, m.NumberLit) and digits.value >= 0:
-                    return _N(x.lo - 0.5, x.hi + 0.5, missing)
-                return _ANY
-            case m.Cond(test=t, then=a, otherwise=b):
-                c = self.cond(t)
-                parts = ([self.num(a)] if c.t else []) + ([self.num(b)] if c.f else [])
-                if not parts:
-                    return _ANY
-                return _N(
-                    min(p.lo for p in parts),
-                    max(p.hi for p in parts),
-                    any(p.missing for p in parts),
-                )
-            case _:
-                c = self.cond(e)
-                if isinstance(e, m.Call):
-                    return _ANY
-                return _N(0.0 if c.f else 1.0, 1.0 if c.t else 0.0)
-
-    def can_fire(self, controls: Sequence[m.Control]) -> bool:
-        if self.profile.degree is None:
-            top = 0.0
-        else:
-            d = self.num(self.profile.degree)
-            top = min(max(d.hi, 0.0), 100.0) if not math.isnan(d.hi) else 100.0
-        for ctl in controls:
-            if top < number(ctl.threshold):
-                continue
-            if ctl.condition is None or self.cond(ctl.condition).t:
-                return True
-        return False
-
-
-def _products(x: _N, y: _N) -> list[float]:
-    out = []
-    for a in (x.lo, x.hi):
-        for b in (y.lo, y.hi):
-            p = a * b
-            if math.isnan(p):  # 0 × ∞: the bound is unknown
-                return [-INF, INF]
-            out.append(p)
-    return out
-
-
-def degree_bounds(profile: m.Profile, lists: Mapping[str, m.ListLit]) -> tuple[float, float, bool]:
-    """Bounds of the degree before clamping and whether it may be missing (interval analysis)."""
-    if profile.degree is None:
-        return 0.0, 0.0, False
-    try:
-        order = topo_indicators(profile)
-    except Exception:
-        return -INF, INF, True
-    d = _Abstract(profile, lists, order, set()).num(profile.degree)
-    return d.lo, d.hi, d.missing
+def _can_fire(
+    profile: m.Profile,
+    controls: Sequence[m.Control],
+    order: Sequence[m.Indicator],
+    false_ids: set[int],
+) -> bool:
+    """Whether the profile can fire on an item where the predicates ``false_ids`` are all
+    false (the interval analysis of :mod:`riskengine.semantics.intervals`, trusting no
+    types)."""
+    return Analysis(profile, false=false_ids, order=order).can_fire(controls)
 
 
 _PREDICATES = (m.Compare, m.InList, m.StartsWith, m.Between, m.Matches, m.IsMissing)
@@ -344,7 +180,7 @@ def plan_index(
 
     def can_fire(false_preds: Iterable[m.Expr]) -> bool:
         ids = {i for a in false_preds for i in occurrences[a]}
-        return _Abstract(profile, lists, order, ids).can_fire(controls)
+        return _can_fire(profile, controls, order, ids)
 
     if can_fire(occurrences):
         return IndexPlan()
