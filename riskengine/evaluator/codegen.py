@@ -37,6 +37,7 @@ import attrs
 from riskengine import model as m
 from riskengine.diagnostics import Span
 from riskengine.evaluator import values
+from riskengine.semantics.regex import compile_pattern
 
 __all__ = [
     "CompileError",
@@ -519,8 +520,8 @@ class _Fn:
                 return _all([*guards, f"{x}.startswith({lst})"])
             case m.Matches(operand=o, pattern=pattern):
                 (x,), guards = self._operands((o,), positive=True)
-                rx = self.module.const("R", pattern, f"_re.compile({pattern!r})")
-                return _all([*guards, f"{rx}.fullmatch({x}) is not None"])
+                rx = self.module.const("R", pattern, f"_regex({pattern!r})")  # semantics.regex
+                return _all([*guards, f"{rx}({x})"])
             case m.IsMissing(operand=o, negated=neg):
                 src, null = self.value(o)
                 if not null:
@@ -1070,7 +1071,7 @@ def _namespace() -> dict[str, Any]:
 
     return {
         "_date": dt.date,
-        "_re": re,
+        "_regex": compile_pattern,
         "_round": values.round_half_away,
         "_sub": values.subtract,
         "_fmt": values.format_value,
