@@ -23,10 +23,12 @@ count above :data:`MAX_REPEAT`, a compiled program above :data:`MAX_PROGRAM_SIZE
 
 from __future__ import annotations
 
+import array
 import functools
 import re
 import re._constants as sre
 import re._parser as sre_parse
+import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -43,7 +45,7 @@ MAX_NESTING = 50
 #: PostgreSQL's ARE engine: its largest repetition count, and the largest program (as RE2
 #: counts it) it runs in linear time without its automaton cache thrashing.
 PG_MAX_REPEAT = 255
-PG_MAX_PROGRAM_SIZE = 2_000
+PG_MAX_PROGRAM_SIZE = 4_000
 
 _MAXCODE = 0x10FFFF
 _SURROGATES = re.compile("[\ud800-\udfff]")
@@ -120,13 +122,16 @@ def _contains(a: Ranges, c: int) -> bool:
 
 
 @functools.cache
-def _python_class(test: str) -> Ranges:
-    """The code points for which ``str.<test>()`` holds (``isdecimal``, ``isspace``,
-    ``isalnum``), as Python's ``re`` defines ``\\d``, ``\\s`` and ``\\w`` (with ``_``)."""
-    f = getattr(str, test)
-    return _from_codes(
-        c for c in range(_MAXCODE + 1) if f(chr(c)) or (test == "isalnum" and c == 95)
-    )
+def _every_character() -> str:
+    codes = array.array("I", range(_MAXCODE + 1)).tobytes()
+    return codes.decode("utf-32-le" if sys.byteorder == "little" else "utf-32-be", "surrogatepass")
+
+
+@functools.cache
+def _python_class(escape: str) -> Ranges:
+    """The code points Python's ``re`` matches with ``\\d``, ``\\s`` or ``\\w`` (Unicode)."""
+    spans = re.finditer(f"{escape}+", _every_character())
+    return tuple((mt.start(), mt.end() - 1) for mt in spans)
 
 
 _ASCII_CLASSES: dict[Any, Ranges] = {
@@ -135,9 +140,9 @@ _ASCII_CLASSES: dict[Any, Ranges] = {
     sre.CATEGORY_WORD: ((48, 57), (65, 90), (95, 95), (97, 122)),
 }
 _UNICODE_TESTS = {
-    sre.CATEGORY_DIGIT: "isdecimal",
-    sre.CATEGORY_SPACE: "isspace",
-    sre.CATEGORY_WORD: "isalnum",
+    sre.CATEGORY_DIGIT: r"\d",
+    sre.CATEGORY_SPACE: r"\s",
+    sre.CATEGORY_WORD: r"\w",
 }
 _NEGATED = {
     sre.CATEGORY_NOT_DIGIT: sre.CATEGORY_DIGIT,
@@ -321,6 +326,27 @@ def _split(n: Node, word: Ranges, left: bool, edge: bool) -> tuple[Node, Node]:
     raise _BOUNDARY
 
 
+def _nonempty(n: Node) -> Node:
+    """The non-empty strings of ``n``."""
+    if isinstance(n, Chars):
+        return n
+    if isinstance(n, Assert):
+        return NEVER
+    if isinstance(n, Alt):
+        return _alt(_nonempty(i) for i in n.items)
+    if isinstance(n, Seq):
+        if not n.items:
+            return NEVER
+        head, rest = n.items[0], _seq(n.items[1:])
+        if not _nullable(head):
+            return n
+        return _alt([_seq([_nonempty(head), rest]), _nonempty(rest)])
+    if n.hi == 0:
+        return NEVER
+    more = Repeat(n.item, max(n.lo - 1, 0), None if n.hi is None else n.hi - 1)
+    return _seq([_nonempty(n.item), more])
+
+
 _EDGE = object()
 
 
@@ -348,7 +374,7 @@ class _Translator:
         self.depth -= 1
         return node
 
-    def anchor(self, at: Any, flags: int, first: bool, last: bool) -> Node | tuple[str, bool]:
+    def anchor(self, at: Any, flags: int, first: bool, last: bool) -> Node | tuple[str, bool, bool]:
         multi = bool(flags & sre.SRE_FLAG_MULTILINE)
         if at is sre.AT_BEGINNING_STRING or (at is sre.AT_BEGINNING and not multi):
             return EMPTY if first else Assert(r"\A")
@@ -363,45 +389,57 @@ class _Translator:
                 return EMPTY
             raise _unsupported("`$` before the end of the pattern (write `\\n?` or `\\Z`)")
         if at in (sre.AT_BOUNDARY, sre.AT_NON_BOUNDARY):
-            if flags & sre.SRE_FLAG_ASCII:
-                return Assert(r"\b" if at is sre.AT_BOUNDARY else r"\B")
-            return ("boundary", at is sre.AT_BOUNDARY)
+            return ("boundary", at is sre.AT_BOUNDARY, bool(flags & sre.SRE_FLAG_ASCII))
         raise _unsupported(f"the anchor {at}")  # pragma: no cover
 
     def boundaries(self, out: list[Any], flags: int, start: bool, end: bool) -> Node:
-        """Rewrite each Unicode ``\\b`` / ``\\B`` from the neighbours that decide it."""
+        """Rewrite each word boundary ``\\b`` / ``\\B`` from the neighbours that decide it
+        (an ASCII ``\\b`` they do not decide stays RE2's own, which reads as Python's)."""
         k = 0
         while k < len(out):
             if not isinstance(out[k], tuple):
                 k += 1
                 continue
-            want_change = out[k][1]
-            left: Any = out[k - 1] if k > 0 else (_EDGE if start else None)
-            right: Any = out[k + 1] if k + 1 < len(out) else (_EDGE if end else None)
-            if left is None or right is None or isinstance(left, tuple) or isinstance(right, tuple):
-                raise _BOUNDARY
-            word = _word(False)
-            lw: Node
-            lo: Node
-            rw: Node
-            ro: Node
-            if left is _EDGE:
-                lw, lo = NEVER, EMPTY
-            else:
-                lw, lo = _split(left, word, True, start and k == 1)
-            if right is _EDGE:
-                rw, ro = NEVER, EMPTY
-            else:
-                rw, ro = _split(right, word, False, end and k + 2 == len(out))
-            if want_change:
-                node = _alt([_seq([lw, ro]), _seq([lo, rw])])
-            else:
-                node = _alt([_seq([lw, rw]), _seq([lo, ro])])
-            lo_k = k - 1 if left is not _EDGE else k
-            hi_k = k + 2 if right is not _EDGE else k + 1
+            _, change, ascii_only = out[k]
+            try:
+                lo_k, hi_k, node = self.boundary(out, k, change, ascii_only, start, end)
+            except PatternError:
+                if not (ascii_only and change):
+                    raise
+                lo_k, hi_k, node = k, k + 1, Assert(r"\b")
             out[lo_k:hi_k] = [node]
             k = lo_k
         return _seq(out)
+
+    def boundary(
+        self, out: list[Any], k: int, change: bool, ascii_only: bool, start: bool, end: bool
+    ) -> tuple[int, int, Node]:
+        left: Any = out[k - 1] if k > 0 else (_EDGE if start else None)
+        right: Any = out[k + 1] if k + 1 < len(out) else (_EDGE if end else None)
+        if left is None or right is None or isinstance(left, tuple) or isinstance(right, tuple):
+            raise _BOUNDARY
+        word = _word(ascii_only)
+        lw: Node
+        lo: Node
+        rw: Node
+        ro: Node
+        left_edge = left is _EDGE or (start and k == 1)
+        right_edge = right is _EDGE or (end and k + 2 == len(out))
+        if left is _EDGE:
+            lw, lo = NEVER, EMPTY
+        else:
+            lw, lo = _split(left, word, True, left_edge)
+        if right is _EDGE:
+            rw, ro = NEVER, EMPTY
+        else:
+            rw, ro = _split(right, word, False, right_edge)
+        if change:
+            node = _alt([_seq([lw, ro]), _seq([lo, rw])])
+        else:
+            # Python's `\B` never matches in an empty text
+            others = _seq([lo, ro])
+            node = _alt([_seq([lw, rw]), _nonempty(others) if left_edge and right_edge else others])
+        return (k - 1 if left is not _EDGE else k), (k + 2 if right is not _EDGE else k + 1), node
 
     def item(self, op: Any, av: Any, flags: int, first: bool, last: bool) -> Node:
         icase = bool(flags & sre.SRE_FLAG_IGNORECASE)
