@@ -174,7 +174,7 @@ class _Compiler:
 
                 return starts
             case m.Matches(operand=o, pattern=pattern):
-                fo, rx = self.value(o), compile_pattern(pattern)
+                fo, rx = self.value(o), compile_pattern(pattern).match
 
                 def matches(env: Env) -> bool:
                     x = fo(env)

@@ -520,7 +520,9 @@ class _Fn:
                 return _all([*guards, f"{x}.startswith({lst})"])
             case m.Matches(operand=o, pattern=pattern):
                 (x,), guards = self._operands((o,), positive=True)
-                rx = self.module.const("R", pattern, f"_regex({pattern!r})")  # semantics.regex
+                rx = self.module.const(
+                    "R", pattern, f"_regex({pattern!r}).match"
+                )  # semantics.regex
                 return _all([*guards, f"{rx}({x})"])
             case m.IsMissing(operand=o, negated=neg):
                 src, null = self.value(o)

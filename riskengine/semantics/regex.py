@@ -29,7 +29,7 @@ import re
 import re._constants as sre
 import re._parser as sre_parse
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import attrs
@@ -598,7 +598,7 @@ def _options() -> Any:
     return opts
 
 
-@attrs.frozen
+@attrs.frozen(eq=False)  # one object per pattern (compile_pattern caches): compared by identity
 class Regex:
     """A checked pattern: ``source`` as written, ``re2`` its RE2 translation (what DuckDB and
     every Python-side backend runs); calling it is ``re.fullmatch(source, text) is not None``
@@ -608,14 +608,17 @@ class Regex:
     re2: str
     program_size: int
     tree: Node = attrs.field(repr=False)
-    _rx: Any = attrs.field(repr=False, eq=False)
+    #: RE2's match of a text (always linear).
+    re2_match: Callable[[str], bool] = attrs.field(repr=False)
+    #: the fastest linear match: Python's ``re`` where proven linear
+    #: (:mod:`riskengine.semantics.regex_python`), else ``re2_match``.
+    match: Callable[[str], bool] = attrs.field(repr=False)
 
     def __call__(self, text: str) -> bool:
-        try:
-            data = text.encode()
-        except UnicodeEncodeError:  # lone surrogates read as U+FFFD
-            data = _SURROGATES.sub("\ufffd", text).encode()
-        return bool(self._rx.Match(_BOTH, data, 0, len(data))[0][0] >= 0)
+        return self.match(text)
+
+    def __reduce__(self) -> tuple[Any, tuple[str]]:
+        return compile_pattern, (self.source,)
 
     def postgres(self) -> tuple[str | None, str]:
         """The pattern in PostgreSQL's ARE syntax, anchored at both ends, or ``None`` and the
@@ -676,7 +679,23 @@ def compile_pattern(source: str) -> Regex:
         raise PatternError(
             "RE016", f"too large: {size} instructions compiled, at most {MAX_PROGRAM_SIZE}"
         )
-    return Regex(source, text, size, tree, rx)
+    from riskengine.semantics.regex_python import python_matcher
+
+    match = _re2_matcher(rx)
+    return Regex(source, text, size, tree, match, python_matcher(tree) or match)
+
+
+def _re2_matcher(rx: Any) -> Callable[[str], bool]:
+    run = rx.Match
+
+    def match(text: str) -> bool:
+        try:
+            data = text.encode()
+        except UnicodeEncodeError:  # lone surrogates read as U+FFFD
+            data = _SURROGATES.sub("\ufffd", text).encode()
+        return bool(run(_BOTH, data, 0, len(data))[0][0] >= 0)
+
+    return match
 
 
 def pattern_error(source: str) -> PatternError | None:
