@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+import warnings
 from typing import Any
 
 import pytest
@@ -364,3 +365,27 @@ def test_the_sample_and_catastrophic_patterns_on_every_engine(
         got = conn.execute(sa.select(*columns)).one()
     assert time.perf_counter() - start < 1.0
     assert [bool(g) for g in got] == [rx(t) for t in texts]
+
+
+_PIECES = [
+    *"ab()[]{}|*+?.^$\\-,:=!<>PNdwsbBAZzx019#' \n&~",
+    "(?", "(?P<n>", "(?P=n)", "\\N{DIGIT ONE}", "[[", "(?x)", "(?i", "{2,1}", "\\u00e9", "\\x41",
+    "\\0", "(?s)", "(?m)", "(?a)", "(?i)",
+]  # fmt: skip
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from(_PIECES), max_size=14).map("".join))
+def test_any_pattern_text_is_refused_with_a_reason_or_reads_as_python(pattern: str) -> None:
+    """Whatever a profile writes, checking it never raises, and what is accepted matches as
+    Python's re (on texts short enough for Python to finish)."""
+    err = pattern_error(pattern)
+    if err is not None:
+        assert err.code in ("RE015", "RE016") and err.message
+        return
+    rx = compile_pattern(pattern)
+    for text in ("", "a", "ab", "a\n", "aab", "1", "b a"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            want = re.fullmatch(pattern, text) is not None
+        assert rx.match(text) == want and rx.re2_match(text) == want, (pattern, text)

@@ -6,7 +6,9 @@ grow exponentially with the text (``(a+)+$`` against a trader's description). It
 Python's own parser, translated into an equivalent pattern of RE2 -- a linear-time automaton
 engine, the one DuckDB runs natively -- and matched by RE2 in the evaluator, in SQLite (a
 function registered on connect) and in DuckDB (``regexp_full_match``); PostgreSQL gets the same
-pattern in its ARE syntax where that is exact and safe (see :meth:`Regex.postgres`).
+pattern in its ARE syntax where that is exact and safe (see :meth:`Regex.postgres`). A
+translation whose backtracking is provably bounded runs on Python's ``re`` instead, which is
+faster on short texts (:mod:`riskengine.semantics.regex_python`).
 
 The translation spells out everything RE2 reads differently from Python: every class, literal
 and Perl class (``\\d``, ``\\w``, ``\\s``) becomes an explicit set of code points computed from
@@ -29,6 +31,7 @@ import re
 import re._constants as sre
 import re._parser as sre_parse
 import sys
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -645,7 +648,9 @@ def compile_pattern(source: str) -> Regex:
     """The pattern ``source`` checked and compiled; :class:`PatternError` when riskengine does
     not run it. Never raises anything else."""
     try:
-        parsed = sre_parse.parse(source)
+        with warnings.catch_warnings():  # "possible nested set": the parse is what it means
+            warnings.simplefilter("ignore")
+            parsed = sre_parse.parse(source)
     except re.error as exc:
         raise PatternError("RE015", str(exc)) from None
     except OverflowError:
