@@ -9,6 +9,7 @@ grammar read the same in the translation as in Python's ``re`` and on every SQL 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import time
 import warnings
@@ -317,7 +318,7 @@ def test_random_patterns_read_as_python(pattern: str, texts: list[str]) -> None:
 
 
 @settings(
-    max_examples=60,
+    max_examples=int(os.environ.get("REGEX_SQL_EXAMPLES", "60")),
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
