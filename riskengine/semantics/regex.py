@@ -383,13 +383,13 @@ class _Translator:
             return EMPTY if first else Assert(r"\A")
         if at is sre.AT_END_STRING:
             return EMPTY if last else Assert(r"\z")
-        if at is sre.AT_BEGINNING:
-            return Assert("(?m:^)")
+        if at is sre.AT_BEGINNING:  # multi-line: the start of the text is a line start
+            return EMPTY if first else Assert("(?m:^)")
         if at is sre.AT_END:
+            if last:  # the end of the text is the end of a line too
+                return EMPTY
             if multi:
                 return Assert("(?m:$)")
-            if last:
-                return EMPTY
             raise _unsupported("`$` before the end of the pattern (write `\\n?` or `\\Z`)")
         if at in (sre.AT_BOUNDARY, sre.AT_NON_BOUNDARY):
             return ("boundary", at is sre.AT_BOUNDARY, bool(flags & sre.SRE_FLAG_ASCII))
