@@ -161,6 +161,8 @@ class Item:
                     return False
                 return low <= x and x <= high
             case m.Matches(operand=o, pattern=pattern):
+                # the documented meaning, on Python's own engine: what semantics/regex.py
+                # translates to RE2 (only patterns `check` accepts reach here)
                 x = self.ev(o)
                 return x is not None and re.fullmatch(pattern, x) is not None
             case m.IsMissing(operand=o, negated=neg):

@@ -242,43 +242,6 @@ def test_a_profile_sql_cannot_run_is_measured_in_python_with_the_same_numbers() 
     assert (same.newly_selected, same.no_longer_selected) == (0, 0)
 
 
-def test_the_caseless_letter_table_is_pythons() -> None:
-    """`_CASE_EXTRA` lists exactly the code points besides a letter's two cases that Python's
-    case-insensitive `re` matches for an ASCII letter."""
-    import re
-    import string
-
-    from riskengine.sql.compile import _case_class
-
-    ascii_letter = re.compile("(?i)[a-z]")
-    found: dict[str, set[str]] = {}
-    for code in range(0x110000):
-        ch = chr(code)
-        if ascii_letter.fullmatch(ch):
-            for letter in string.ascii_lowercase:
-                if re.fullmatch(f"(?i){letter}", ch):
-                    found.setdefault(letter, set()).add(ch)
-    assert {letter: set(_case_class(letter)) for letter in string.ascii_lowercase} == found
-
-
-def test_caseless_patterns_are_spelt_out_or_left_alone() -> None:
-    import re
-
-    from riskengine.sql.compile import _ignore_case
-
-    assert _ignore_case(".*lamp.*") == ".*[lL][aA][mM][pP].*"
-    assert _ignore_case("[^x]s{2}") == "[^xX][sS\u017f]{2}"
-    for not_exact in ("[a-z]+", "caf\u00e9", "(?:a)", "a\\d"):
-        assert _ignore_case(not_exact) is None
-    samples = ["LAMP", "lamp", "Lamp\n", "\u017fs", "xs", "Xss", "\u017f\u017f", "lam"]
-    for pattern in (".*lamp.*", "[^x]s{2}", "lamp|[xy]s"):
-        plain = _ignore_case(pattern)
-        assert plain is not None
-        for text in samples:
-            want = re.fullmatch(f"(?i){pattern}", text) is not None
-            assert (re.fullmatch(plain, text) is not None) == want, (pattern, text)
-
-
 def test_the_fallback_streams_control_results_and_keeps_ids_only_when_asked() -> None:
     """Each streamed declaration carries its own control results (nothing of the period held
     in a dict); selected ids are kept only for the profiles named in ``keep_ids``."""

@@ -35,6 +35,7 @@ _TABLE: list[tuple[str, Severity, str]] = [
     ("RE013", E, "unknown escape in a string"),
     ("RE014", E, "not a whole number"),
     ("RE015", E, "bad regular expression"),
+    ("RE016", E, "regular expression that cannot be matched in linear time"),
     # RE1xx: passport fields
     ("RE101", E, "criteria group of the number is not 2 letters or digits"),
     ("RE102", E, "unit part of the number is not 2 digits"),

@@ -9,7 +9,6 @@ generated ``evaluate`` (see :mod:`riskengine.evaluator.codegen`).
 from __future__ import annotations
 
 import operator
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -25,6 +24,7 @@ from riskengine.evaluator.codegen import (
     topo_indicators,
 )
 from riskengine.evaluator.values import number, round_half_away, subtract
+from riskengine.semantics.regex import compile_pattern
 
 __all__ = ["compile_closures"]
 
@@ -174,11 +174,11 @@ class _Compiler:
 
                 return starts
             case m.Matches(operand=o, pattern=pattern):
-                fo, rx = self.value(o), re.compile(pattern)
+                fo, rx = self.value(o), compile_pattern(pattern).match
 
                 def matches(env: Env) -> bool:
                     x = fo(env)
-                    return x is not None and rx.fullmatch(x) is not None
+                    return x is not None and rx(x)
 
                 return matches
             case m.IsMissing(operand=o, negated=neg):

@@ -38,6 +38,7 @@ from riskengine import model as m
 from riskengine.diagnostics import Span
 from riskengine.evaluator import values
 from riskengine.semantics.indicators import topo_indicators
+from riskengine.semantics.regex import compile_pattern
 
 __all__ = [
     "CompileError",
@@ -492,8 +493,10 @@ class _Fn:
                 return _all([*guards, f"{x}.startswith({lst})"])
             case m.Matches(operand=o, pattern=pattern):
                 (x,), guards = self._operands((o,), positive=True)
-                rx = self.module.const("R", pattern, f"_re.compile({pattern!r})")
-                return _all([*guards, f"{rx}.fullmatch({x}) is not None"])
+                rx = self.module.const(
+                    "R", pattern, f"_regex({pattern!r}).match"
+                )  # semantics.regex
+                return _all([*guards, f"{rx}({x})"])
             case m.IsMissing(operand=o, negated=neg):
                 src, null = self.value(o)
                 if not null:
@@ -1043,7 +1046,7 @@ def _namespace() -> dict[str, Any]:
 
     return {
         "_date": dt.date,
-        "_re": re,
+        "_regex": compile_pattern,
         "_round": values.round_half_away,
         "_sub": values.subtract,
         "_fmt": values.format_value,

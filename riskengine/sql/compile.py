@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import re
 from collections.abc import Callable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
@@ -22,14 +21,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from riskengine import model as m
 from riskengine.diagnostics import RiskEngineError
+from riskengine.semantics.regex_sql import register_functions as register_functions
+from riskengine.semantics.regex_sql import sql_matches
 
 Col = ColumnElement[Any]
-
-# Patterns every engine reads the same way (POSIX ERE ⊂ Python re ⊂ RE2): literal characters,
-# classes of literal characters and ranges, `.`, groups, alternation, quantifiers.
-_PORTABLE_PATTERN = re.compile(
-    r"(?:[\w \-.,:;/#]|\[\^?(?:[\w \-.,:;/#])+\]|[().|*+?]|\{\d+(?:,\d*)?\})*"
-)
 
 
 class SqlUnsupported(RiskEngineError):
@@ -282,25 +277,10 @@ class ExprCompiler:
         return _nn(sa.or_(*parts)) if len(parts) > 1 else _nn(parts[0])
 
     def matches(self, v: Col, pattern: str, where: m.Expr) -> Col:
-        if self.scope.dialect == "sqlite":
-            # riskengine registers a Python `re_fullmatch` function on SQLite connections.
-            return _nn(sa.func.re_fullmatch(pattern, v) == 1)
-        # a leading `(?i)` over ASCII letters: each letter becomes the class of what Python's
-        # case-insensitive match accepts for it, so the pattern needs no flag
-        if pattern.startswith("(?i)"):
-            pattern = _ignore_case(pattern[4:]) or pattern
-        # `(?` starts an extension (inline flags, lookaround, named groups) each engine reads
-        # its own way, or not at all
-        if "(?" in pattern or not _PORTABLE_PATTERN.fullmatch(pattern):
-            raise SqlUnsupported(
-                f"pattern {pattern!r} may read differently on {self.scope.dialect}", where.span
-            )
-        anchored = f"^(?:{_dots_stop_at_newline(pattern)})$"
-        if self.scope.dialect == "postgresql":
-            return _nn(v.op("~", is_comparison=True)(anchored))
-        if self.scope.dialect == "duckdb":
-            return _nn(sa.func.regexp_full_match(v, pattern))
-        raise SqlUnsupported(f"`matches` on {self.scope.dialect}", where.span)
+        pred, reason = sql_matches(self.scope.dialect, v, pattern)  # semantics.regex_sql
+        if pred is None:
+            raise SqlUnsupported(reason, where.span)
+        return _nn(pred)
 
 
 _COMPARE: Mapping[str, Callable[[Col, Col], Col]] = {
@@ -329,64 +309,6 @@ def _days_between(start: Col, end: Col, dialect: str) -> Col:
     if dialect == "postgresql":
         return sa.cast(sa.cast(end, sa.Date()) - sa.cast(start, sa.Date()), sa.Float())
     raise SqlUnsupported(f"the difference of two dates on {dialect}")
-
-
-#: What Python's ``re.IGNORECASE`` matches for an ASCII letter besides its two cases (a test
-#: checks this against ``re`` over every code point).
-_CASE_EXTRA = {"i": "\u0130\u0131", "k": "\u212a", "s": "\u017f"}
-
-
-def _case_class(letter: str) -> str:
-    low = letter.lower()
-    return low + low.upper() + _CASE_EXTRA.get(low, "")
-
-
-def _ignore_case(pattern: str) -> str | None:
-    """``pattern`` (read with ``re.IGNORECASE``) as a pattern without flags that Python reads
-    the same way: every ASCII letter becomes a class of its cases (``a`` → ``[aA]``, inside a
-    class its cases are added). ``None`` when that is not exact: a non-ASCII character (its
-    case folding is not tabulated here), a range or an escape inside a class, a nested ``(?``,
-    or a pattern that is not portable anyway."""
-    if "(?" in pattern or not pattern.isascii() or not _PORTABLE_PATTERN.fullmatch(pattern):
-        return None
-    out: list[str] = []
-    in_class = False
-    for k, ch in enumerate(pattern):
-        if in_class:
-            if ch == "]" and pattern[k - 1] not in "[^":
-                in_class = False
-                out.append(ch)
-            elif ch in "-\\":
-                return None  # a range (a-z): its case-insensitive meaning is not tabulated
-            else:
-                out.append(_case_class(ch) if ch.isalpha() else ch)
-        elif ch == "[":
-            in_class = True
-            out.append(ch)
-        elif ch.isalpha():
-            out.append(f"[{_case_class(ch)}]")
-        else:
-            out.append(ch)
-    return "".join(out)
-
-
-def _dots_stop_at_newline(pattern: str) -> str:
-    """A portable pattern for PostgreSQL, whose ``.`` matches a newline (Python's does not):
-    each ``.`` outside brackets becomes ``[^<newline>]``."""
-    out = []
-    in_class = False
-    for k, ch in enumerate(pattern):
-        if in_class:
-            # `]` right after `[` or `[^` is a literal member, not the end of the class
-            if ch == "]" and pattern[k - 1] not in "[^":
-                in_class = False
-        elif ch == "[":
-            in_class = True
-        elif ch == ".":
-            out.append("[^\n]")
-            continue
-        out.append(ch)
-    return "".join(out)
 
 
 def _nn(pred: Col) -> Col:
@@ -476,22 +398,3 @@ def clamp(raw: Col, dialect: str) -> Col:
     if dialect == "sqlite":  # SQLite's scalar max()/min() of several arguments
         return sa.func.max(zero, sa.func.min(hundred, raw))
     return sa.func.greatest(zero, sa.func.least(hundred, raw))
-
-
-def _re_fullmatch(pattern: str | None, value: str | None) -> int | None:
-    if pattern is None or value is None:
-        return None
-    return int(re.fullmatch(pattern, value) is not None)
-
-
-def register_functions(engine: sa.Engine) -> None:
-    """Give SQLite connections of ``engine`` the functions compiled profiles call
-    (``re_fullmatch``: Python's ``re.fullmatch``, so `matches` reads the same in SQL). Call it
-    before the engine's first connection."""
-    if engine.dialect.name != "sqlite":
-        return
-
-    def on_connect(dbapi_connection: Any, _record: Any) -> None:
-        dbapi_connection.create_function("re_fullmatch", 2, _re_fullmatch, deterministic=True)
-
-    sa.event.listen(engine, "connect", on_connect)

@@ -13,6 +13,7 @@ from lark import Token, Transformer
 
 from riskengine import model as m
 from riskengine.diagnostics import Diagnostic, Span, error
+from riskengine.semantics.regex import pattern_error
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 _ESCAPE_RE = re.compile(r"\\(.)", re.S)
@@ -446,10 +447,9 @@ class Builder(Transformer[Token, Any]):
 
     def matches(self, c: list[Any]) -> m.Matches:
         pattern = self.text_of(c[1])
-        try:
-            re.compile(pattern)
-        except re.error as exc:
-            self.diagnostics.append(error("RE015", f"bad pattern {c[1]}: {exc}", self.tspan(c[1])))
+        if (bad := pattern_error(pattern)) is not None:
+            what = "bad pattern" if bad.code == "RE015" else "pattern"
+            self.diagnostics.append(error(bad.code, f"{what} {c[1]}: {bad}", self.tspan(c[1])))
         return m.Matches(c[0], pattern, span=self.span_of(c))
 
     def is_missing(self, c: list[Any]) -> m.IsMissing:
