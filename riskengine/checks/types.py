@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -13,44 +12,16 @@ from riskengine import model as m
 from riskengine.catalogue import Catalogue, FieldType
 from riskengine.checks.context import Reporter, closest, did_you_mean
 from riskengine.diagnostics import Span
-
-
-class ValueType(enum.Enum):
-    """The static type of an expression. Strings and codes are one kind (they compare)."""
-
-    NUMBER = "number"
-    STRING = "string"
-    DATE = "date"
-    BOOLEAN = "boolean"
-    UNKNOWN = "unknown"  # after an error: compatible with everything, so errors do not cascade
-
-    # Members are singletons: identity hashing is exact, and much faster than Enum's.
-    __hash__ = object.__hash__
-
-    def __str__(self) -> str:
-        return self.value
-
-    @property
-    def described(self) -> str:
-        """How a message names the type: "a number", "a text", "a date", "true/false"."""
-        return _DESCRIBED[self]
-
-
-_DESCRIBED = {
-    ValueType.NUMBER: "a number",
-    ValueType.STRING: "a text",
-    ValueType.DATE: "a date",
-    ValueType.BOOLEAN: "true/false",
-    ValueType.UNKNOWN: "a value of unknown type",
-}
-
-NUMBER, STRING, DATE, BOOLEAN, UNKNOWN = (
-    ValueType.NUMBER,
-    ValueType.STRING,
-    ValueType.DATE,
-    ValueType.BOOLEAN,
-    ValueType.UNKNOWN,
+from riskengine.semantics.operators import FUNCTIONS
+from riskengine.semantics.types import (
+    BOOLEAN,
+    DATE,
+    NUMBER,
+    STRING,
+    UNKNOWN,
+    ValueType,
 )
+
 _NUMERIC = frozenset({NUMBER, BOOLEAN, UNKNOWN})  # booleans count 1/0 in arithmetic
 
 FIELD_TYPES = {
@@ -156,9 +127,17 @@ class ExprChecker:
     """Infers the type of expressions of one profile and reports every problem found (unknown
     names, type errors). With ``report=None`` it only infers, quietly."""
 
-    def __init__(self, scope: Scope, report: Reporter | None = None):
+    def __init__(
+        self,
+        scope: Scope,
+        report: Reporter | None = None,
+        record: dict[int, tuple[Any, ValueType]] | None = None,
+    ):
         self.scope = scope
         self.report = report
+        #: When given, the type of every node inferred: ``id(node) → (node, type)`` (the
+        #: annotation pass of :mod:`riskengine.semantics.types`).
+        self.record = record
         #: Indicator names referenced as values since the last reset (for cycles, unused).
         self.used: set[str] = set()
         self.used_params: set[str] = set()
@@ -194,7 +173,10 @@ class ExprChecker:
     # ------------------------------------------------------------------ inference
     def infer(self, expr: m.Expr) -> ValueType:
         """The static type of ``expr``; problems are reported on the way."""
-        return _DISPATCH[type(expr)](self, expr)
+        t = _DISPATCH[type(expr)](self, expr)
+        if self.record is not None:
+            self.record[id(expr)] = (expr, t)
+        return t
 
     def _lit(self, e: m.Literal) -> ValueType:
         return literal_type(e)
@@ -504,23 +486,23 @@ class ExprChecker:
         return BOOLEAN
 
     def _call(self, e: m.Call) -> ValueType:
-        if e.func not in _ARITY:
+        entry = FUNCTIONS.get(e.func)
+        if entry is None:
             for arg in e.args:
                 self.infer(arg)
-            hint = did_you_mean(closest(e.func, m.FUNCTIONS)) if self.report else None
+            hint = did_you_mean(closest(e.func, FUNCTIONS)) if self.report else None
             self._err(
                 "RE228",
-                f"unknown function `{e.func}` (the functions are min, max, abs, round)",
+                f"unknown function `{e.func}` (the functions are {', '.join(FUNCTIONS)})",
                 e.span,
                 hint,
             )
             return UNKNOWN
-        low, high, shape = _ARITY[e.func]
         n = len(e.args)
-        if n < low or (high is not None and n > high):
+        if not entry.accepts(n):
             self._err(
                 "RE229",
-                f"`{e.func}` takes {shape}, not {n}",
+                f"`{e.func}` takes {entry.arity_text}, not {n}",
                 e.span,
             )
         ok = True
@@ -599,13 +581,6 @@ def _param_hint(name: str, params: Mapping[str, m.Param]) -> str:
         return f"declare it in the profile: `regional {{ {name}: number }}`"
     return "the regional parameters are " + ", ".join(f"`region.{p}`" for p in params)
 
-
-_ARITY: dict[str, tuple[int, int | None, str]] = {
-    "min": (2, None, "two or more arguments"),
-    "max": (2, None, "two or more arguments"),
-    "abs": (1, 1, "one argument"),
-    "round": (1, 2, "one or two arguments (value, digits)"),
-}
 
 _DISPATCH: dict[type, Callable[[ExprChecker, Any], ValueType]] = {
     m.NumberLit: ExprChecker._lit,
