@@ -112,6 +112,8 @@ class Operator:
     helper: str | None = None
     #: The result goes through the non-finite rule (overflow → missing).
     finite: bool = False
+    #: The result is missing when the last operand is 0 (division).
+    zero_divisor: bool = False
     #: How the checks describe the arity in a message ("two or more arguments").
     arity_text: str = ""
     #: The SQL construction, keyed by ``name`` (see :mod:`riskengine.semantics.sql`).
@@ -121,6 +123,11 @@ class Operator:
     def operand_types(self, k: int) -> tuple[ValueType, ...]:
         """The accepted types of operand ``k`` (0-based)."""
         return self.operands[min(k, len(self.operands) - 1)]
+
+    def emit_src(self, *operands: str) -> str:
+        """The Python expression of this operator applied to operand sources."""
+        assert self.emit is not None, self.name
+        return self.emit.format(*operands, args=", ".join(operands))
 
     def accepts(self, n: int) -> bool:
         """Whether ``n`` operands is a valid arity."""
@@ -234,6 +241,7 @@ OPERATORS: tuple[Operator, ...] = (
         _divide,
         emit="{0} / {1}",
         finite=True,
+        zero_divisor=True,
         doc="quotient; missing when the divisor is 0 or the result overflows",
     ),
     Operator(
