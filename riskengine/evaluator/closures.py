@@ -25,6 +25,7 @@ from riskengine.evaluator.codegen import (
     topo_indicators,
 )
 from riskengine.evaluator.values import number, round_half_away, subtract
+from riskengine.semantics.numbers import finite
 
 __all__ = ["compile_closures"]
 
@@ -80,7 +81,7 @@ class _Compiler:
                         y = fb(env)
                         if y is None or y == 0:
                             return None
-                        return x / y
+                        return finite(x / y)
 
                     return div
                 fn = _ARITH[op]
@@ -90,7 +91,7 @@ class _Compiler:
                     if x is None:
                         return None
                     y = fb(env)
-                    return None if y is None else fn(x, y)
+                    return None if y is None else finite(fn(x, y))
 
                 return arith
             case m.Call(func="round", args=args):

@@ -34,10 +34,17 @@ from riskengine.evaluator.unit import (
     topo_indicators,
 )
 from riskengine.semantics import operators as ops
+from riskengine.semantics.numbers import MAX_FINITE
 from riskengine.semantics.operators import Operator
 from riskengine.semantics.types import BOOLEAN, STRING, UNKNOWN, Types, annotate
 
 __all__ = ["Fn", "Module", "Plan", "plan"]
+
+#: ``not FINITE_TEST.format(t)`` is true when ``t`` is not a finite number (inf, -inf, nan): the
+#: numeric rule makes such a result missing. Constants, so the test costs one comparison.
+FINITE_TEST = f"{-MAX_FINITE!r} <= {{}} <= {MAX_FINITE!r}"
+#: The largest number of days between two dates (0001-01-01 .. 9999-12-31).
+_MAX_DAYS = float((dt.date.max - dt.date.min).days)
 
 _NEG = ops.by_name("neg")
 _IF = ops.by_name("if")
@@ -265,8 +272,9 @@ class Fn:
             return entry.emit_src(sa, sb), True
         if entry.name == "mul":
             for w, flag in ((a, b), (b, a)):
-                if isinstance(w, m.NumberLit) and w.value >= 0 and self._is_flag(flag):
-                    weight = self.num(values.number(w.value))
+                weight_value = values.number(w.value) if isinstance(w, m.NumberLit) else -1.0
+                if 0.0 <= weight_value < MAX_FINITE and self._is_flag(flag):
+                    weight = self.num(weight_value)
                     return f"({weight} if {self.cond(flag)} else 0.0)", False
         (x, y), guards = self.operands((a, b), positive=False)
         if entry.zero_divisor:
@@ -277,9 +285,64 @@ class Fn:
             else:
                 guards.append(f"{y} == 0")
         body = entry.emit_src(x, y)
+        if entry.finite and self.bound(expr) >= MAX_FINITE:
+            body = self.check_finite(body, guards)
         if not guards:
             return f"({body})", False
         return f"(None if {' or '.join(guards)} else {body})", True
+
+    def check_finite(self, body: str, guards: list[str]) -> str:
+        """The numeric rule: append to ``guards`` a test that is true when ``body`` is not a
+        finite number (binding it to a temporary) and return the temporary."""
+        t = self.temp()
+        guards.append(f"not {FINITE_TEST.format(f'({t} := {body})')}")
+        return t
+
+    def bound(self, expr: m.Expr) -> float:
+        """An upper bound of the magnitude of a value (``inf``: unknown). Arithmetic whose
+        result is provably below the float range needs no test of the numeric rule."""
+        match expr:
+            case m.NumberLit(value=v):
+                return abs(values.number(v))
+            case m.FieldRef():
+                return math.inf
+            case m.HistoryRef(kind=kind):
+                return self._history_bound(kind)
+            case m.Neg(operand=o):
+                return self.bound(o)
+            case m.Arith(op=op, left=a, right=b):
+                if op == "-" and self.is_date(b):
+                    return _MAX_DAYS
+                ba, bb = self.bound(a), self.bound(b)
+                if op in ("+", "-"):
+                    return ba + bb
+                if op == "*":
+                    return 0.0 if ba == 0.0 or bb == 0.0 else ba * bb
+                if isinstance(b, m.NumberLit):
+                    c = abs(values.number(b.value))
+                    return 0.0 if c == 0.0 else ba / c
+                return math.inf
+            case m.Call(func="round", args=args):
+                d = 0.0
+                if len(args) > 1:
+                    digits = args[1]
+                    d = values.number(digits.value) if isinstance(digits, m.NumberLit) else -999
+                if d < -300:
+                    return MAX_FINITE  # round's result is finite or missing
+                step = 1.0 if d >= 0 else 10.0**-d
+                return min(self.bound(args[0]) + step, MAX_FINITE)
+            case m.Call(args=args):
+                return max(self.bound(x) for x in args) if args else 0.0
+            case m.Cond(then=a, otherwise=b):
+                return max(self.bound(a), self.bound(b))
+        return 1.0  # a condition counts 1 or 0
+
+    def _history_bound(self, kind: m.HistoryKind) -> float:
+        hist = self.unit.profile.history
+        block: m.NegativeHistory | m.PositiveHistory | None = None
+        if hist is not None:
+            block = hist.negative if kind is m.HistoryKind.NEGATIVE else hist.positive
+        return 0.0 if block is None else abs(values.number(block.max))
 
     def call(self, func: str, args: tuple[m.Expr, ...], expr: m.Expr) -> tuple[str, bool]:
         entry = ops.function(func)

@@ -21,6 +21,8 @@ from riskengine.evaluator.emit import (
     list_fields,
 )
 from riskengine.evaluator.unit import IDENT, Unit, degree_terms
+from riskengine.semantics import operators as ops
+from riskengine.semantics.numbers import MAX_FINITE
 
 __all__ = ["explain_function"]
 
@@ -87,7 +89,7 @@ def explain_function(unit: Unit, module: Module, plan: Plan) -> Fn:
         fn.emit("dv = None")
         fn.emit("d = 0.0")
     else:
-        terms = degree_terms(profile.degree, unit.types)
+        terms = degree_terms(profile.degree, fn.is_date)
         names: list[str] = []
         nullable: list[bool] = []
         for _, term in terms:
@@ -98,9 +100,13 @@ def explain_function(unit: Unit, module: Module, plan: Plan) -> Fn:
             nullable.append(null)
         fn.emit(f"terms = ({''.join(n + ', ' for n in names)})")
         acc, acc_null = names[0], nullable[0]
-        for (op, _), name, null in zip(terms[1:], names[1:], nullable[1:], strict=True):
+        acc_bound = fn.bound(terms[0][1])
+        for (op, term), name, null in zip(terms[1:], names[1:], nullable[1:], strict=True):
             guards = [f"{v} is None" for v, nl in ((acc, acc_null), (name, null)) if nl]
-            body = f"{acc} {op} {name}"
+            body = ops.ARITHMETIC[op].emit_src(acc, name)
+            acc_bound += fn.bound(term)
+            if acc_bound >= MAX_FINITE:  # the numeric rule: an overflow is missing
+                body = fn.check_finite(body, guards)
             src = f"(None if {' or '.join(guards)} else {body})" if guards else f"({body})"
             fn.emit(f"dv = {src}", line)
             acc, acc_null = "dv", bool(guards)

@@ -9,7 +9,7 @@ and the memoised walk of expressions (:func:`nodes`). Split out of
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 import attrs
@@ -129,12 +129,20 @@ def is_date(expr: m.Expr, types: Mapping[str, str]) -> bool:
     return False
 
 
-def degree_terms(expr: m.Expr, types: Mapping[str, str]) -> list[tuple[str, m.Expr]]:
+def degree_terms(
+    expr: m.Expr, types: Mapping[str, str] | Callable[[m.Expr], bool]
+) -> list[tuple[str, m.Expr]]:
     """The terms of a top-level sum ``a + b - c``: ``[("+", a), ("+", b), ("-", c)]``. A
-    difference of two dates (a number of days) is one term."""
-    if isinstance(expr, m.Arith) and expr.op in ("+", "-") and not is_date(expr.right, types):
-        return [*degree_terms(expr.left, types), (expr.op, expr.right)]
-    return [("+", expr)]
+    difference of two dates (a number of days) is one term. ``types``: the field types, or a
+    predicate saying whether an expression is a date (the annotation pass's ``is_date``)."""
+    date = types if callable(types) else (lambda e: is_date(e, types))
+    out: list[tuple[str, m.Expr]] = []
+    while isinstance(expr, m.Arith) and expr.op in ("+", "-") and not date(expr.right):
+        out.append((expr.op, expr.right))
+        expr = expr.left
+    out.append(("+", expr))
+    out.reverse()
+    return out
 
 
 _CHILDREN: dict[type, tuple[str, ...]] = {

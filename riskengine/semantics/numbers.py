@@ -48,8 +48,9 @@ def is_finite_number(value: float) -> bool:
 
 
 def finite(value: Any) -> Any:
-    """The rule for arithmetic results: a non-finite number is missing (``None``)."""
-    if value is None or math.isfinite(value):
+    """The rule for arithmetic results: a number beyond the float range (``inf``, ``-inf``,
+    ``nan``, or an int too large for a float) is missing (``None``)."""
+    if value is None or -MAX_FINITE <= value <= MAX_FINITE:
         return value
     return None
 
