@@ -323,7 +323,17 @@ class ExprChecker:
         return t
 
     def _arith(self, e: m.Arith) -> ValueType:
-        left, right = self.infer(e.left), self.infer(e.right)
+        # a long sum `a + b + c …` is a left-nested chain: walk it without recursion, in the
+        # order (and with the diagnostics) of the recursive walk
+        spine = _spine(e, m.Arith)
+        left = self.infer(spine[-1].left)
+        for node in reversed(spine):
+            left = self._arith_types(node, left, self.infer(node.right))
+            if node is not e and self.record is not None:
+                self.record[id(node)] = (node, left)
+        return left
+
+    def _arith_types(self, e: m.Arith, left: ValueType, right: ValueType) -> ValueType:
         phrase = f"`{e.op}` needs numbers"
         if e.op == "-" and DATE in (left, right):
             other, other_expr = (right, e.right) if left is DATE else (left, e.left)
@@ -356,13 +366,18 @@ class ExprChecker:
         return BOOLEAN
 
     def _and(self, e: m.And) -> ValueType:
-        self.condition(e.left, "each side of `and`")
-        self.condition(e.right, "each side of `and`")
-        return BOOLEAN
+        return self._connective(e, "each side of `and`")
 
     def _or(self, e: m.Or) -> ValueType:
-        self.condition(e.left, "each side of `or`")
-        self.condition(e.right, "each side of `or`")
+        return self._connective(e, "each side of `or`")
+
+    def _connective(self, e: m.And | m.Or, what: str) -> ValueType:
+        spine = _spine(e, type(e))  # `a and b and c …` without recursion
+        self.condition(spine[-1].left, what)
+        for node in reversed(spine):
+            self.condition(node.right, what)
+            if node is not e and self.record is not None:
+                self.record[id(node)] = (node, BOOLEAN)
         return BOOLEAN
 
     def _not(self, e: m.Not) -> ValueType:
@@ -538,6 +553,14 @@ class ExprChecker:
             e.span,
         )
         return UNKNOWN
+
+
+def _spine(e: Any, kind: type) -> list[Any]:
+    """The nodes of a left-nested chain of ``kind`` from ``e`` down (``e`` first)."""
+    spine = [e]
+    while type(spine[-1].left) is kind:
+        spine.append(spine[-1].left)
+    return spine
 
 
 def _plural(t: ValueType) -> str:

@@ -46,6 +46,16 @@ FINITE_TEST = f"{-MAX_FINITE!r} <= {{}} <= {MAX_FINITE!r}"
 #: The largest number of days between two dates (0001-01-01 .. 9999-12-31).
 _MAX_DAYS = float((dt.date.max - dt.date.min).days)
 
+#: A subexpression whose source nests this many value/condition levels is bound to a temporary
+#: in a statement of its own: CPython's tokenizer refuses 200 nested parentheses, and each level
+#: writes at most three. Generated subexpressions are total (every guard inline), so evaluating
+#: one before its statement changes no result.
+HOIST_HEIGHT = 30
+#: Operands of an n-ary sum, product, ``and`` or ``or`` written in one flat Python expression;
+#: a longer chain continues from a temporary (CPython compiles a flat chain of about 2,000
+#: binary operators at most).
+CHUNK = 250
+
 _NEG = ops.by_name("neg")
 _IF = ops.by_name("if")
 _AND = ops.by_name("and")
@@ -84,6 +94,7 @@ class Fn:
         self.vars: dict[str, str] = {}
         self._used: set[str] = set()
         self._temps = 0
+        self._height = 0
         self.indicator_vars: dict[str, str] = {}
 
     # -- output
@@ -151,10 +162,13 @@ class Fn:
         match expr:
             case m.NumberLit():
                 return True
-            case m.Arith(op=op, left=a, right=b):
-                if op == "-" and self.is_date(b):
-                    return False
-                return op == "/" or self.is_float(a) or self.is_float(b)
+            case m.Arith(op="-", right=right) if self.is_date(right):
+                return False
+            case m.Arith():
+                return any(
+                    (entry is not None and entry.zero_divisor) or self.is_float(e)
+                    for entry, e in _chain(expr, self.is_date)
+                )
             case m.Neg(operand=o):
                 return self.is_float(o)
             case m.Cond(then=a, otherwise=b):
@@ -174,6 +188,33 @@ class Fn:
     # -- operands
     def value(self, expr: m.Expr) -> tuple[str, bool]:
         """Source of an expression's value and whether it may be missing (``None``)."""
+        saved, self._height = self._height, 0
+        src, null = self._value(expr)
+        src = self._hoisted(src, saved)
+        return src, null
+
+    def cond(self, expr: m.Expr) -> str:
+        """Source of a condition: always ``True`` or ``False``, never missing."""
+        saved, self._height = self._height, 0
+        return self._hoisted(self._cond(expr), saved)
+
+    def _hoisted(self, src: str, saved: int) -> str:
+        """``src``, or a temporary bound to it in a statement of its own when it nests deep."""
+        height = self._height + 1
+        if height >= HOIST_HEIGHT and not self.simple(src):
+            src = self.bind(src)
+            height = 0
+        self._height = max(saved, height)
+        return src
+
+    def bind(self, src: str) -> str:
+        """A temporary bound to ``src`` by a statement emitted now (before the statement being
+        built)."""
+        t = self.temp()
+        self.emit(f"{t} = {src}")
+        return t
+
+    def _value(self, expr: m.Expr) -> tuple[str, bool]:
         match expr:
             case m.NumberLit(value=v):
                 src = self.num(values.number(v))
@@ -197,8 +238,11 @@ class Fn:
                 return var, False
             case m.HistoryRef(kind=kind):
                 return ("nh" if kind is m.HistoryKind.NEGATIVE else "ph"), False
-            case m.Neg(operand=o):
-                return self.propagate(_NEG, (o,))
+            case m.Neg():
+                negations, inner = _unwrap(expr, m.Neg)
+                if negations % 2 == 0:
+                    return self.value(inner)  # - - x is x
+                return self.propagate(_NEG, (inner,))
             case m.Arith():
                 return self.arith(expr)
             case m.Call(func=func, args=args):
@@ -230,10 +274,15 @@ class Fn:
     def operands(self, exprs: Iterable[m.Expr], positive: bool) -> tuple[list[str], list[str]]:
         """Names to use for each operand and the guards for the nullable ones (``positive``:
         guards true when present, joined with ``and``; else true when missing, with ``or``)."""
+        return self.guarded([self.value(e) for e in exprs], positive)
+
+    def guarded(
+        self, operands: Iterable[tuple[str, bool]], positive: bool
+    ) -> tuple[list[str], list[str]]:
+        """:meth:`operands` for operands already written (source, may be missing)."""
         names: list[str] = []
         guards: list[str] = []
-        for e in exprs:
-            src, null = self.value(e)
+        for src, null in operands:
             if null:
                 name, guard = self._not_none(src) if positive else self._is_none(src)
                 guards.append(guard)
@@ -276,20 +325,68 @@ class Fn:
                 if 0.0 <= weight_value < MAX_FINITE and self._is_flag(flag):
                     weight = self.num(weight_value)
                     return f"({weight} if {self.cond(flag)} else 0.0)", False
+        chain = _chain(expr, self.is_date)
+        if len(chain) > 2 or entry.name != "mul":
+            return self.chain(chain)
         (x, y), guards = self.operands((a, b), positive=False)
-        if entry.zero_divisor:
-            if not self.simple(y) and not _is_number_src(y):
-                t = self.temp()
-                guards.append(f"({t} := {y}) == 0")
-                y = t
-            else:
-                guards.append(f"{y} == 0")
         body = entry.emit_src(x, y)
         if entry.finite and self.bound(expr) >= MAX_FINITE:
             body = self.check_finite(body, guards)
         if not guards:
             return f"({body})", False
         return f"(None if {' or '.join(guards)} else {body})", True
+
+    def chain(self, chain: list[tuple[Operator | None, m.Expr]]) -> tuple[str, bool]:
+        """A left-to-right chain ``a + b - c …`` or ``a * b / c …`` written flat: the missing
+        tests of every operand, the zero tests of the divisors, one test of the numeric rule on
+        the result (an intermediate overflow stays non-finite to the end: every operand is
+        finite). Evaluates exactly like the nested binary operations."""
+        acc: tuple[str, bool] | None = None
+        acc_bound = 0.0
+        for start in range(0, len(chain), CHUNK):
+            part = chain[start : start + CHUNK]
+            operands = [self.value(e) for _, e in part]
+            bounds = [self.bound(e) for _, e in part]
+            ops_ = [entry for entry, _ in part]
+            if acc is not None:
+                operands.insert(0, acc)
+                bounds.insert(0, acc_bound)
+                ops_.insert(0, None)
+            names, guards = self.guarded(operands, positive=False)
+            body = names[0]
+            total = bounds[0]
+            for entry, name, b in zip(ops_[1:], names[1:], bounds[1:], strict=True):
+                assert entry is not None
+                if entry.zero_divisor:
+                    if not self.simple(name) and not _is_number_src(name):
+                        t = self.temp()
+                        guards.append(f"({t} := {name}) == 0")
+                        name = t
+                    else:
+                        guards.append(f"{name} == 0")
+                total = _combine(entry, total, b)
+                body = entry.emit_src(body, name)
+            if total >= MAX_FINITE:
+                body = self.check_finite(body, guards)
+            src = f"(None if {' or '.join(guards)} else {body})" if guards else f"({body})"
+            acc, acc_bound = (src, bool(guards)), min(total, MAX_FINITE)
+            if start + CHUNK < len(chain):
+                acc = (self.bind(src), bool(guards))
+        assert acc is not None
+        return acc
+
+    def connective(self, expr: m.And | m.Or) -> str:
+        """``a and b and c …`` (or ``or``) written flat, short-circuits kept."""
+        entry = _AND if isinstance(expr, m.And) else _OR
+        leaves = _leaves(expr)
+        srcs = [self.cond(x) for x in leaves]
+        joiner = f" {entry.spelling} "
+        out = ""
+        for start in range(0, len(srcs), CHUNK):
+            part = srcs[start : start + CHUNK]
+            src = f"({joiner.join(([out] if out else []) + part)})"
+            out = self.bind(src) if start + CHUNK < len(srcs) else src
+        return out
 
     def check_finite(self, body: str, guards: list[str]) -> str:
         """The numeric rule: append to ``guards`` a test that is true when ``body`` is not a
@@ -310,18 +407,20 @@ class Fn:
                 return self._history_bound(kind)
             case m.Neg(operand=o):
                 return self.bound(o)
-            case m.Arith(op=op, left=a, right=b):
-                if op == "-" and self.is_date(b):
-                    return _MAX_DAYS
-                ba, bb = self.bound(a), self.bound(b)
-                if op in ("+", "-"):
-                    return ba + bb
-                if op == "*":
-                    return 0.0 if ba == 0.0 or bb == 0.0 else ba * bb
-                if isinstance(b, m.NumberLit):
-                    c = abs(values.number(b.value))
-                    return 0.0 if c == 0.0 else ba / c
-                return math.inf
+            case m.Arith(op="-", right=right) if self.is_date(right):
+                return _MAX_DAYS
+            case m.Arith():
+                total = 0.0
+                for entry, e in _chain(expr, self.is_date):
+                    bound = self.bound(e)
+                    if entry is None:
+                        total = bound
+                    elif entry.zero_divisor and isinstance(e, m.NumberLit):
+                        c = abs(values.number(e.value))
+                        total = 0.0 if c == 0.0 else total / c  # x / 0 is missing
+                    else:
+                        total = _combine(entry, total, bound)
+                return total
             case m.Call(func="round", args=args):
                 d = 0.0
                 if len(args) > 1:
@@ -380,19 +479,19 @@ class Fn:
         rx = self.module.const("R", expr.pattern, f"_re.compile({expr.pattern!r})")
         return _all([*guards, f"{rx}.fullmatch({x}) is not None"])
 
-    def cond(self, expr: m.Expr) -> str:
-        """Source of a condition: always ``True`` or ``False``, never missing."""
+    def _cond(self, expr: m.Expr) -> str:
         match expr:
             case m.BoolLit(value=v):
                 return "True" if v else "False"
             case m.Ref():
                 return self.value(expr)[0]
-            case m.And(left=a, right=b):
-                return f"({_AND.emit_src(self.cond(a), self.cond(b))})"
-            case m.Or(left=a, right=b):
-                return f"({_OR.emit_src(self.cond(a), self.cond(b))})"
-            case m.Not(operand=o):
-                return f"({_NOT.emit_src(self.cond(o))})"
+            case m.And() | m.Or():
+                return self.connective(expr)
+            case m.Not():
+                negations, inner = _unwrap(expr, m.Not)
+                if negations % 2 == 0:
+                    return self.cond(inner)  # not not c is c
+                return f"({_NOT.emit_src(self.cond(inner))})"
             case m.Compare(op="==", left=a, right=b) if _literal(a) or _literal(b):
                 # ``None == literal`` is already False: no missing test needed
                 eq = ops.COMPARISONS["=="]
@@ -426,6 +525,57 @@ class Fn:
                 if self.types.of(expr) is BOOLEAN:
                     return f"({src} is True)" if null else src
                 return f"bool({src})"
+
+
+def _unwrap(expr: m.Expr, kind: type) -> tuple[int, m.Expr]:
+    """How many ``kind`` nodes (``Not``, ``Neg``) wrap ``expr``, and what they wrap."""
+    n = 0
+    while isinstance(expr, kind):
+        n += 1
+        expr = expr.operand  # type: ignore[union-attr]
+    return n, expr
+
+
+def _chain(expr: m.Arith, is_date: Any) -> list[tuple[Operator | None, m.Expr]]:
+    """The operands of a left-nested chain of ``+``/``-`` (numbers) or of ``*``/``/``, with
+    the operator before each: ``a - b + c`` → ``[(None, a), (sub, b), (add, c)]``."""
+    level = ("+", "-") if expr.op in ("+", "-") else ("*", "/")
+    out: list[tuple[Operator | None, m.Expr]] = []
+    node: m.Expr = expr
+    while (
+        isinstance(node, m.Arith)
+        and node.op in level
+        and not (node.op == "-" and is_date(node.right))
+    ):
+        out.append((ops.ARITHMETIC[node.op], node.right))
+        node = node.left
+    out.append((None, node))
+    out.reverse()
+    return out
+
+
+def _leaves(expr: m.And | m.Or) -> list[m.Expr]:
+    """The operands of a chain of ``and`` (or of ``or``), in order, at any nesting."""
+    kind = type(expr)
+    out: list[m.Expr] = []
+    stack: list[m.Expr] = [expr]
+    while stack:
+        node = stack.pop()
+        if type(node) is kind:
+            stack.append(node.right)
+            stack.append(node.left)
+        else:
+            out.append(node)
+    return out
+
+
+def _combine(entry: Operator, a: float, b: float) -> float:
+    """A bound of the magnitude of ``x op y`` from bounds of ``x`` and ``y``."""
+    if entry.name in ("add", "sub"):
+        return a + b
+    if entry.name == "mul":
+        return 0.0 if a == 0.0 or b == 0.0 else a * b
+    return math.inf  # a division by an unknown value
 
 
 def _is_call(entry: Operator) -> bool:

@@ -78,7 +78,9 @@ def explain_function(unit: Unit, module: Module, plan: Plan) -> Fn:
     fn.emit(f"inds = ({ind_tuple})")
     fn.emit("exc = None")
     for k, exc in enumerate(profile.exceptions):
-        fn.emit(f"{'if' if k == 0 else 'elif'} {fn.cond(exc.condition)}:", line_of(exc.span))
+        # the first exception that holds; not `elif`: a deep condition may emit a statement
+        test = fn.cond(exc.condition)
+        fn.emit(f"if {test}:" if k == 0 else f"if exc is None and {test}:", line_of(exc.span))
         fn.emit(f"    exc = {k}", line_of(exc.span))
     fn.emit("if exc is not None:")
     fn.emit("    out.append((n, exc, inds, None, None, 0.0, None, None, None, None))")
