@@ -1,9 +1,11 @@
-"""The closure compiler: the same fast path as the generated source, built from nested closures.
+"""A reference for the tests: the same fast path as the generated source, from nested closures.
 
-Kept to measure against code generation (``benchmarks/bench_evaluator.py`` prints both; the
-generated source is the default because it is faster) and as a second implementation the tests
-compare with. ``compile_closures(unit)`` returns a function with the signature and result of the
-generated ``evaluate`` (see :mod:`riskengine.evaluator.codegen`).
+A second implementation of ``evaluate`` the tests compare the generated code with
+(``tests/test_evaluator_differential.py``), and a baseline ``benchmarks/bench_evaluator.py``
+measures code generation against (the generated source is about 4× faster). It was
+``riskengine/evaluator/closures.py``; it is not part of the package. ``compile_closures(unit)``
+returns a function with the signature and result of the generated ``evaluate`` (see
+:mod:`riskengine.evaluator.codegen`).
 """
 
 from __future__ import annotations
