@@ -197,3 +197,25 @@ profile draft "late" {
     assert not engine.score(late, day).fired  # 30 days: not > 30
     late["arrival_date"] = "2024-02-01"
     assert [f.key for f in engine.score(late, day).fired] == ["late"]
+
+
+def test_annotation_lists_the_history_subject_and_regional_fields() -> None:
+    source = """
+profile draft "history" {
+    filling regional by "Customs value unit"
+    regional { ceiling: number }
+    indicators { cheap: item.customs_value / item.net_mass < region.ceiling }
+    degree = 50 * cheap + negative_history
+    controls { 102 "Documentary check" mandatory from 40 }
+    history per declaration.declarant.id, item.hs_code[:4] over 365 days {
+        negative max 30 { 0201: 1.0 }
+    }
+}
+"""
+    checked = check_sources({"h.rp": source})
+    profile = checked.profiles[0]
+    types = annotate(profile)
+    assert types.text_fields == {"declaration.declarant.id", "item.hs_code"}
+    assert types.field_types["region.ceiling"] is NUMBER
+    assert types.field_types["item.customs_value"] is NUMBER
+    assert types.date_fields == frozenset()

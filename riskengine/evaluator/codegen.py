@@ -14,12 +14,18 @@ One generated module per profile (and per regional fill that brings its own cont
   explanation needs (see :mod:`riskengine.evaluator.explain`).
 * ``message(h, it, region, d, nh, ph)`` — the inspector message of one item.
 
+The parts: :mod:`.unit` (what a module evaluates, model helpers), :mod:`.emit` (expressions →
+Python: the operator table of :mod:`riskengine.semantics.operators` and the types of
+:mod:`riskengine.semantics.types`), this module (the fast path, the message, entry points) and
+:mod:`.explain_codegen` (the explaining path).
+
 Missing is ``None``; every read is ``mapping.get(name)`` once per function (header, region) or per
 item. Predicates with a missing operand are ``False`` through inline ``is not None`` guards;
-arithmetic with a missing operand or a zero divisor is ``None``. Number literals are floats (the
-literal ``12.50`` is ``12.5``). Each statement carries a ``# file.rp:LINE`` comment, and the
-source is registered in :mod:`linecache` under a ``<profile KEY file.rp>`` name, so a traceback
-through generated code shows the generated line with its profile line. Generating twice gives
+arithmetic with a missing operand, a zero divisor or a non-finite result is ``None``. Number
+literals are floats (the literal ``12.50`` is ``12.5``). Each statement carries a
+``# file.rp:LINE`` comment, and the source is registered in :mod:`linecache` under a
+``<profile KEY file.rp>`` name, so a traceback through generated code shows the generated line
+with its profile line. Generating twice gives
 byte-identical source: names come from counters in source order, never from ids or hashes.
 """
 

@@ -8,6 +8,10 @@ given with ``--catalogue``) and the named lists the profile sees::
     types.is_date(expr)       # a - b of two such operands is a number of days
     types.text_fields         # full paths of the text/code fields the profile reads
     types.date_fields         # full paths of the date fields the profile reads
+    types.field_types         # full path → ValueType of every field it reads
+
+Fields read: in the expressions (indicators, ``unless``, exceptions, degree, the controls'
+conditions) and the history subject; regional parameters (``region.x``) included.
 
 Like sqlglot's ``annotate_types``: the backends (the code generator, the SQL compiler) read the
 types from here instead of re-deriving them. The inference itself is the checks' (one set of
@@ -151,6 +155,9 @@ def annotate(
     checker = ExprChecker(Scope.of(profile, cat, defs), record=nodes)
     for expr in profile_expressions(profile, controls):
         checker.infer(expr)
+    if profile.history is not None:  # the fields whose values make the history subject
+        for subject in profile.history.subjects:
+            checker.infer(subject.field)
     types = Types(checker, nodes)
     text: set[str] = set()
     dates: set[str] = set()
