@@ -57,6 +57,28 @@ def test_an_overflow_is_missing(expression: str) -> None:
     assert not _holds(f"{expression} < 0", BIG)
     assert not _holds(f"{expression} == {expression}", BIG)
     assert _holds(f"not ({expression} > 0)", BIG)  # a comparison with missing is false
+    # against a literal on either side, with every operator (the generator folds the test of
+    # the numeric rule into such comparisons)
+    for test in ("{} >= 0", "{} <= 0", "0 < {}", "0 > {}", "0 <= {}", "0 >= {}", "{} == 1",
+                 "1 == {}", "{} != 0", "0 != {}"):  # fmt: skip
+        assert not _holds(test.format(expression), BIG), test
+
+
+def test_comparisons_of_arithmetic_with_literals_at_the_limit() -> None:
+    item = {"customs_value": 1e308, "net_mass": 1.0}
+    for test, expected in (
+        ("item.customs_value / item.net_mass > 1", True),
+        ("1 < item.customs_value / item.net_mass", True),
+        ("item.customs_value / item.net_mass < 1", False),
+        ("-1 > -item.customs_value / item.net_mass", True),
+        ("item.customs_value / item.net_mass == 1", False),
+        ("item.customs_value * item.net_mass != 1", True),
+        ("item.customs_value / item.net_mass >= 100000", True),
+        ("item.net_mass / item.net_mass <= 1", True),
+        ("item.net_mass / item.net_mass == 1", True),
+        ("1 >= item.net_mass / item.net_mass", True),
+    ):
+        assert _holds(test, item) is expected, test
 
 
 def test_values_near_the_limit_stay_numbers() -> None:

@@ -56,6 +56,7 @@ HOIST_HEIGHT = 30
 #: binary operators at most).
 CHUNK = 250
 
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "=="}
 _NEG = ops.by_name("neg")
 _IF = ops.by_name("if")
 _AND = ops.by_name("and")
@@ -95,6 +96,12 @@ class Fn:
         self._used: set[str] = set()
         self._temps = 0
         self._height = 0
+        self._missing_if: dict[str, tuple[str, str]] = {}
+        #: temporary → the arithmetic it holds, for results tested by the numeric rule
+        self._finite: dict[str, str] = {}
+        #: source of a missing-if value → (its guards without the numeric rule's test, the
+        #: arithmetic), when that test comes last (see :meth:`compare`)
+        self._deferrable: dict[str, tuple[list[str], str]] = {}
         self.indicator_vars: dict[str, str] = {}
 
     # -- output
@@ -258,14 +265,33 @@ class Fn:
     def simple(self, src: str) -> bool:
         return bool(IDENT.match(src)) or src in ("True", "False")
 
+    def missing_if(self, guards: list[str], body: str) -> str:
+        """``(None if guards else body)``: a value missing when any guard holds. Remembered, so
+        that a missing test of it can test the guards instead (see :meth:`_is_none`)."""
+        test = " or ".join(guards)
+        src = f"(None if {test} else {body})"
+        self._missing_if[src] = (test, body)
+        raw = self._finite.get(body)
+        if raw is not None and guards[-1].endswith(f"({body} := {raw}) <= {MAX_FINITE!r}"):
+            self._deferrable[src] = (guards[:-1], raw)
+        return src
+
     def _is_none(self, src: str) -> tuple[str, str]:
         """(name, guard): the guard is true when the value is missing and binds the name."""
+        fused = self._missing_if.get(src)
+        if fused is not None:  # `(t := (None if G else B)) is None` is `G`, and t is B
+            test, body = fused
+            return (body if self.simple(body) else f"({body})"), test
         if self.simple(src):
             return src, f"{src} is None"
         t = self.temp()
         return t, f"({t} := {src}) is None"
 
     def _not_none(self, src: str) -> tuple[str, str]:
+        fused = self._missing_if.get(src)
+        if fused is not None:
+            test, body = fused
+            return (body if self.simple(body) else f"({body})"), f"not ({test})"
         if self.simple(src):
             return src, f"{src} is not None"
         t = self.temp()
@@ -297,7 +323,7 @@ class Fn:
         body = entry.emit_src(*names)
         if not guards:
             return (body if _is_call(entry) else f"({body})"), False
-        return f"(None if {' or '.join(guards)} else {body})", True
+        return self.missing_if(guards, body), True
 
     def predicate(
         self, entry: Operator, exprs: Iterable[m.Expr], extra: m.ListValue | None = None
@@ -334,7 +360,7 @@ class Fn:
             body = self.check_finite(body, guards)
         if not guards:
             return f"({body})", False
-        return f"(None if {' or '.join(guards)} else {body})", True
+        return self.missing_if(guards, body), True
 
     def chain(self, chain: list[tuple[Operator | None, m.Expr]]) -> tuple[str, bool]:
         """A left-to-right chain ``a + b - c …`` or ``a * b / c …`` written flat: the missing
@@ -368,7 +394,7 @@ class Fn:
                 body = entry.emit_src(body, name)
             if total >= MAX_FINITE:
                 body = self.check_finite(body, guards)
-            src = f"(None if {' or '.join(guards)} else {body})" if guards else f"({body})"
+            src = self.missing_if(guards, body) if guards else f"({body})"
             acc, acc_bound = (src, bool(guards)), min(total, MAX_FINITE)
             if start + CHUNK < len(chain):
                 acc = (self.bind(src), bool(guards))
@@ -393,6 +419,7 @@ class Fn:
         finite number (binding it to a temporary) and return the temporary."""
         t = self.temp()
         guards.append(f"not {FINITE_TEST.format(f'({t} := {body})')}")
+        self._finite[t] = body
         return t
 
     def bound(self, expr: m.Expr) -> float:
@@ -456,6 +483,33 @@ class Fn:
             return entry.emit_src(*(s for s, _ in srcs)), any(n for _, n in srcs)
         return self.propagate(entry, args)
 
+    def compare(self, op: str, a: m.Expr, b: m.Expr) -> str:
+        """A comparison (false when a side is missing). When one side is arithmetic whose last
+        missing test is the numeric rule's and the other a number literal, the comparison
+        itself excludes inf and nan: ``-MAX <= x / y < 12.5`` (one comparison less)."""
+        entry = ops.COMPARISONS[op]
+        sides = [self.value(a), self.value(b)]
+        for k, other in ((0, b), (1, a)):
+            deferrable = self._deferrable.get(sides[k][0])
+            if deferrable is None or not isinstance(other, m.NumberLit) or op == "!=":
+                continue
+            if not math.isfinite(values.number(other.value)):
+                continue
+            guards, raw = deferrable
+            (name,), more = self.guarded([sides[1 - k]], positive=True)
+            flipped = op if k == 0 else _FLIP[op]
+            arith = f"({raw})"
+            if flipped == "==":
+                test = f"{arith} == {name}"
+            elif flipped in ("<", "<="):
+                test = f"{-MAX_FINITE!r} <= {arith} {flipped} {name}"
+            else:
+                test = f"{MAX_FINITE!r} >= {arith} {flipped} {name}"
+            present = [f"not ({' or '.join(guards)})"] if guards else []
+            return _all([*present, *more, test])
+        names, guards = self.guarded(sides, positive=True)
+        return _all([*guards, entry.emit_src(*names)])
+
     def list_src(self, lv: m.ListValue, prefixes: bool) -> tuple[str, bool]:
         target = resolve_list(lv, self.unit.lists)
         if isinstance(target, m.FieldRef):
@@ -497,7 +551,7 @@ class Fn:
                 eq = ops.COMPARISONS["=="]
                 return f"({eq.emit_src(self.value(a)[0], self.value(b)[0])})"
             case m.Compare(op=op, left=a, right=b):
-                return self.predicate(ops.COMPARISONS[op], (a, b))
+                return self.compare(op, a, b)
             case m.Between(operand=o, low=lo, high=hi):
                 return self.predicate(ops.by_name("between"), (o, lo, hi))
             case m.InList(operand=o, values=lv, negated=False) if not isinstance(
