@@ -9,14 +9,19 @@ from __future__ import annotations
 
 import datetime as dt
 from typing import Any
+from unittest import mock
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from riskengine.declaration import normalise_declaration
-from riskengine.evaluator import Engine
+from riskengine.evaluator import Engine, ProfileSet
 from riskengine.evaluator.compiled import CompiledProfile
 from riskengine.evaluator.explain import ARITHMETIC_MISSING
 from riskengine.syntax import parse_source
+from tests import eval_strategies
+from tests.eval_strategies import AS_OF, declarations, profile_files
 from tests.reference_interpreter import reference_score
 
 DAY = dt.date(2024, 3, 1)
@@ -151,3 +156,27 @@ def test_round_with_extreme_digits_never_raises() -> None:
     ):
         holds = _holds(f"{call} == {expected}", {"net_mass": 1.5, "packages": 1000})
         assert holds, call
+
+
+# ------------------------------------------------------------------------------ differential
+
+EXTREMES = (1e308, -1e308, 1.7976931348623157e308, 1e-300, -1e-300, 0.0, 0.1, 1.4, -3.0, 12.5)
+
+
+def _extreme_number(draw: st.DrawFn) -> Any:
+    return draw(st.sampled_from(EXTREMES))
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(files=profile_files(), data=st.data())
+def test_extreme_values_equal_the_reference(files: list[Any], data: st.DataObject) -> None:
+    """Random profiles on declarations whose numbers sit at the float range's edges: the
+    evaluator (fast and explaining paths) equals the reference interpreter."""
+    as_of: dt.date = data.draw(st.sampled_from(AS_OF))
+    engine = Engine(ProfileSet.compile(files))
+    with mock.patch.object(eval_strategies, "_number_value", _extreme_number):
+        for _ in range(3):
+            decl = data.draw(declarations())
+            assert engine.score(decl, as_of) == reference_score(files, decl, as_of)
+            explained = reference_score(files, decl, as_of, explain=True)
+            assert engine.score(decl, as_of, explain=True) == explained
