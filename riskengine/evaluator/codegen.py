@@ -36,6 +36,7 @@ import datetime as dt
 import linecache
 import re
 import sys
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
@@ -378,19 +379,29 @@ def generate(unit: Unit, part: str = "evaluate") -> Generated:
 _GENERATION_FRAMES = 20_000
 
 
+_generating = 0  # generations under way (threads may compile explanations concurrently)
+_generating_lock = threading.Lock()
+_limit_before = 0
+
+
 @contextlib.contextmanager
 def _deep_recursion() -> Iterator[None]:
-    """Raise the recursion limit while generating, then restore it. Python-to-Python calls do
-    not use the C stack (3.11+), so the higher limit is safe."""
-    before = sys.getrecursionlimit()
-    if before >= _GENERATION_FRAMES:
-        yield
-        return
-    sys.setrecursionlimit(_GENERATION_FRAMES)
+    """Raise the recursion limit while any generation runs, then restore it. Python-to-Python
+    calls do not use the C stack (3.11+), so the higher limit is safe."""
+    global _generating, _limit_before
+    with _generating_lock:
+        if _generating == 0:
+            _limit_before = sys.getrecursionlimit()
+            if _limit_before < _GENERATION_FRAMES:
+                sys.setrecursionlimit(_GENERATION_FRAMES)
+        _generating += 1
     try:
         yield
     finally:
-        sys.setrecursionlimit(before)
+        with _generating_lock:
+            _generating -= 1
+            if _generating == 0 and _limit_before < _GENERATION_FRAMES:
+                sys.setrecursionlimit(_limit_before)
 
 
 def _namespace() -> dict[str, Any]:
