@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.gen_profiles import declarations, profile_sources
 from riskengine.declaration import Declaration, normalise_declaration
 from riskengine.evaluator import EmptyHistoryProvider, Engine, ProfileSet
-from riskengine.evaluator.closures import compile_closures
+from tests.closures_reference import compile_closures
 
 DAY = dt.date(2024, 4, 2)
 

@@ -37,7 +37,8 @@ from riskengine.evaluator.explain import (
     TermExplanation,
     expr_text,
 )
-from riskengine.evaluator.values import format_value, round_half_away
+from riskengine.evaluator.values import format_value
+from riskengine.semantics.operators import ARITHMETIC, FUNCTIONS
 
 STRENGTH = {m.ControlKind.MANDATORY: 3, m.ControlKind.CONDITIONAL: 2, m.ControlKind.IF_NECESSARY: 1}
 
@@ -117,19 +118,16 @@ class Item:
                 v = self.ev(o)
                 return None if v is None else -v
             case m.Arith(op=op, left=a, right=b):
-                x, y = self.ev(a), self.ev(b)
-                if x is None or y is None:
+                x = self.ev(a)
+                if x is None:
                     return None
-                if op == "+":
-                    return x + y
-                if op == "-":
-                    r = x - y
-                    return r.days if isinstance(r, dt.timedelta) else r
-                if op == "*":
-                    return x * y
-                if y == 0:
+                y = self.ev(b)
+                if y is None:
                     return None
-                return x / y
+                if isinstance(x, dt.date) and isinstance(y, dt.date):
+                    return (x - y).days
+                # numbers: the operator table's reference callables (an overflow is missing)
+                return ARITHMETIC[op].python(x, y)
             case m.Compare(op=op, left=a, right=b):
                 x, y = self.ev(a), self.ev(b)
                 if x is None or y is None:
@@ -171,7 +169,7 @@ class Item:
             case m.Call(func=f, args=args):
                 vals = [self.ev(a) for a in args]
                 if f == "round":
-                    return round_half_away(*vals)
+                    return FUNCTIONS["round"].python(*vals)
                 if any(v is None for v in vals):
                     return None
                 if f == "abs":
@@ -212,9 +210,11 @@ def is_date(e: m.Expr) -> bool:
 
 
 def terms_of(e: m.Expr) -> list[tuple[int, m.Expr]]:
-    if isinstance(e, m.Arith) and e.op in "+-" and not is_date(e.right):
-        return [*terms_of(e.left), (1 if e.op == "+" else -1, e.right)]
-    return [(1, e)]
+    out: list[tuple[int, m.Expr]] = []
+    while isinstance(e, m.Arith) and e.op in "+-" and not is_date(e.right):
+        out.append((1 if e.op == "+" else -1, e.right))
+        e = e.left
+    return [(1, e), *reversed(out)]
 
 
 # ------------------------------------------------------------------------------ history

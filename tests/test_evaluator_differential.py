@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from riskengine import model as m
 from riskengine.declaration import Declaration
 from riskengine.evaluator import Engine, InMemoryHistoryProvider, ProfileSet
-from riskengine.evaluator.closures import compile_closures
 from riskengine.evaluator.compiled import EMPTY_ITEMS
 from riskengine.evaluator.history import history_block, subject_of
+from tests.closures_reference import compile_closures
 from tests.eval_strategies import (
     AS_OF,
     declarations_for_history,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import enum
 from collections.abc import Callable, Iterable, Mapping
 from decimal import Decimal
 from typing import Any
@@ -13,44 +12,16 @@ from riskengine import model as m
 from riskengine.catalogue import Catalogue, FieldType
 from riskengine.checks.context import Reporter, closest, did_you_mean
 from riskengine.diagnostics import Span
-
-
-class ValueType(enum.Enum):
-    """The static type of an expression. Strings and codes are one kind (they compare)."""
-
-    NUMBER = "number"
-    STRING = "string"
-    DATE = "date"
-    BOOLEAN = "boolean"
-    UNKNOWN = "unknown"  # after an error: compatible with everything, so errors do not cascade
-
-    # Members are singletons: identity hashing is exact, and much faster than Enum's.
-    __hash__ = object.__hash__
-
-    def __str__(self) -> str:
-        return self.value
-
-    @property
-    def described(self) -> str:
-        """How a message names the type: "a number", "a text", "a date", "true/false"."""
-        return _DESCRIBED[self]
-
-
-_DESCRIBED = {
-    ValueType.NUMBER: "a number",
-    ValueType.STRING: "a text",
-    ValueType.DATE: "a date",
-    ValueType.BOOLEAN: "true/false",
-    ValueType.UNKNOWN: "a value of unknown type",
-}
-
-NUMBER, STRING, DATE, BOOLEAN, UNKNOWN = (
-    ValueType.NUMBER,
-    ValueType.STRING,
-    ValueType.DATE,
-    ValueType.BOOLEAN,
-    ValueType.UNKNOWN,
+from riskengine.semantics.operators import FUNCTIONS
+from riskengine.semantics.types import (
+    BOOLEAN,
+    DATE,
+    NUMBER,
+    STRING,
+    UNKNOWN,
+    ValueType,
 )
+
 _NUMERIC = frozenset({NUMBER, BOOLEAN, UNKNOWN})  # booleans count 1/0 in arithmetic
 
 FIELD_TYPES = {
@@ -156,9 +127,17 @@ class ExprChecker:
     """Infers the type of expressions of one profile and reports every problem found (unknown
     names, type errors). With ``report=None`` it only infers, quietly."""
 
-    def __init__(self, scope: Scope, report: Reporter | None = None):
+    def __init__(
+        self,
+        scope: Scope,
+        report: Reporter | None = None,
+        record: dict[int, tuple[Any, ValueType]] | None = None,
+    ):
         self.scope = scope
         self.report = report
+        #: When given, the type of every node inferred: ``id(node) → (node, type)`` (the
+        #: annotation pass of :mod:`riskengine.semantics.types`).
+        self.record = record
         #: Indicator names referenced as values since the last reset (for cycles, unused).
         self.used: set[str] = set()
         self.used_params: set[str] = set()
@@ -194,7 +173,10 @@ class ExprChecker:
     # ------------------------------------------------------------------ inference
     def infer(self, expr: m.Expr) -> ValueType:
         """The static type of ``expr``; problems are reported on the way."""
-        return _DISPATCH[type(expr)](self, expr)
+        t = _DISPATCH[type(expr)](self, expr)
+        if self.record is not None:
+            self.record[id(expr)] = (expr, t)
+        return t
 
     def _lit(self, e: m.Literal) -> ValueType:
         return literal_type(e)
@@ -341,7 +323,17 @@ class ExprChecker:
         return t
 
     def _arith(self, e: m.Arith) -> ValueType:
-        left, right = self.infer(e.left), self.infer(e.right)
+        # a long sum `a + b + c …` is a left-nested chain: walk it without recursion, in the
+        # order (and with the diagnostics) of the recursive walk
+        spine = _spine(e, m.Arith)
+        left = self.infer(spine[-1].left)
+        for node in reversed(spine):
+            left = self._arith_types(node, left, self.infer(node.right))
+            if node is not e and self.record is not None:
+                self.record[id(node)] = (node, left)
+        return left
+
+    def _arith_types(self, e: m.Arith, left: ValueType, right: ValueType) -> ValueType:
         phrase = f"`{e.op}` needs numbers"
         if e.op == "-" and DATE in (left, right):
             other, other_expr = (right, e.right) if left is DATE else (left, e.left)
@@ -374,13 +366,18 @@ class ExprChecker:
         return BOOLEAN
 
     def _and(self, e: m.And) -> ValueType:
-        self.condition(e.left, "each side of `and`")
-        self.condition(e.right, "each side of `and`")
-        return BOOLEAN
+        return self._connective(e, "each side of `and`")
 
     def _or(self, e: m.Or) -> ValueType:
-        self.condition(e.left, "each side of `or`")
-        self.condition(e.right, "each side of `or`")
+        return self._connective(e, "each side of `or`")
+
+    def _connective(self, e: m.And | m.Or, what: str) -> ValueType:
+        spine = _spine(e, type(e))  # `a and b and c …` without recursion
+        self.condition(spine[-1].left, what)
+        for node in reversed(spine):
+            self.condition(node.right, what)
+            if node is not e and self.record is not None:
+                self.record[id(node)] = (node, BOOLEAN)
         return BOOLEAN
 
     def _not(self, e: m.Not) -> ValueType:
@@ -504,23 +501,23 @@ class ExprChecker:
         return BOOLEAN
 
     def _call(self, e: m.Call) -> ValueType:
-        if e.func not in _ARITY:
+        entry = FUNCTIONS.get(e.func)
+        if entry is None:
             for arg in e.args:
                 self.infer(arg)
-            hint = did_you_mean(closest(e.func, m.FUNCTIONS)) if self.report else None
+            hint = did_you_mean(closest(e.func, FUNCTIONS)) if self.report else None
             self._err(
                 "RE228",
-                f"unknown function `{e.func}` (the functions are min, max, abs, round)",
+                f"unknown function `{e.func}` (the functions are {', '.join(FUNCTIONS)})",
                 e.span,
                 hint,
             )
             return UNKNOWN
-        low, high, shape = _ARITY[e.func]
         n = len(e.args)
-        if n < low or (high is not None and n > high):
+        if not entry.accepts(n):
             self._err(
                 "RE229",
-                f"`{e.func}` takes {shape}, not {n}",
+                f"`{e.func}` takes {entry.arity_text}, not {n}",
                 e.span,
             )
         ok = True
@@ -556,6 +553,14 @@ class ExprChecker:
             e.span,
         )
         return UNKNOWN
+
+
+def _spine(e: Any, kind: type) -> list[Any]:
+    """The nodes of a left-nested chain of ``kind`` from ``e`` down (``e`` first)."""
+    spine = [e]
+    while type(spine[-1].left) is kind:
+        spine.append(spine[-1].left)
+    return spine
 
 
 def _plural(t: ValueType) -> str:
@@ -599,13 +604,6 @@ def _param_hint(name: str, params: Mapping[str, m.Param]) -> str:
         return f"declare it in the profile: `regional {{ {name}: number }}`"
     return "the regional parameters are " + ", ".join(f"`region.{p}`" for p in params)
 
-
-_ARITY: dict[str, tuple[int, int | None, str]] = {
-    "min": (2, None, "two or more arguments"),
-    "max": (2, None, "two or more arguments"),
-    "abs": (1, 1, "one argument"),
-    "round": (1, 2, "one or two arguments (value, digits)"),
-}
 
 _DISPATCH: dict[type, Callable[[ExprChecker, Any], ValueType]] = {
     m.NumberLit: ExprChecker._lit,

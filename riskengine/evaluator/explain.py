@@ -161,6 +161,8 @@ class ProfileExplanation:
                 )
             if item.degree_value is None and item.missing:
                 lines.append(f"    degree missing (missing: {', '.join(item.missing)}) → 0")
+            elif item.degree_value is None and item.terms:
+                lines.append(f"    degree missing ({ARITHMETIC_MISSING}) → 0")
             lines.append(f"    degree {format_value(item.degree)}")
             for ctl in item.controls:
                 cond = "" if ctl.condition is None else f", condition {str(ctl.condition).lower()}"
@@ -179,6 +181,10 @@ def _shown(value: Any) -> str:
         if isinstance(value, str)
         else format_value(value)
     )
+
+
+#: Why a degree with no missing field is missing (the numeric rule, docs/semantics.md).
+ARITHMETIC_MISSING = "a division by zero, or a result beyond the range of numbers"
 
 
 # ------------------------------------------------------------------------------ text of expressions

@@ -180,10 +180,12 @@ def _round_bound(end: float, n: int, up: bool) -> float:
 
 
 def _evaluator_round(value: float, n: int) -> float:
-    from riskengine.evaluator.values import round_half_away  # import cycle: evaluator → here
+    """The evaluator's ``round``, with a missing (overflowing) result as a signed infinity, so
+    that the bound stays sound and ``_overflows`` marks the interval as possibly missing."""
+    from riskengine.semantics.numbers import round_half_away
 
-    result: float = round_half_away(value, n)
-    return result
+    result: float | None = round_half_away(value, n)
+    return math.copysign(math.inf, value) if result is None else result
 
 
 @attrs.frozen

@@ -1,9 +1,11 @@
-"""The closure compiler: the same fast path as the generated source, built from nested closures.
+"""A reference for the tests: the same fast path as the generated source, from nested closures.
 
-Kept to measure against code generation (``benchmarks/bench_evaluator.py`` prints both; the
-generated source is the default because it is faster) and as a second implementation the tests
-compare with. ``compile_closures(unit)`` returns a function with the signature and result of the
-generated ``evaluate`` (see :mod:`riskengine.evaluator.codegen`).
+A second implementation of ``evaluate`` the tests compare the generated code with
+(``tests/test_evaluator_differential.py``), and a baseline ``benchmarks/bench_evaluator.py``
+measures code generation against (the generated source is about 4× faster). It was
+``riskengine/evaluator/closures.py``; it is not part of the package. ``compile_closures(unit)``
+returns a function with the signature and result of the generated ``evaluate`` (see
+:mod:`riskengine.evaluator.codegen`).
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from riskengine.evaluator.codegen import (
     topo_indicators,
 )
 from riskengine.evaluator.values import number, round_half_away, subtract
+from riskengine.semantics.numbers import finite
 from riskengine.semantics.regex import compile_pattern
 
 __all__ = ["compile_closures"]
@@ -80,7 +83,7 @@ class _Compiler:
                         y = fb(env)
                         if y is None or y == 0:
                             return None
-                        return x / y
+                        return finite(x / y)
 
                     return div
                 fn = _ARITH[op]
@@ -90,7 +93,7 @@ class _Compiler:
                     if x is None:
                         return None
                     y = fb(env)
-                    return None if y is None else fn(x, y)
+                    return None if y is None else finite(fn(x, y))
 
                 return arith
             case m.Call(func="round", args=args):
