@@ -32,7 +32,7 @@ from riskengine.semantics.limits import (
 )
 from riskengine.syntax.build import NUMBER_HELP
 
-_SATURATED = MAX_PROFILE_SIZE + 1  # sizes are counted up to here (they can grow exponentially)
+_SATURATED = 10**12  # sizes are counted up to here (they can grow exponentially)
 
 
 class _Indicators:
@@ -241,7 +241,7 @@ def _check_size(
         total += inds.size_of(expr)
     if total <= MAX_PROFILE_SIZE:
         return
-    count = f"{total:,}" if total < _SATURATED else f"more than {MAX_PROFILE_SIZE:,}"
+    count = f"{total:,}" if total < _SATURATED else f"more than {_SATURATED - 1:,}"
     report(
         "RE603",
         f"the expressions of {what} have {count} operations and values, counting indicators "
