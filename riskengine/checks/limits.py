@@ -11,11 +11,11 @@ indicators.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 
 from riskengine import model as m
-from riskengine.checks.context import Reporter, head, header_span, tail, token_span
+from riskengine.checks.context import Reporter, head, header_span, tail
 from riskengine.diagnostics import Span
 from riskengine.semantics.limits import (
     MAX_EXPRESSION_DEPTH,
@@ -27,43 +27,44 @@ from riskengine.semantics.limits import (
     MAX_NUMBER_INTEGER_DIGITS,
     MAX_PROFILE_SIZE,
     decimal_digits,
-    expression_size,
-    nesting_depth,
+    scan,
+    with_names,
 )
 from riskengine.syntax.build import NUMBER_HELP
 
 _SATURATED = 10**12  # sizes are counted up to here (they can grow exponentially)
 
 
-class _Indicators:
-    """The indicators of one profile, measured in dependency order (no recursion: a chain of
-    thousands of indicators is fine): each one's depth and size with the indicators it uses
-    written in place. A cycle (RE214) counts its closing name as a value."""
+class _Measured:
+    """The expressions of one profile (``controls`` in place of its own), scanned once each:
+    depth and size with the indicators they use written in place, computed in dependency order
+    (no recursion: a chain of thousands of indicators is fine). A cycle (RE214) counts its
+    closing name as a value. Also every number literal, for RE602."""
 
-    def __init__(self, p: m.Profile, lists: Mapping[str, m.ListDef]):
+    def __init__(self, p: m.Profile, lists: Mapping[str, m.ListDef], controls: Sequence[m.Control]):
         self.lists = lists
         self.by_name: dict[str, m.Indicator] = {}
         for ind in p.indicators:
             self.by_name.setdefault(ind.name, ind)
+        self.roots = list(_roots(p, controls))
+        self.scans = {id(expr): scan(expr, self._list_size) for _w, expr, _a in self.roots}
+        self.numbers = [n for found in self.scans.values() for n in found.numbers]
         self.depth: dict[str, int] = {}
         self.size: dict[str, int] = {}
+        self._of: dict[int, tuple[int, int]] = {}
         for name in self._order():
             ind = self.by_name[name]
-            exprs = [ind.condition] if ind.unless is None else [ind.condition, ind.unless]
-            depths = [self.depth_of(e) for e in exprs]
-            # `C unless U` is C and not U: one level for the conjunction, one for the `not`.
-            self.depth[name] = depths[0] if len(depths) == 1 else 1 + max(depths[0], 1 + depths[1])
-            self.size[name] = min(_SATURATED, sum(self.size_of(e) for e in exprs) + len(exprs) - 1)
+            d, n = self.of(ind.condition)
+            if ind.unless is not None:
+                ud, un = self.of(ind.unless)
+                # `C unless U` is C and not U: one level for the conjunction, one for the `not`
+                d, n = 1 + max(d, 1 + ud), n + un + 2
+            self.depth[name], self.size[name] = d, min(_SATURATED, n)
 
     def _uses(self, name: str) -> list[str]:
         ind = self.by_name[name]
-        exprs = [ind.condition] if ind.unless is None else [ind.condition, ind.unless]
-        return [
-            n.name
-            for e in exprs
-            for n in m.walk(e)
-            if isinstance(n, m.Ref) and n.name in self.by_name
-        ]
+        exprs = (ind.condition,) if ind.unless is None else (ind.condition, ind.unless)
+        return [n for e in exprs for n in self.scans[id(e)].names if n in self.by_name]
 
     def _order(self) -> list[str]:
         """Every indicator after those it uses (iterative depth-first search)."""
@@ -86,28 +87,29 @@ class _Indicators:
                     stack.append((nxt, iter(self._uses(nxt))))
         return order
 
-    def _ref_depth(self, ref: m.Ref) -> int:
-        return self.depth.get(ref.name, 1)
+    def _known(self, name: str) -> tuple[int, int] | None:
+        depth = self.depth.get(name)
+        return None if depth is None else (depth, self.size[name])
 
-    def _ref_size(self, ref: m.Ref) -> int:
-        return self.size.get(ref.name, 1)
-
-    def _list_size(self, values: m.Ref | m.FieldRef) -> int:
-        ld = self.lists.get(values.name) if isinstance(values, m.Ref) else None
+    def _list_size(self, name: str) -> int:
+        ld = self.lists.get(name)
         return 1 + len(ld.values.items) if ld is not None else 1
 
-    def depth_of(self, expr: m.Expr) -> int:
-        return nesting_depth(expr, self._ref_depth)
-
-    def size_of(self, expr: m.Expr) -> int:
-        return min(_SATURATED, expression_size(expr, self._ref_size, self._list_size))
+    def of(self, expr: m.Expr) -> tuple[int, int]:
+        """Depth and size of ``expr`` (a root) with indicators in place (size saturated), once
+        the indicators it uses are measured."""
+        done = self._of.get(id(expr))
+        if done is None:
+            depth, size = with_names(self.scans[id(expr)], self._known)
+            done = self._of[id(expr)] = (depth, min(_SATURATED, size))
+        return done
 
     def deepest_use(self, expr: m.Expr) -> tuple[str, int] | None:
         """The indicator used by ``expr`` that nests deepest, with its depth."""
-        used = {n.name for n in m.walk(expr) if isinstance(n, m.Ref) and n.name in self.depth}
+        used = sorted(set(self.scans[id(expr)].names) & self.depth.keys())
         if not used:
             return None
-        name = max(sorted(used), key=self.depth.__getitem__)
+        name = max(used, key=self.depth.__getitem__)
         return name, self.depth[name]
 
 
@@ -149,36 +151,38 @@ def _lists(p: m.Profile, file_lists: Mapping[str, m.ListDef]) -> dict[str, m.Lis
 
 
 def check_numbers(nodes: Iterable[m.Expr | m.ListLit], report: Reporter) -> None:
-    """Number literals with at most MAX_NUMBER_INTEGER_DIGITS digits before the decimal point
-    and MAX_NUMBER_FRACTION_DIGITS after it (RE602); the parser reported longer ones."""
-    for node in nodes:
-        for n in m.walk(node):
-            if not isinstance(n, m.NumberLit):
-                continue
-            whole, fraction = decimal_digits(n.value)
-            if whole > MAX_NUMBER_INTEGER_DIGITS:
-                where, count, limit = "before", whole, MAX_NUMBER_INTEGER_DIGITS
-            elif fraction > MAX_NUMBER_FRACTION_DIGITS:
-                where, count, limit = "after", fraction, MAX_NUMBER_FRACTION_DIGITS
-            else:
-                continue
-            report(
-                "RE602",
-                f"the number `{_written(abs(n.value))}` has {count} digits {where} the decimal "
-                f"point; at most {limit} are allowed",
-                n.span,
-                NUMBER_HELP,
-            )
+    """Number literals (of expressions and lists) with at most MAX_NUMBER_INTEGER_DIGITS digits
+    before the decimal point and MAX_NUMBER_FRACTION_DIGITS after it (RE602); the parser
+    reported longer ones."""
+    _report_numbers([n for node in nodes for n in scan(node).numbers], report)
+
+
+def _report_numbers(numbers: Iterable[m.NumberLit], report: Reporter) -> None:
+    for n in numbers:
+        whole, fraction = decimal_digits(n.value)
+        if whole > MAX_NUMBER_INTEGER_DIGITS:
+            where, count, limit = "before", whole, MAX_NUMBER_INTEGER_DIGITS
+        elif fraction > MAX_NUMBER_FRACTION_DIGITS:
+            where, count, limit = "after", fraction, MAX_NUMBER_FRACTION_DIGITS
+        else:
+            continue
+        report(
+            "RE602",
+            f"the number `{_written(abs(n.value))}` has {count} digits {where} the decimal "
+            f"point; at most {limit} are allowed",
+            n.span,
+            NUMBER_HELP,
+        )
 
 
 def check_limits(p: m.Profile, file_lists: Mapping[str, m.ListDef], report: Reporter) -> None:
     """Numbers (RE602), depth with indicators in place (RE601), size (RE603), history limits
     (RE604, RE605)."""
     check_numbers([ld.values for ld in p.lists], report)
-    check_numbers([expr for _what, expr, _at in _roots(p, p.controls)], report)
-    inds = _Indicators(p, _lists(p, file_lists))
-    _check_depths(_roots(p, p.controls), inds, report)
-    _check_size(p, p.controls, inds, report, header_span(p), "this profile")
+    measured = _Measured(p, _lists(p, file_lists), p.controls)
+    _report_numbers(measured.numbers, report)
+    _check_depths(measured.roots, measured, report)
+    _check_size(measured, report, header_span(p), "this profile")
     if p.history is not None:
         check_history_limits(p.history, report)
 
@@ -191,26 +195,26 @@ def check_fill_limits(
 ) -> None:
     """A fill's control conditions use the profile's indicators: their depth (RE601) and the
     size of the profile with the fill's controls in place of its own (RE603)."""
-    check_numbers([expr for _what, expr, _at in _control_roots(f.controls)], report)
     if not f.controls:
         return
-    inds = _Indicators(target, _lists(target, file_lists))
-    _check_depths(_control_roots(f.controls), inds, report)
-    _check_size(target, f.controls, inds, report, header_span(f), "the profile with this fill")
+    measured = _Measured(target, _lists(target, file_lists), f.controls)
+    fill_roots = list(_control_roots(f.controls))
+    _report_numbers([n for _w, e, _a in fill_roots for n in measured.scans[id(e)].numbers], report)
+    _check_depths(fill_roots, measured, report)
+    _check_size(measured, report, header_span(f), "the profile with this fill")
 
 
 def _check_depths(
-    roots: Iterable[tuple[str, m.Expr, Span]], inds: _Indicators, report: Reporter
+    roots: Iterable[tuple[str, m.Expr, Span]], measured: _Measured, report: Reporter
 ) -> None:
     for what, expr, at in roots:
-        depth = inds.depth_of(expr)
+        depth = measured.of(expr)[0]
         if depth <= MAX_EXPRESSION_DEPTH:
             continue
-        deepest = inds.deepest_use(expr)
+        deepest = measured.deepest_use(expr)
         if deepest is not None and deepest[1] > MAX_EXPRESSION_DEPTH:
             continue  # the indicator it uses is reported: one error where the depth comes from
-        own = nesting_depth(expr)
-        if deepest is None or own > MAX_EXPRESSION_DEPTH:
+        if deepest is None or measured.scans[id(expr)].depth > MAX_EXPRESSION_DEPTH:
             message = f"{what} is nested {depth:,} levels deep"
         else:
             message = (
@@ -226,19 +230,14 @@ def _check_depths(
         )
 
 
-def _check_size(
-    p: m.Profile,
-    controls: Sequence[m.Control],
-    inds: _Indicators,
-    report: Reporter,
-    span: Span,
-    what: str,
-) -> None:
-    total = sum(inds.size.values())
-    for _what, expr, _at in _other_roots(p, controls):
-        if total > MAX_PROFILE_SIZE:
-            break
-        total += inds.size_of(expr)
+def _check_size(measured: _Measured, report: Reporter, span: Span, what: str) -> None:
+    total = sum(measured.size.values())
+    indicator_exprs = {
+        id(e) for ind in measured.by_name.values() for e in (ind.condition, ind.unless)
+    }
+    for _what, expr, _at in measured.roots:
+        if id(expr) not in indicator_exprs:
+            total += measured.of(expr)[1]
     if total <= MAX_PROFILE_SIZE:
         return
     count = f"{total:,}" if total < _SATURATED else f"more than {_SATURATED - 1:,}"
@@ -267,28 +266,36 @@ def check_history_limits(hist: m.History, report: Reporter) -> None:
     """History weights within 0..MAX_HISTORY_WEIGHT with at most MAX_HISTORY_WEIGHT_DECIMALS
     decimal places (RE604); the window and the prefixes within their limits (RE605; the parser
     reports those of more than 9 digits itself and leaves the limit in their place)."""
-    weights: list[tuple[str, Decimal, Span]] = []
+    # (what, value, where it is written: only looked up for a problem)
+    weights: list[tuple[str, Decimal, Callable[[], Span]]] = []
     neg = hist.negative
     if neg is not None:
-        weights.append(("the negative history maximum", neg.max, _at(report, neg.span, neg.max)))
-        if neg.per_case != 1:
-            weights.append(
-                ("the weight per case", neg.per_case, _at(report, neg.span, neg.per_case))
-            )
+        nspan = neg.span
+        weights.append(
+            ("the negative history maximum", neg.max, lambda: _after(report, nspan, "max"))
+        )
+        weights.append(("the weight per case", neg.per_case, lambda: _after(report, nspan, "case")))
         for r in neg.reasons:
             weights.append(
-                (f"the coefficient of reason {r.code}", r.coefficient, _tail(r.span, r.coefficient))
+                (
+                    f"the coefficient of reason {r.code}",
+                    r.coefficient,
+                    lambda r=r: _tail(r.span, r.coefficient),  # type: ignore[misc]
+                )
             )
     pos = hist.positive
     if pos is not None:
-        weights.append(("the positive history maximum", pos.max, _at(report, pos.span, pos.max)))
-        weights.append(("the step per clean control", pos.step, _tail(pos.span, pos.step)))
-    for what, value, span in weights:
+        pspan = pos.span
+        weights.append(
+            ("the positive history maximum", pos.max, lambda: _after(report, pspan, "max"))
+        )
+        weights.append(("the step per clean control", pos.step, lambda: _tail(pspan, pos.step)))
+    for what, value, where in weights:
         if value > MAX_HISTORY_WEIGHT:
             report(
                 "RE604",
                 f"{what} is {_shown(value)}, above the limit of {MAX_HISTORY_WEIGHT}",
-                span,
+                where(),
                 "history weights are small decimals (0.3, 0.8, 1.0) that move a degree of "
                 f"0..100: 0 to {MAX_HISTORY_WEIGHT} is allowed",
             )
@@ -297,7 +304,7 @@ def check_history_limits(hist: m.History, report: Reporter) -> None:
                 "RE604",
                 f"{what} is {_shown(value)}, with {_decimals(value)} decimal places; at most "
                 f"{MAX_HISTORY_WEIGHT_DECIMALS} are allowed",
-                span,
+                where(),
                 "history is summed exactly, in Python and in SQL: round the weight",
             )
     if hist.window_days > MAX_HISTORY_DAYS:
@@ -324,8 +331,9 @@ def _written(value: Decimal) -> str:
     return format(value, "f")
 
 
-def _at(report: Reporter, span: Span, value: Decimal) -> Span:
-    return token_span(report, span, _written(value))
+def _after(report: Reporter, span: Span, word: str) -> Span:
+    """The number after ``word`` (``max``, ``case``) in ``span``."""
+    return report.find(span, rf"\b{word}\s+([0-9.]+)")
 
 
 def _tail(span: Span, value: Decimal) -> Span:

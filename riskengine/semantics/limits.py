@@ -14,6 +14,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
+from typing import Any
+
+import attrs
 
 from riskengine import model as m
 
@@ -66,8 +69,36 @@ MAX_HISTORY_PREFIX = 100
 _ADD = frozenset("+-")
 _MUL = frozenset("*/")
 
+Node = m.Expr | m.ListLit
 
-def _chains(parent: m.Expr | m.ListLit, child: m.Expr | m.ListLit) -> bool:
+# The operands of each kind of node (the values of `in` and `starts with` are counted apart).
+_OPERANDS: dict[type, Callable[[Any], tuple[m.Expr, ...]]] = {
+    m.Neg: lambda n: (n.operand,),
+    m.Not: lambda n: (n.operand,),
+    m.IsMissing: lambda n: (n.operand,),
+    m.Matches: lambda n: (n.operand,),
+    m.InList: lambda n: (n.operand,),
+    m.StartsWith: lambda n: (n.operand,),
+    m.Arith: lambda n: (n.left, n.right),
+    m.Compare: lambda n: (n.left, n.right),
+    m.And: lambda n: (n.left, n.right),
+    m.Or: lambda n: (n.left, n.right),
+    m.Between: lambda n: (n.operand, n.low, n.high),
+    m.Call: lambda n: n.args,
+    m.Cond: lambda n: (n.test, n.then, n.otherwise),
+}
+
+
+def operands(node: Node) -> tuple[m.Expr, ...]:
+    """The sub-expressions of ``node`` (not the values of a list)."""
+    get = _OPERANDS.get(type(node))
+    return () if get is None else get(node)
+
+
+_BINARY = frozenset((m.Arith, m.Compare, m.And, m.Or))
+
+
+def _chains(parent: Node, child: Node) -> bool:
     """Whether ``child``, the left operand of ``parent``, continues the same chain (``a + b - c``
     or ``a and b and c`` written without parentheses): the compilers write it flat."""
     if isinstance(parent, m.Arith) and isinstance(child, m.Arith):
@@ -78,70 +109,105 @@ def _chains(parent: m.Expr | m.ListLit, child: m.Expr | m.ListLit) -> bool:
     )
 
 
-def nesting_depth(expr: m.Expr | m.ListLit, ref_depth: Callable[[m.Ref], int] | None = None) -> int:
-    """How deeply ``expr`` nests, iteratively (any depth is fine).
+@attrs.frozen
+class Scan:
+    """What one pass over an expression finds (see :func:`scan`)."""
 
-    A value (literal, field, name, history value, list) is 1; an operation is 1 more than its
-    deepest operand, except that the left operand of the same chain (``+``/``-``, ``*``/``/``,
-    ``and``, ``or``) counts its operands, not itself: ``a + b - c`` is 2, ``a + (b - c)`` is 3,
-    ``- - x`` is 3, ``not (a and b and c)`` is 3. Parentheses by themselves add nothing.
-    ``ref_depth`` gives the depth of a name (an indicator written in place); default 1.
+    depth: int  # with every name counted as a value (1 level)
+    size: int  # with every name counted as 1 and a named list as its values
+    names: dict[str, tuple[int, int]]  # name -> (levels above its deepest use, uses)
+    numbers: list[m.NumberLit]  # every number literal, those of lists included
+
+
+def scan(expr: Node, list_size: Callable[[str], int] | None = None) -> Scan:
+    """Depth, size, the names used and the number literals of ``expr``, in one pass that never
+    recurses.
+
+    Depth: a value (literal, field, name, history value, list) is 1; an operation is 1 more than
+    its deepest operand, except that the left operand of the same chain (``+``/``-``,
+    ``*``/``/``, ``and``, ``or``) counts its operands, not itself: ``a + b - c`` is 2,
+    ``a + (b - c)`` is 3, ``- - x`` is 3, ``not (a and b and c)`` is 3. Parentheses by
+    themselves add nothing. So the depth is the largest number of levels above a value plus 1,
+    and with an indicator written in place of its name, the levels above the name plus the
+    indicator's depth (:meth:`Scan.with_names`).
+
+    Size: every operation and value is 1, a list literal its values and 1, a list given by name
+    ``list_size(name)`` (default 1).
     """
-    depth: dict[int, int] = {}
-    stack: list[tuple[m.Expr | m.ListLit, bool]] = [(expr, False)]
+    deepest = 0
+    size = 0
+    names: dict[str, tuple[int, int]] = {}
+    numbers: list[m.NumberLit] = []
+    stack: list[tuple[Node, int]] = [(expr, 0)]
+    push = stack.append
     while stack:
-        node, ready = stack.pop()
-        kids = () if isinstance(node, m.ListLit) else m.children(node)
-        if not kids:
-            if isinstance(node, m.Ref) and ref_depth is not None:
-                depth[id(node)] = ref_depth(node)
+        node, above = stack.pop()
+        size += 1
+        kind = type(node)
+        if kind in _BINARY:  # the most frequent: no call to find the operands
+            left = node.left  # type: ignore[union-attr]
+            if kind is m.Arith:
+                same = type(left) is m.Arith and (node.op in _ADD) == (left.op in _ADD)  # type: ignore[union-attr]
             else:
-                depth[id(node)] = 1
+                same = kind is not m.Compare and type(left) is kind
+            push((node.right, above + 1))  # type: ignore[union-attr]
+            push((left, above if same else above + 1))
             continue
-        if not ready:
-            stack.append((node, True))
-            stack.extend((k, False) for k in kids)
+        if kind is m.Ref:
+            if above + 1 > deepest:
+                deepest = above + 1
+            name = node.name  # type: ignore[union-attr]
+            seen = names.get(name)
+            names[name] = (above, 1) if seen is None else (max(seen[0], above), seen[1] + 1)
             continue
-        deepest = 0
-        for i, k in enumerate(kids):
-            d = depth[id(k)]
-            if i == 0 and _chains(node, k):
-                d -= 1
-            deepest = max(deepest, d)
-        depth[id(node)] = deepest + 1
-    return depth[id(expr)]
-
-
-def expression_size(
-    expr: m.Expr | m.ListLit,
-    ref_size: Callable[[m.Ref], int] | None = None,
-    list_size: Callable[[m.Ref | m.FieldRef], int] | None = None,
-) -> int:
-    """The number of operations and values in ``expr``, iteratively. ``ref_size`` gives the
-    size of a name used as a condition (an indicator written in place), ``list_size`` the size
-    of a list given by name (its values); both default to 1."""
-    total = 0
-    stack: list[m.Expr | m.ListLit] = [expr]
-    while stack:
-        node = stack.pop()
-        if isinstance(node, m.InList | m.StartsWith):
-            values = node.values if isinstance(node, m.InList) else node.prefixes
-            stack.append(node.operand)
-            total += 1
+        if kind is m.NumberLit:
+            numbers.append(node)  # type: ignore[arg-type]
+        elif kind is m.InList or kind is m.StartsWith:
+            values = node.values if kind is m.InList else node.prefixes  # type: ignore[union-attr]
             if isinstance(values, m.ListLit):
-                total += 1 + len(values.items)
+                size += 1 + len(values.items)
+                numbers.extend(x for x in values.items if isinstance(x, m.NumberLit))
+            elif isinstance(values, m.Ref) and list_size is not None:
+                size += list_size(values.name)
             else:
-                total += list_size(values) if list_size is not None else 1
+                size += 1
+        elif kind is m.ListLit:
+            size += len(node.items)  # type: ignore[union-attr]
+            numbers.extend(x for x in node.items if isinstance(x, m.NumberLit))  # type: ignore[union-attr]
+        get = _OPERANDS.get(kind)
+        if get is None:
+            if above + 1 > deepest:
+                deepest = above + 1
             continue
-        if isinstance(node, m.Ref) and ref_size is not None:
-            total += ref_size(node)
-            continue
-        total += 1
-        if isinstance(node, m.ListLit):
-            total += len(node.items)
-            continue
-        stack.extend(m.children(node))
-    return total
+        kids = get(node)
+        below = above + 1
+        first = kids[0]
+        stack.append((first, above if _chains(node, first) else below))
+        stack.extend((k, below) for k in kids[1:])
+    return Scan(deepest, size, names, numbers)
+
+
+def with_names(found: Scan, depth_size: Callable[[str], tuple[int, int] | None]) -> tuple[int, int]:
+    """Depth and size of the scanned expression with each name that ``depth_size`` knows (an
+    indicator) written in place: its depth below the levels above the name, its size at each
+    use."""
+    depth, size = found.depth, found.size
+    for name, (above, uses) in found.names.items():
+        known = depth_size(name)
+        if known is not None:
+            depth = max(depth, above + known[0])
+            size += uses * (known[1] - 1)
+    return depth, size
+
+
+def nesting_depth(expr: Node) -> int:
+    """How deeply ``expr`` nests on its own (see :func:`scan`)."""
+    return scan(expr).depth
+
+
+def expression_size(expr: Node) -> int:
+    """The number of operations and values in ``expr`` on its own (see :func:`scan`)."""
+    return scan(expr).size
 
 
 def number_digits(text: str) -> tuple[int, int]:

@@ -133,7 +133,16 @@ class Builder(Transformer[Token, Any]):
         """``expr``, or ``stand_in`` (with its span) when it nests deeper than every backend
         can run (RE601, reported at ``name``, the statement's name or code, if given): then
         nothing after the parser -- checks, formatter, code generators, which recurse -- ever
-        sees the deep tree. Measured without recursion."""
+        sees the deep tree. Measured without recursion, and only when the text from ``name``
+        to the end of ``expr`` is long enough to hold that many levels (each takes at least
+        one character: `-x`)."""
+        end = expr.span
+        if (
+            name is not None
+            and name.line == end.end_line
+            and end.end_column - (name.column or 0) <= MAX_EXPRESSION_DEPTH
+        ):
+            return expr
         depth = nesting_depth(expr)
         if depth <= MAX_EXPRESSION_DEPTH:
             return expr
