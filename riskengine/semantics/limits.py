@@ -67,11 +67,14 @@ MAX_HISTORY_PREFIX = 100
 # ------------------------------------------------------------------------------------ measures
 
 _ADD = frozenset("+-")
-_MUL = frozenset("*/")
 
 Node = m.Expr | m.ListLit
 
-# The operands of each kind of node (the values of `in` and `starts with` are counted apart).
+# Binary operations: the left operand continues the chain when it is the same operation (for
+# arithmetic: of the same precedence, `+ -` or `* /`).
+_BINARY = frozenset((m.Arith, m.Compare, m.And, m.Or))
+
+# The operands of the other operations (the values of `in` and `starts with` are counted apart).
 _OPERANDS: dict[type, Callable[[Any], tuple[m.Expr, ...]]] = {
     m.Neg: lambda n: (n.operand,),
     m.Not: lambda n: (n.operand,),
@@ -79,34 +82,10 @@ _OPERANDS: dict[type, Callable[[Any], tuple[m.Expr, ...]]] = {
     m.Matches: lambda n: (n.operand,),
     m.InList: lambda n: (n.operand,),
     m.StartsWith: lambda n: (n.operand,),
-    m.Arith: lambda n: (n.left, n.right),
-    m.Compare: lambda n: (n.left, n.right),
-    m.And: lambda n: (n.left, n.right),
-    m.Or: lambda n: (n.left, n.right),
     m.Between: lambda n: (n.operand, n.low, n.high),
     m.Call: lambda n: n.args,
     m.Cond: lambda n: (n.test, n.then, n.otherwise),
 }
-
-
-def operands(node: Node) -> tuple[m.Expr, ...]:
-    """The sub-expressions of ``node`` (not the values of a list)."""
-    get = _OPERANDS.get(type(node))
-    return () if get is None else get(node)
-
-
-_BINARY = frozenset((m.Arith, m.Compare, m.And, m.Or))
-
-
-def _chains(parent: Node, child: Node) -> bool:
-    """Whether ``child``, the left operand of ``parent``, continues the same chain (``a + b - c``
-    or ``a and b and c`` written without parentheses): the compilers write it flat."""
-    if isinstance(parent, m.Arith) and isinstance(child, m.Arith):
-        group = _ADD if parent.op in _ADD else _MUL
-        return child.op in group
-    return (isinstance(parent, m.And) and isinstance(child, m.And)) or (
-        isinstance(parent, m.Or) and isinstance(child, m.Or)
-    )
 
 
 @attrs.frozen
@@ -144,7 +123,7 @@ def scan(expr: Node, list_size: Callable[[str], int] | None = None) -> Scan:
         node, above = stack.pop()
         size += 1
         kind = type(node)
-        if kind in _BINARY:  # the most frequent: no call to find the operands
+        if kind in _BINARY:
             left = node.left  # type: ignore[union-attr]
             if kind is m.Arith:
                 same = type(left) is m.Arith and (node.op in _ADD) == (left.op in _ADD)  # type: ignore[union-attr]
@@ -179,11 +158,7 @@ def scan(expr: Node, list_size: Callable[[str], int] | None = None) -> Scan:
             if above + 1 > deepest:
                 deepest = above + 1
             continue
-        kids = get(node)
-        below = above + 1
-        first = kids[0]
-        stack.append((first, above if _chains(node, first) else below))
-        stack.extend((k, below) for k in kids[1:])
+        stack.extend((k, above + 1) for k in get(node))
     return Scan(deepest, size, names, numbers)
 
 
