@@ -4,14 +4,18 @@ crash the parser, the formatter or the command line, and every diagnostic points
 from __future__ import annotations
 
 import importlib
+import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from riskengine.checks import check_sources
 from riskengine.diagnostics import ProfileError
 from riskengine.format import format_text
+from riskengine.semantics.limits import MAX_EXPRESSION_DEPTH
 from riskengine.syntax import parse, parse_source
 from riskengine.syntax.parser import ParseResult
 
@@ -34,6 +38,9 @@ TOKENS = [
     "==", "!=", "<=", ">", "12", "12.5", "0201", "UA100000", "2024-01-01", "2024-02-31",
     "2A/08/2012/00042-03", '"text"', '"{item.x}"', '"{bad"', '"""\n  a\n  """', '"\\q"',
     "# comment\n", "\n", "name", "Назва", "@", '"', '"""', "\\", "=", "\t", "\r\n", "\x00",
+    # beyond the limits (RE6xx): long numbers, deep nesting, the ends of the calendar
+    "9" * 400, "0." + "0" * 400 + "1", "1234567890123456", "99999999999", "3661", "1000.0000001",
+    "not " * 150, "(" * 150, "- " * 150, "abs(" * 150, "9999-12-31", "0001-01-01", "9999-10-31",
 ]  # fmt: skip
 
 
@@ -49,9 +56,12 @@ def check_result(text: str, result: ParseResult) -> None:
 
 
 def check_front_end(text: str) -> None:
-    """parse_source never raises; format_text raises ProfileError or formats losslessly."""
+    """parse_source and the checks never raise; format_text raises ProfileError or formats
+    losslessly."""
     result = parse_source(text, "fuzz.rp")
     check_result(text, result)
+    checked = check_sources({"fuzz.rp": text})
+    assert checked.ok or checked.errors
     try:
         formatted = format_text(text, "fuzz.rp")
     except ProfileError as exc:
@@ -160,6 +170,95 @@ def test_rendered_diagnostic_shows_the_line_it_points_at() -> None:
     text = '# a\fb\nprofile "x" { approved 2024-02-31 }\n'
     (diagnostic,) = parse_source(text, "f.rp").diagnostics
     assert '   2 | profile "x" { approved 2024-02-31 }' in diagnostic.render({"f.rp": text})
+
+
+# ------------------------------------------------------------------------------------ limits
+
+# Each wraps an expression in one more level: (opening, closing). "(" alone adds none.
+_NESTERS = {
+    "not": ("not ", ""),
+    "minus": ("-", ""),
+    "call": ("abs(", ")"),
+    "max": ("max(1, ", ")"),
+    "if": ("if true then ", " else 0"),
+    "sum": ("1 + (", ")"),
+    "product": ("2 * (", ")"),
+    "parentheses": ("(", ")"),
+}
+
+
+@st.composite
+def nested_conditions(draw: st.DrawFn) -> tuple[str, list[tuple[str, int]]]:
+    """A condition nested by runs of operations, up to thousands of levels deep."""
+    runs = draw(
+        st.lists(
+            st.tuples(st.sampled_from(sorted(_NESTERS)), st.integers(min_value=1, max_value=700)),
+            min_size=1,
+            max_size=4,
+        )
+    )
+    opening = "".join(_NESTERS[kind][0] * n for kind, n in runs)
+    closing = "".join(_NESTERS[kind][1] * n for kind, n in reversed(runs))
+    return f"{opening}item.net_mass{closing} > 1", runs
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(nested_conditions())
+def test_deep_nesting_is_a_diagnostic_never_an_exception(case: tuple[str, list[Any]]) -> None:
+    condition, runs = case
+    text = f'profile draft "deep" {{ indicators {{ a: {condition} }} degree = 100 * a }}'
+    check_front_end(text)
+    if len(runs) == 1:  # one kind: each adds one level (parentheses none) to the 2 of `x > 1`
+        kind, n = runs[0]
+        depth = 2 if kind == "parentheses" else n + 2
+        codes = [d.code for d in parse_source(text).diagnostics]
+        assert codes == (["RE601"] if depth > MAX_EXPRESSION_DEPTH else [])
+
+
+_EXTREME_NUMBERS = ["9" * 400, "0." + "0" * 400 + "1", "9" * 5000, "99999999999", "4294967296"]
+# Strings and comments (left alone), dates, numbers not inside a word or a profile number.
+_VALUES = re.compile(
+    r'"(?:[^"\\\n]|\\.)*"|#[^\n]*|(?<![\w/.-])(?:[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]+(?:\.[0-9]+)?)(?![\w/])'
+)
+_EXTREME_DATES = ["9999-12-31", "0001-01-01", "9999-10-31", "9999-02-28", "0001-03-01"]
+
+
+@st.composite
+def samples_with_extreme_values(draw: st.DrawFn) -> str:
+    """A sample profile with some numbers and dates outside strings replaced by extreme ones."""
+    text = draw(st.sampled_from(SAMPLE_TEXTS))
+    found = [
+        (mt.start(), mt.end(), mt.group(0))
+        for mt in re.finditer(_VALUES, text)
+        if not mt.group(0).startswith(('"', "#"))
+    ]
+    chosen = draw(st.lists(st.sampled_from(found), min_size=1, max_size=4, unique=True))
+    for start, end, token in sorted(chosen, reverse=True):
+        pool = _EXTREME_DATES if "-" in token else _EXTREME_NUMBERS
+        text = text[:start] + draw(st.sampled_from(pool)) + text[end:]
+    return text
+
+
+@FUZZ
+@given(samples_with_extreme_values())
+def test_extreme_numbers_and_dates_are_diagnostics_never_exceptions(text: str) -> None:
+    check_front_end(text)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'profile "x" { indicators { a: item.x > ' + "9" * 5000 + " } }",
+        'profile "x" { indicators { a: item.x > -' + "9" * 1_000_001 + " } }",
+        'profile "x" { history per item.x[:' + "9" * 5000 + "] over " + "9" * 5000 + " days { } }",
+        'profile "x" { history per item.x over 1 days { negative max ' + "9" * 5000 + " { } } }",
+        "fill for 2A/08/2012/00042-01 { valid 9999-10-31 .. 9999-12-31 }",
+        'profile "x" { indicators { a: ' + "not " * 100_000 + "true } }",
+    ],
+    ids=["5000 digits", "a million digits", "window", "history maximum", "fill in 9999", "deep"],
+)
+def test_inputs_beyond_every_limit(text: str) -> None:
+    check_front_end(text)
 
 
 # ------------------------------------------------------------------------------------ fast path

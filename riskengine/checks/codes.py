@@ -128,6 +128,13 @@ _TABLE: list[tuple[str, Severity, str]] = [
     # RE5xx: across files
     ("RE501", E, "profile number used twice"),
     ("RE502", E, "profile name used by another profile"),
+    # RE6xx: limits every backend needs (riskengine.semantics.limits; RE601, RE602 and RE605
+    # are also reported by the parser, before anything that recurses reads the model)
+    ("RE601", E, "expression nested too deeply"),
+    ("RE602", E, "number with too many digits"),
+    ("RE603", E, "profile expressions too large"),
+    ("RE604", E, "history weight out of range"),
+    ("RE605", E, "history window or prefix too long"),
 ]
 
 #: Every code by name. A diagnostic's severity always comes from here.

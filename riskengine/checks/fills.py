@@ -18,9 +18,12 @@ MAX_MONTHS = 3
 
 def months_later(day: dt.date, months: int) -> dt.date:
     """The same day ``months`` later; when that month is too short, the first day of the month
-    after it (2012-11-30 + 3 months → 2013-03-01, so 2012-11-30 .. 2013-02-28 is allowed)."""
+    after it (2012-11-30 + 3 months → 2013-03-01, so 2012-11-30 .. 2013-02-28 is allowed).
+    Beyond the last date there is (9999-12-31), the last date."""
     index = day.month - 1 + months
     year, month = day.year + index // 12, index % 12 + 1
+    if year > dt.MAXYEAR:
+        return dt.date.max
     last = calendar.monthrange(year, month)[1]
     if day.day <= last:
         return dt.date(year, month, day.day)
@@ -30,7 +33,8 @@ def months_later(day: dt.date, months: int) -> dt.date:
 def last_valid_day(start: dt.date) -> dt.date:
     """The last day a fill starting on ``start`` may be valid: the day before the same day three
     months later (2012-03-15 → 2012-06-14)."""
-    return months_later(start, MAX_MONTHS) - dt.timedelta(days=1)
+    later = months_later(start, MAX_MONTHS)
+    return later if later == dt.date.max else later - dt.timedelta(days=1)
 
 
 def _given(d: dt.date | None) -> bool:

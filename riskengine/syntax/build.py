@@ -9,10 +9,20 @@ import threading
 from decimal import Decimal
 from typing import Any
 
+import attrs
 from lark import Token, Transformer
 
 from riskengine import model as m
 from riskengine.diagnostics import Diagnostic, Span, error
+from riskengine.semantics.limits import (
+    MAX_EXPRESSION_DEPTH,
+    MAX_HISTORY_DAYS,
+    MAX_HISTORY_PREFIX,
+    MAX_NUMBER_FRACTION_DIGITS,
+    MAX_NUMBER_INTEGER_DIGITS,
+    nesting_depth,
+    number_digits,
+)
 from riskengine.semantics.regex import pattern_error
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
@@ -42,13 +52,15 @@ class Builder(Transformer[Token, Any]):
     def file(self) -> str:
         if not hasattr(self._tl, "file"):
             self.begin("<string>")
-        return self._tl.file
+        file: str = self._tl.file
+        return file
 
     @property
     def diagnostics(self) -> list[Diagnostic]:
         if not hasattr(self._tl, "diagnostics"):
             self.begin("<string>")
-        return self._tl.diagnostics
+        diagnostics: list[Diagnostic] = self._tl.diagnostics
+        return diagnostics
 
     # ------------------------------------------------------------------ helpers
     def span_of(self, c: list[Any]) -> Span:
@@ -114,6 +126,82 @@ class Builder(Transformer[Token, Any]):
 
     def opt_string(self, tok: Token | None) -> str | None:
         return None if tok is None else self.text_of(tok)
+
+    # ------------------------------------------------------------------ limits (RE6xx)
+    def bounded(
+        self, expr: m.Expr, what: str, stand_in: m.Expr, name: Token | None = None
+    ) -> m.Expr:
+        """``expr``, or ``stand_in`` (with its span) when it nests deeper than every backend
+        can run (RE601, reported at ``name``, the statement's name or code, if given): then
+        nothing after the parser -- checks, formatter, code generators, which recurse -- ever
+        sees the deep tree. Measured without recursion, and only when the text from ``name``
+        to the end of ``expr`` is long enough to hold that many levels (each takes at least
+        one character: `-x`)."""
+        end = expr.span
+        if (
+            name is not None
+            and name.line == end.end_line
+            and end.end_column - (name.column or 0) <= MAX_EXPRESSION_DEPTH
+        ):
+            return expr
+        depth = nesting_depth(expr)
+        if depth <= MAX_EXPRESSION_DEPTH:
+            return expr
+        self.diagnostics.append(
+            error(
+                "RE601",
+                f"{what} is nested {depth:,} levels deep; at most {MAX_EXPRESSION_DEPTH} levels "
+                "are allowed",
+                expr.span if name is None else self.tspan(name),
+                "give parts of it their own indicators and use them by name: the generated "
+                "Python and SQL nest one level per operation",
+            )
+        )
+        return attrs.evolve(stand_in, span=expr.span)
+
+    def number_value(self, tok: Token, negative: bool = False) -> Decimal:
+        """The value of a number literal of an expression, a list or a fill value. One longer
+        than any number the checks could accept (RE602) is reported here and never converted
+        (0 stands in): Decimal arithmetic on a million digits overflows."""
+        text = str(tok)
+        if len(text) > _LONGEST_NUMBER:
+            whole, fraction = number_digits(text)
+            where = "before" if whole > MAX_NUMBER_INTEGER_DIGITS else "after"
+            count = whole if where == "before" else fraction
+            limit = MAX_NUMBER_INTEGER_DIGITS if where == "before" else MAX_NUMBER_FRACTION_DIGITS
+            self.diagnostics.append(
+                error(
+                    "RE602",
+                    f"this number has {count:,} digits {where} the decimal point; at most "
+                    f"{limit} are allowed",
+                    self.tspan(tok),
+                    NUMBER_HELP,
+                )
+            )
+            return Decimal(0)
+        value = Decimal(text)
+        return -value if negative else value
+
+    def whole_number(self, tok: Token, what: str, limit: int) -> int:
+        """A history window or prefix length: a whole number (RE014). One of more than 9 digits
+        is never converted (RE605 here; ``limit`` stands in): the checks report the others
+        beyond ``limit`` (RE605), so that the formatter can still write them back."""
+        text = str(tok)
+        whole = text.split(".")[0].lstrip("0") or "0"
+        if "." in text:
+            self.diagnostics.append(error("RE014", _WHOLE[what], self.tspan(tok)))
+        if len(whole) > 9:
+            self.diagnostics.append(
+                error(
+                    "RE605",
+                    f"{what} {shown_number(text, 'of {}', 'here')} is longer than the limit "
+                    f"of {limit:,}",
+                    self.tspan(tok),
+                    _HISTORY_LIMIT_HELP[what],
+                )
+            )
+            return limit
+        return int(whole)
 
     # ------------------------------------------------------------------ file
     def start(self, items: list[Any]) -> dict[str, Any]:
@@ -253,6 +341,9 @@ class Builder(Transformer[Token, Any]):
 
     def indicator(self, c: list[Any]) -> m.Indicator:
         name, title, cond, unless = c
+        cond = self.bounded(cond, f"the condition of indicator `{name}`", _FALSE, name)
+        if unless is not None:
+            unless = self.bounded(unless, f"the `unless` of indicator `{name}`", _FALSE, name)
         return m.Indicator(str(name), self.opt_string(title), cond, unless, span=self.span_of(c))
 
     def exceptions(self, c: list[m.ProfileException]) -> tuple[str, Any, Span]:
@@ -260,10 +351,11 @@ class Builder(Transformer[Token, Any]):
 
     def exception(self, c: list[Any]) -> m.ProfileException:
         name, title, cond = c
+        cond = self.bounded(cond, f"the condition of exception `{name}`", _FALSE, name)
         return m.ProfileException(str(name), self.opt_string(title), cond, span=self.span_of(c))
 
     def degree(self, c: list[Any]) -> tuple[str, Any, Span]:
-        return ("degree", c[0], self.span_of(c))
+        return ("degree", self.bounded(c[0], "the degree", _ZERO), self.span_of(c))
 
     def message(self, c: list[Token]) -> tuple[str, Any, Span]:
         span = self.span_of(c)
@@ -317,6 +409,8 @@ class Builder(Transformer[Token, Any]):
 
     def control(self, c: list[Any]) -> m.Control:
         code, name, kind, cond, threshold = c
+        if cond is not None:
+            cond = self.bounded(cond, f"the condition of control {code}", _FALSE, code)
         if cond is not None and kind is m.ControlKind.MANDATORY:
             kind = m.ControlKind.CONDITIONAL
         return m.Control(
@@ -333,24 +427,15 @@ class Builder(Transformer[Token, Any]):
     def history(self, c: list[Any]) -> tuple[str, Any, Span]:
         span = self.span_of(c)
         *subjects, window, negative, positive = c
-        hist = m.History(
-            tuple(subjects), int(str(window).split(".")[0]), negative, positive, span=span
-        )
-        if "." in str(window):
-            self.diagnostics.append(
-                error("RE014", "the history window is a whole number of days", self.tspan(window))
-            )
+        days = self.whole_number(window, "the history window", MAX_HISTORY_DAYS)
+        hist = m.History(tuple(subjects), days, negative, positive, span=span)
         return ("history", hist, span)
 
     def subject(self, c: list[Any]) -> m.HistorySubject:
         field, prefix = c
         n = None
         if prefix is not None:
-            if "." in str(prefix):
-                self.diagnostics.append(
-                    error("RE014", "a prefix length is a whole number", self.tspan(prefix))
-                )
-            n = int(str(prefix).split(".")[0])
+            n = self.whole_number(prefix, "a prefix length", MAX_HISTORY_PREFIX)
         return m.HistorySubject(field, n, span=self.span_of(c))
 
     def negative(self, c: list[Any]) -> m.NegativeHistory:
@@ -483,7 +568,7 @@ class Builder(Transformer[Token, Any]):
         return m.FieldRef(".".join(str(t) for t in c), span=self.span_of(c))
 
     def number(self, c: list[Token]) -> m.NumberLit:
-        return m.NumberLit(Decimal(str(c[0])), span=self.tspan(c[0]))
+        return m.NumberLit(self.number_value(c[0]), span=self.tspan(c[0]))
 
     def string(self, c: list[Token]) -> m.StringLit:
         return m.StringLit(self.text_of(c[0]), span=self.tspan(c[0]))
@@ -492,7 +577,7 @@ class Builder(Transformer[Token, Any]):
         return m.DateLit(self.date_of(c[0]), span=self.tspan(c[0]))
 
     def negative_number(self, c: list[Token]) -> m.NumberLit:
-        return m.NumberLit(-Decimal(str(c[0])), span=self.tspan(c[0]))
+        return m.NumberLit(self.number_value(c[0], negative=True), span=self.tspan(c[0]))
 
     def true(self, c: list[Any]) -> m.BoolLit:
         return m.BoolLit(True, span=self.span_of(c))
@@ -501,7 +586,8 @@ class Builder(Transformer[Token, Any]):
         return m.BoolLit(False, span=self.span_of(c))
 
     def list_value(self, c: list[Any]) -> m.ListLit:
-        return c[0]
+        value: m.ListLit = c[0]
+        return value
 
     def list_ref(self, c: list[Token]) -> m.Ref:
         return m.Ref(str(c[0]), span=self.tspan(c[0]))
@@ -511,6 +597,31 @@ class Builder(Transformer[Token, Any]):
 
     def list_literal(self, c: list[Any]) -> m.ListLit:
         return m.ListLit(tuple(x for x in c if x is not None), span=self.span_of(c))
+
+
+#: Longer number literals are reported by the parser (RE602) and never converted; shorter ones
+#: beyond MAX_NUMBER_INTEGER_DIGITS / MAX_NUMBER_FRACTION_DIGITS by the checks.
+_LONGEST_NUMBER = 100
+NUMBER_HELP = "numbers are computed as double-precision floats, exact to 15 digits on every backend"
+
+# What stands in for an expression nested too deeply (RE601): a condition is false, a degree 0.
+_FALSE = m.BoolLit(False)
+_ZERO = m.NumberLit(Decimal(0))
+
+_WHOLE = {
+    "the history window": "the history window is a whole number of days",
+    "a prefix length": "a prefix length is a whole number",
+}
+_HISTORY_LIMIT_HELP = {
+    "the history window": "the window reaches back at most ten years (3,660 days)",
+    "a prefix length": "a prefix takes at most 100 characters of a text field",
+}
+
+
+def shown_number(text: str, short: str, long: str) -> str:
+    """``short`` with the number literal in it for a message, ``long`` when it is too long
+    to show."""
+    return short.format(f"`{text}`") if len(text) <= 24 else long
 
 
 _STATEMENT_WORDS = {

@@ -105,9 +105,12 @@ def parse_source(text: str, file: str = "<string>") -> ParseResult:
 
 
 def _top_item(x: Any) -> m.Profile | m.Fill | m.ListDef:
+    item: m.Profile | m.Fill | m.ListDef
     if isinstance(x, tuple):  # ("lists", [ListDef], span) from a file-level list
-        return x[1][0]
-    return x
+        item = x[1][0]
+    else:
+        item = x
+    return item
 
 
 def parse(text: str, file: str = "<string>") -> m.SourceFile:
