@@ -278,7 +278,9 @@ def summed(query: sa.Select[Any]) -> Any:
 def profile_blocks() -> list[m.History]:
     """The history blocks of the sample profiles in ``profiles/``."""
     from riskengine.backtest.run import planned_from
-    from riskengine.cli.backtest import catalogue_with, expand_paths, load_checked
+    from riskengine.catalogue import catalogue_with
+    from riskengine.checks import load_checked
+    from riskengine.cli.common import expand_paths
 
     checked = load_checked(expand_paths((str(ROOT / "profiles"),)), catalogue_with(None))
     return [pp.profile.history for pp in planned_from(checked) if pp.profile.history is not None]

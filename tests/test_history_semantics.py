@@ -140,7 +140,7 @@ def targets(world: World, block: m.History) -> Iterator[tuple[str, int | None, A
     """(declaration id, item number, subject, as-of date) of every goods item (a declaration
     without items: one target, item None)."""
     for d in world.declarations:
-        items = list(enumerate(d.items, 1)) or [(None, None)]
+        items: list[tuple[int | None, Any]] = [*enumerate(d.items, 1)] or [(None, None)]
         for number, item in items:
             yield d.header["id"], number, subject_of(block, _values(d, item)), d.header["date"]
 
@@ -304,8 +304,8 @@ def all_values(store: sa.Engine, world: World, block: m.History, ids: dict[int, 
             (ids[r["decl_pk"]], r["item_no"]): (r["negative_history_1"], r["positive_history_1"])
             for r in many
         }
-    for key, found in records.items():
-        assert all(r == found[0] for r in found), key  # the same records from every provider
+    for key, lists in records.items():
+        assert all(r == lists[0] for r in lists), key  # the same records from every provider
     return out, integers
 
 
