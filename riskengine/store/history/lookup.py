@@ -213,7 +213,7 @@ def lookup_history(
     """The history of one subject on ``as_of``, with the records behind it (two indexed queries).
 
     ``subject`` holds the values of the block's ``per`` fields, prefixes already applied (what
-    ``riskengine.evaluator.history.subject_of`` returns).
+    ``riskengine.semantics.history.subject_of`` returns).
     """
     block = profile if isinstance(profile, m.History) else history_block(profile)
     if block is None or any(v is None for v in subject):
