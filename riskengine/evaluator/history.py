@@ -12,7 +12,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from riskengine import model as m
@@ -82,19 +82,14 @@ class InMemoryHistoryProvider:
         terms = self._terms.get(block)
         index = self._index(block)
         start = as_of - dt.timedelta(days=block.window_days)
-        clearances = (
-            (c.date, c.declaration_id, c.reasons)
-            for c in (index.clearances_between(subject, start, as_of) if terms.negative else ())
-        )
-        controls = (
-            (c.date, c.declaration_id)
-            for c in (index.controls_between(subject, start, as_of) if terms.positive else ())
-        )
+        clearances = _between(index.clearances.get(subject), start, as_of) if terms.negative else ()
+        controls = _between(index.controls.get(subject), start, as_of) if terms.positive else ()
         return history_value(terms, clearances, controls)
 
 
 class _Index:
-    """Events of one subject definition: subject → events sorted by date."""
+    """Events of one subject definition: subject → (dates, events) sorted by date, each event as
+    :func:`~riskengine.semantics.history.history_value` reads it."""
 
     def __init__(
         self,
@@ -102,38 +97,33 @@ class _Index:
         clearances: tuple[Clearance, ...],
         controls: tuple[ControlResult, ...],
     ) -> None:
-        self._clearances = _group(block, clearances)
-        self._controls = _group(block, controls)
+        self.clearances = _group(
+            block, ((c.fields, c.date, (c.date, c.declaration_id, c.reasons)) for c in clearances)
+        )
+        self.controls = _group(
+            block, ((c.fields, c.date, (c.date, c.declaration_id)) for c in controls)
+        )
 
-    def clearances_between(
-        self, subject: tuple[Any, ...], start: dt.date, end: dt.date
-    ) -> list[Clearance]:
-        return _between(self._clearances.get(subject), start, end)
 
-    def controls_between(
-        self, subject: tuple[Any, ...], start: dt.date, end: dt.date
-    ) -> list[ControlResult]:
-        return _between(self._controls.get(subject), start, end)
+_Entry = tuple[list[dt.date], list[Any]]
 
 
 def _group(
-    block: m.History, events: Iterable[Any]
-) -> dict[tuple[Any, ...], tuple[list[dt.date], list[Any]]]:
-    grouped: dict[tuple[Any, ...], list[Any]] = {}
-    for event in events:
-        subject = subject_of(block, event.fields)
+    block: m.History, events: Iterable[tuple[Mapping[str, Any], dt.date, Any]]
+) -> dict[tuple[Any, ...], _Entry]:
+    grouped: dict[tuple[Any, ...], list[tuple[dt.date, Any]]] = {}
+    for fields, date, event in events:
+        subject = subject_of(block, fields)
         if subject is not None:
-            grouped.setdefault(subject, []).append(event)
+            grouped.setdefault(subject, []).append((date, event))
     out = {}
     for subject, group in grouped.items():
-        group.sort(key=lambda e: e.date)  # stable: same-day events keep their input order
-        out[subject] = ([e.date for e in group], group)
+        group.sort(key=lambda e: e[0])  # stable: same-day events keep their input order
+        out[subject] = ([e[0] for e in group], [e[1] for e in group])
     return out
 
 
-def _between(
-    entry: tuple[list[dt.date], list[Any]] | None, start: dt.date, end: dt.date
-) -> list[Any]:
+def _between(entry: _Entry | None, start: dt.date, end: dt.date) -> list[Any]:
     if entry is None:
         return []
     dates, events = entry
