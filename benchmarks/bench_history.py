@@ -37,17 +37,16 @@ from bench_ingest import fresh_store  # noqa: E402
 
 from riskengine import demo  # noqa: E402
 from riskengine import model as m  # noqa: E402
+from riskengine.semantics.history import weight_sql  # noqa: E402
 from riskengine.store.engine import connect  # noqa: E402
 from riskengine.store.history import (  # noqa: E402
     HistoryTerms,
     SqlHistoryProvider,
-    _check_subjects,
-    _history_values,
-    _subject_expr,
     history_for_range,
     history_select,
     history_select_many,
 )
+from riskengine.store.history.subjects import check_subjects, subject_expr  # noqa: E402
 from riskengine.store.schema import TABLES  # noqa: E402
 from riskengine.store.source import StoreSource, native_source  # noqa: E402
 
@@ -130,7 +129,7 @@ def old_history_select(
 ) -> sa.Select[Any]:
     """The range-join query that ``history_select`` replaced (same columns, same values)."""
     terms = HistoryTerms.of(block)
-    _check_subjects(terms, source)
+    check_subjects(terms, source)
     outcomes, reasons, controls = source.require("outcomes", "outcome_reasons", "control_results")
     n = len(terms.subjects)
     d = source.declarations.alias("d")
@@ -140,7 +139,7 @@ def old_history_select(
         i.c.item_no,
         d.c.date.label("as_of"),
         *(
-            _subject_expr(source, path, prefix, i if path.startswith("item.") else d).label(f"s{k}")
+            subject_expr(source, path, prefix, i if path.startswith("item.") else d).label(f"s{k}")
             for k, (path, prefix) in enumerate(terms.subjects)
         ),
     ).select_from(d.outerjoin(i, i.c.decl_pk == d.c.pk))
@@ -167,7 +166,7 @@ def old_history_select(
             sa.select(
                 pi.c.decl_pk,
                 *(
-                    _subject_expr(source, path, prefix, pi).label(f"s{k}")
+                    subject_expr(source, path, prefix, pi).label(f"s{k}")
                     for k, (path, prefix) in enumerate(terms.subjects)
                     if path.startswith("item.")
                 ),
@@ -183,7 +182,7 @@ def old_history_select(
         if path.startswith("item."):
             subject_of_p.append(item_keys.c[f"s{k}"].label(f"s{k}"))
         else:
-            subject_of_p.append(_subject_expr(source, path, prefix, p).label(f"s{k}"))
+            subject_of_p.append(subject_expr(source, path, prefix, p).label(f"s{k}"))
     r = reasons.alias("r")
     scored = (
         sa.select(
@@ -241,7 +240,8 @@ def old_history_select(
     pos = aggregate(positive, sa.func.count(), "clean_controls")
     negative_units = sa.func.coalesce(neg.c.negative_units, 0)
     clean_controls = sa.func.coalesce(pos.c.clean_controls, 0)
-    negative_sql, positive_sql = _history_values(terms, negative_units, clean_controls)
+    negative_sql = weight_sql(terms.negative, negative_units)
+    positive_sql = weight_sql(terms.positive, clean_controls)
     return sa.select(
         t.c.decl_pk,
         t.c.item_no,
@@ -278,7 +278,9 @@ def summed(query: sa.Select[Any]) -> Any:
 def profile_blocks() -> list[m.History]:
     """The history blocks of the sample profiles in ``profiles/``."""
     from riskengine.backtest.run import planned_from
-    from riskengine.cli.backtest import catalogue_with, expand_paths, load_checked
+    from riskengine.catalogue import catalogue_with
+    from riskengine.checks import load_checked
+    from riskengine.cli.common import expand_paths
 
     checked = load_checked(expand_paths((str(ROOT / "profiles"),)), catalogue_with(None))
     return [pp.profile.history for pp in planned_from(checked) if pp.profile.history is not None]

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 from riskengine import model as m
@@ -236,33 +237,34 @@ def reference_history(
             out.append(v[: s.prefix] if s.prefix is not None and isinstance(v, str) else v)
         return tuple(out)
 
+    # exact arithmetic (docs/semantics.md#history), each value rounded to a float once
     start = as_of - dt.timedelta(days=block.window_days)
     records = []
-    negative = positive = 0.0
+    negative = positive = Fraction(0)
     if block.negative is not None:
-        coefficients = {r.code: float(r.coefficient) for r in block.negative.reasons}
+        coefficients = {r.code: Fraction(r.coefficient) for r in block.negative.reasons}
         events = [
             c for c in clearances
             if not c.completed and start <= c.date < as_of and subject_of(c.fields) == subject
         ]  # fmt: skip
         for c in sorted(events, key=lambda c: c.date):
             listed = [coefficients[r] for r in c.reasons if r in coefficients]
-            value = float(block.negative.per_case) * max(listed) if listed else 0.0
+            value = Fraction(block.negative.per_case) * max(listed) if listed else Fraction(0)
             negative += value
-            records.append(HistoryRecord("clearance", c.date, value, c.declaration_id,
+            records.append(HistoryRecord("clearance", c.date, float(value), c.declaration_id,
                                          tuple(c.reasons)))  # fmt: skip
-        negative = min(float(block.negative.max), negative)
+        negative = min(Fraction(block.negative.max), negative)
     if block.positive is not None:
         events2 = [
             c for c in controls
             if not c.violation and start <= c.date < as_of and subject_of(c.fields) == subject
         ]  # fmt: skip
         for c in sorted(events2, key=lambda c: c.date):
-            positive += float(block.positive.step)
+            positive += Fraction(block.positive.step)
             records.append(HistoryRecord("control", c.date, float(block.positive.step),
                                          c.declaration_id))  # fmt: skip
-        positive = min(float(block.positive.max), positive)
-    return HistoryValue(negative, positive, tuple(records))
+        positive = min(Fraction(block.positive.max), positive)
+    return HistoryValue(float(negative), float(positive), tuple(records))
 
 
 # ------------------------------------------------------------------------------ one profile

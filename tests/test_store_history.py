@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from riskengine import model as m
 from riskengine.declaration import Declaration
-from riskengine.evaluator.history import HistoryProvider, subject_of
+from riskengine.semantics.history import HistoryProvider, subject_of
 from riskengine.store.history import (
     SqlHistoryProvider,
     history_for_range,
@@ -146,7 +146,7 @@ def _values(declaration: Declaration, item: dict[str, Any] | None) -> dict[str, 
 
 def _matches(block: m.History, subject: tuple[Any, ...], other: Declaration) -> bool:
     """Whether ``other`` has the subject: header fields equal, item fields on one of its items."""
-    candidates = [dict(i) for i in other.items] or [None]
+    candidates: list[dict[str, Any] | None] = [dict(i) for i in other.items] or [None]
     return any(subject_of(block, _values(other, item)) == subject for item in candidates)
 
 
@@ -159,7 +159,7 @@ def expected(
     """History of every goods item (of the declarations dated date_from..date_to), computed the
     obvious way from the lists."""
     by_id = {d.header["id"]: d for d in world.declarations}
-    out = {}
+    out: dict[tuple[str, int | None], tuple[float, float]] = {}
     for declaration in world.declarations:
         as_of = declaration.header["date"]
         if (date_from is not None and as_of < date_from) or (
@@ -167,7 +167,9 @@ def expected(
         ):
             continue
         start = as_of - dt.timedelta(days=block.window_days)
-        targets = [(n, dict(i)) for n, i in enumerate(declaration.items, 1)] or [(None, None)]
+        targets: list[tuple[int | None, dict[str, Any] | None]] = [
+            (n, dict(i)) for n, i in enumerate(declaration.items, 1)
+        ] or [(None, None)]
         for number, item in targets:
             subject = subject_of(block, _values(declaration, item))
             negative = Decimal(0)
@@ -230,10 +232,12 @@ def _set_based(
 def _single(
     connection: sa.Connection, world: World, block: m.History
 ) -> dict[tuple[str, int | None], tuple[float, float]]:
-    out = {}
+    out: dict[tuple[str, int | None], tuple[float, float]] = {}
     asked: dict[tuple[Any, ...], tuple[float, float]] = {}
     for declaration in world.declarations:
-        targets = [(n, dict(i)) for n, i in enumerate(declaration.items, 1)] or [(None, None)]
+        targets: list[tuple[int | None, dict[str, Any] | None]] = [
+            (n, dict(i)) for n, i in enumerate(declaration.items, 1)
+        ] or [(None, None)]
         for number, item in targets:
             subject = subject_of(block, _values(declaration, item))
             as_of = declaration.header["date"]
@@ -554,8 +558,8 @@ def test_sql_computed_columns_agree_with_the_exact_values(connection: sa.Connect
     now = next(r for r in rows if r["decl_pk"] == ids["NOW"])
     assert now["negative_units"] == 4 and now["clean_controls"] == 1
     assert exact[(ids["NOW"], 1)].negative == 1.0  # 2.5 x (0.1 + 0.3), exactly
-    assert float(now["negative_history"]) == pytest.approx(1.0, abs=1e-9)
-    assert float(now["positive_history"]) == 0.5
+    assert now["negative_history"] == 1.0  # the same double, computed in SQL
+    assert now["positive_history"] == 0.5
 
 
 def test_provider_cache_is_kept_current_as_outcomes_arrive(

@@ -113,7 +113,8 @@ def join_histories(
     for subjects, group in groups.items():
         if history_many is not None:
             # header subjects: one row per declaration, joined on the declaration alone; only
-            # the values read, as DOUBLE (the evaluator's float of the exact value)
+            # the values read, DOUBLE already (the evaluator's float of the exact value, see
+            # riskengine.semantics.history.weight_sql)
             per_item = any(path.startswith("item.") for path, _ in subjects)
             inner = history_many(group, date_from, date_to, items=per_item).subquery()
             cols: list[Col] = [inner.c.decl_pk]
@@ -126,19 +127,14 @@ def join_histories(
             names: list[tuple[str, str]] = []
             for k, block in enumerate(group):
                 terms = HistoryTerms.of(block)
-                neg_key = (terms.window_days, tuple(sorted(terms.units.items())), terms.scale,
-                           terms.per_case, terms.negative_max)  # fmt: skip
-                pos_key = (terms.window_days, terms.step, terms.positive_max)
+                neg_key = (terms.window_days, tuple(terms.units.items()), terms.negative)
+                pos_key = (terms.window_days, terms.positive)
                 if neg_key not in negative:
                     negative[neg_key] = f"n{k}"
-                    cols.append(
-                        sa.cast(inner.c[f"negative_history_{k}"], sa.Double()).label(f"n{k}")
-                    )
+                    cols.append(inner.c[f"negative_history_{k}"].label(f"n{k}"))
                 if pos_key not in positive:
                     positive[pos_key] = f"p{k}"
-                    cols.append(
-                        sa.cast(inner.c[f"positive_history_{k}"], sa.Double()).label(f"p{k}")
-                    )
+                    cols.append(inner.c[f"positive_history_{k}"].label(f"p{k}"))
                 names.append((negative[neg_key], positive[pos_key]))
             h = join(sa.select(*cols), per_item)
             for block, (neg, pos) in zip(group, names, strict=True):

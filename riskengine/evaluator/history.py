@@ -1,16 +1,10 @@
-"""History as input: the provider protocol, its value and record types, and an in-memory provider.
+"""History as input to the evaluator: an in-memory provider, and the protocol it implements.
 
-A profile's ``history per SUBJECT over N days { negative ... positive ... }`` block asks, for a
-subject (the values of the ``per`` fields) and an as-of date, for two numbers:
-
-* ``negative_history`` = min(max, per_case × Σ over the subject's non-completed clearances in the
-  window of the highest coefficient among the clearance's reason codes that the profile lists;
-  a clearance with no listed reason counts 0);
-* ``positive_history`` = min(max, step × number of clean controls (controls that found no
-  violation) of the subject in the window).
-
-The window is ``[as_of - window_days, as_of)``: only events strictly before the as-of date count.
-A subject with a missing value gives 0 and 0 (the evaluator does not call the provider then).
+The provider protocol, the value and record types and the formula live in
+:mod:`riskengine.semantics.history` (shared with the store's provider and the SQL of backtests);
+they are re-exported here for the evaluator's users. :class:`InMemoryHistoryProvider` indexes
+lists of clearances and control results held in memory and computes each value with
+:func:`~riskengine.semantics.history.history_value`, exactly like the store.
 """
 
 from __future__ import annotations
@@ -19,11 +13,22 @@ import bisect
 import datetime as dt
 import threading
 from collections.abc import Iterable, Mapping
-from typing import Any, Literal, Protocol, runtime_checkable
-
-import attrs
+from typing import Any
 
 from riskengine import model as m
+from riskengine.semantics.history import (
+    NO_HISTORY,
+    Clearance,
+    ControlResult,
+    EmptyHistoryProvider,
+    HistoryProvider,
+    HistoryRecord,
+    HistoryValue,
+    TermsCache,
+    history_block,
+    history_value,
+    subject_of,
+)
 
 __all__ = [
     "NO_HISTORY",
@@ -37,103 +42,6 @@ __all__ = [
     "history_block",
     "subject_of",
 ]
-
-
-@attrs.frozen
-class HistoryRecord:
-    """One event behind a history value.
-
-    ``kind`` is ``"clearance"`` (a non-completed clearance, for negative history) or ``"control"``
-    (a control that found no violation, for positive history). ``value`` is what the event added
-    before the cap: per_case × coefficient for a clearance (0 when none of its reasons is listed
-    by the profile), the step for a clean control.
-    """
-
-    kind: Literal["clearance", "control"]
-    date: dt.date
-    value: float
-    declaration_id: str | None = None
-    reasons: tuple[str, ...] = ()
-
-
-@attrs.frozen
-class HistoryValue:
-    """The two history values of one subject on one date (already capped) and their records."""
-
-    negative: float = 0.0
-    positive: float = 0.0
-    records: tuple[HistoryRecord, ...] = ()
-
-
-#: No history: both values 0, no records.
-NO_HISTORY = HistoryValue()
-
-
-@runtime_checkable
-class HistoryProvider(Protocol):
-    """Where the evaluator gets history from. Implementations must be safe to call from several
-    threads at once and must count only events strictly before ``as_of`` inside the window."""
-
-    def history(self, profile: Any, subject: tuple[Any, ...], as_of: dt.date) -> HistoryValue:
-        """The history values of ``subject`` for ``profile`` (a model ``Profile`` or a
-        ``CompiledProfile``; read its history block with :func:`history_block`) on ``as_of``."""
-        ...
-
-
-def history_block(profile: Any) -> m.History | None:
-    """The ``history`` block of a model ``Profile`` or of a ``CompiledProfile``."""
-    if isinstance(profile, m.Profile):
-        return profile.history
-    model = getattr(profile, "profile", None)
-    if isinstance(model, m.Profile):
-        return model.history
-    raise TypeError(f"expected a Profile or a CompiledProfile, got {type(profile).__name__}")
-
-
-def subject_of(block: m.History, values: Mapping[str, Any]) -> tuple[Any, ...] | None:
-    """The subject of a history block given field values by full path (``declaration.x.y`` /
-    ``item.x``); ``None`` when a subject field is missing. ``[:N]`` keeps the first N characters."""
-    out = []
-    for subj in block.subjects:
-        value = values.get(subj.field.path)
-        if value is None:
-            return None
-        if subj.prefix is not None and isinstance(value, str):
-            value = value[: subj.prefix]
-        out.append(value)
-    return tuple(out)
-
-
-class EmptyHistoryProvider:
-    """A provider with no events: every history value is 0."""
-
-    def history(self, profile: Any, subject: tuple[Any, ...], as_of: dt.date) -> HistoryValue:
-        """Always :data:`NO_HISTORY`."""
-        return NO_HISTORY
-
-
-@attrs.frozen
-class Clearance:
-    """A past clearance: its date, the subject fields of the declaration (full paths such as
-    ``declaration.declarant.id``, ``item.hs_code``), whether it was completed, and if not, the
-    non-completion reason codes (appendix 3, ``"0201"``)."""
-
-    date: dt.date
-    fields: Mapping[str, Any]
-    completed: bool = True
-    reasons: tuple[str, ...] = ()
-    declaration_id: str | None = None
-
-
-@attrs.frozen
-class ControlResult:
-    """A past control form carried out: its date, the subject fields of the declaration, and
-    whether it found a violation (a control without a violation is a clean control)."""
-
-    date: dt.date
-    fields: Mapping[str, Any]
-    violation: bool
-    declaration_id: str | None = None
 
 
 _SubjectKey = tuple[tuple[str, int | None], ...]
@@ -153,6 +61,7 @@ class InMemoryHistoryProvider:
         self._controls = tuple(c for c in controls if not c.violation)
         self._lock = threading.Lock()
         self._indexes: dict[_SubjectKey, _Index] = {}
+        self._terms = TermsCache()
 
     def _index(self, block: m.History) -> _Index:
         key = tuple((s.field.path, s.prefix) for s in block.subjects)
@@ -170,36 +79,17 @@ class InMemoryHistoryProvider:
         block = history_block(profile)
         if block is None or any(v is None for v in subject):
             return NO_HISTORY
+        terms = self._terms.get(block)
         index = self._index(block)
         start = as_of - dt.timedelta(days=block.window_days)
-        records: list[HistoryRecord] = []
-        negative = 0.0
-        positive = 0.0
-        if block.negative is not None:
-            per_case = float(block.negative.per_case)
-            coefficients = {r.code: float(r.coefficient) for r in block.negative.reasons}
-            for clearance in index.clearances_between(subject, start, as_of):
-                listed = [coefficients[r] for r in clearance.reasons if r in coefficients]
-                value = per_case * max(listed) if listed else 0.0
-                negative += value
-                records.append(
-                    HistoryRecord(
-                        "clearance", clearance.date, value, clearance.declaration_id,
-                        tuple(clearance.reasons),
-                    )
-                )  # fmt: skip
-            negative = min(float(block.negative.max), negative)
-        if block.positive is not None:
-            step = float(block.positive.step)
-            for control in index.controls_between(subject, start, as_of):
-                positive += step
-                records.append(HistoryRecord("control", control.date, step, control.declaration_id))
-            positive = min(float(block.positive.max), positive)
-        return HistoryValue(negative, positive, tuple(records))
+        clearances = _between(index.clearances.get(subject), start, as_of) if terms.negative else ()
+        controls = _between(index.controls.get(subject), start, as_of) if terms.positive else ()
+        return history_value(terms, clearances, controls)
 
 
 class _Index:
-    """Events of one subject definition: subject → events sorted by date."""
+    """Events of one subject definition: subject → (dates, events) sorted by date, each event as
+    :func:`~riskengine.semantics.history.history_value` reads it."""
 
     def __init__(
         self,
@@ -207,38 +97,33 @@ class _Index:
         clearances: tuple[Clearance, ...],
         controls: tuple[ControlResult, ...],
     ) -> None:
-        self._clearances = _group(block, clearances)
-        self._controls = _group(block, controls)
+        self.clearances = _group(
+            block, ((c.fields, c.date, (c.date, c.declaration_id, c.reasons)) for c in clearances)
+        )
+        self.controls = _group(
+            block, ((c.fields, c.date, (c.date, c.declaration_id)) for c in controls)
+        )
 
-    def clearances_between(
-        self, subject: tuple[Any, ...], start: dt.date, end: dt.date
-    ) -> list[Clearance]:
-        return _between(self._clearances.get(subject), start, end)
 
-    def controls_between(
-        self, subject: tuple[Any, ...], start: dt.date, end: dt.date
-    ) -> list[ControlResult]:
-        return _between(self._controls.get(subject), start, end)
+_Entry = tuple[list[dt.date], list[Any]]
 
 
 def _group(
-    block: m.History, events: Iterable[Any]
-) -> dict[tuple[Any, ...], tuple[list[dt.date], list[Any]]]:
-    grouped: dict[tuple[Any, ...], list[Any]] = {}
-    for event in events:
-        subject = subject_of(block, event.fields)
+    block: m.History, events: Iterable[tuple[Mapping[str, Any], dt.date, Any]]
+) -> dict[tuple[Any, ...], _Entry]:
+    grouped: dict[tuple[Any, ...], list[tuple[dt.date, Any]]] = {}
+    for fields, date, event in events:
+        subject = subject_of(block, fields)
         if subject is not None:
-            grouped.setdefault(subject, []).append(event)
+            grouped.setdefault(subject, []).append((date, event))
     out = {}
     for subject, group in grouped.items():
-        group.sort(key=lambda e: e.date)  # stable: same-day events keep their input order
-        out[subject] = ([e.date for e in group], group)
+        group.sort(key=lambda e: e[0])  # stable: same-day events keep their input order
+        out[subject] = ([e[0] for e in group], [e[1] for e in group])
     return out
 
 
-def _between(
-    entry: tuple[list[dt.date], list[Any]] | None, start: dt.date, end: dt.date
-) -> list[Any]:
+def _between(entry: _Entry | None, start: dt.date, end: dt.date) -> list[Any]:
     if entry is None:
         return []
     dates, events = entry
