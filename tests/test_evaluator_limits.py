@@ -12,12 +12,16 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import operator
+from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pytest
 
+from riskengine import model as m
 from riskengine.catalogue import default_catalogue
 from riskengine.declaration import normalise_declaration
+from riskengine.diagnostics import ProfileError
 from riskengine.evaluator import Engine, codegen
 from riskengine.evaluator.codegen import Unit
 from riskengine.semantics.limits import MAX_EXPRESSION_DEPTH
@@ -39,12 +43,19 @@ profile draft "limits" {{
 """
 
 
+def _parsed(indicators: str, degree: str) -> m.Profile:
+    parsed = parse_source(_source(indicators, degree), "limits.rp")
+    assert parsed.source is not None and parsed.ok, parsed.diagnostics
+    return parsed.source.profiles[0]
+
+
 def _compiled(indicators: str, degree: str) -> tuple[Any, Any]:
     """The generated ``evaluate`` and ``explain`` of a profile, straight from the generator
     (without the checks and the index, which have limits of their own)."""
-    parsed = parse_source(_source(indicators, degree), "limits.rp")
-    assert parsed.source is not None, parsed.diagnostics
-    profile = parsed.source.profiles[0]
+    return _generated(_parsed(indicators, degree))
+
+
+def _generated(profile: m.Profile) -> tuple[Any, Any]:
     unit = Unit(profile, profile.controls, profile.message, {}, TYPES, "limits", "limits.rp")
     _, fast = codegen.compile_unit(unit, "evaluate")
     _, explained = codegen.compile_unit(unit, "explain")
@@ -126,17 +137,39 @@ def test_and_or_of_1000_conditions() -> None:
     assert _fires(f"a: {disjunction}", {**ITEM, "packages": 101})
 
 
+# `check` rejects these depths (RE601); the generator folds them anyway (a model built by a
+# program does not go through the parser): the models are built here, not parsed.
+
+
 @pytest.mark.parametrize("count", [199, 200, 201, 1000])
 def test_many_nots_fold(count: int) -> None:
-    assert _fires(f"a: {'not ' * count}item.net_mass > 0", ITEM) is (count % 2 == 0)
+    profile = _parsed("a: item.net_mass > 0", "100 * a")
+    (ind,) = profile.indicators
+    condition = ind.condition
+    for _ in range(count):
+        condition = m.Not(condition)
+    profile = attrs.evolve(profile, indicators=(attrs.evolve(ind, condition=condition),))
+    fast, explain = _generated(profile)
+    raw = fast({}, (ITEM,), {}, _hist, DAY)
+    (record,) = explain({}, (ITEM,), {}, _hist, DAY)
+    assert raw is not None and raw[0] == record[5] == (100.0 if count % 2 == 0 else 0.0)
 
 
-@pytest.mark.parametrize("count", [99, 100, 101])
+@pytest.mark.parametrize("count", [99, 100, 101, 1000])
 def test_many_unary_minuses_fold(count: int) -> None:
     sign = -1.0 if count % 2 else 1.0
-    d, dv = _degree("a: true", f"{'-' * count}item.net_mass + 50", {"net_mass": 3.0})
-    assert d == dv == sign * 3.0 + 50
-    assert _degree("a: true", f"{'-' * count}item.net_mass", {}) == (0.0, None)
+    base = _parsed("a: true", "item.net_mass + 50")
+    assert isinstance(base.degree, m.Arith)
+    operand: m.Expr = base.degree.left
+    for _ in range(count):
+        operand = m.Neg(operand)
+    profile = attrs.evolve(base, degree=attrs.evolve(base.degree, left=operand))
+    fast, explain = _generated(profile)
+    for item, expected in (({"net_mass": 3.0}, sign * 3.0 + 50), ({}, None)):
+        raw = fast({}, (item,), {}, _hist, DAY)
+        (record,) = explain({}, (item,), {}, _hist, DAY)
+        assert record[4] == expected
+        assert raw is not None and raw[0] == record[5] == (expected or 0.0)
 
 
 # ------------------------------------------------------------------------------ depth, end to end
@@ -144,22 +177,65 @@ def test_many_unary_minuses_fold(count: int) -> None:
 D = MAX_EXPRESSION_DEPTH
 
 
-def _nested(open_: str, inner: str, close: str, depth: int = D) -> str:
-    return open_ * depth + inner + close * depth
+def _nested(open_: str, inner: str, close: str) -> Callable[[int], str]:
+    return lambda depth: open_ * depth + inner + close * depth
 
 
-DEEP = {
-    "parentheses": ("a: true", _nested("(", "item.net_mass", " + 1)")),
-    "sum and product": ("a: true", _nested("(", "item.net_mass", " * 1.01 + item.net_mass)")),
-    "division": ("a: true", _nested("(", "item.customs_value", " / item.net_mass + 1)")),
-    "max": ("a: true", _nested("max(", "item.net_mass", ", 1)")),
-    "min": ("a: true", _nested("min(", "item.customs_value", ", item.net_mass + 5)")),
-    "round": ("a: true", _nested("round(", "item.customs_value", ", 1)")),
-    "abs": ("a: true", _nested("abs(", "item.net_mass", " - 1)")),
-    "if": ("a: true", _nested("if item.net_mass > 1 then ", "10", " else item.packages")),
-    "not and": ("a: " + _nested("not (", "item.net_mass > 1", " and item.packages > 1)"), "50 * a"),
-    "or and": ("a: " + _nested("(", "item.origin == \"CN\"", " or item.packages > 1) and a0"),
-               "50 * a + 1"),
+def _rejected_as_too_deep(source: str) -> bool:
+    try:
+        Engine.load(sources={"deep.rp": source})
+    except ProfileError as exc:
+        assert "RE601" in str(exc), str(exc)
+        return True
+    return False
+
+
+@functools.cache
+def _at_the_limit(case: str) -> str:
+    """The source of the case nested as deep as `check` accepts: one level more is RE601."""
+    indicators, degree = DEEP[case]
+
+    def source(n: int) -> str:
+        return _source(f"a0: item.packages > 1  {indicators(n)}", degree(n))
+
+    if not _rejected_as_too_deep(source(D)):
+        return source(D)  # a chain of one operator counts once: any length is within the limit
+    low, high = 1, D - 1  # accepted at low; the answer lies in low..high
+    assert not _rejected_as_too_deep(source(low))
+    while low < high:
+        mid = (low + high + 1) // 2
+        if _rejected_as_too_deep(source(mid)):
+            high = mid - 1
+        else:
+            low = mid
+    assert _rejected_as_too_deep(source(low + 1))  # at the limit
+    assert low >= D // 2 - 2  # each nesting adds at most two levels
+    return source(low)
+
+
+def _fixed(text: str) -> Callable[[int], str]:
+    return lambda _: text
+
+
+def _indicator(open_: str, inner: str, close: str) -> Callable[[int], str]:
+    nested = _nested(open_, inner, close)
+    return lambda depth: "a: " + nested(depth)
+
+
+T = _fixed("a: true")
+DEEP: dict[str, tuple[Callable[[int], str], Callable[[int], str]]] = {
+    "parentheses": (T, _nested("(", "item.net_mass", " + 1)")),
+    "sum and product": (T, _nested("(", "item.net_mass", " * 1.01 + item.net_mass)")),
+    "division": (T, _nested("(", "item.customs_value", " / item.net_mass + 1)")),
+    "max": (T, _nested("max(", "item.net_mass", ", 1)")),
+    "min": (T, _nested("min(", "item.customs_value", ", item.net_mass + 5)")),
+    "round": (T, _nested("round(", "item.customs_value", ", 1)")),
+    "abs": (T, _nested("abs(", "item.net_mass", " - 1)")),
+    "if": (T, _nested("if item.net_mass > 1 then ", "10", " else item.packages")),
+    "not and": (_indicator("not (", "item.net_mass > 1", " and item.packages > 1)"),
+                _fixed("50 * a")),
+    "or and": (_indicator("(", "item.origin == \"CN\"", " or item.packages > 1) and a0"),
+               _fixed("50 * a + 1")),
 }  # fmt: skip
 
 
@@ -172,8 +248,7 @@ DEEP = {
 def test_expressions_at_the_depth_limit_equal_the_reference(
     case: str, item: dict[str, Any]
 ) -> None:
-    indicators, degree = DEEP[case]
-    source = _source(f"a0: item.packages > 1  {indicators}", degree)
+    source = _at_the_limit(case)
     engine = Engine.load(sources={"deep.rp": source})
     parsed = parse_source(source, "deep.rp").source
     assert parsed is not None
@@ -187,8 +262,8 @@ def test_wide_expressions_accepted_by_check_equal_the_reference() -> None:
     cases = [
         ("a: true", " + ".join(_operands(102))),
         ("a: " + " and ".join(f"{f} > 0" for f in _operands(202)), "100 * a"),
-        ("a: " + "not " * 200 + "item.net_mass > 0", "100 * a"),
-        ("a: true", "-" * 100 + "item.net_mass + 100"),
+        ("a: " + "not " * 97 + "item.net_mass > 0", "100 * a"),
+        ("a: true", "-" * 97 + "item.net_mass + 100"),
     ]
     for indicators, degree in cases:
         source = _source(indicators, degree)
@@ -199,3 +274,13 @@ def test_wide_expressions_accepted_by_check_equal_the_reference() -> None:
             decl = normalise_declaration({"items": [item]})
             expected = reference_score([parsed], decl, DAY, explain=True)
             assert engine.score(decl, DAY, explain=True) == expected
+
+
+def test_deeper_than_the_limit_is_a_located_check_error() -> None:
+    for indicators, degree in (
+        ("a: " + "not " * 200 + "item.net_mass > 0", "100 * a"),
+        ("a: true", "-" * 100 + "item.net_mass + 100"),
+    ):
+        with pytest.raises(ProfileError) as caught:
+            Engine.load(sources={"deep.rp": _source(indicators, degree)})
+        assert "deep.rp:" in str(caught.value) and "RE601" in str(caught.value)

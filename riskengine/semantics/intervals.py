@@ -251,12 +251,23 @@ class Analysis:
                 return TRUE if v else FALSE
             case m.Ref(name=name):
                 return self.indicators.get(name, UNKNOWN)
-            case m.And(left=a, right=b):
-                x, y = self.truth(a), self.truth(b)
-                return Truth(x.t and y.t, x.f or y.f)
-            case m.Or(left=a, right=b):
-                x, y = self.truth(a), self.truth(b)
-                return Truth(x.t or y.t, x.f and y.f)
+            case m.And() | m.Or():
+                # a chain of one operator, its left spine walked without recursion
+                kind = type(e)
+                rights: list[m.Expr] = []
+                node: m.Expr = e
+                while isinstance(node, kind) and (node is e or id(node) not in self.false):
+                    assert isinstance(node, m.And | m.Or)
+                    rights.append(node.right)
+                    node = node.left
+                acc = self.truth(node)
+                for right in reversed(rights):
+                    y = self.truth(right)
+                    if kind is m.And:
+                        acc = Truth(acc.t and y.t, acc.f or y.f)
+                    else:
+                        acc = Truth(acc.t or y.t, acc.f and y.f)
+                return acc
             case m.Not(operand=o):
                 x = self.truth(o)
                 return Truth(x.f, x.t)
@@ -287,15 +298,26 @@ class Analysis:
                 return UNBOUNDED
             case m.Neg(operand=o):
                 return -self.value(o)
-            case m.Arith(op=op, left=a, right=b):
-                x, y = self.value(a), self.value(b)
-                if op == "+":
-                    return x + y
-                if op == "-":
-                    return x - y
-                if op == "*":
-                    return x * y
-                return x / y
+            case m.Arith():
+                # the left spine of a chain (``a + b - c * d``) without recursion: width is
+                # not limited (docs/language.md#limits)
+                rights: list[tuple[str, m.Expr]] = []
+                node: m.Expr = e
+                while isinstance(node, m.Arith):
+                    rights.append((node.op, node.right))
+                    node = node.left
+                acc = self.value(node)
+                for op, right in reversed(rights):
+                    y = self.value(right)
+                    if op == "+":
+                        acc = acc + y
+                    elif op == "-":
+                        acc = acc - y
+                    elif op == "*":
+                        acc = acc * y
+                    else:
+                        acc = acc / y
+                return acc
             case m.Call(func=f, args=args):
                 return self._call(f, args)
             case m.Cond(test=t, then=a, otherwise=b):
