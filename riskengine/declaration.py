@@ -186,10 +186,12 @@ def _number(value: Any) -> int | float:
     kind = type(value)
     if kind is float:
         if math.isfinite(value):
-            return value
+            as_float: float = value
+            return as_float
         raise _Invalid(f"expected a finite number, got {value!r}")
     if kind is int:
-        return value
+        as_int: int = value
+        return as_int
     if isinstance(value, str):
         text = value.strip()
         if _INTEGER.match(text):

@@ -38,7 +38,7 @@ from riskengine.checks.intervals import Interval, degree_interval, degree_range,
 from riskengine.checks.limits import check_fill_limits, check_limits, check_numbers
 from riskengine.checks.passport import check_passport
 from riskengine.checks.sets import check_profile_set, resolve_fill
-from riskengine.checks.types import ExprChecker, Scope, ValueType
+from riskengine.checks.types import ExprChecker, Scope
 from riskengine.diagnostics import (
     Diagnostic,
     ProfileError,
@@ -47,6 +47,7 @@ from riskengine.diagnostics import (
     error,
     sort_diagnostics,
 )
+from riskengine.semantics.types import ValueType
 from riskengine.syntax import parse_source, read_source
 
 __all__ = [

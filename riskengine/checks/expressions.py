@@ -18,8 +18,6 @@ from riskengine.checks.context import (
 )
 from riskengine.checks.types import (
     PARAM_TYPES,
-    STRING,
-    UNKNOWN,
     ExprChecker,
     Scope,
     list_literal_type,
@@ -27,6 +25,7 @@ from riskengine.checks.types import (
 )
 from riskengine.diagnostics import Span
 from riskengine.semantics.indicators import definitions, indicator_order
+from riskengine.semantics.types import STRING, UNKNOWN
 
 _MESSAGE_NAMES = ("degree", "negative_history", "positive_history")
 

@@ -10,7 +10,8 @@ from riskengine import model as m
 from riskengine.checks.context import Reporter, closest, head, header_span, where
 from riskengine.checks.expressions import Usage
 from riskengine.checks.intervals import Interval
-from riskengine.checks.types import PARAM_TYPES, ExprChecker, Scope, ValueType, literal_type
+from riskengine.checks.types import PARAM_TYPES, ExprChecker, Scope, literal_type
+from riskengine.semantics.types import ValueType
 
 #: A fill may be valid for at most this many calendar months.
 MAX_MONTHS = 3
