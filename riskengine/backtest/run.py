@@ -30,6 +30,7 @@ from riskengine.backtest.pushdown import (
     build_query,
     plan,
 )
+from riskengine.catalogue import Catalogue
 from riskengine.diagnostics import RiskEngineError
 from riskengine.format import format_fill, format_profile
 
@@ -214,6 +215,7 @@ def run_backtest(
     *,
     record: bool = True,
     force_python: bool = False,
+    catalogue: Catalogue | None = None,
 ) -> BacktestResult:
     """Measure every profile over the declarations dated ``date_from``..``date_to``.
 
@@ -223,7 +225,9 @@ def run_backtest(
     group, so totals, breakdowns, series and comparisons read the same either way.
 
     ``force_python`` runs every profile on the fallback (``reason`` "forced"): the baseline of
-    the benchmarks, and an audit of the SQL path."""
+    the benchmarks, and an audit of the SQL path. ``catalogue`` is the field catalogue in force
+    (``--catalogue``; the built-in one when ``None``): its types reach the SQL compiler and the
+    fallback."""
     if options.date_to < options.date_from:
         raise BacktestError(
             f"the period ends ({options.date_to}) before it starts ({options.date_from})"
@@ -243,7 +247,9 @@ def run_backtest(
                 raise BacktestError(f"cannot compare {k!r}: it is not one of the run's profiles")
 
     with _engine_settings(connection):
-        result, started_at = _measure(connection, source, profiles, options, force_python)
+        result, started_at = _measure(
+            connection, source, profiles, options, force_python, catalogue
+        )
     if record:
         run_id = _record(connection, result, started_at)
         result = attrs.evolve(result, run_id=run_id)
@@ -256,12 +262,13 @@ def _measure(
     profiles: Sequence[PlannedProfile],
     options: BacktestOptions,
     force_python: bool,
+    catalogue: Catalogue | None = None,
 ) -> tuple[BacktestResult, dt.datetime]:
     """The backtest itself (arguments already checked): the result and when it started."""
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     dialect = _dialect(connection)
-    planned = plan(profiles, dialect)
+    planned = plan(profiles, dialect, catalogue)
     if force_python:
         planned = [attrs.evolve(pp, pushdown=False, reason=pp.reason or "forced") for pp in planned]
     pushed_pos: dict[int, int] = {}
