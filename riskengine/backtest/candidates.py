@@ -12,15 +12,19 @@ from collections.abc import Callable, Sequence
 import attrs
 import sqlalchemy as sa
 
-from riskengine.backtest.planned import PlannedProfile
+from riskengine.backtest.planned import PlannedProfile, profile_depth
 from riskengine.evaluator.index import Atom, IndexPlan
 from riskengine.sql.compile import Col, ExprCompiler, SqlScope, SqlUnsupported
+
+#: Deeper profiles (a sum of hundreds of terms) are not indexed: planning their index costs
+#: more than evaluating them on every row.
+_INDEX_DEPTH = 64
 
 
 def _index_plan(pp: PlannedProfile) -> IndexPlan | None:
     """The evaluator's index plan of a central profile (``None`` for a regional one, whose
     fills change what can fire, or when no plan can be made)."""
-    if pp.profile.is_regional:
+    if pp.profile.is_regional or profile_depth(pp.profile) > _INDEX_DEPTH:
         return None
     from riskengine.evaluator.index import plan_index
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 
 from riskengine import model as m
 from riskengine.regional import apply_fill
+from riskengine.semantics.sql import sql_recursion
 from riskengine.sql.compile import SqlScope, SqlUnsupported, compile_profile, register_functions
 from riskengine.sql.types import field_types
 
@@ -45,7 +46,13 @@ def plan(
     with the field types of ``catalogue`` (the built-in one when ``None``; the planned profiles
     carry them). On SQLite a deep profile is also prepared, as the query nests it: SQLite's
     parser and expression tree have fixed depths, and a profile beyond them runs in Python."""
-    types = field_types(catalogue)
+    with sql_recursion():
+        return _plan(profiles, dialect, field_types(catalogue))
+
+
+def _plan(
+    profiles: Sequence[PlannedProfile], dialect: str, types: Mapping[str, str]
+) -> list[PlannedProfile]:
     planned = []
     margin = _nesting(len(profiles))
     for pp in profiles:
@@ -61,8 +68,8 @@ def plan(
             )
             for variant in variants:
                 compile_profile(variant, dummy)
-                if dialect == "sqlite" and profile_depth(variant) > _SQLITE_SAFE_DEPTH:
-                    _sqlite_prepares(variant, pp.lists, types, margin)
+                if dialect in _LOCAL and profile_depth(variant) > _SAFE_DEPTH:
+                    _prepares(dialect, variant, pp.lists, types, margin)
             planned.append(attrs.evolve(pp, pushdown=True, reason=None))
         except SqlUnsupported as exc:
             planned.append(attrs.evolve(pp, pushdown=False, reason=exc.reason))
@@ -76,8 +83,13 @@ def plan(
 
 
 #: Profiles whose expressions nest at most this deep compile to SQL that SQLite's parser
-#: (a stack of 100) and expression trees (1000 deep) accept however the query nests them.
-_SQLITE_SAFE_DEPTH = 6
+#: (a stack of 100 entries) and expression trees (1000 deep), and DuckDB's expression trees
+#: (1000 deep), accept however the query nests them. Deeper ones are tried on an in-memory
+#: database of the engine first (:data:`_LOCAL`).
+_SAFE_DEPTH = 6
+
+#: In-memory databases of the engines whose limits are checked by preparing the SQL.
+_LOCAL = {"sqlite": "sqlite://", "duckdb": "duckdb:///:memory:"}
 
 
 def _nesting(n_profiles: int) -> int:
@@ -137,22 +149,37 @@ def _children(node: Any) -> list[Any]:
 
 
 @functools.cache
-def _sqlite() -> sa.Engine:
-    engine = sa.create_engine("sqlite://")
+def _local(dialect: str) -> sa.Engine:
+    engine = sa.create_engine(_LOCAL[dialect])
     register_functions(engine)
+    if dialect == "duckdb":
+
+        @sa.event.listens_for(engine, "connect")
+        def _depth(dbapi_connection: Any, _record: Any) -> None:
+            dbapi_connection.execute(f"SET max_expression_depth TO {DUCKDB_EXPRESSION_DEPTH}")
+
     return engine
 
 
-def _sqlite_prepares(
-    profile: m.Profile, lists: Mapping[str, m.ListLit], types: Mapping[str, str], margin: int
+#: DuckDB's limit on the depth of an expression for the backtest's queries (its default,
+#: 1000, is below what a guarded profile of depth 100 nests to).
+DUCKDB_EXPRESSION_DEPTH = 10_000
+
+
+def _prepares(
+    dialect: str,
+    profile: m.Profile,
+    lists: Mapping[str, m.ListLit],
+    types: Mapping[str, str],
+    margin: int,
 ) -> None:
-    """Raise :class:`SqlUnsupported` when SQLite cannot read the profile's expressions nested
-    ``margin`` CASE levels deep (as the one-pass query nests them)."""
+    """Raise :class:`SqlUnsupported` when the engine cannot read the profile's expressions
+    nested ``margin`` CASE levels deep (as the one-pass query nests them)."""
 
     def field(path: str) -> Any:
         return sa.cast(sa.null(), sa.Double() if types.get(path) == "number" else sa.String())
 
-    compiled = compile_profile(profile, SqlScope(field=field, dialect="sqlite", lists=lists,
+    compiled = compile_profile(profile, SqlScope(field=field, dialect=dialect, lists=lists,
                                                  types=types))  # fmt: skip
     exprs = [compiled.raw_degree, compiled.excluded, compiled.fires]
     exprs += [c for _, c in compiled.conditions if c is not None]
@@ -160,11 +187,12 @@ def _sqlite_prepares(
         for _ in range(margin):
             expr = sa.case((sa.literal_column("1") == 1, expr), else_=sa.null())
         try:
-            with _sqlite().connect() as conn:
+            with _local(dialect).connect() as conn:
                 conn.execute(sa.select(expr))
-        except sa.exc.OperationalError as exc:
+        except sa.exc.DBAPIError as exc:
             problem = str(exc.orig) if exc.orig is not None else str(exc)
+            name = {"sqlite": "SQLite", "duckdb": "DuckDB"}[dialect]
             raise SqlUnsupported(
-                f"SQLite cannot read the profile's SQL, its expressions nest too deeply "
-                f"({problem}); scored in Python"
+                f"{name} cannot read the profile's SQL, its expressions nest too deeply "
+                f"({problem.splitlines()[0]})"
             ) from None

@@ -199,7 +199,9 @@ class PushdownQuery:
                 groups[key] = row
             return row
 
-        for r in connection.execute(self.select):
+        with ops.sql_recursion():
+            result = connection.execute(self.select)
+        for r in result:
             m = r._mapping
             row = group(tuple(m[f"g_{k}"] for k in self.group_by))
             n = m["n"]

@@ -24,8 +24,10 @@ one row of the operands) unless it is a column or a literal, so the SQL of neste
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import sys
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -37,6 +39,19 @@ Col = ColumnElement[Any]
 
 #: The largest finite double.
 DBL_MAX = sys.float_info.max
+
+
+@contextlib.contextmanager
+def sql_recursion(limit: int = 20_000) -> Iterator[None]:
+    """Room for SQLAlchemy to build and render deeply nested expressions (its compiler recurses
+    about ten frames per level; a profile may nest 100 levels, inside the query's own)."""
+    previous = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(previous, limit))
+    try:
+        yield
+    finally:
+        sys.setrecursionlimit(previous)
+
 
 __all__ = [
     "DBL_MAX",
@@ -55,6 +70,7 @@ __all__ = [
     "number",
     "reaches",
     "round_half_away",
+    "sql_recursion",
 ]
 
 
@@ -119,12 +135,27 @@ def _finite_sqlite(element: finite, compiler: Any, **kw: Any) -> str:
 
 @compiles(finite, "duckdb")
 def _finite_duckdb(element: finite, compiler: Any, **kw: Any) -> str:
-    # DuckDB's NaN equals NaN, so nullif removes it too
+    # DuckDB rewrites nullif(a, b) and CASE a WHEN ... into expressions that repeat ``a``
+    # (nested, exponential): the value is bound once, as a lambda's parameter
     (x,) = list(element.clauses)
-    inf = "CAST('inf' AS DOUBLE)"
-    return (
-        f"nullif(nullif(nullif({compiler.process(x, **kw)}, {inf}), -{inf}), CAST('nan' AS DOUBLE))"
-    )
+    keep = _duckdb_lambda("_v", "isfinite(_v)")
+    return f"list_filter([{compiler.process(x, **kw)}], {keep})[1]"
+
+
+@functools.cache
+def _duckdb_arrow() -> bool:
+    """DuckDB before 1.3 writes a lambda ``x -> body``; later ones ``lambda x: body``."""
+    try:
+        import duckdb
+
+        major, minor = (int(p) for p in duckdb.__version__.split(".")[:2])
+    except (ImportError, ValueError):
+        return False
+    return (major, minor) < (1, 3)
+
+
+def _duckdb_lambda(param: str, body: str) -> str:
+    return f"{param} -> {body}" if _duckdb_arrow() else f"lambda {param}: {body}"
 
 
 # --- binding a value once ---------------------------------------------------------------------
@@ -175,6 +206,18 @@ def _bound_default(element: bound, compiler: Any, **kw: Any) -> str:
     fence = "LIMIT -1 OFFSET 0" if compiler.dialect.name == "sqlite" else "OFFSET 0"
     body = compiler.process(element.body, **inner)
     return f"(SELECT {body} FROM (SELECT {values} {fence}) AS _rb)"
+
+
+@compiles(bound, "duckdb")
+def _bound_duckdb(element: bound, compiler: Any, **kw: Any) -> str:
+    # a one-element list of one struct, mapped by a lambda: evaluated once per row, without
+    # the correlated subquery DuckDB would turn into a join
+    inner = {k: v for k, v in kw.items() if k not in _OUTER_ONLY}
+    values = ", ".join(
+        f"v{k} := {compiler.process(v, **inner)}" for k, v in enumerate(element.values)
+    )
+    body = compiler.process(element.body, **inner)
+    return f"list_transform([struct_pack({values})], {_duckdb_lambda('_rb', body)})[1]"
 
 
 def _simple(e: Any, budget: int = 2) -> bool:
@@ -234,10 +277,15 @@ def _paren_default(element: _paren, compiler: Any, **kw: Any) -> str:
     return f"({compiler.process(x, **kw)})"
 
 
-def _g(e: Col) -> Col:
+def group(e: Col) -> Col:
+    """``(e)``, kept as written (SQLAlchemy drops parentheses around associative operators,
+    which changes how a float sum is grouped, and how deep an engine's expression tree is)."""
     out = _paren(e)
     out.type = e.type
     return out
+
+
+_g = group
 
 
 def _div(x: Col, y: Col) -> Col:

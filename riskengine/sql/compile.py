@@ -284,8 +284,7 @@ class ExprCompiler:
         mid = len(parts) // 2
         left, right = self._balanced_sum(parts[:mid]), self._balanced_sum(parts[mid:])
         return _Num(
-            ops.guarded("+", left.sql, right.sql, False, False),
-            num.result("+", left.mag, right.mag),
+            ops.group(left.sql) + ops.group(right.sql), num.result("+", left.mag, right.mag)
         )
 
     def history(self, kind: m.HistoryKind) -> Col:
@@ -391,7 +390,7 @@ def _balanced(parts: Sequence[Col], join: Callable[..., Col], width: int = 16) -
         return join(*parts)
     step = -(-len(parts) // width)
     groups = [_balanced(parts[k : k + step], join, width) for k in range(0, len(parts), step)]
-    return join(*[g.self_group() for g in groups])
+    return join(*[ops.group(g) for g in groups])
 
 
 #: What Python's ``re.IGNORECASE`` matches for an ASCII letter besides its two cases (a test
