@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -451,3 +452,187 @@ def test_history_blocks_sharing_subjects_share_one_subquery(
     """Two blocks per declarant (different windows, reasons, caps) computed in one
     `history_select_many` subquery, next to a block with other subjects: SQL = the evaluator."""
     _check(store, [parse(SHARED_SUBJECTS)], data)
+
+
+# --- numbers at their edges, user catalogue fields, deep and wide profiles ---------------------
+
+EDGE_ITEMS = [
+    {"customs_value": 1.4, "net_mass": 1.4},  # 1 exactly: not < 1 (single precision said yes)
+    {"customs_value": 4199999.99, "net_mass": 10000.0},  # 419.999999: < 420
+    {"customs_value": 0.1 + 0.2, "net_mass": 0.3},  # steps of 0.1 do not add up exactly
+    {"customs_value": 1e39, "net_mass": 1.0},  # beyond single precision (DuckDB failed)
+    {"customs_value": 1e-300, "net_mass": 1e300},  # underflows to 0 (PostgreSQL raised)
+    {"customs_value": 50.0, "net_mass": 1.0},  # at a threshold
+    {"customs_value": 50.5, "net_mass": 1.0},
+    {"customs_value": 49.99999999999999, "net_mass": 1.0},
+    {"net_mass": 2.0},
+]
+
+EDGE_PROFILE = """
+profile "Unit price at the edges" {
+    indicators {
+        below_one: item.customs_value / item.net_mass < 1
+        cheap: item.customs_value / item.net_mass < 420
+        tiny: item.customs_value * item.net_mass < 0.000001
+        sum: item.customs_value + item.net_mass >= 51.5
+    }
+    degree = item.customs_value / item.net_mass + 10 * below_one + 5 * tiny
+    controls {
+        102 "Documentary check" mandatory from 50
+        201 "Physical inspection" mandatory when cheap from 50.5
+        301 "Sampling" mandatory when sum from 0
+    }
+}
+"""
+
+
+def test_numbers_at_their_edges_agree_with_the_evaluator(store: sa.Engine) -> None:
+    """1.4 / 1.4, 4,199,999.99 UAH for 10,000 kg, 0.1 + 0.2, 1e39, 1e-300 × 1e300 and values at
+    every threshold: the SQL backtest selects exactly what the evaluator selects."""
+    data: list[dict[str, Any]] = [
+        {"decl": Declaration(header={"date": DAYS[0]}, items=(item,), id=f"D{k}"),
+         "outcome": None, "controls": []}
+        for k, item in enumerate(EDGE_ITEMS)
+    ]  # fmt: skip
+    files = [parse(EDGE_PROFILE)]
+    assert all(pp.pushdown for pp in plan(_planned(files), store.dialect.name))
+    _check(store, files, data)
+
+
+OVERFLOW_PROFILE = """
+profile "Overflow" {
+    indicators { high: item.customs_value / item.net_mass > 30 }
+    degree = 60 * high + item.customs_value * 10 - item.customs_value * 10
+    controls { 102 "Documentary check" mandatory from 50 }
+}
+"""
+
+
+def test_an_overflow_is_missing_on_every_engine(store: sa.Engine) -> None:
+    """1e308 / 0.1 and 1e308 * 10 overflow: missing (the comparison is false, the degree 0),
+    with no error on any engine (PostgreSQL raised "value out of range", DuckDB failed)."""
+    data: list[dict[str, Any]] = [
+        {"decl": Declaration(header={"date": DAYS[0]}, items=(item,), id=f"D{k}"),
+         "outcome": None, "controls": []}
+        for k, item in enumerate([
+            {"customs_value": 1e308, "net_mass": 0.1},
+            {"customs_value": 100.0, "net_mass": 1.0},
+            {"customs_value": sys.float_info.max, "net_mass": 1.0},
+        ])
+    ]  # fmt: skip
+    _load(store, data)
+    planned = plan(_planned([parse(OVERFLOW_PROFILE)]), store.dialect.name)
+    query, _ = declaration_query(SOURCE, planned, *PERIOD, store.dialect.name)
+    with store.connect() as conn:
+        fired = {r["decl_id"]: r["p0_fires"] for r in conn.execute(query).mappings()}
+    # D0: the quotient overflows (missing: not > 30), the products too: degree 0
+    # D1: 100 > 30, 60 + 1000 - 1000 = 60; D2: DBL_MAX * 10 overflows: degree missing, 0
+    assert fired == {"D0": 0, "D1": 1, "D2": 0}
+
+
+CATALOGUE_FIELDS = {
+    "declaration.arrival_date": "date",
+    "declaration.carrier": "string",
+    "item.brand": "code",
+    "item.declared_price": "number",
+    "item.licensed": "boolean",
+}
+
+
+def _catalogue() -> Any:
+    from riskengine.catalogue import Catalogue, Field, FieldType, default_catalogue
+
+    extra = [Field(path, FieldType(kind)) for path, kind in CATALOGUE_FIELDS.items()]
+    return default_catalogue().extend(Catalogue({f.path: f for f in extra}))
+
+
+CATALOGUE_PROFILE = """
+profile "User fields" {
+    indicators {
+        late: declaration.arrival_date - declaration.date > 30
+        early: declaration.arrival_date - declaration.date <= -1
+        carrier: declaration.carrier < item.description
+        brand: item.brand >= "M" and item.brand != item.origin
+        price: item.declared_price / item.net_mass < 1.5
+        licensed: item.licensed
+    }
+    degree = 30 * late + 10 * early + 20 * carrier + 15 * brand + 15 * price + 10 * licensed
+    controls {
+        102 "Documentary check" mandatory from 20
+        201 "Physical inspection" mandatory when licensed from 40
+    }
+}
+"""
+
+
+@settings(
+    max_examples=int(os.environ.get("RISKENGINE_DIFFERENTIAL_EXAMPLES", "30")),
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(
+    items=st.lists(
+        st.fixed_dictionaries({}, optional={
+            "brand": st.sampled_from(("M", "Mz", "a", "É", "Z", "CN")),
+            "description": st.sampled_from(("b", "B", "é", "Z", "")),
+            "origin": st.sampled_from(("CN", "M")),
+            "declared_price": st.sampled_from((1.4, 0.1, 4199999.99, 0.0, 1e-300, 15.0)),
+            "net_mass": st.sampled_from((1.4, 0.3, 10000.0, 0.0, 10.0, 1e300)),
+            "licensed": st.booleans(),
+        }),
+        min_size=1, max_size=3,
+    ),
+    arrival=st.none() | st.sampled_from((dt.date(2020, 1, 31), dt.date(2020, 2, 1),
+                                         dt.date(2019, 12, 31), dt.date(2020, 1, 1))),
+    carrier=st.none() | st.sampled_from(("a", "B", "é", "Z")),
+)  # fmt: skip
+def test_user_catalogue_fields_of_every_type(
+    db_url: str, items: list[dict[str, Any]], arrival: Any, carrier: Any
+) -> None:
+    """A user catalogue adds a date, a string, a code, a number and a boolean field: days
+    between dates, text ordered by code point (PostgreSQL's locale would differ), numbers as
+    doubles, a boolean as a condition; the SQL backtest agrees with the evaluator."""
+    from riskengine.evaluator import CompiledProfile
+    from riskengine.store.engine import connect
+
+    catalogue = _catalogue()
+    tables = build_tables(catalogue)
+    source = native_source(tables)
+    engine = connect(db_url)
+    register_functions(engine)
+    try:
+        tables.metadata.create_all(engine)
+        cols = tables.field_columns
+        header: dict[str, Any] = {"date": dt.date(2020, 1, 1), "office": "UA100000"}
+        if arrival is not None:
+            header["arrival_date"] = arrival
+        if carrier is not None:
+            header["carrier"] = carrier
+        for table in (tables.items, tables.declarations):
+            with engine.begin() as conn:  # one by one: DuckDB checks foreign keys per statement
+                conn.execute(table.delete())
+        with engine.begin() as conn:
+            row = {"pk": 1, "id": "D1"}
+            row |= {cols[p]: header.get(p.partition(".")[2]) for p in cols
+                    if p.startswith("declaration.") and p != "declaration.id"}  # fmt: skip
+            conn.execute(tables.declarations.insert(), [row])
+            conn.execute(tables.items.insert(), [
+                {"decl_pk": 1, "item_no": n} | {cols[p]: item.get(p.partition(".")[2])
+                                                for p in cols if p.startswith("item.")}
+                for n, item in enumerate(items, 1)
+            ])  # fmt: skip
+        profile = parse(CATALOGUE_PROFILE).profiles[0]
+        planned = plan([PlannedProfile("u", profile)], engine.dialect.name, catalogue)
+        assert planned[0].pushdown, planned[0].reason
+        query, controls = declaration_query(source, planned, *PERIOD,
+                                            engine.dialect.name)  # fmt: skip
+        with engine.connect() as conn:
+            [got] = [dict(r._mapping) for r in conn.execute(query)]
+        decl = Declaration(header=header, items=tuple(items), id="D1")
+        result = CompiledProfile(profile, catalogue=catalogue).evaluate(decl, header["date"])
+        assert bool(got["p0_fires"]) == (result is not None)
+        if result is not None:
+            assert got["p0_best"] == pytest.approx(float(result.degree), rel=1e-12)
+            assert {c for c in controls[0] if got[f"p0_c{c}"]} == {f.code for f in result.controls}
+    finally:
+        engine.dispose()

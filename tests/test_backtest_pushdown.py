@@ -262,3 +262,163 @@ def test_the_fallback_streams_control_results_and_keeps_ids_only_when_asked() ->
     assert kept.fired_ids == (frozenset({"D1", "D2", "D3"}),)
     assert none.fired_ids == (frozenset(),)
     assert kept.groups == none.groups
+
+
+# --- profiles at the limits of depth and width --------------------------------------------------
+
+
+def _n(x: float) -> Any:
+    from decimal import Decimal
+
+    from riskengine import model as m
+
+    return m.NumberLit(Decimal(str(x)))
+
+
+def _shape(name: str) -> Any:
+    """A profile nesting 100 levels deep, or 1,000 terms wide (built as models: the parser has
+    its own limits)."""
+    from decimal import Decimal
+
+    from riskengine import model as m
+
+    mass, value = m.FieldRef("item.net_mass"), m.FieldRef("item.customs_value")
+    degree: Any = None
+    cond: Any = None
+    if name == "neg":
+        degree = mass
+        for _ in range(100):
+            degree = m.Neg(degree)
+    elif name == "not":
+        cond = m.Compare(">", mass, _n(1))
+        for _ in range(100):
+            cond = m.Not(cond)
+    elif name in ("max", "round", "if", "alternating"):
+        degree = mass
+        for k in range(100):
+            if name == "max":
+                degree = m.Call("max", (degree, _n(k % 7)))
+            elif name == "round":
+                degree = m.Call("round", (degree,))
+            elif name == "if":
+                degree = m.Cond(m.Compare(">", value, _n(k)), degree, _n(k))
+            else:
+                degree = m.Arith("*" if k % 2 else "+", degree, _n(1.5) if k % 2 else value)
+    elif name in ("flags", "fields"):
+
+        def term(k: int) -> Any:
+            if name == "flags":
+                return m.Arith("*", _n(1), m.Compare(">", mass, _n(k / 20)))
+            return mass if k % 2 else value
+
+        degree = term(0)
+        for k in range(1, 1000):
+            degree = m.Arith("+", degree, term(k))
+    else:  # "and": 1,000 comparisons
+        cond = m.Compare(">", mass, _n(0))
+        for k in range(1, 1000):
+            cond = m.And(cond, m.Compare("<", value, _n(1e6 - k)))
+    indicators: tuple[Any, ...] = ()
+    if cond is not None:
+        indicators = (m.Indicator("c", None, cond),)
+        degree = m.Arith("*", _n(100), m.Ref("c"))
+    control = m.Control("102", "Documentary check", m.ControlKind.MANDATORY, Decimal(50))
+    return m.Profile(number=None, name=name, indicators=indicators, degree=degree,
+                     controls=(control,))  # fmt: skip
+
+
+def _reference(expr: Any, item: dict[str, float], profile: Any) -> Any:
+    """The language's rules, by hand (missing is None; non-finite results are missing)."""
+    import math as _math
+
+    from riskengine import model as m
+    from riskengine.evaluator.values import round_half_away
+
+    def val(e: Any) -> Any:
+        match e:
+            case m.NumberLit(value=v):
+                return float(v)
+            case m.FieldRef(path=path):
+                return item.get(path.partition(".")[2])
+            case m.Neg(operand=a):
+                x = val(a)
+                return None if x is None else -x
+            case m.Arith(op=op, left=a, right=b):
+                x, y = num(a), num(b)
+                if x is None or y is None or (op == "/" and y == 0):
+                    return None
+                r = {"+": x + y, "-": x - y, "*": x * y, "/": x / y if y else 0.0}[op]
+                return r if _math.isfinite(r) else None
+            case m.Call(func=f, args=args):
+                xs = [num(a) for a in args]
+                if any(x is None for x in xs):
+                    return None
+                return round_half_away(xs[0]) if f == "round" else (max if f == "max" else min)(xs)
+            case m.Cond(test=t, then=a, otherwise=b):
+                return val(a) if cond(t) else val(b)
+        return cond(e)
+
+    def num(e: Any) -> Any:
+        x = val(e)
+        return (1.0 if x else 0.0) if isinstance(x, bool) else x
+
+    def cond(e: Any) -> bool:
+        match e:
+            case m.Compare(op=op, left=a, right=b):
+                x, y = val(a), val(b)
+                return x is not None and y is not None and (x > y if op == ">" else x < y)
+            case m.Not(operand=a):
+                return not cond(a)
+            case m.And(left=a, right=b):
+                return cond(a) and cond(b)
+            case m.Ref(name=name):
+                return cond(next(i for i in profile.indicators if i.name == name).condition)
+        raise AssertionError(e)
+
+    return num(expr)
+
+
+@pytest.mark.parametrize("shape", ["neg", "not", "max", "round", "if", "alternating", "flags",
+                                   "fields", "and"])  # fmt: skip
+def test_deep_and_wide_profiles_run_or_fall_back_with_a_reason(
+    engine: sa.Engine, shape: str
+) -> None:
+    """100 levels deep or 1,000 terms wide (the limits `check` allows): PostgreSQL and DuckDB
+    push every shape down, SQLite whatever its parser and expression depth can read, and the
+    rest takes the Python fallback with SQLite's reason; the SQL results are the language's."""
+    from riskengine.backtest.pushdown import PlannedProfile, declaration_query, plan
+    from riskengine.backtest.run import _engine_settings
+    from riskengine.declaration import Declaration
+    from riskengine.semantics.sql import sql_recursion
+    from riskengine.sql.compile import register_functions
+    from tests.test_backtest_differential import PERIOD, _load
+
+    items = [
+        {"net_mass": 1.4, "customs_value": 1.4},
+        {"net_mass": 60.0, "customs_value": 3.0},
+        {"customs_value": 2.0},
+        {"net_mass": 1e308, "customs_value": 1e308},
+        {"net_mass": 49.6, "customs_value": 1e6},
+        {"net_mass": -75.5, "customs_value": 8.0},
+    ]
+    tables = build_tables()
+    tables.metadata.create_all(engine)
+    register_functions(engine)
+    data = [{"decl": Declaration(header={"date": dt.date(2020, 1, 1)}, items=(it,), id=f"D{k}"),
+             "outcome": None, "controls": []} for k, it in enumerate(items)]  # fmt: skip
+    _load(engine, data)
+    profile = _shape(shape)
+    dialect = engine.dialect.name
+    with sql_recursion():
+        [pp] = plan([PlannedProfile(shape, profile)], dialect)
+        if not pp.pushdown:
+            assert dialect == "sqlite" and pp.reason is not None and "SQLite" in pp.reason
+            return
+        assert dialect != "sqlite" or shape in ("neg", "not", "flags", "and")
+        query, _ = declaration_query(native_source(tables), [pp], *PERIOD, dialect)
+        with engine.connect() as conn, _engine_settings(conn):
+            got = {r["decl_id"]: r["p0_best"] for r in conn.execute(query).mappings()}
+        for k, item in enumerate(items):
+            raw = _reference(profile.degree, item, profile)
+            degree = 0.0 if raw is None else min(100.0, max(0.0, raw))
+            assert got[f"D{k}"] == (degree if degree >= 50 else None), (k, raw)

@@ -79,8 +79,9 @@ def _month(value: Any) -> str | None:
 
 
 def compile_fallback(pp: PlannedProfile) -> CompiledProfile:
-    """The evaluator's compiled form of a planned profile (its file's lists, its fills)."""
-    return CompiledProfile(pp.profile, lists=pp.lists, fills=pp.fills)
+    """The evaluator's compiled form of a planned profile (its file's lists, its fills, the
+    field types of the catalogue in force)."""
+    return CompiledProfile(pp.profile, lists=pp.lists, fills=pp.fills, types=pp.types)
 
 
 def score_declarations(

@@ -30,19 +30,33 @@ import attrs
 import sqlalchemy as sa
 
 from riskengine import model as m
-from riskengine.evaluator.index import Atom, IndexPlan
-from riskengine.regional import apply_fill
-from riskengine.semantics.fills import sql_choices
-from riskengine.sql.compile import (
-    Col,
-    ExprCompiler,
-    ProfileSql,
-    SqlScope,
-    SqlUnsupported,
-    clamp,
-    compile_profile,
+from riskengine.backtest.candidates import (
+    _ALWAYS,
+    _ONE,
+    _ZERO,
+    _by_n,
+    _cannot_fire,
+    _flag,
+    _guards,
+    _int,
 )
+from riskengine.backtest.planned import PlannedProfile, plan
+from riskengine.regional import apply_fill
+from riskengine.semantics import sql as ops
+from riskengine.semantics.fills import sql_choices
+from riskengine.sql.compile import Col, ProfileSql, SqlScope, compile_profile
 from riskengine.store.history import HistoryTerms
+
+__all__ = [
+    "BREAKDOWNS",
+    "HistoryManySql",
+    "HistorySql",
+    "PlannedProfile",
+    "PushdownQuery",
+    "build_query",
+    "declaration_query",
+    "plan",
+]
 
 #: Breakdown keys a backtest can group by, and the catalogue field each one reads.
 BREAKDOWNS: Mapping[str, str | None] = {
@@ -147,18 +161,6 @@ def join_histories(
 
 
 @attrs.frozen
-class PlannedProfile:
-    """A profile as the backtest runs it: its key, the model, and where it is evaluated."""
-
-    key: str
-    profile: m.Profile
-    fills: tuple[m.Fill, ...] = ()
-    lists: Mapping[str, m.ListLit] = attrs.field(factory=dict)  # file-level named lists
-    pushdown: bool = True
-    reason: str | None = None  # why it cannot run in SQL
-
-
-@attrs.frozen
 class PushdownQuery:
     """The compiled one-pass query and how to read its result rows."""
 
@@ -194,7 +196,9 @@ class PushdownQuery:
                 groups[key] = row
             return row
 
-        for r in connection.execute(self.select):
+        with ops.sql_recursion():
+            result = connection.execute(self.select)
+        for r in result:
             m = r._mapping
             row = group(tuple(m[f"g_{k}"] for k in self.group_by))
             n = m["n"]
@@ -275,14 +279,6 @@ class PushdownQuery:
             )
         joined = self.period.outerjoin(wide, wide.c.decl_pk == self.period.c.decl_pk)
         return sa.select(*out).select_from(joined).order_by(self.period.c.decl_id)
-
-
-def _month(col: Col, dialect: str) -> Col:
-    if dialect == "postgresql":
-        return sa.func.to_char(col, "YYYY-MM")
-    if dialect == "duckdb":
-        return sa.func.strftime(col, "%Y-%m")
-    return sa.func.strftime("%Y-%m", col)
 
 
 def _labels(source: Any) -> dict[str, str]:
@@ -382,28 +378,6 @@ def procedure_sums(cr: sa.FromClause, codes: Sequence[str]) -> list[Col]:
     return cols
 
 
-def plan(profiles: Sequence[PlannedProfile], dialect: str) -> list[PlannedProfile]:
-    """Decide per profile whether it runs in SQL, by compiling it against a dummy row source."""
-    planned = []
-    for pp in profiles:
-        dummy = SqlScope(field=lambda path: sa.column(path), dialect=dialect, lists=pp.lists)
-        try:
-            variants = (
-                [apply_fill(pp.profile, f) for f in pp.fills]
-                if pp.profile.is_regional
-                else [pp.profile]
-            )
-            for variant in variants:
-                compile_profile(variant, dummy)
-            planned.append(attrs.evolve(pp, pushdown=True, reason=None))
-        except SqlUnsupported as exc:
-            planned.append(attrs.evolve(pp, pushdown=False, reason=exc.reason))
-        except KeyError as exc:  # a fill without a value for a parameter: missing in Python
-            reason = f"a fill gives no value for a parameter ({exc.args[0] if exc.args else exc})"
-            planned.append(attrs.evolve(pp, pushdown=False, reason=reason))
-    return planned
-
-
 @attrs.frozen
 class _Variant:
     """One way a profile applies to a row: the profile itself, or one office's fill of it."""
@@ -420,8 +394,9 @@ def _variants(
 ) -> list[_Variant]:
     neg, pos = history if history is not None else (None, None)
     scope = SqlScope(
-        field=field, dialect=dialect, lists=pp.lists, negative_history=neg, positive_history=pos
-    )
+        field=field, dialect=dialect, lists=pp.lists, negative_history=neg, positive_history=pos,
+        types=pp.types,
+    )  # fmt: skip
     if not pp.profile.is_regional:
         return [_Variant(sa.true(), compile_profile(pp.profile, scope))]
     # the rule of riskengine.semantics.fills: each row takes the variant of the fill that
@@ -431,115 +406,6 @@ def _variants(
         _Variant(guard, compile_profile(apply_fill(pp.profile, pp.fills[k]), scope))
         for k, guard in choices
     ]
-
-
-def _index_plan(pp: PlannedProfile) -> IndexPlan | None:
-    """The evaluator's index plan of a central profile (``None`` for a regional one, whose
-    fills change what can fire, or when no plan can be made)."""
-    if pp.profile.is_regional:
-        return None
-    from riskengine.evaluator.index import plan_index
-
-    lists = dict(pp.lists)
-    lists.update({ld.name: ld.values for ld in pp.profile.lists})
-    try:
-        return plan_index(pp.profile, pp.profile.controls, lists)
-    except Exception:  # no plan: the full expression decides, on every row
-        return None
-
-
-def _cannot_fire(
-    pp: PlannedProfile, index: IndexPlan | None, field: Callable[[str], Col], dialect: str
-) -> Col | None:
-    """A condition under which the profile cannot fire on the row: none of the guards of its
-    index plan (predicates on fields at least one of which holds wherever the profile can fire)
-    holds. ``None`` when the profile has no guard."""
-    if index is None or not index.guards:
-        return None
-    comp = ExprCompiler(pp.profile, SqlScope(field=field, dialect=dialect, lists=pp.lists))
-    try:
-        held = [comp.boolean(g) for g in index.guards]
-    except SqlUnsupported:
-        return None
-    return sa.not_(held[0] if len(held) == 1 else sa.or_(*held))
-
-
-_ONE: Col = sa.literal_column("1")
-_ZERO: Col = sa.literal_column("0")
-
-
-def _flag(pred: Col) -> Col:
-    return sa.case((pred, _ONE), else_=_ZERO)
-
-
-def _int(k: int) -> Col:
-    """An integer of the query's own making (a profile or kind number), written into the SQL."""
-    return sa.literal_column(str(int(k)), sa.Integer())
-
-
-def _atoms(pp: PlannedProfile, index: IndexPlan | None) -> tuple[Atom, ...] | None:
-    """What a profile is filed under: its index plan's atoms (at least one holds on every row
-    where it can fire), the offices of its fills for a regional profile; ``None`` when it must
-    be evaluated on every row (no atoms, or an atom on a value that is not text)."""
-    if pp.profile.is_regional:
-        offices = [f.office for f in pp.fills if f.valid is not None and f.office is not None]
-        if not all(isinstance(o, str) for o in offices):
-            return None
-        return (Atom("declaration.office", "eq", tuple(dict.fromkeys(offices))),)
-    atoms = index.atoms if index is not None else ()
-    if not atoms or any(not isinstance(k, str) for a in atoms for k in a.keys):
-        return None
-    return atoms
-
-
-@attrs.frozen
-class _Guards:
-    """The candidate join: each row is looked up once per *kind* (a field, or a prefix length
-    of one) in a table of ``(kind, key, n)``: profile ``n`` can fire only on rows where one of
-    its keys matches. Kind ``-1`` (key ``''``) lists the profiles evaluated on every row."""
-
-    kinds: tuple[tuple[str, int | None], ...]  # (path, prefix length or None for equality)
-    rows: tuple[tuple[int, str, int], ...]
-    always: frozenset[int]
-    plans: tuple[IndexPlan | None, ...]  # each profile's index plan
-
-
-_ALWAYS = -1
-
-
-def _guards(pushed: Sequence[PlannedProfile], available: Callable[[str], bool]) -> _Guards:
-    kinds: dict[tuple[str, int | None], int] = {}
-    rows: list[tuple[int, str, int]] = []
-    always: set[int] = set()
-    plans = tuple(_index_plan(pp) for pp in pushed)
-    for n, pp in enumerate(pushed):
-        atoms = _atoms(pp, plans[n])
-        if atoms is None:
-            always.add(n)
-            rows.append((_ALWAYS, "", n))
-            continue
-        for atom in atoms:
-            if not available(atom.path):  # always missing: the atom never holds
-                continue
-            for key in atom.keys:
-                kind = (atom.path, len(key) if atom.kind == "prefix" else None)
-                k = kinds.setdefault(kind, len(kinds))
-                rows.append((k, key, n))
-    return _Guards(tuple(kinds), tuple(dict.fromkeys(rows)), frozenset(always), plans)
-
-
-def _by_n(n: Col, branches: Sequence[tuple[int, Col]], default: Col) -> Col:
-    """``branches[k][1]`` where ``n`` is ``branches[k][0]`` (sorted), else ``default``: a
-    binary tree of CASEs, a handful of comparisons per row however many profiles there are."""
-    if not branches:
-        return default
-    if len(branches) <= 8:
-        return sa.case({_int(k): e for k, e in branches}, value=n, else_=default)
-    mid = len(branches) // 2
-    return sa.case(
-        (n < _int(branches[mid][0]), _by_n(n, branches[:mid], default)),
-        else_=_by_n(n, branches[mid:], default),
-    )
 
 
 def build_query(
@@ -578,7 +444,7 @@ def build_query(
         out: list[Col] = []
         for key in group_by:
             col = col_of(str(BREAKDOWNS[key]))
-            out.append((_month(col, dialect) if key == "month" else col).label(f"g_{key}"))
+            out.append((ops.month(col) if key == "month" else col).label(f"g_{key}"))
         return out
 
     # ---- layer 1: the candidate join, (row, profile n) for the profiles that can fire there:
@@ -645,7 +511,7 @@ def build_query(
     slots: list[list[tuple[int, Col]]] = []  # slot s: [(n, flag)]
     # (profile n) -> [(code, threshold, slot or None)]
     tests: list[list[tuple[str, float, int | None]]] = []
-    no_degree: Col = sa.cast(sa.null(), sa.Float())
+    no_degree: Col = sa.cast(sa.null(), sa.Double())
     for n, pp in enumerate(pushed):
         block = pp.profile.history
         variants = _variants(pp, field, dialect, histories.get(block) if block else None)
@@ -689,7 +555,7 @@ def build_query(
     for n, mine in enumerate(tests):
         applies: dict[str, list[Col]] = {}
         for code, threshold, slot_no in mine:
-            reached = _reaches(raw_col, threshold)
+            reached = ops.reaches(raw_col, threshold)
             applies.setdefault(code, []).append(
                 reached if slot_no is None else sa.and_(raw_items.c[f"f{slot_no}"] == _ONE, reached)
             )
@@ -705,7 +571,7 @@ def build_query(
     for code in procedures:
         per_item_cols.append(_by_n(raw_items.c.n, by_code[code], _ZERO).label(code_names[code]))
     if fired_degree:
-        degree = sa.case((raw_col.is_(None), no_degree), else_=clamp(raw_col, dialect))
+        degree = sa.case((raw_col.is_(None), no_degree), else_=ops.clamp(raw_col))
         fired = [(n, sa.case((f, degree), else_=no_degree)) for n, f in item_fires]
         per_item_cols.append(_by_n(raw_items.c.n, fired, no_degree).label("best"))
     per_item_select = sa.select(*per_item_cols)
@@ -824,16 +690,6 @@ def build_query(
 
 #: The per-group counts that do not depend on a profile.
 _TOTALS = ("considered", "violations", "controls_all", "random_controls", "random_hits")
-
-
-def _reaches(raw: Col, threshold: float) -> Col:
-    """The clamped degree (0..100; NULL stays NULL) is at least ``threshold``, tested on the
-    raw degree without clamping it: the same for a threshold in (0, 100]."""
-    if threshold > 100:
-        return sa.false()
-    if threshold <= 0:
-        return raw.is_not(None)
-    return sa.func.coalesce(raw >= threshold, sa.false())
 
 
 def _sum(parts: Sequence[Col], zero: Col) -> Col:

@@ -192,7 +192,10 @@ def backtest(
                 f"backtesting {len(main) + len(other)} profiles over {date_from} .. {date_to}",
                 spinner="dots",
             ):
-                result = run_backtest(conn, source, [*main, *other], options, record=not no_record)
+                result = run_backtest(
+                    conn, source, [*main, *other], options, record=not no_record,
+                    catalogue=catalogue,
+                )  # fmt: skip
     finally:
         engine.dispose()  # DuckDB: let the next open in this process choose its own settings
     if html_path is not None:

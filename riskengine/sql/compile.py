@@ -1,18 +1,22 @@
-"""The SQL backend: profile expressions → SQLAlchemy Core, with the evaluator's missing-value rules.
+"""The SQL backend: profile expressions → SQLAlchemy Core, with the evaluator's rules.
 
 Every predicate compiles to a boolean that is never NULL (``COALESCE(pred, FALSE)``), so SQL's
 three-valued logic collapses to the evaluator's two-valued one: a comparison with a missing value
 is false, and ``not`` of it is true. Values (numbers, strings, dates) stay NULL when missing and
-propagate through arithmetic; division by zero is NULL (``NULLIF``). Only bound parameters are
-used for values; column names come from the caller's resolver (schema or validated mapping).
+propagate through arithmetic. Numbers are doubles; a division by zero or a result that is not
+finite is NULL (missing), on every engine (the constructions of :mod:`riskengine.semantics.sql`,
+guarded where :mod:`riskengine.sql.numeric` says an operation can overflow). Field types come
+from the catalogue in force (``SqlScope.types``, :func:`riskengine.sql.types.field_types`).
+
+The SQL stays linear in the profile: ``- -x`` and ``not not p`` fold, sums and conjunctions are
+flattened, values read twice are bound once. Only bound parameters are used for values; column
+names come from the caller's resolver (schema or validated mapping).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 from collections.abc import Callable, Mapping, Sequence
-from decimal import Decimal
 from typing import Any
 
 import attrs
@@ -21,8 +25,12 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from riskengine import model as m
 from riskengine.diagnostics import RiskEngineError
+from riskengine.semantics import sql as ops
 from riskengine.semantics.regex_sql import register_functions as register_functions
 from riskengine.semantics.regex_sql import sql_matches
+from riskengine.sql import numeric as num
+from riskengine.sql.numeric import NOT_CONSTANT, Mag
+from riskengine.sql.types import TEXT_TYPES, expr_type, field_types, is_date
 
 Col = ColumnElement[Any]
 
@@ -43,7 +51,8 @@ class SqlScope:
     ``field`` maps a catalogue path (``item.hs_code``) to a column of the row source (one row
     per goods item, header columns repeated). ``lists`` holds the named lists visible to the
     profile (file-level and profile-level). History columns are the set-based history of the
-    row's subject (NULL or absent → 0).
+    row's subject (NULL or absent → 0). ``types`` gives each field's type name in the catalogue
+    in force (:func:`riskengine.sql.types.field_types`; ``None``: the built-in catalogue).
     """
 
     field: Callable[[str], Col]
@@ -51,8 +60,29 @@ class SqlScope:
     lists: Mapping[str, m.ListLit] = attrs.field(factory=dict)
     negative_history: Col | None = None
     positive_history: Col | None = None
-    text_fields: frozenset[str] = frozenset()  # string/code fields: compared by code point
-    date_fields: frozenset[str] = frozenset()  # date fields (empty: the default catalogue's)
+    types: Mapping[str, str] | None = None
+
+
+@attrs.frozen
+class _Num:
+    """A compiled number: its SQL, the bounds of its magnitude, its value when constant."""
+
+    sql: Col
+    mag: Mag
+    const: Any = NOT_CONSTANT
+
+
+def _const(value: Any) -> _Num:
+    if value is None:
+        return _Num(ops.number(None), Mag.of(0.0), None)
+    return _Num(ops.number(float(value)), Mag.of(value), value)
+
+
+#: Predicates: used as numbers they count 1 when true, 0 when false.
+_PREDICATES = (
+    m.Ref, m.And, m.Or, m.Not, m.Compare, m.InList, m.StartsWith, m.Between, m.Matches,
+    m.IsMissing, m.BoolLit,
+)  # fmt: skip
 
 
 class ExprCompiler:
@@ -61,21 +91,39 @@ class ExprCompiler:
     def __init__(self, profile: m.Profile, scope: SqlScope):
         self.profile = profile
         self.scope = scope
+        self.types: Mapping[str, str] = (
+            scope.types if scope.types is not None else field_types(None)
+        )
         self.lists: dict[str, m.ListLit] = dict(scope.lists)
         self.lists.update({ld.name: ld.values for ld in profile.lists})
         self.indicators = {ind.name: ind for ind in profile.indicators}
         self._indicator_sql: dict[str, Col] = {}
         self._active: list[str] = []
+        history = profile.history
+        self._history_max = {
+            m.HistoryKind.NEGATIVE: float(history.negative.max)
+            if history is not None and history.negative is not None
+            else 0.0,
+            m.HistoryKind.POSITIVE: float(history.positive.max)
+            if history is not None and history.positive is not None
+            else 0.0,
+        }
 
     # ------------------------------------------------------------------ booleans (never NULL)
     def boolean(self, expr: m.Expr) -> Col:
+        negated = False
+        while isinstance(expr, m.Not):  # `not not p` is p
+            negated = not negated
+            expr = expr.operand
+        out = self._boolean(expr)
+        return sa.not_(out) if negated else out
+
+    def _boolean(self, expr: m.Expr) -> Col:
         match expr:
-            case m.And(left=a, right=b):
-                return sa.and_(self.boolean(a), self.boolean(b))
-            case m.Or(left=a, right=b):
-                return sa.or_(self.boolean(a), self.boolean(b))
-            case m.Not(operand=a):
-                return sa.not_(self.boolean(a))
+            case m.And() | m.Or():
+                kind = type(expr)
+                parts = [self.boolean(p) for p in _flatten(expr, kind)]
+                return _balanced(parts, sa.and_ if kind is m.And else sa.or_)
             case m.Ref(name=name):
                 return self.indicator(name, expr)
             case m.BoolLit(value=flag):
@@ -84,38 +132,27 @@ class ExprCompiler:
                 v = self.value(a)
                 return v.is_not(None) if neg else v.is_(None)
             case m.Compare(op=op, left=a, right=b):
-                return _nn(self.compare(op, self.value(a), self.value(b), a, b))
+                return _nn(ops.compare(op, self.value(a), self.value(b), self._text(a, b)))
             case m.Between(operand=o, low=lo, high=hi):
-                v = self.value(o)
-                return _nn(
-                    sa.and_(
-                        self.compare(">=", v, self.value(lo), o, lo),
-                        self.compare("<=", v, self.value(hi), o, hi),
-                    )
-                )
+                v, low, high = self.value(o), self.value(lo), self.value(hi)
+                return _nn(ops.between(v, low, high, self._text(o, lo, hi)))
             case m.InList(operand=o, values=lv, negated=neg):
                 items = self.list_items(lv)
                 v = self.value(o)
                 if not items:
                     return sa.false() if not neg else _nn(v.is_not(None))
-                pred = v.not_in(items) if neg else v.in_(items)
-                return _nn(pred)
+                return _nn(ops.SQL_OPERATORS["not in" if neg else "in"](v, items))
             case m.StartsWith(operand=o, prefixes=lv):
                 return self.starts_with(self.value(o), [str(x) for x in self.list_items(lv)])
             case m.Matches(operand=o, pattern=pattern):
                 return self.matches(self.value(o), pattern, expr)
             case m.FieldRef():  # a boolean field as a condition: missing is false
                 return _nn(self.value(expr) == sa.true())
-            case m.Cond():
-                return self._cond_bool(expr)
+            case m.Cond(test=t, then=a, otherwise=b):
+                # each part is read once (never NULL: both branches are predicates)
+                return sa.case((self.boolean(t), self.boolean(a)), else_=self.boolean(b))
             case _:
                 raise SqlUnsupported(f"`{type(expr).__name__}` is not a condition", expr.span)
-
-    def _cond_bool(self, expr: m.Cond) -> Col:
-        return sa.or_(
-            sa.and_(self.boolean(expr.test), self.boolean(expr.then)),
-            sa.and_(sa.not_(self.boolean(expr.test)), self.boolean(expr.otherwise)),
-        )
 
     def indicator(self, name: str, where: m.Expr) -> Col:
         cached = self._indicator_sql.get(name)
@@ -139,52 +176,111 @@ class ExprCompiler:
     # ------------------------------------------------------------------ values (NULL = missing)
     def value(self, expr: m.Expr) -> Col:
         match expr:
-            case m.NumberLit(value=num):
-                return sa.literal(_number(num), sa.Float())
             case m.StringLit(value=text):
                 return sa.literal(text, sa.String())
             case m.DateLit(value=day):
                 return sa.literal(day, sa.Date())
             case m.BoolLit(value=flag):
                 return sa.true() if flag else sa.false()
-            case m.FieldRef(path=path):
-                if path.startswith("region."):
-                    raise SqlUnsupported(f"`{path}` has no value here (no fill applied)", expr.span)
-                return self.scope.field(path)
+            case m.FieldRef(path=path) if self.types.get(path) != "number":
+                return self._field(expr)
+            case m.Cond(test=t, then=a, otherwise=b) if expr_type(a, self.types) != "number":
+                return sa.case((self.boolean(t), self.value(a)), else_=self.value(b))
+            case m.Call(func="min" | "max", args=args) if args and expr_type(
+                args[0], self.types
+            ) not in ("number", "boolean"):
+                values = [self.value(a) for a in args]
+                pick = ops.nmin if expr.func == "min" else ops.nmax
+                return pick(*values)
+        # numbers; a condition used as a value is 1 when true, 0 when false
+        return self.number(expr).sql
+
+    def _field(self, expr: m.FieldRef) -> Col:
+        if expr.path.startswith("region."):
+            raise SqlUnsupported(f"`{expr.path}` has no value here (no fill applied)", expr.span)
+        return self.scope.field(expr.path)
+
+    def number(self, expr: m.Expr) -> _Num:
+        """A numeric operand: booleans (indicators, comparisons) count 1/0."""
+        match expr:
+            case m.NumberLit(value=v):
+                return _const(_number(v))
+            case m.BoolLit(value=flag):
+                return _const(1.0 if flag else 0.0)
+            case _ if isinstance(expr, _PREDICATES):
+                return _Num(sa.case((self.boolean(expr), 1.0), else_=0.0), num.FLAG)
+            case m.FieldRef():
+                col = self._field(expr)
+                if not isinstance(col.type, sa.Double):
+                    col = ops.as_double(col)  # an exact or single-precision column: a double
+                return _Num(col, num.UNKNOWN)
             case m.HistoryRef(kind=kind):
-                return self.history(kind)
-            case m.Neg(operand=a):
-                return -self.value(a)
-            case m.Arith(op="-", left=a, right=b) if self._is_date(a) and self._is_date(b):
-                return _days_between(self.value(b), self.value(a), self.scope.dialect)
+                return _Num(self.history(kind), Mag(num.TINY, self._history_max[kind]))
+            case m.Neg():
+                negated = False
+                while isinstance(expr, m.Neg):  # `- -x` is x
+                    negated = not negated
+                    expr = expr.operand
+                inner = self.number(expr)
+                if not negated:
+                    return inner
+                if inner.const is not NOT_CONSTANT:
+                    return _const(num.fold("neg", inner.const))
+                return _Num(-inner.sql, inner.mag)
+            case m.Arith(op="-", right=b) if is_date(b, self.types):
+                return self._days(expr)
+            case m.Arith(op="+" | "-"):
+                return self._sum(expr)
             case m.Arith(op=op, left=a, right=b):
                 return self.arith(op, self.number(a), self.number(b))
             case m.Call(func=func, args=args):
                 return self.call(func, [self.number(a) for a in args], expr)
             case m.Cond(test=t, then=a, otherwise=b):
-                return sa.case((self.boolean(t), self.value(a)), else_=self.value(b))
+                x, y = self.number(a), self.number(b)
+                return _Num(sa.case((self.boolean(t), x.sql), else_=y.sql), x.mag.join(y.mag))
             case _:
-                # a condition used as a value: 1 when true, 0 when false
-                return sa.case((self.boolean(expr), 1.0), else_=0.0)
+                raise SqlUnsupported(f"`{type(expr).__name__}` is not a number", expr.span)
 
-    def number(self, expr: m.Expr) -> Col:
-        """A numeric operand: booleans (indicators, comparisons) count 1/0."""
-        if isinstance(
-            expr,
-            m.Ref
-            | m.And
-            | m.Or
-            | m.Not
-            | m.Compare
-            | m.InList
-            | m.StartsWith
-            | m.Between
-            | m.Matches
-            | m.IsMissing
-            | m.BoolLit,
+    def _days(self, expr: m.Arith) -> _Num:
+        a, b = expr.left, expr.right
+        if isinstance(a, m.DateLit) and isinstance(b, m.DateLit):
+            return _const((a.value - b.value).days)
+        return _Num(ops.days_between(self.value(b), self.value(a)), num.DAYS)
+
+    def _sum(self, expr: m.Arith) -> _Num:
+        """A chain ``a + b - c ...`` (the left spine, as the evaluator groups it): added left
+        to right, or as a balanced tree when every term is a whole number and the total is
+        exact (then the grouping cannot change the result, and the SQL stays shallow)."""
+        terms: list[tuple[str, m.Expr]] = []
+        node: m.Expr = expr
+        while (
+            isinstance(node, m.Arith)
+            and node.op in ("+", "-")
+            and not (node.op == "-" and is_date(node.right, self.types))
         ):
-            return sa.case((self.boolean(expr), 1.0), else_=0.0)
-        return self.value(expr)
+            terms.append((node.op, node.right))
+            node = node.left
+        terms.append(("+", node))
+        terms.reverse()
+        parts = [(op, self.number(e)) for op, e in terms]
+        exact = all(p.mag.integral for _, p in parts) and sum(p.mag.hi for _, p in parts) < 2.0**53
+        constant = all(p.const is not NOT_CONSTANT for _, p in parts)
+        if exact and len(parts) > 2 and not constant:
+            signed = [p if op == "+" else _Num(-p.sql, p.mag) for op, p in parts]
+            return self._balanced_sum(signed)
+        acc = parts[0][1]
+        for op, p in parts[1:]:
+            acc = self.arith(op, acc, p)
+        return acc
+
+    def _balanced_sum(self, parts: Sequence[_Num]) -> _Num:
+        if len(parts) == 1:
+            return parts[0]
+        mid = len(parts) // 2
+        left, right = self._balanced_sum(parts[:mid]), self._balanced_sum(parts[mid:])
+        return _Num(
+            ops.group(left.sql) + ops.group(right.sql), num.result("+", left.mag, right.mag)
+        )
 
     def history(self, kind: m.HistoryKind) -> Col:
         col = (
@@ -193,63 +289,39 @@ class ExprCompiler:
             else self.scope.positive_history
         )
         if col is None:
-            return sa.literal(0.0, sa.Float())
-        return sa.func.coalesce(col, 0.0)
+            return ops.number(0.0)
+        return sa.func.coalesce(col, ops.number(0.0))
 
-    def arith(self, op: str, a: Col, b: Col) -> Col:
-        if op == "+":
-            return a + b
-        if op == "-":
-            return a - b
-        if op == "*":
-            return a * b
-        # Float division everywhere (no integer division on SQLite/PostgreSQL), NULL for /0.
-        return sa.cast(a, sa.Float()) / sa.func.nullif(b, 0.0)
+    def arith(self, op: str, a: _Num, b: _Num) -> _Num:
+        if a.const is not NOT_CONSTANT and b.const is not NOT_CONSTANT:
+            return _const(num.fold(op, a.const, b.const))
+        over, under = num.guards(op, a.mag, b.mag)
+        return _Num(ops.guarded(op, a.sql, b.sql, over, under), num.result(op, a.mag, b.mag))
 
-    def call(self, func: str, args: Sequence[Col], where: m.Expr) -> Col:
-        if func in ("min", "max"):
-            result = args[0]
-            for other in args[1:]:
-                pick_left = result <= other if func == "min" else result >= other
-                result = sa.case(
-                    (sa.or_(result.is_(None), other.is_(None)), sa.null()),
-                    (pick_left, result),
-                    else_=other,
-                )
-            return result
-        if func == "abs":
-            return sa.func.abs(args[0])
+    def call(self, func: str, args: Sequence[_Num], where: m.Expr) -> _Num:
+        if func in ("min", "max") and args:
+            if all(a.const is not NOT_CONSTANT for a in args):
+                return _const(num.fold(func, *[a.const for a in args]))
+            mag = args[0].mag
+            for a in args[1:]:
+                mag = mag.join(a.mag)
+            pick = ops.nmin if func == "min" else ops.nmax
+            return _Num(pick(*[a.sql for a in args]), mag)
+        if func == "abs" and len(args) == 1:
+            (a,) = args
+            if a.const is not NOT_CONSTANT:
+                return _const(num.fold("abs", a.const))
+            return _Num(sa.func.abs(a.sql), a.mag)
         if func == "round" and len(args) == 1:
-            return _round_half_away(args[0], self.scope.dialect)
+            (a,) = args
+            if a.const is not NOT_CONSTANT:
+                return _const(num.fold("round", a.const))
+            return _Num(ops.round_half_away(a.sql), num.rounded(a.mag))
         raise SqlUnsupported(f"function `{func}` with {len(args)} arguments", where.span)
 
-    def compare(self, op: str, a: Col, b: Col, ea: m.Expr, eb: m.Expr) -> Col:
-        # Code-point order for text on every engine (PostgreSQL defaults to a locale).
-        if (
-            op in ("<", "<=", ">", ">=")
-            and self.scope.dialect == "postgresql"
-            and (self._is_text(ea) or self._is_text(eb))
-        ):
-            a = a.collate("C")
-            b = b.collate("C")
-        # only the operator asked for is built: `<` with a boolean literal is an error in SQLAlchemy
-        return _COMPARE[op](a, b)
-
-    def _is_date(self, expr: m.Expr) -> bool:
-        """A date literal, a date field, or an ``if`` choosing between them (as the evaluator)."""
-        match expr:
-            case m.DateLit():
-                return True
-            case m.FieldRef(path=path):
-                return path in (self.scope.date_fields or _catalogue_dates())
-            case m.Cond(then=a):
-                return self._is_date(a)
-        return False
-
-    def _is_text(self, expr: m.Expr) -> bool:
-        if isinstance(expr, m.StringLit):
-            return True
-        return isinstance(expr, m.FieldRef) and expr.path in self.scope.text_fields
+    def _text(self, *exprs: m.Expr) -> bool:
+        """Text compared with text: by code point on every engine."""
+        return any(expr_type(e, self.types) in TEXT_TYPES for e in exprs)
 
     def list_items(self, lv: m.ListValue) -> list[Any]:
         if isinstance(lv, m.ListLit):
@@ -266,15 +338,7 @@ class ExprCompiler:
     def starts_with(self, v: Col, prefixes: list[str]) -> Col:
         """``substr(v, 1, n) IN (...)`` per prefix length: exact, case-sensitive, no LIKE
         wildcards, and a flat expression however many prefixes there are."""
-        by_len: dict[int, list[str]] = {}
-        for p in prefixes:
-            by_len.setdefault(len(p), []).append(p)
-        if "" in prefixes:
-            return _nn(v.is_not(None))
-        parts = [sa.func.substr(v, 1, n).in_(sorted(set(ps))) for n, ps in sorted(by_len.items())]
-        if not parts:
-            return sa.false()
-        return _nn(sa.or_(*parts)) if len(parts) > 1 else _nn(parts[0])
+        return _nn(ops.starts_with(v, prefixes))
 
     def matches(self, v: Col, pattern: str, where: m.Expr) -> Col:
         pred, reason = sql_matches(self.scope.dialect, v, pattern)  # semantics.regex_sql
@@ -283,32 +347,30 @@ class ExprCompiler:
         return _nn(pred)
 
 
-_COMPARE: Mapping[str, Callable[[Col, Col], Col]] = {
-    "==": lambda a, b: a == b,
-    "!=": lambda a, b: a != b,
-    "<": lambda a, b: a < b,
-    "<=": lambda a, b: a <= b,
-    ">": lambda a, b: a > b,
-    ">=": lambda a, b: a >= b,
-}
+def _flatten(expr: m.Expr, kind: type) -> list[m.Expr]:
+    """The operands of nested ``and`` (or ``or``) nodes, in order, without recursion."""
+    out: list[m.Expr] = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, m.And | m.Or) and isinstance(node, kind):
+            stack.append(node.right)
+            stack.append(node.left)
+        else:
+            out.append(node)
+    return out
 
 
-@functools.cache
-def _catalogue_dates() -> frozenset[str]:
-    from riskengine.catalogue import FieldType, default_catalogue
-
-    return frozenset(f.path for f in default_catalogue() if f.type is FieldType.DATE)
-
-
-def _days_between(start: Col, end: Col, dialect: str) -> Col:
-    """``end - start`` in days, as a float (NULL when either is missing)."""
-    if dialect == "sqlite":
-        return sa.func.julianday(end) - sa.func.julianday(start)
-    if dialect == "duckdb":
-        return sa.cast(sa.func.date_diff("day", start, end), sa.Float())
-    if dialect == "postgresql":
-        return sa.cast(sa.cast(end, sa.Date()) - sa.cast(start, sa.Date()), sa.Float())
-    raise SqlUnsupported(f"the difference of two dates on {dialect}")
+def _balanced(parts: Sequence[Col], join: Callable[..., Col], width: int = 16) -> Col:
+    """``join(*parts)`` as a balanced tree of groups of at most ``width``: the same value (and
+    and or are associative), and a shallow expression for engines that limit its depth."""
+    if len(parts) == 1:
+        return parts[0]
+    if len(parts) <= width:
+        return join(*parts)
+    step = -(-len(parts) // width)
+    groups = [_balanced(parts[k : k + step], join, width) for k in range(0, len(parts), step)]
+    return join(*[ops.group(g) for g in groups])
 
 
 def _nn(pred: Col) -> Col:
@@ -316,7 +378,7 @@ def _nn(pred: Col) -> Col:
     return sa.func.coalesce(pred, sa.false())
 
 
-def _number(v: Decimal) -> float:
+def _number(v: Any) -> float:
     return float(v)
 
 
@@ -324,19 +386,6 @@ def _python(lit: m.Literal) -> Any:
     if isinstance(lit, m.NumberLit):
         return float(lit.value)
     return lit.value
-
-
-def _round_half_away(x: Col, dialect: str) -> Col:
-    """round(x) to an integer, halves away from zero, on every engine (as the evaluator)."""
-    up: Col
-    down: Col
-    if dialect == "sqlite":
-        up = sa.cast(sa.cast(x + 0.5, sa.Integer()), sa.Float())
-        down = -sa.cast(sa.cast(-x + 0.5, sa.Integer()), sa.Float())
-    else:
-        up = sa.func.floor(x + 0.5)
-        down = -sa.func.floor(-x + 0.5)
-    return sa.case((x.is_(None), sa.null()), (x >= 0, up), else_=down)
 
 
 def sql_date(value: dt.date) -> Col:
@@ -367,21 +416,21 @@ def compile_profile(profile: m.Profile, scope: SqlScope) -> ProfileSql:
     comp = ExprCompiler(profile, scope)
     indicators = {ind.name: comp.indicator(ind.name, ind.condition) for ind in profile.indicators}
     excluded: Col = (
-        sa.or_(*[comp.boolean(e.condition) for e in profile.exceptions])
+        _balanced([comp.boolean(e.condition) for e in profile.exceptions], sa.or_)
         if profile.exceptions
         else sa.false()
     )
     if profile.degree is None:
-        raw: Col = sa.literal_column("0.0", sa.Float())
+        raw: Col = sa.literal_column("0.0", sa.Double())
     else:
-        raw = sa.func.coalesce(comp.number(profile.degree), sa.literal_column("0.0"))
-    degree = clamp(raw, scope.dialect)
+        raw = sa.func.coalesce(comp.number(profile.degree).sql, sa.literal_column("0.0"))
+    degree = clamp(raw)
     controls = []
     conditions = []
     for control in profile.controls:
         condition = None if control.condition is None else comp.boolean(control.condition)
         conditions.append((control, condition))
-        applies = degree >= float(control.threshold)
+        applies = ops.reaches(raw, float(control.threshold))
         if condition is not None:
             applies = sa.and_(applies, condition)
         controls.append((control, sa.and_(sa.not_(excluded), applies)))
@@ -391,10 +440,7 @@ def compile_profile(profile: m.Profile, scope: SqlScope) -> ProfileSql:
     )
 
 
-def clamp(raw: Col, dialect: str) -> Col:
-    """``raw`` limited to 0..100, evaluating ``raw`` once (a CASE would repeat it)."""
-    zero: Col = sa.literal_column("0.0")
-    hundred: Col = sa.literal_column("100.0")
-    if dialect == "sqlite":  # SQLite's scalar max()/min() of several arguments
-        return sa.func.max(zero, sa.func.min(hundred, raw))
-    return sa.func.greatest(zero, sa.func.least(hundred, raw))
+def clamp(raw: Col, dialect: str | None = None) -> Col:
+    """``raw`` limited to 0..100, evaluating ``raw`` once (:class:`riskengine.semantics.sql.clamp`;
+    ``dialect`` is not needed any more: the construction compiles per dialect)."""
+    return ops.clamp(raw)
