@@ -253,11 +253,6 @@ def test_backtest_figures_unchanged_sqlite(sqlite_store: str) -> None:
 
 
 @pytest.mark.duckdb
-@pytest.mark.xfail(
-    reason="issue 10 item 1: DuckDB divides in single precision (a unit price at the regional "
-    "ceiling is selected on DuckDB only); remove this mark with the fix",
-    strict=True,
-)
 def test_backtest_figures_same_on_duckdb(data_folder: Path, declarations: Path) -> None:
     url = f"duckdb:///{data_folder / 'store.duckdb'}"
     _store(url, data_folder)
