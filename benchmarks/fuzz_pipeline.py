@@ -50,6 +50,7 @@ import multiprocessing.connection
 import random
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -516,6 +517,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--no-minimize", action="store_true")
     parser.add_argument("--json", metavar="FILE", help="write the finding classes as JSON")
     args = parser.parse_args(argv)
+    # killed: clean up (worker, temporary stores, PostgreSQL schemas) as on Ctrl-C
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     backends = [b.strip() for b in args.backends.split(",") if b.strip()]
     unknown = set(backends) - set(BACKENDS)
     if unknown:
