@@ -68,7 +68,7 @@ def _plan(
             )
             for variant in variants:
                 compile_profile(variant, dummy)
-                if dialect in _LOCAL and profile_depth(variant) > _SAFE_DEPTH:
+                if dialect in _LOCAL and profile_depth(variant, weighted=True) > _SAFE_DEPTH:
                     _prepares(dialect, variant, pp.lists, types, margin)
             planned.append(attrs.evolve(pp, pushdown=True, reason=None))
         except SqlUnsupported as exc:
@@ -82,11 +82,17 @@ def _plan(
     return planned
 
 
-#: Profiles whose expressions nest at most this deep compile to SQL that SQLite's parser
-#: (a stack of 100 entries) and expression trees (1000 deep), and DuckDB's expression trees
-#: (1000 deep), accept however the query nests them. Deeper ones are tried on an in-memory
-#: database of the engine first (:data:`_LOCAL`).
-_SAFE_DEPTH = 6
+#: Profiles whose expressions nest at most this deep (:func:`profile_depth`, weighted by
+#: what each level costs SQLite's parser) compile to SQL that SQLite's parser (a stack of 100
+#: entries) and expression trees (1000 deep), and DuckDB's expression trees (1000 deep),
+#: accept however the query nests them. Deeper ones are tried on an in-memory database of the
+#: engine first (:data:`_LOCAL`).
+_SAFE_DEPTH = 40
+
+#: What one level of nesting costs SQLite's parser stack, about (measured: 100 parentheses,
+#: 40 nested functions, 20 nested CASEs overflow it, and 7 levels of guarded arithmetic in
+#: the one-pass query of 300 profiles); generous: a profile above it is only prepared first.
+_WEIGHT = {"Cond": 12, "Call": 12, "Arith": 12, "Neg": 4}
 
 #: In-memory databases of the engines whose limits are checked by preparing the SQL.
 _LOCAL = {"sqlite": "sqlite://", "duckdb": "duckdb:///:memory:"}
@@ -98,8 +104,9 @@ def _nesting(n_profiles: int) -> int:
     return 3 + max(0, math.ceil(math.log2(max(n_profiles, 1) / 8)))
 
 
-def profile_depth(profile: m.Profile) -> int:
-    """The deepest nesting of the profile's expressions, indicators expanded where used."""
+def profile_depth(profile: m.Profile, weighted: bool = False) -> int:
+    """The deepest nesting of the profile's expressions, indicators expanded where used;
+    ``weighted``: each level counted with its cost to SQLite's parser (:data:`_WEIGHT`)."""
     memo: dict[str, int] = {}
     indicators = {ind.name: ind for ind in profile.indicators}
 
@@ -120,8 +127,9 @@ def profile_depth(profile: m.Profile) -> int:
                 best = max(best, d + memo[node.name])
                 continue
             best = max(best, d)
+            step = _WEIGHT.get(type(node).__name__, 1) if weighted else 1
             for child in _children(node):
-                stack.append((child, d + 1))
+                stack.append((child, d + step))
         return best
 
     exprs: list[m.Expr | None] = [profile.degree]
