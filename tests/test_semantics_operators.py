@@ -52,7 +52,7 @@ def test_every_operator_of_the_language_has_one_entry_with_a_stable_name() -> No
     assert [op.name for op in ops.OPERATORS] == NAMES
     for name in NAMES:
         assert name in (ops.__doc__ or ""), f"{name} is not listed in the module docstring"
-        assert ops.by_name(name).sql is None  # wired by the SQL side, keyed by name
+        assert ops.by_name(name).sql is not None  # its SQL construction (test below)
     assert list(ops.FUNCTIONS) == list(m.FUNCTIONS)
 
 
@@ -219,3 +219,40 @@ profile draft "history" {
     assert types.field_types["region.ceiling"] is NUMBER
     assert types.field_types["item.customs_value"] is NUMBER
     assert types.date_fields == frozenset()
+
+
+def test_every_operator_has_its_sql_construction() -> None:
+    """The table names each entry's SQL construction, and the SQL side has it: adding a
+    function without its SQL fails here, not in a backtest."""
+    import sqlalchemy as sa
+
+    from riskengine.semantics.sql import SQL_OPERATORS
+
+    compiler_built = {"and_", "or_", "not_", "case", "regex"}
+    for op in ops.OPERATORS:
+        assert op.sql is not None, op.name
+        assert op.sql in SQL_OPERATORS or op.sql in compiler_built, (op.name, op.sql)
+    # the per-dialect constructions compile on every engine the backtests run on
+    x, y = sa.column("x"), sa.column("y")
+    for name in ("+", "-", "*", "/", "round", "days_between", "min", "max", "clamp"):
+        built = (
+            SQL_OPERATORS[name](x, y)
+            if name not in ("round", "clamp")
+            else (SQL_OPERATORS[name](x))
+        )
+        for dialect in ("sqlite", "postgresql", "duckdb"):
+            sql = _compiled_sql(built, dialect)
+            assert "x" in sql, (name, dialect, sql)
+
+
+def _compiled_sql(element: object, dialect: str) -> str:
+    import sqlalchemy as sa
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    if dialect == "duckdb":
+        import duckdb_engine
+
+        d: sa.Dialect = duckdb_engine.Dialect()
+    else:
+        d = {"sqlite": sqlite.dialect(), "postgresql": postgresql.dialect()}[dialect]
+    return str(element.compile(dialect=d))  # type: ignore[attr-defined]

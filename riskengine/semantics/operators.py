@@ -4,7 +4,7 @@ Every backend reads an operator's rules from its :class:`Operator` entry here: h
 it takes, their types and the result's, what a missing operand does, and how it computes in
 Python (``python``: the callable the reference paths use, on runtime values with ``None`` for
 missing; ``emit``: the expression the code generator writes). The SQL construction of each
-entry is keyed by the same ``name`` (``sql``, wired from :mod:`riskengine.semantics.sql`).
+entry is named by ``sql``: a key of :data:`riskengine.semantics.sql.SQL_OPERATORS`.
 
 Adding a function to the language is one entry in :data:`OPERATORS` plus its tests: the checks
 take the arity from it, the annotation pass (:mod:`riskengine.semantics.types`) the result type,
@@ -115,8 +115,9 @@ class Operator:
     zero_divisor: bool = False
     #: How the checks describe the arity in a message ("two or more arguments").
     arity_text: str = ""
-    #: The SQL construction, keyed by ``name`` (see :mod:`riskengine.semantics.sql`).
-    sql: Any = None
+    #: The SQL construction: a key of :data:`riskengine.semantics.sql.SQL_OPERATORS`, or one the
+    #: SQL compiler writes itself (see :data:`SQL_CONSTRUCTIONS`).
+    sql: str | None = None
     doc: str = ""
 
     def operand_types(self, k: int) -> tuple[ValueType, ...]:
@@ -455,6 +456,21 @@ OPERATORS: tuple[Operator, ...] = (
         doc="a condition used as a number counts 1 when true, 0 when false",
     ),
 )
+
+#: The SQL construction of each entry: a key of :data:`riskengine.semantics.sql.SQL_OPERATORS`
+#: (a ``FunctionElement`` compiled per dialect, or a plain SQLAlchemy construction), or, for the
+#: connectives, ``if`` and ``matches``, the construction the SQL compiler writes itself:
+#: ``and_`` / ``or_`` / ``not_`` / ``case`` (SQLAlchemy's) and ``regex``
+#: (:func:`riskengine.semantics.regex_sql.sql_matches`). A test checks every entry has one.
+SQL_CONSTRUCTIONS: Mapping[str, str] = {
+    "add": "+", "sub": "-", "mul": "*", "div": "/", "neg": "neg", "date_diff": "days_between",
+    "eq": "==", "ne": "!=", "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
+    "in": "in", "not_in": "not in", "starts_with": "starts_with", "between": "between",
+    "matches": "regex", "is_missing": "is_missing", "is_not_missing": "is_not_missing",
+    "min": "min", "max": "max", "abs": "abs", "round": "round",
+    "if": "case", "and": "and_", "or": "or_", "not": "not_", "as_number": "case",
+}  # fmt: skip
+OPERATORS = tuple(attrs.evolve(op, sql=SQL_CONSTRUCTIONS[op.name]) for op in OPERATORS)
 
 _BY_NAME: Mapping[str, Operator] = {op.name: op for op in OPERATORS}
 #: ``+ - * /`` by spelling (``-`` of numbers; two dates take ``date_diff``).
