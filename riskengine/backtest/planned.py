@@ -69,7 +69,7 @@ def _plan(
             for variant in variants:
                 compile_profile(variant, dummy)
                 if dialect in _LOCAL and profile_depth(variant, weighted=True) > _SAFE_DEPTH:
-                    _prepares(dialect, variant, pp.lists, types, margin)
+                    _prepared(dialect, variant, pp.lists, types, margin)
             planned.append(attrs.evolve(pp, pushdown=True, reason=None))
         except SqlUnsupported as exc:
             planned.append(attrs.evolve(pp, pushdown=False, reason=exc.reason))
@@ -172,6 +172,33 @@ def _local(dialect: str) -> sa.Engine:
 #: DuckDB's limit on the depth of an expression for the backtest's queries (its default,
 #: 1000, is below what a guarded profile of depth 100 nests to).
 DUCKDB_EXPRESSION_DEPTH = 10_000
+
+
+#: Profiles already prepared on an in-memory engine: the reason they cannot run, or ``None``
+#: (a backtest plans its profiles twice: for the report, and when it runs).
+_PREPARED: dict[Any, str | None] = {}
+
+
+def _prepared(
+    dialect: str,
+    profile: m.Profile,
+    lists: Mapping[str, m.ListLit],
+    types: Mapping[str, str],
+    margin: int,
+) -> None:
+    """:func:`_prepares`, remembered."""
+    key = (dialect, profile, tuple(sorted(lists.items())), tuple(sorted(types.items())), margin)
+    if key not in _PREPARED:
+        if len(_PREPARED) > 1024:
+            _PREPARED.clear()
+        try:
+            _prepares(dialect, profile, lists, types, margin)
+            _PREPARED[key] = None
+        except SqlUnsupported as exc:
+            _PREPARED[key] = exc.reason
+    reason = _PREPARED[key]
+    if reason is not None:
+        raise SqlUnsupported(reason)
 
 
 def _prepares(
