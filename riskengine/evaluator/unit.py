@@ -17,6 +17,7 @@ import attrs
 from riskengine import model as m
 from riskengine.diagnostics import Span
 from riskengine.evaluator import values
+from riskengine.semantics.types import is_date as is_date
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -86,19 +87,6 @@ def resolve_list(values_: m.ListValue, lists: Mapping[str, m.ListLit]) -> m.List
             raise CompileError(f"unknown list `{values_.name}`", values_.span)
         return found
     return values_
-
-
-def is_date(expr: m.Expr, types: Mapping[str, str]) -> bool:
-    """Whether an expression is a date value (a date literal, a date field, or an ``if``
-    choosing between them)."""
-    match expr:
-        case m.DateLit():
-            return True
-        case m.FieldRef(path=path):
-            return types.get(path) == "date"
-        case m.Cond(then=a):
-            return is_date(a, types)
-    return False
 
 
 def degree_terms(

@@ -82,6 +82,20 @@ NUMBER, STRING, DATE, BOOLEAN, UNKNOWN = (
 )
 
 
+def is_date(expr: m.Expr, types: Mapping[str, str]) -> bool:
+    """Whether an expression is a date value by the field types alone (a date literal, a date
+    field, or an ``if`` whose ``then`` is one): how the evaluator and the SQL compiler read
+    ``a - b`` (a number of days when ``b`` is a date)."""
+    match expr:
+        case m.DateLit():
+            return True
+        case m.FieldRef(path=path):
+            return types.get(path) == "date"
+        case m.Cond(then=a):
+            return is_date(a, types)
+    return False
+
+
 def profile_expressions(
     profile: m.Profile, controls: Iterable[m.Control] | None = None
 ) -> Iterator[m.Expr]:

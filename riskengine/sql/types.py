@@ -14,6 +14,7 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 from riskengine import model as m
+from riskengine.semantics.types import is_date as is_date
 
 if TYPE_CHECKING:
     from riskengine.catalogue import Catalogue
@@ -57,16 +58,3 @@ def expr_type(expr: m.Expr, types: Mapping[str, str]) -> str | None:
             return expr_type(a, types)
         case _:
             return "boolean"
-
-
-def is_date(expr: m.Expr, types: Mapping[str, str]) -> bool:
-    """A date value as the evaluator decides it for ``a - b``: a date literal, a date field,
-    or an ``if`` whose ``then`` is one."""
-    match expr:
-        case m.DateLit():
-            return True
-        case m.FieldRef(path=path):
-            return types.get(path) == "date"
-        case m.Cond(then=a):
-            return is_date(a, types)
-    return False
