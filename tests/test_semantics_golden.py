@@ -30,7 +30,6 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -260,23 +259,14 @@ def test_backtest_figures_same_on_duckdb(data_folder: Path, declarations: Path) 
 
 
 @pytest.mark.postgresql
-def test_backtest_figures_same_on_postgresql(data_folder: Path, declarations: Path) -> None:
-    from tests.conftest import _pg_base_url, _pg_url, require_postgresql
+def test_backtest_figures_same_on_postgresql(
+    data_folder: Path, declarations: Path, pg_schema: tuple[sa.URL, str]
+) -> None:
+    from tests.conftest import _pg_url
 
-    require_postgresql()
-    base = _pg_base_url()
-    schema = f"g_{uuid.uuid4().hex[:12]}"
-    admin = sa.create_engine(base)
-    with admin.begin() as connection:
-        connection.execute(sa.text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        url = _pg_url(base, schema)
-        _store(url, data_folder)
-        _same_as_golden(_backtest(url))
-    finally:
-        with admin.begin() as connection:
-            connection.execute(sa.text(f'DROP SCHEMA "{schema}" CASCADE'))
-        admin.dispose()
+    url = _pg_url(*pg_schema)  # a fresh schema, dropped afterwards (conftest)
+    _store(url, data_folder)
+    _same_as_golden(_backtest(url))
 
 
 def _same_as_golden(figures: dict[str, Any]) -> None:
