@@ -424,7 +424,7 @@ def compile_profile(profile: m.Profile, scope: SqlScope) -> ProfileSql:
         raw: Col = sa.literal_column("0.0", sa.Double())
     else:
         raw = sa.func.coalesce(comp.number(profile.degree).sql, sa.literal_column("0.0"))
-    degree = clamp(raw)
+    degree = ops.clamp(raw)  # 0..100, raw read once
     controls = []
     conditions = []
     for control in profile.controls:
@@ -438,9 +438,3 @@ def compile_profile(profile: m.Profile, scope: SqlScope) -> ProfileSql:
     return ProfileSql(
         profile, indicators, excluded, degree, tuple(controls), fires, raw, tuple(conditions)
     )
-
-
-def clamp(raw: Col, dialect: str | None = None) -> Col:
-    """``raw`` limited to 0..100, evaluating ``raw`` once (:class:`riskengine.semantics.sql.clamp`;
-    ``dialect`` is not needed any more: the construction compiles per dialect)."""
-    return ops.clamp(raw)
