@@ -19,7 +19,6 @@ from riskengine.evaluator.codegen import (
     CompileError,
     Unit,
     history_used,
-    is_date,
     literal_value,
     prefix_text,
     resolve_list,
@@ -28,6 +27,7 @@ from riskengine.evaluator.codegen import (
 from riskengine.evaluator.values import number, round_half_away, subtract
 from riskengine.semantics.numbers import finite
 from riskengine.semantics.regex import compile_pattern
+from riskengine.semantics.types import annotate
 
 __all__ = ["compile_closures"]
 
@@ -47,6 +47,7 @@ _BUILTINS: dict[str, Callable[..., Any]] = {"min": min, "max": max, "abs": abs}
 class _Compiler:
     def __init__(self, unit: Unit) -> None:
         self.unit = unit
+        self.types = annotate(unit.profile, unit.types, unit.lists, unit.controls)
 
     def value(self, e: m.Expr) -> Fn:
         match e:
@@ -72,7 +73,7 @@ class _Compiler:
                 return neg
             case m.Arith(op=op, left=a, right=b):
                 fa, fb = self.value(a), self.value(b)
-                if op == "-" and is_date(b, self.unit.types):
+                if op == "-" and self.types.is_date(b):
                     return lambda env: subtract(fa(env), fb(env))
                 if op == "/":
 

@@ -225,7 +225,7 @@ def test_sql_scope_reads_the_catalogue_types() -> None:
     from sqlalchemy.dialects import postgresql
 
     from riskengine.catalogue import Catalogue, Field, FieldType, default_catalogue
-    from riskengine.sql.types import field_types
+    from riskengine.semantics.types import field_types
 
     extra = [
         Field("declaration.arrival_date", FieldType.DATE),

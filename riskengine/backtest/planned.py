@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from riskengine import model as m
 from riskengine.regional import apply_fill
 from riskengine.semantics.sql import sql_recursion
+from riskengine.semantics.types import field_types
 from riskengine.sql.compile import SqlScope, SqlUnsupported, compile_profile, register_functions
-from riskengine.sql.types import field_types
 
 if TYPE_CHECKING:
     from riskengine.catalogue import Catalogue
@@ -34,7 +34,7 @@ class PlannedProfile:
     lists: Mapping[str, m.ListLit] = attrs.field(factory=dict)  # file-level named lists
     pushdown: bool = True
     reason: str | None = None  # why it cannot run in SQL
-    #: each field's type in the catalogue in force (:func:`riskengine.sql.types.field_types`;
+    #: each field's type in the catalogue in force (:func:`riskengine.semantics.types.field_types`;
     #: ``None``: the built-in catalogue), for the SQL compiler and the Python fallback
     types: Mapping[str, str] | None = None
 

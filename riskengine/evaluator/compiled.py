@@ -20,6 +20,7 @@ from riskengine.evaluator.explain import ExplainShape, FillInfo, ProfileExplanat
 from riskengine.evaluator.history import HistoryProvider
 from riskengine.evaluator.index import IndexPlan, degree_bounds, plan_index
 from riskengine.semantics.fills import FillChooser, fills_of
+from riskengine.semantics.types import annotate
 
 __all__ = [
     "CompiledProfile",
@@ -126,7 +127,9 @@ class Variant:
         with self._lock:
             if self._explain is None:
                 gen, ns = codegen.compile_unit(self.unit, "explain")
-                self._shape = ExplainShape.of(self.unit.profile, self.controls, self.unit.types)
+                u = self.unit
+                types = annotate(u.profile, u.types, u.lists, u.controls)
+                self._shape = ExplainShape.of(u.profile, self.controls, types.is_date)
                 codegen.forget_walks()
                 self.explain_generated = gen
                 self._explain = ns["explain"]

@@ -304,7 +304,7 @@ class ExplainShape:
 
     @classmethod
     def of(
-        cls, profile: m.Profile, controls: Sequence[m.Control], types: Mapping[str, str]
+        cls, profile: m.Profile, controls: Sequence[m.Control], is_date: Callable[[m.Expr], bool]
     ) -> ExplainShape:
         inds = tuple(
             (i, fields_read(i.condition), fields_read(i.condition, i.unless))
@@ -314,7 +314,7 @@ class ExplainShape:
         if profile.degree is not None:
             terms = tuple(
                 (expr_text(t), 1 if op == "+" else -1)
-                for op, t in degree_terms(profile.degree, types)
+                for op, t in degree_terms(profile.degree, is_date)
             )
         return cls(
             inds,

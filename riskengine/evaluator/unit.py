@@ -17,7 +17,6 @@ import attrs
 from riskengine import model as m
 from riskengine.diagnostics import Span
 from riskengine.evaluator import values
-from riskengine.semantics.types import is_date as is_date
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 
@@ -89,15 +88,12 @@ def resolve_list(values_: m.ListValue, lists: Mapping[str, m.ListLit]) -> m.List
     return values_
 
 
-def degree_terms(
-    expr: m.Expr, types: Mapping[str, str] | Callable[[m.Expr], bool]
-) -> list[tuple[str, m.Expr]]:
+def degree_terms(expr: m.Expr, is_date: Callable[[m.Expr], bool]) -> list[tuple[str, m.Expr]]:
     """The terms of a top-level sum ``a + b - c``: ``[("+", a), ("+", b), ("-", c)]``. A
-    difference of two dates (a number of days) is one term. ``types``: the field types, or a
-    predicate saying whether an expression is a date (the annotation pass's ``is_date``)."""
-    date = types if callable(types) else (lambda e: is_date(e, types))
+    difference of two dates (a number of days) is one term. ``is_date``: whether an
+    expression is a date (:meth:`riskengine.semantics.types.Types.is_date`)."""
     out: list[tuple[str, m.Expr]] = []
-    while isinstance(expr, m.Arith) and expr.op in ("+", "-") and not date(expr.right):
+    while isinstance(expr, m.Arith) and expr.op in ("+", "-") and not is_date(expr.right):
         out.append((expr.op, expr.right))
         expr = expr.left
     out.append(("+", expr))

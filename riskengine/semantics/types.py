@@ -24,6 +24,7 @@ from __future__ import annotations
 import enum
 import functools
 from collections.abc import Iterable, Iterator, Mapping
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 from riskengine import model as m
@@ -40,6 +41,7 @@ __all__ = [
     "Types",
     "ValueType",
     "annotate",
+    "field_types",
     "profile_expressions",
 ]
 
@@ -82,18 +84,20 @@ NUMBER, STRING, DATE, BOOLEAN, UNKNOWN = (
 )
 
 
-def is_date(expr: m.Expr, types: Mapping[str, str]) -> bool:
-    """Whether an expression is a date value by the field types alone (a date literal, a date
-    field, or an ``if`` whose ``then`` is one): how the evaluator and the SQL compiler read
-    ``a - b`` (a number of days when ``b`` is a date)."""
-    match expr:
-        case m.DateLit():
-            return True
-        case m.FieldRef(path=path):
-            return types.get(path) == "date"
-        case m.Cond(then=a):
-            return is_date(a, types)
-    return False
+@functools.cache
+def _default_type_names() -> Mapping[str, str]:
+    from riskengine.catalogue import default_catalogue
+
+    return MappingProxyType({f.path: f.type.value for f in default_catalogue()})
+
+
+def field_types(catalogue: Catalogue | None = None) -> Mapping[str, str]:
+    """Each field path's type name (``string``, ``code``, ``number``, ``date``, ``boolean``)
+    in ``catalogue`` (the built-in catalogue when ``None``): the form in which a compiled
+    profile, a planned backtest and :func:`annotate` carry the catalogue in force."""
+    if catalogue is None:
+        return _default_type_names()
+    return MappingProxyType({f.path: f.type.value for f in catalogue})
 
 
 def profile_expressions(

@@ -6,7 +6,8 @@ is false, and ``not`` of it is true. Values (numbers, strings, dates) stay NULL 
 propagate through arithmetic. Numbers are doubles; a division by zero or a result that is not
 finite is NULL (missing), on every engine (the constructions of :mod:`riskengine.semantics.sql`,
 guarded where :mod:`riskengine.sql.numeric` says an operation can overflow). Field types come
-from the catalogue in force (``SqlScope.types``, :func:`riskengine.sql.types.field_types`).
+from the typed annotation pass (:func:`riskengine.semantics.types.annotate`) with the catalogue
+in force (``SqlScope.types``), the same pass the evaluator's code generator reads.
 
 The SQL stays linear in the profile: ``- -x`` and ``not not p`` fold, sums and conjunctions are
 flattened, values read twice are bound once. Only bound parameters are used for values; column
@@ -28,9 +29,9 @@ from riskengine.diagnostics import RiskEngineError
 from riskengine.semantics import sql as ops
 from riskengine.semantics.regex_sql import register_functions as register_functions
 from riskengine.semantics.regex_sql import sql_matches
+from riskengine.semantics.types import NUMBER, Types, annotate
 from riskengine.sql import numeric as num
 from riskengine.sql.numeric import NOT_CONSTANT, Mag
-from riskengine.sql.types import TEXT_TYPES, expr_type, field_types, is_date
 
 Col = ColumnElement[Any]
 
@@ -52,7 +53,7 @@ class SqlScope:
     per goods item, header columns repeated). ``lists`` holds the named lists visible to the
     profile (file-level and profile-level). History columns are the set-based history of the
     row's subject (NULL or absent → 0). ``types`` gives each field's type name in the catalogue
-    in force (:func:`riskengine.sql.types.field_types`; ``None``: the built-in catalogue).
+    in force (:func:`riskengine.semantics.types.field_types`; ``None``: the built-in catalogue).
     """
 
     field: Callable[[str], Col]
@@ -91,9 +92,8 @@ class ExprCompiler:
     def __init__(self, profile: m.Profile, scope: SqlScope):
         self.profile = profile
         self.scope = scope
-        self.types: Mapping[str, str] = (
-            scope.types if scope.types is not None else field_types(None)
-        )
+        # the typed annotation pass, with the catalogue in force (as the evaluator reads it)
+        self.types: Types = annotate(profile, scope.types, scope.lists)
         self.lists: dict[str, m.ListLit] = dict(scope.lists)
         self.lists.update({ld.name: ld.values for ld in profile.lists})
         self.indicators = {ind.name: ind for ind in profile.indicators}
@@ -182,13 +182,13 @@ class ExprCompiler:
                 return sa.literal(day, sa.Date())
             case m.BoolLit(value=flag):
                 return sa.true() if flag else sa.false()
-            case m.FieldRef(path=path) if self.types.get(path) != "number":
+            case m.FieldRef() if self.types.of(expr) is not NUMBER:
                 return self._field(expr)
-            case m.Cond(test=t, then=a, otherwise=b) if expr_type(a, self.types) != "number":
+            case m.Cond(test=t, then=a, otherwise=b) if self.types.of(a) is not NUMBER:
                 return sa.case((self.boolean(t), self.value(a)), else_=self.value(b))
-            case m.Call(func="min" | "max", args=args) if args and expr_type(
-                args[0], self.types
-            ) not in ("number", "boolean"):
+            case m.Call(func="min" | "max", args=args) if args and (
+                self.types.is_text(args[0]) or self.types.is_date(args[0])
+            ):
                 values = [self.value(a) for a in args]
                 pick = ops.nmin if expr.func == "min" else ops.nmax
                 return pick(*values)
@@ -227,7 +227,7 @@ class ExprCompiler:
                 if inner.const is not NOT_CONSTANT:
                     return _const(num.fold("neg", inner.const))
                 return _Num(-inner.sql, inner.mag)
-            case m.Arith(op="-", right=b) if is_date(b, self.types):
+            case m.Arith(op="-", right=b) if self.types.is_date(b):
                 return self._days(expr)
             case m.Arith(op="+" | "-"):
                 return self._sum(expr)
@@ -256,7 +256,7 @@ class ExprCompiler:
         while (
             isinstance(node, m.Arith)
             and node.op in ("+", "-")
-            and not (node.op == "-" and is_date(node.right, self.types))
+            and not (node.op == "-" and self.types.is_date(node.right))
         ):
             terms.append((node.op, node.right))
             node = node.left
@@ -321,7 +321,7 @@ class ExprCompiler:
 
     def _text(self, *exprs: m.Expr) -> bool:
         """Text compared with text: by code point on every engine."""
-        return any(expr_type(e, self.types) in TEXT_TYPES for e in exprs)
+        return any(self.types.is_text(e) for e in exprs)
 
     def list_items(self, lv: m.ListValue) -> list[Any]:
         if isinstance(lv, m.ListLit):
