@@ -1,0 +1,106 @@
+"""Declarations whose rows are apart from each other in a one-row-per-item export (``A, B, A``).
+
+The first pass (:func:`~riskengine.ingest.batches.read_batches`) stores such a declaration from
+its first rows, notices its id again later, and leaves its later rows out. At the end of the
+file the pipeline reads the file again for those ids only (:func:`read_split`), and in one
+transaction (with the file's ``done`` status) replaces what the first pass stored of them with
+the whole declaration, or rejects all its rows (:func:`replace_split`). So a declaration is
+stored whole or not at all once the ingest is done; only while it runs (or after it was
+interrupted, until it is resumed) can the store hold the first rows of one. Files without such
+declarations are read once.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Collection
+from typing import Any
+
+import sqlalchemy as sa
+
+from riskengine.ingest.batches import group_key, group_problems
+from riskengine.ingest.mapping import IngestMapping
+from riskengine.ingest.read import Group, csv_rows, groups, jsonl_rows
+from riskengine.ingest.records import Declarations
+from riskengine.ingest.rejects import Reject, rejects_of
+from riskengine.store.schema import StoreTables
+from riskengine.store.writer import DeclarationValues, write_declaration_values
+
+__all__ = ["read_split", "replace_split"]
+
+
+def read_split(
+    source: str, fmt: str, mapping: IngestMapping, converter: Declarations, ids: Collection[str]
+) -> tuple[list[DeclarationValues], list[Reject]]:
+    """Read the file again and put together every row of the declarations ``ids``: the whole
+    declarations to store, and the rejects (every row of a declaration with a bad row or whose
+    rows disagree on a header value)."""
+    wanted = set(ids)
+    parts: dict[str, list[Group]] = {}
+    with open(source, "rb") as raw_stream:
+        text = io.TextIOWrapper(
+            raw_stream, encoding=mapping.encoding, errors="surrogateescape", newline=""
+        )
+        header: list[str] | None = None
+        if fmt == "csv":
+            header, rows = csv_rows(text, mapping)
+        else:
+            rows = jsonl_rows(text)
+        for group in groups(rows, group_key(mapping, header, converter)):
+            ident = converter.ident_of(group)
+            if ident in wanted:
+                parts.setdefault(ident, []).append(group)
+    records: list[DeclarationValues] = []
+    rejected: list[Reject] = []
+    for ident, found in parts.items():
+        rows_of = [row for group in found for row in group.rows]
+        notes = [group.note for group in found if group.note is not None]
+        whole = Group(
+            rows_of, found[0].key, any(g.broken for g in found), notes[0] if notes else None
+        )
+        record: Any
+        if whole.broken:
+            record, problems = None, group_problems(whole)
+        else:
+            record, problems, _ = converter.convert(whole)
+        if record is None:
+            rejected.extend(rejects_of(whole, problems, ident))
+        else:
+            records.append(record)
+    rejected.sort(key=lambda r: r.row)
+    return records, rejected
+
+
+def replace_split(
+    connection: sa.Connection,
+    tables: StoreTables,
+    file_pk: int,
+    batch_pk: int,
+    converter: Declarations,
+    records: list[DeclarationValues],
+    ids: Collection[str],
+    *,
+    checked: bool,
+) -> tuple[int, int, int]:
+    """Delete what this ingest (``file_pk``) stored of the declarations ``ids`` and store
+    ``records`` (the whole ones): ``(deleted, added, skipped)``. A declaration stored before
+    this ingest stays as it was (its id is skipped, as always)."""
+    declarations, items, batches = tables.declarations, tables.items, tables.ingest_batches
+    mine = sa.select(batches.c.pk).where(batches.c.file_pk == file_pk)
+    keys = (
+        connection.execute(
+            sa.select(declarations.c.pk).where(
+                declarations.c.id.in_(sorted(ids)), declarations.c.ingest_batch.in_(mine)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    if keys:
+        connection.execute(items.delete().where(items.c.decl_pk.in_(keys)))
+        connection.execute(declarations.delete().where(declarations.c.pk.in_(keys)))
+    result = write_declaration_values(
+        connection, converter.header_columns, converter.item_columns, records, tables, batch_pk,
+        checked=checked,
+    )  # fmt: skip
+    return len(keys), result.added, len(result.skipped)
