@@ -37,7 +37,7 @@ from riskengine.ingest.read import csv_rows, detect_format, groups, jsonl_rows, 
 from riskengine.ingest.records import Declarations, Records
 from riskengine.ingest.rejects import RejectsFile, rejects_of
 from riskengine.ingest.resume import FileState, file_state, identity, restart
-from riskengine.ingest.split import read_split, replace_split
+from riskengine.ingest.split import delete_split_items, read_split, replace_split
 from riskengine.store.engine import StoreError, database_errors
 from riskengine.store.migrate import ensure_schema
 from riskengine.store.schema import StoreTables, build_tables
@@ -240,6 +240,9 @@ def _run(
                 gc.collect(1)
             if progress is not None:
                 progress(batch.position, state.rows)
+        if split and engine.dialect.name == "duckdb":
+            with database_errors(engine), engine.begin() as connection:
+                delete_split_items(connection, tables, state.pk, list(split))
         with database_errors(engine), engine.begin() as connection:
             if split:
                 assert isinstance(converter, Declarations)
@@ -299,7 +302,7 @@ def _complete_split(
             rows_rejected=len(rejected), records_added=0, committed_at=dt.datetime.now(),
         )
     )  # fmt: skip
-    deleted, added, skipped = replace_split(
+    added, skipped = replace_split(
         connection, tables, state.pk, batch_pk, converter, records, ids, checked=checked
     )
     rejects.write(rejected)
@@ -314,12 +317,12 @@ def _complete_split(
         .where(files.c.pk == state.pk)
         .values(
             rows_rejected=state.rejected + len(rejected),
-            records_added=state.added + added - deleted,
+            records_added=state.added + added,
             records_skipped=state.skipped + skipped,
         )
     )
     state.rejected += len(rejected)
-    state.added += added - deleted
+    state.added += added
     state.skipped += skipped
     state.batches += 1
 

@@ -26,7 +26,7 @@ from riskengine.ingest.rejects import Reject, rejects_of
 from riskengine.store.schema import StoreTables
 from riskengine.store.writer import DeclarationValues, write_declaration_values
 
-__all__ = ["read_split", "replace_split"]
+__all__ = ["delete_split_items", "read_split", "replace_split"]
 
 
 def read_split(
@@ -71,6 +71,27 @@ def read_split(
     return records, rejected
 
 
+def delete_split_items(
+    connection: sa.Connection, tables: StoreTables, file_pk: int, ids: Collection[str]
+) -> list[int]:
+    """Delete the items of what this ingest stored of the declarations ``ids``; their keys.
+    (DuckDB cannot delete a declaration in the transaction that deleted its items: there this
+    runs in a transaction of its own first, and an interruption between the two leaves those
+    declarations without items until the ingest is resumed.)"""
+    declarations, items, batches = tables.declarations, tables.items, tables.ingest_batches
+    mine = sa.select(batches.c.pk).where(batches.c.file_pk == file_pk)
+    keys = list(
+        connection.execute(
+            sa.select(declarations.c.pk).where(
+                declarations.c.id.in_(sorted(ids)), declarations.c.ingest_batch.in_(mine)
+            )
+        ).scalars()
+    )
+    if keys:
+        connection.execute(items.delete().where(items.c.decl_pk.in_(keys)))
+    return keys
+
+
 def replace_split(
     connection: sa.Connection,
     tables: StoreTables,
@@ -81,26 +102,19 @@ def replace_split(
     ids: Collection[str],
     *,
     checked: bool,
-) -> tuple[int, int, int]:
+) -> tuple[int, int]:
     """Delete what this ingest (``file_pk``) stored of the declarations ``ids`` and store
-    ``records`` (the whole ones): ``(deleted, added, skipped)``. A declaration stored before
-    this ingest stays as it was (its id is skipped, as always)."""
-    declarations, items, batches = tables.declarations, tables.items, tables.ingest_batches
-    mine = sa.select(batches.c.pk).where(batches.c.file_pk == file_pk)
-    keys = (
-        connection.execute(
-            sa.select(declarations.c.pk).where(
-                declarations.c.id.in_(sorted(ids)), declarations.c.ingest_batch.in_(mine)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    ``records`` (the whole ones). A declaration stored before this ingest stays as it was (its id
+    is skipped, as always). Returns the changes to the file's counts: ``(added, skipped)`` —
+    the first pass counted the first rows of each id as added (when this ingest stored them) or
+    as skipped (when the id was stored before)."""
+    declarations = tables.declarations
+    keys = delete_split_items(connection, tables, file_pk, ids)
     if keys:
-        connection.execute(items.delete().where(items.c.decl_pk.in_(keys)))
         connection.execute(declarations.delete().where(declarations.c.pk.in_(keys)))
     result = write_declaration_values(
         connection, converter.header_columns, converter.item_columns, records, tables, batch_pk,
         checked=checked,
     )  # fmt: skip
-    return len(keys), result.added, len(result.skipped)
+    counted_skipped = len(set(ids)) - len(keys)
+    return result.added - len(keys), len(result.skipped) - counted_skipped
