@@ -11,9 +11,11 @@ together with the file's progress record. So:
 * a declaration id already in the store is skipped: ingesting the same file twice adds nothing;
 * an interrupted ingest (Ctrl-C, a kill, a lost connection) resumes after the last committed
   batch when started again: the file is recognised by its size and the SHA-256 of its first MiB
-  (with the mapping's SHA-256), and the rejects file is cut back to the committed rows.
+  (with the mapping's SHA-256), and the rejects file is cut back to the committed batches'.
 
-Rows of one declaration must be consecutive in a one-row-per-item export (``group_by``).
+Rows of one declaration need not be consecutive in a one-row-per-item export (``group_by``):
+a declaration whose rows are apart is completed at the end of the file
+(:mod:`~riskengine.ingest.split`), stored whole or rejected with all its rows.
 """
 
 from __future__ import annotations
