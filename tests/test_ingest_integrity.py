@@ -14,6 +14,7 @@ import sys
 import time
 from collections import defaultdict
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -242,6 +243,40 @@ def test_an_interrupted_ingest_completes_a_split_declaration_when_resumed(
     assert result.records_added == len(export.items)
 
 
+def test_rejects_written_by_a_batch_that_did_not_commit_are_not_kept(
+    store: sa.Engine, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A batch writes its rejects, then is interrupted before it commits: the resumed ingest
+    cuts the rejects file back to the committed batches' rejects and writes them once."""
+    from riskengine.ingest.rejects import RejectsFile
+
+    records = list(demo.generate(60, seed=5))
+    export = broken_export(records, gap=4)
+    path = export.write(tmp_path / "export.csv")
+    mapping = load_ingest_mapping(DECLARATIONS_MAP)
+    original = RejectsFile.write
+    calls = []
+
+    def write_then_stop(self: RejectsFile, rejects: Any) -> None:
+        original(self, rejects)
+        if rejects:
+            calls.append(len(rejects))
+            if len(calls) == 2:
+                raise KeyboardInterrupt
+
+    monkeypatch.setattr(RejectsFile, "write", write_then_stop)
+    with pytest.raises(KeyboardInterrupt):
+        ingest_file(store, path, mapping, batch_rows=5)
+    written = read_rejects(f"{path}.rejects.csv")
+    with store.connect() as c:
+        committed = c.execute(sa.select(TABLES.ingest_files.c.rows_rejected)).scalar_one()
+    assert len(written) == sum(calls) > committed == calls[0]
+    monkeypatch.setattr(RejectsFile, "write", original)
+    result = ingest_file(store, path, mapping, batch_rows=5)
+    assert result.resumed_from > 0
+    check_result(store, export, result.rejects_path or "")
+
+
 def test_without_group_by_a_repeated_id_is_a_second_declaration(
     store: sa.Engine, tmp_path: Path
 ) -> None:
@@ -315,6 +350,33 @@ def test_an_unreadable_row_rejects_the_declarations_around_it() -> None:
         ([9], True, f"row 8 {near}"),
         ([10], False, None),
     ]
+
+
+def test_outcome_rows_apart_are_rejected_saying_so(store: sa.Engine, tmp_path: Path) -> None:
+    records = list(demo.generate(5, seed=7))
+    declarations = Export()
+    for record in records:
+        declarations.add(record)
+    ingest_file(
+        store, declarations.write(tmp_path / "d.csv"), load_ingest_mapping(DECLARATIONS_MAP)
+    )
+    a, b = ident(records[0]), ident(records[1])
+    outcomes = tmp_path / "outcomes.csv"
+    outcomes.write_text(
+        "DECL_ID;STATUS;STATUS_DATE;REASON\n"
+        f"{a};NOT_COMPLETED;05.01.2024;0201\n"
+        f"{b};COMPLETED;06.01.2024;\n"
+        f"{a};NOT_COMPLETED;05.01.2024;1301\n",
+        encoding="utf-8",
+    )
+    result = ingest_file(store, outcomes, load_ingest_mapping(EXAMPLES / "demo_outcomes.toml"))
+    assert (result.records_added, result.rows_rejected) == (2, 1)
+    (reject,) = read_rejects(result.rejects_path or "")
+    assert (reject["row"], reject["declaration"]) == ("3", a)
+    assert reject["reason"] == (
+        f"the outcome of declaration {a} was read from row 1 on already: the rows of one outcome "
+        "must be consecutive (these rows are not stored)"
+    )
 
 
 # --- item 3: one bad record never stops a batch --------------------------------------------------
@@ -428,21 +490,79 @@ def test_json_lines_are_recognised_without_a_suffix(store_url: str, tmp_path: Pa
 # --- the kill-and-resume proof -----------------------------------------------------------------
 
 
-@pytest.mark.parametrize("parallel", ["no", "yes"])
-def test_a_killed_ingest_of_a_broken_file_resumes_to_the_same_end(
-    store: sa.Engine, store_url: str, tmp_path: Path, parallel: str
+def broken_jsonl(records: list[demo.DemoRecord], path: Path) -> tuple[Export, dict[int, str]]:
+    """JSON Lines of ``records`` with every kind of line of item 3 (and invalid JSON, and an id
+    repeated) among them: the expected store and the rejected lines with their reasons."""
+    demo.export_jsonl(records, path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    export = Export()
+    bad: dict[int, str] = {}
+
+    def digits(line: str, count: int) -> str:
+        data = json.loads(line)
+        data["items"][0]["customs_value"] = 7
+        return json.dumps(data).replace('"customs_value": 7', '"customs_value": ' + "9" * count)
+
+    kinds = {
+        7: (lambda line: digits(line, 400), "an integer of 400 digits"),
+        150: (lambda line: digits(line, 5_000), "an integer of 5,000 digits"),
+        420: (lambda line: line[:-1] + ', "x": ' + "[" * 100_000 + "]" * 100_000 + "}",
+              "nested too deeply to read"),
+        700: (lambda line: line.replace('"date"', '"memo": "\\u0000", "date"', 1),
+              "a NUL character"),
+        900: (lambda line: line[: len(line) // 2], "invalid JSON"),
+        1100: (lambda _line: lines[9], "appeared before at row 10: a second declaration"),
+    }  # fmt: skip
+    for number, (change, fragment) in kinds.items():
+        lines[number - 1] = change(lines[number - 1])
+        bad[number] = fragment
+    for number, record in enumerate(records, start=1):
+        if number not in bad:
+            export.items[ident(record)] = hs_codes(record)
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return export, bad
+
+
+def check_jsonl_result(
+    engine: sa.Engine, export: Export, bad: dict[int, str], rejects_path: Path
 ) -> None:
+    stored = stored_items(engine)
+    assert set(stored) == set(export.items)
+    for declaration, codes in export.items.items():
+        assert [c.lstrip("0") for c in stored[declaration]] == [c.lstrip("0") for c in codes]
+    rejects = read_rejects(rejects_path)
+    assert [int(r["row"]) for r in rejects] == sorted(bad)
+    for reject in rejects:
+        assert bad[int(reject["row"])] in reject["reason"], reject["reason"]
+
+
+@pytest.mark.parametrize("variant", ["csv", "csv-parallel", "jsonl"])
+def test_a_killed_ingest_of_a_broken_file_resumes_to_the_same_end(
+    store: sa.Engine, store_url: str, tmp_path: Path, variant: str
+) -> None:
+    """The issue's proof: an ingest of a file with the broken rows of items 1 and 3, killed
+    (SIGKILL, a real process) a third of the way and run again, ends with every good
+    declaration stored once, whole, and every bad one in the rejects file once."""
     if store.dialect.name == "duckdb":
         pytest.skip(
             "DuckDB lets one process open a database for writing, so this test cannot watch the "
             "killed process's progress"
         )
     records = list(demo.generate(1200, seed=13))
-    export = broken_export(records, gap=60)
-    path = export.write(tmp_path / "broken.csv")
+    if variant == "jsonl":
+        path = tmp_path / "broken.jsonl"
+        export, bad = broken_jsonl(records, path)
+        options = ["--batch-rows", "20"]
+        total = len(records)
+    else:
+        export = broken_export(records, gap=60)
+        path = export.write(tmp_path / "broken.csv")
+        parallel = "yes" if variant == "csv-parallel" else "no"
+        options = ["--mapping", str(DECLARATIONS_MAP), "--batch-rows", "20", "--parallel",
+                   parallel]  # fmt: skip
+        total = len(export.rows)
     script = "import sys\nfrom riskengine.cli import main\nsys.exit(main(sys.argv[1:]))\n"
-    args = [sys.executable, "-c", script, "ingest", str(path), "--db", store_url, "--mapping",
-            str(DECLARATIONS_MAP), "--batch-rows", "20", "--parallel", parallel,
+    args = [sys.executable, "-c", script, "ingest", str(path), "--db", store_url, *options,
             "--quiet"]  # fmt: skip
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]))
     process = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
@@ -453,7 +573,7 @@ def test_a_killed_ingest_of_a_broken_file_resumes_to_the_same_end(
         while time.monotonic() < deadline and process.poll() is None:
             with store.connect() as c:
                 committed = c.execute(sa.select(sa.func.max(files.c.rows_committed))).scalar() or 0
-            if committed >= len(export.rows) // 3:
+            if committed >= total // 3:
                 break
             time.sleep(0.02)
     finally:
@@ -466,14 +586,14 @@ def test_a_killed_ingest_of_a_broken_file_resumes_to_the_same_end(
     with store.connect() as c:
         status = c.execute(sa.select(files.c.status, files.c.rows_committed)).one()
     assert status.status == "running"
-    assert 0 < status.rows_committed < len(export.rows)
-    result = CliRunner().invoke(
-        cli, ["ingest", str(path), "--db", store_url, "--mapping", str(DECLARATIONS_MAP),
-              "--batch-rows", "20", "--parallel", parallel, "--quiet"],
-    )  # fmt: skip
+    assert 0 < status.rows_committed < total
+    result = CliRunner().invoke(cli, ["ingest", str(path), "--db", store_url, *options, "--quiet"])
     assert result.exit_code == 1, result.output
     assert f"resumed after row {status.rows_committed}" in result.output
-    check_result(store, export, f"{path}.rejects.csv")
+    if variant == "jsonl":
+        check_jsonl_result(store, export, bad, Path(f"{path}.rejects.csv"))
+    else:
+        check_result(store, export, f"{path}.rejects.csv")
     with store.connect() as c:
         final = c.execute(sa.select(files.c.status, files.c.records_added)).one()
     assert final.status == "done"

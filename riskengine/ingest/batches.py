@@ -65,8 +65,9 @@ def read_batches(
     rows are not consecutive. If it was rejected, the later rows are rejected with it; if it
     was stored (or is to be stored), the id is reported in ``split`` and its later groups are
     left out: the pipeline reads them all again at the end and stores the declaration whole, or
-    rejects all its rows (:func:`split_groups`). Without grouping (one row or line is one
-    declaration) the later one is a second declaration with the same id and is rejected."""
+    rejects all its rows (:mod:`riskengine.ingest.split`). Without grouping (one row or line is
+    one declaration) the later one is a second declaration with the same id and is rejected.
+    The later rows of an outcome whose rows are apart are rejected saying so."""
     declarations = mapping.kind == "declarations"
     seen: dict[str, int] = {}  # declaration id -> its first row
     culprits: dict[str, int] = {}  # a rejected declaration's id -> the row that failed
@@ -82,39 +83,54 @@ def read_batches(
         rows = group.rows
         first = rows[0].number
         skipped = rows[-1].number <= resumed_from
-        if skipped and not declarations:
-            continue
-        record: Any
+        record: Any = None
+        problems: dict[int, str] = {}
+        ident: str | None = None
         culprit: int | None = None
         left_out = False
-        if group.broken:
-            problems = group_problems(group)
-            record, ident = None, converter.ident_of(group)
-        else:
-            record, problems, ident = converter.convert(group)
-        if declarations and ident is not None:
-            if ident in split:
-                left_out = True
-            elif ident in seen and grouped:
-                earlier = culprits.get(ident)
-                if earlier is None:  # stored from its first rows: completed at the end
-                    split.add(ident)
-                    unreported.append(ident)
-                    left_out = True
-                elif record is not None:
-                    record, problems, culprit = None, {}, earlier
-            elif ident in seen:
-                record = None
+        if not declarations:
+            key = None if group.key is None else str(group.key)
+            earlier = None if key is None else seen.setdefault(key, first)
+            if skipped:
+                continue
+            if earlier is not None and earlier != first:  # outcome rows apart: said, not merged
+                ident = key
                 problems = {first: (
-                    f"declaration {ident} appeared before at row {seen[ident]}: a second "
-                    f"declaration with the same id{hint}"
+                    f"the outcome of declaration {key} was read from row {earlier} on already: "
+                    "the rows of one outcome must be consecutive (these rows are not stored)"
                 )}  # fmt: skip
+            elif group.broken:
+                problems, ident = group_problems(group), converter.ident_of(group)
             else:
-                seen[ident] = first
-                if record is None:
-                    culprits[ident] = min(problems) if problems else first
-        if skipped:
-            continue
+                record, problems, ident = converter.convert(group)
+        else:
+            if group.broken:
+                problems, ident = group_problems(group), converter.ident_of(group)
+            else:
+                record, problems, ident = converter.convert(group)
+            if ident is not None:
+                if ident in split:
+                    left_out = True
+                elif ident in seen and grouped:
+                    earlier = culprits.get(ident)
+                    if earlier is None:  # stored from its first rows: completed at the end
+                        split.add(ident)
+                        unreported.append(ident)
+                        left_out = True
+                    elif record is not None:
+                        record, problems, culprit = None, {}, earlier
+                elif ident in seen:
+                    record = None
+                    problems = {first: (
+                        f"declaration {ident} appeared before at row {seen[ident]}: a second "
+                        f"declaration with the same id{hint}"
+                    )}  # fmt: skip
+                else:
+                    seen[ident] = first
+                    if record is None:
+                        culprits[ident] = min(problems) if problems else first
+            if skipped:
+                continue
         if batch is None:
             batch = Batch(0, first, 0, [], [], [])
         if left_out:
