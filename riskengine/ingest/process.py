@@ -45,8 +45,9 @@ class ConversionProcess:
     which would import the caller's main script again). It gets the job as a pickle on its
     standard input and runs the same code as the single-process path (:func:`read_batches`,
     the packing of rejects); each batch comes back on its standard output as one length-prefixed
-    ``marshal`` message: the bytes read, the first and last row, the rejects as tuples and the
-    records (ids, header values, item values — text, numbers, booleans, dates as ISO text).
+    ``marshal`` message: the bytes read, the first and last row, the rejects as tuples, the
+    records (ids, header values, item values — text, numbers, booleans, dates as ISO text) and
+    the ids of declarations found to have rows apart (completed by the parent at the end).
     Iterating yields the batches in file order; an error in the child is raised here as a
     :class:`StoreError`; :meth:`close` stops the child.
     """
