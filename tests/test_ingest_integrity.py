@@ -298,6 +298,50 @@ def test_without_group_by_a_repeated_id_is_a_second_declaration(
     )
 
 
+def test_flat_json_lines_grouped_by_a_key_follow_the_same_rules(
+    store: sa.Engine, tmp_path: Path
+) -> None:
+    mapping = parse_ingest_mapping(
+        """
+[source]
+format = "jsonl"
+group_by = "id"
+[fields]
+"declaration.id" = "id"
+"declaration.date" = "date"
+"item.hs_code" = "hs"
+""",
+        "flat.toml",
+    )
+    lines = [
+        {"id": "A", "date": "2024-01-01", "hs": "0101"},
+        {"id": "B", "date": "2024-01-01", "hs": "0202"},
+        {"id": "A", "date": "2024-01-01", "hs": "0303"},  # A's rows apart: one declaration
+        {"id": "C", "date": "2024-01-01", "hs": "0404"},
+        {"id": "C", "date": "2024-01-02", "hs": "0505"},  # C disagrees with itself
+        "garbage{",  # unreadable: B's second part below is rejected, so all of B
+        {"id": "B", "date": "2024-01-01", "hs": "0606"},
+    ]
+    path = tmp_path / "flat.jsonl"
+    path.write_text(
+        "".join((x if isinstance(x, str) else json.dumps(x)) + "\n" for x in lines),
+        encoding="utf-8",
+    )
+    result = ingest_file(store, path, mapping, batch_rows=1)
+    assert stored_items(store) == {"A": ["0101", "0303"]}
+    rejects = [
+        (r["row"], r["declaration"], r["reason"]) for r in read_rejects(result.rejects_path or "")
+    ]
+    assert rejects == [
+        ("4", "C", "rejected with its declaration (see row 5)"),
+        ("5", "C", "column date (declaration.date) differs from row 4 of the same declaration: "
+                   "'2024-01-02' vs '2024-01-01'"),
+        ("6", "", "invalid JSON: Expecting value at column 1"),
+        ("2", "B", "rejected with its declaration (see row 7)"),
+        ("7", "B", "row 6 next to this declaration could not be read and may belong to it"),
+    ]  # fmt: skip
+
+
 def test_the_cell_limit_is_configurable(store: sa.Engine, tmp_path: Path) -> None:
     record = multi_item(list(demo.generate(30, seed=2)))[0]
     rows = list(demo.export_rows([record]))

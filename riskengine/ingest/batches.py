@@ -36,12 +36,19 @@ class Batch:
     split: list[str] = attrs.Factory(list)
 
 
-def group_problems(group: Group) -> dict[int, str]:
-    """The problems of a broken group by row number (its unreadable rows, or its ``note``)."""
+def group_problems(
+    group: Group, converter: Declarations | Records
+) -> tuple[dict[int, str], str | None]:
+    """The problems by row number and the declaration id of a broken group: its unreadable
+    rows; or, when it is only rejected for an unreadable row next to it (``note``), its own
+    problem if it has one (it says more), else the note."""
     problems = {row.number: row.problem for row in group.rows if row.problem is not None}
-    if not problems and group.note is not None:
-        problems[group.rows[0].number] = group.note
-    return problems
+    if problems or group.note is None:
+        return problems, converter.ident_of(group)
+    record, own, ident = converter.convert(group)
+    if record is None and own:
+        return own, ident
+    return {group.rows[0].number: group.note}, ident
 
 
 def read_batches(
@@ -100,12 +107,12 @@ def read_batches(
                     "the rows of one outcome must be consecutive (these rows are not stored)"
                 )}  # fmt: skip
             elif group.broken:
-                problems, ident = group_problems(group), converter.ident_of(group)
+                problems, ident = group_problems(group, converter)
             else:
                 record, problems, ident = converter.convert(group)
         else:
             if group.broken:
-                problems, ident = group_problems(group), converter.ident_of(group)
+                problems, ident = group_problems(group, converter)
             else:
                 record, problems, ident = converter.convert(group)
             if ident is not None:

@@ -53,15 +53,13 @@ def read_split(
     records: list[DeclarationValues] = []
     rejected: list[Reject] = []
     for ident, found in parts.items():
-        rows_of = [row for group in found for row in group.rows]
-        notes = [group.note for group in found if group.note is not None]
-        whole = Group(
-            rows_of, found[0].key, any(g.broken for g in found), notes[0] if notes else None
-        )
-        record: Any
-        if whole.broken:
-            record, problems = None, group_problems(whole)
-        else:
+        whole = Group([row for group in found for row in group.rows], found[0].key)
+        record: Any = None
+        problems: dict[int, str] = {}
+        for group in found:
+            if group.broken:
+                problems.update(group_problems(group, converter)[0])
+        if not problems:
             record, problems, _ = converter.convert(whole)
         if record is None:
             rejected.extend(rejects_of(whole, problems, ident))
