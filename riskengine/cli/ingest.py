@@ -152,6 +152,13 @@ def ingest(
         f"{result.records_skipped} already stored, {result.rows_rejected} rows rejected "
         f"in {result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s)"
     )
+    if result.declarations_apart:
+        click.echo(
+            f"{result.declarations_apart} declarations had rows apart from each other in the "
+            "file: each was put together and stored whole, or rejected whole (sorting the "
+            f"file by its {'group_by column' if mapping is None else mapping.group_by} "
+            "spares the second reading)"
+        )
     if result.rejects_path:
         click.echo(f"rejected rows: {result.rejects_path}")
         sys.exit(1)

@@ -74,6 +74,9 @@ class IngestResult:
     seconds: float
     rejects_path: str | None
     already_done: bool = False
+    #: Declarations whose rows were apart in the file (completed at the end, see
+    #: :mod:`riskengine.ingest.split`), counted by this run.
+    declarations_apart: int = 0
 
     @property
     def rows_per_second(self) -> float:
@@ -188,6 +191,7 @@ def _run(
     parallel: bool,
 ) -> IngestResult:
     resumed_from = state.rows
+    split: dict[str, None] = {}  # ids of declarations whose rows are apart, in file order
     # Rows make many short-lived objects without reference cycles: the cyclic collector would
     # only slow the loop down (by a third), so it runs between batches instead.
     collecting = gc.isenabled()
@@ -234,7 +238,6 @@ def _run(
                 )
             )  # fmt: skip
         checked = not getattr(converter, "native", False)
-        split: dict[str, None] = {}
         for number, batch in enumerate(batches, start=1):
             _commit(engine, mapping, tables, state, batch, rejects, converter, checked)
             split.update(dict.fromkeys(batch.split))
@@ -277,7 +280,7 @@ def _run(
     return IngestResult(
         source, mapping.kind, state.rows, state.rejected, state.added, state.skipped,
         state.batches, resumed_from, time.perf_counter() - began,
-        rejects_file if state.rejected else None,
+        rejects_file if state.rejected else None, declarations_apart=len(split),
     )  # fmt: skip
 
 
