@@ -155,9 +155,8 @@ def ingest(
     if result.declarations_apart:
         click.echo(
             f"{result.declarations_apart} declarations had rows apart from each other in the "
-            "file: each was put together and stored whole, or rejected whole (sorting the "
-            f"file by its {'group_by column' if mapping is None else mapping.group_by} "
-            "spares the second reading)"
+            "file: each was put together and stored whole, or rejected whole (a file sorted "
+            f"by {'its group_by column' if mapping is None else mapping.group_by} is read once)"
         )
     if result.rejects_path:
         click.echo(f"rejected rows: {result.rejects_path}")
