@@ -371,6 +371,44 @@ def test_the_cell_limit_is_configurable(store: sa.Engine, tmp_path: Path) -> Non
         parse_ingest_mapping(text.replace("[source]\n", "[source]\nmax_cell = 0\n"), "x.toml")
 
 
+def test_a_row_too_long_to_read_rejects_the_declarations_around_it(
+    store: sa.Engine, tmp_path: Path
+) -> None:
+    """A cell over the reader's own limit (16 MiB: an unclosed quote running through a file)
+    makes its row unreadable, so its declaration is unknown: the declarations on both sides of
+    it are rejected with it, the others stored."""
+    from riskengine.ingest.read import READ_LIMIT
+
+    a, b, c = multi_item(list(demo.generate(40, seed=2)))[:3]
+    a_rows = list(demo.export_rows([a]))
+    huge = list(a_rows[0])
+    huge[COL["DESCRIPTION"]] = "z" * (READ_LIMIT + 10)
+    export = Export()
+    export.add(c)
+    export.add(a, a_rows[:1])
+    export.rows.append(("?", huge))
+    export.add(a, a_rows[1:])
+    export.add(b)
+    path = export.write(tmp_path / "huge.csv")
+    limit = csv.field_size_limit(131_072)  # as in a fresh process: the reader raises it
+    try:
+        result = ingest_file(store, path, load_ingest_mapping(DECLARATIONS_MAP))
+    finally:
+        csv.field_size_limit(limit)
+    assert set(stored_items(store)) == {ident(b), ident(c)}
+    rejects = read_rejects(result.rejects_path or "")
+    unreadable = export.numbers("?")[0]
+    near = f"row {unreadable} next to this declaration could not be read and may belong to it"
+    assert [(int(r["row"]), r["declaration"], r["reason"]) for r in rejects] == [
+        (export.numbers(ident(a))[0], ident(a), near),
+        (unreadable, "", "unreadable CSV: a cell of more than 16,777,216 characters (an "
+                         "unclosed quote?): the row cannot be read"),
+        *[(n, ident(a), near if n == export.numbers(ident(a))[1] else
+           f"rejected with its declaration (see row {export.numbers(ident(a))[1]})")
+          for n in export.numbers(ident(a))[1:]],
+    ]  # fmt: skip
+
+
 def test_an_unreadable_row_rejects_the_declarations_around_it() -> None:
     def row(number: int, key: str | None, problem: str | None = None) -> Row:
         return Row(number, number, [key or ""], [key or ""], problem)
