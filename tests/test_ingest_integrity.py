@@ -484,6 +484,20 @@ def test_a_nul_character_rejects_its_declaration_only(store: sa.Engine, tmp_path
     check_result(store, export, result.rejects_path or "")
 
 
+def test_a_nul_character_in_a_column_the_mapping_does_not_read_is_left_alone(
+    store: sa.Engine, tmp_path: Path
+) -> None:
+    records = list(demo.generate(3, seed=3))
+    path = tmp_path / "extra.csv"
+    with open(path, "w", encoding="utf-8", newline="") as stream:
+        writer = csv.writer(stream, delimiter=";")
+        writer.writerow([*HEADER, "NOTE"])
+        for row in demo.export_rows(records):
+            writer.writerow([*row, "free\x00text"])
+    result = ingest_file(store, path, load_ingest_mapping(DECLARATIONS_MAP))
+    assert (result.records_added, result.rows_rejected) == (3, 0)
+
+
 def test_jsonl_lines_no_reader_can_take_are_rejected_and_the_rest_stored(
     store_url: str, store: sa.Engine, tmp_path: Path
 ) -> None:
