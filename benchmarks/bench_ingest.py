@@ -133,7 +133,7 @@ def converted_rows(
         key_of = group_key(mapping, header, converter)
         pk = 0
         for batch in read_batches(groups(rows, key_of), converter, mapping, 0,
-                                     5_000, raw):  # fmt: skip
+                                     5_000, raw, grouped=key_of is not None):  # fmt: skip
             for _ident, values, item_values in batch.records:
                 pk += 1
                 headers.append((pk, *values, None))

@@ -80,6 +80,19 @@ def ingest(
     from riskengine.ingest.pipeline import ingest_file
     from riskengine.store.engine import connect
 
+    if mapping_path is None:
+        from riskengine.ingest.read import sniff_format
+
+        suffix = Path(file).suffix.lower()
+        if suffix not in (".jsonl", ".ndjson", ".json") and (
+            sniff_format(file) == "csv"
+            or (sniff_format(file) is None and suffix in (".csv", ".tsv"))
+        ):
+            raise click.UsageError(
+                f"{file} is not JSON Lines (its first line does not start with '{{'): a CSV "
+                "file needs --mapping MAP.toml, which says which column is which field "
+                "(see docs/ingest.md); nothing was read or written"
+            )
     catalogue = catalogue_with(catalogue_path)
     mapping = (
         load_ingest_mapping(mapping_path, catalogue=catalogue, kind=kind) if mapping_path else None
@@ -122,6 +135,16 @@ def ingest(
             f"{file} was already ingested ({result.rows} rows, {result.records_added} {what} "
             "added): nothing to do (use --force to read it again)"
         )
+        if result.rows_rejected:
+            # the same exit status as the run that rejected them: the file still has bad rows
+            shown = result.rejects_path or "the rejects file"
+            gone = (
+                ""
+                if os.path.exists(shown)
+                else " (the file is no longer there: --force writes it again)"
+            )
+            click.echo(f"{result.rows_rejected} rows were rejected: {shown}{gone}")
+            sys.exit(1)
         return
     resumed = f", resumed after row {result.resumed_from}" if result.resumed_from else ""
     click.echo(
@@ -129,6 +152,12 @@ def ingest(
         f"{result.records_skipped} already stored, {result.rows_rejected} rows rejected "
         f"in {result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s)"
     )
+    if result.declarations_apart:
+        click.echo(
+            f"{result.declarations_apart} declarations had rows apart from each other in the "
+            "file: each was put together and stored whole, or rejected whole (a file sorted "
+            f"by {'its group_by column' if mapping is None else mapping.group_by} is read once)"
+        )
     if result.rejects_path:
         click.echo(f"rejected rows: {result.rejects_path}")
         sys.exit(1)

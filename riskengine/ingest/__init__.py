@@ -11,6 +11,7 @@ The pipeline, in the order a row goes through it:
 * :mod:`~riskengine.ingest.process`: the same in a second process (the subprocess protocol);
 * :mod:`~riskengine.ingest.rejects` and :mod:`~riskengine.ingest.resume`: rejected rows and
   resuming after an interruption;
+* :mod:`~riskengine.ingest.split`: declarations whose rows are apart, completed at the end;
 * :mod:`~riskengine.ingest.pipeline`: :func:`ingest_file`, which stores the batches.
 """
 

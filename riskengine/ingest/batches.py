@@ -13,17 +13,19 @@ import attrs
 
 from riskengine.ingest.mapping import IngestMapping
 from riskengine.ingest.read import Group, Row, column_index, path_getter
-from riskengine.ingest.records import Declarations, Records, text_or_none
+from riskengine.ingest.records import Declarations, Records
 from riskengine.ingest.rejects import Reject, rejects_of
 
-__all__ = ["Batch", "group_key", "prefetch", "read_batches"]
+__all__ = ["Batch", "group_key", "group_problems", "prefetch", "read_batches"]
 
 
 @attrs.define
 class Batch:
     """A converted batch: where the reading stood, its rows, the rejects and what to store
     (declarations: ``records``; outcomes and controls: ``good`` with their groups, as a record
-    about an unknown declaration is rejected when it is written)."""
+    about an unknown declaration is rejected when it is written). ``split``: ids of declarations
+    found in this batch to have rows apart from each other (stored whole at the end of the file,
+    see :func:`read_batches`)."""
 
     position: int
     first_row: int
@@ -31,6 +33,22 @@ class Batch:
     rejected: list[Reject]
     records: list[Any]
     good: list[tuple[Group, Any, str | None]]
+    split: list[str] = attrs.Factory(list)
+
+
+def group_problems(
+    group: Group, converter: Declarations | Records
+) -> tuple[dict[int, str], str | None]:
+    """The problems by row number and the declaration id of a broken group: its unreadable
+    rows; or, when it is only rejected for an unreadable row next to it (``note``), its own
+    problem if it has one (it says more), else the note."""
+    problems = {row.number: row.problem for row in group.rows if row.problem is not None}
+    if problems or group.note is None:
+        return problems, converter.ident_of(group)
+    record, own, ident = converter.convert(group)
+    if record is None and own:
+        return own, ident
+    return {group.rows[0].number: group.note}, ident
 
 
 def read_batches(
@@ -40,58 +58,108 @@ def read_batches(
     resumed_from: int,
     batch_rows: int,
     raw_stream: IO[bytes],
+    *,
+    grouped: bool = False,
 ) -> Iterator[Batch]:
     """Converted groups in batches of about ``batch_rows`` rows, with the bytes read so far.
 
-    Rows up to ``resumed_from`` (committed by an earlier run) are only read for the ids they
-    hold, so a declaration repeated across the resume point is still caught. A rejected group
-    becomes its rejects at once; the rows of a good declaration are let go as soon as it is
-    converted (only outcomes and controls keep theirs: the writer may still reject them)."""
+    Rows up to ``resumed_from`` (committed by an earlier run) are converted again but not
+    emitted, so every run decides the same about every declaration. A rejected group becomes its
+    rejects at once; the rows of a good declaration are let go as soon as it is converted (only
+    outcomes and controls keep theirs: the writer may still reject them).
+
+    A declaration id met again in a later group: in a ``grouped`` file (one row per item) its
+    rows are not consecutive. If it was rejected, the later rows are rejected with it; if it
+    was stored (or is to be stored), the id is reported in ``split`` and its later groups are
+    left out: the pipeline reads them all again at the end and stores the declaration whole, or
+    rejects all its rows (:mod:`riskengine.ingest.split`). Without grouping (one row or line is
+    one declaration) the later one is a second declaration with the same id and is rejected.
+    The later rows of an outcome whose rows are apart are rejected saying so."""
     declarations = mapping.kind == "declarations"
-    seen: dict[Any, int] = {}
+    seen: dict[str, int] = {}  # declaration id -> its first row
+    culprits: dict[str, int] = {}  # a rejected declaration's id -> the row that failed
+    split: set[str] = set()
+    unreported: list[str] = []
     batch: Batch | None = None
     pending_rows = 0
+    last_row = resumed_from
+    hint = ""
+    if mapping.rules and mapping.items is None:
+        hint = " (without group_by in [source], one row is one declaration)"
     for group in groups:
         rows = group.rows
         first = rows[0].number
-        if rows[-1].number <= resumed_from:
-            if declarations and all(r.problem is None for r in rows):
-                ident = converter.key_of(rows[0])
-                if ident is not None:
-                    seen.setdefault(ident, first)
-            continue
-        record: Any
-        if group.broken:
-            problems = {row.number: row.problem for row in rows if row.problem is not None}
-            record, ident = None, text_or_none(group.key)
-        else:
-            record, problems, ident = converter.convert(group)
-        if record is not None and declarations and ident is not None:
-            earlier = seen.get(ident)
-            if earlier is not None:
-                record = None
+        skipped = rows[-1].number <= resumed_from
+        record: Any = None
+        problems: dict[int, str] = {}
+        ident: str | None = None
+        culprit: int | None = None
+        left_out = False
+        if not declarations:
+            key = None if group.key is None else str(group.key)
+            earlier = None if key is None else seen.setdefault(key, first)
+            if skipped:
+                continue
+            if earlier is not None and earlier != first:  # outcome rows apart: said, not merged
+                ident = key
                 problems = {first: (
-                    f"declaration {ident} appeared before at row {earlier}: the rows of one "
-                    "declaration must be consecutive"
+                    f"the outcome of declaration {key} was read from row {earlier} on already: "
+                    "the rows of one outcome must be consecutive (these rows are not stored)"
                 )}  # fmt: skip
+            elif group.broken:
+                problems, ident = group_problems(group, converter)
             else:
-                seen[ident] = first
+                record, problems, ident = converter.convert(group)
+        else:
+            if group.broken:
+                problems, ident = group_problems(group, converter)
+            else:
+                record, problems, ident = converter.convert(group)
+            if ident is not None:
+                if ident in split:
+                    left_out = True
+                elif ident in seen and grouped:
+                    earlier = culprits.get(ident)
+                    if earlier is None:  # stored from its first rows: completed at the end
+                        split.add(ident)
+                        unreported.append(ident)
+                        left_out = True
+                    elif record is not None:
+                        record, problems, culprit = None, {}, earlier
+                elif ident in seen:
+                    record = None
+                    problems = {first: (
+                        f"declaration {ident} appeared before at row {seen[ident]}: a second "
+                        f"declaration with the same id{hint}"
+                    )}  # fmt: skip
+                else:
+                    seen[ident] = first
+                    if record is None:
+                        culprits[ident] = min(problems) if problems else first
+            if skipped:
+                continue
         if batch is None:
             batch = Batch(0, first, 0, [], [], [])
-        if record is None:
-            batch.rejected.extend(rejects_of(group, problems, ident))
+        if left_out:
+            pass
+        elif record is None:
+            batch.rejected.extend(rejects_of(group, problems, ident, culprit))
         elif declarations:
             batch.records.append(record)
         else:
             batch.good.append((group, record, ident))
-        batch.last_row = rows[-1].number
+        batch.last_row = last_row = rows[-1].number
         pending_rows += len(rows)
         if pending_rows >= batch_rows:
             batch.position = raw_stream.tell()
+            batch.split, unreported = unreported, []
             yield batch
             batch, pending_rows = None, 0
-    if batch is not None:
+    if batch is not None or unreported:
+        if batch is None:  # split ids found in rows committed before: report them
+            batch = Batch(0, last_row + 1, last_row, [], [], [])
         batch.position = raw_stream.tell()
+        batch.split = unreported
         yield batch
 
 

@@ -59,7 +59,11 @@ REQUIRED: dict[str, tuple[str, ...]] = {
 
 _DEFAULT_TRUE = ("1", "true", "yes", "y", "t", "так")
 _DEFAULT_FALSE = ("0", "false", "no", "n", "f", "ні")
-_SOURCE_KEYS = {"format", "delimiter", "quotechar", "encoding", "group_by", "items", "empty"}
+_SOURCE_KEYS = {
+    "format", "delimiter", "quotechar", "encoding", "group_by", "items", "empty", "max_cell",
+}  # fmt: skip
+#: The longest CSV cell read by default (characters): what Python's csv module allows by default.
+DEFAULT_MAX_CELL = 131_072
 _DEFAULT_KEYS = {"date_format", "decimal_comma", "true_values", "false_values", "strip"}
 _RULE_KEYS = {
     "column",
@@ -129,6 +133,7 @@ class IngestMapping:
     group_by: str | None = None
     items: str | None = None
     empty_is_missing: bool = True
+    max_cell: int = DEFAULT_MAX_CELL
     file: str | None = None
     sha256: str = ""
 
@@ -371,6 +376,9 @@ def parse_ingest_mapping(
     empty = source_table.get("empty", "missing")
     if empty not in ("missing", "empty-string"):
         raise fail("empty must be 'missing' or 'empty-string'", "source.empty")
+    max_cell = source_table.get("max_cell", DEFAULT_MAX_CELL)
+    if isinstance(max_cell, bool) or not isinstance(max_cell, int) or max_cell < 1:
+        raise fail("max_cell must be a positive whole number of characters", "source.max_cell")
     group_by = source_table.get("group_by")
     if group_by is not None and not isinstance(group_by, str):
         raise fail("group_by names one column", "source.group_by")
@@ -384,6 +392,7 @@ def parse_ingest_mapping(
         group_by=group_by,
         items=source_table.get("items"),
         empty_is_missing=empty == "missing",
+        max_cell=max_cell,
         file=source,
         sha256=hashlib.sha256(text.encode("utf-8")).hexdigest(),
     )
@@ -403,4 +412,4 @@ def native_mapping(kind: str = "declarations") -> IngestMapping:
     other kinds always need a mapping."""
     if kind != "declarations":
         raise MappingError(f"ingesting {kind} needs a --mapping file (see docs/ingest.md)")
-    return IngestMapping(kind="declarations", rules=(), format="jsonl", file=None, sha256="native")
+    return IngestMapping(kind="declarations", rules=(), format=None, file=None, sha256="native")

@@ -11,9 +11,11 @@ together with the file's progress record. So:
 * a declaration id already in the store is skipped: ingesting the same file twice adds nothing;
 * an interrupted ingest (Ctrl-C, a kill, a lost connection) resumes after the last committed
   batch when started again: the file is recognised by its size and the SHA-256 of its first MiB
-  (with the mapping's SHA-256), and the rejects file is cut back to the committed rows.
+  (with the mapping's SHA-256), and the rejects file is cut back to the committed batches'.
 
-Rows of one declaration must be consecutive in a one-row-per-item export (``group_by``).
+Rows of one declaration need not be consecutive in a one-row-per-item export (``group_by``):
+a declaration whose rows are apart is completed at the end of the file
+(:mod:`~riskengine.ingest.split`), stored whole or rejected with all its rows.
 """
 
 from __future__ import annotations
@@ -33,10 +35,11 @@ from riskengine.catalogue import Catalogue, default_catalogue
 from riskengine.ingest.batches import Batch, group_key, prefetch, read_batches
 from riskengine.ingest.mapping import IngestMapping, MappingError, native_mapping
 from riskengine.ingest.process import ConversionProcess, use_parallel
-from riskengine.ingest.read import csv_rows, detect_format, groups, jsonl_rows
+from riskengine.ingest.read import csv_rows, detect_format, groups, jsonl_rows, sniff_format
 from riskengine.ingest.records import Declarations, Records
 from riskengine.ingest.rejects import RejectsFile, rejects_of
 from riskengine.ingest.resume import FileState, file_state, identity, restart
+from riskengine.ingest.split import delete_split_items, read_split, replace_split
 from riskengine.store.engine import StoreError, database_errors
 from riskengine.store.migrate import ensure_schema
 from riskengine.store.schema import StoreTables, build_tables
@@ -71,6 +74,9 @@ class IngestResult:
     seconds: float
     rejects_path: str | None
     already_done: bool = False
+    #: Declarations whose rows were apart in the file (completed at the end, see
+    #: :mod:`riskengine.ingest.split`), counted by this run.
+    declarations_apart: int = 0
 
     @property
     def rows_per_second(self) -> float:
@@ -113,17 +119,15 @@ def ingest_file(
         mapping = native_mapping(kind or "declarations")
     if kind is not None and mapping.kind != kind:
         raise MappingError(f"the mapping is for {mapping.kind}, not {kind}", file=mapping.file)
-    fmt = detect_format(source, mapping)
-    if fmt == "csv" and not mapping.rules:
-        raise MappingError("a CSV file needs a --mapping (see docs/ingest.md)")
+    if not os.path.isfile(source):
+        raise StoreError(f"no such file: {source}")
+    fmt = _format(source, mapping)
     if batch_rows < 1:
         raise ValueError("batch_rows must be at least 1")
     tables = build_tables(catalogue)
     for rule in mapping.rules:
         if rule.scope in ("declaration", "item") and rule.target not in tables.field_columns:
             raise MappingError(f"the store has no column for {rule.target!r}", file=mapping.file)
-    if not os.path.isfile(source):
-        raise StoreError(f"no such file: {source}")
     size, head = identity(source)
     rejects_file = os.fspath(rejects_path) if rejects_path else source + ".rejects.csv"
     if fmt == "csv":  # a mapping that does not fit the file fails before anything is recorded
@@ -154,6 +158,24 @@ def ingest_file(
         )  # fmt: skip
 
 
+def _format(source: str, mapping: IngestMapping) -> str:
+    """The file's format; without a mapping it must be JSON Lines (a CSV file is an error,
+    raised before anything is read or written)."""
+    if mapping.rules:
+        return detect_format(source, mapping)
+    suffix = os.path.splitext(source)[1].lower()
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return "jsonl"
+    sniffed = sniff_format(source)
+    if sniffed == "csv" or (sniffed is None and suffix in (".csv", ".tsv")):
+        raise MappingError(
+            f"{source} is not JSON Lines (its first line does not start with '{{'): "
+            "a CSV file needs a mapping file that says which column is which field "
+            "(--mapping MAP.toml; see docs/ingest.md)"
+        )
+    return "jsonl"
+
+
 def _run(
     engine: sa.Engine,
     source: str,
@@ -169,6 +191,7 @@ def _run(
     parallel: bool,
 ) -> IngestResult:
     resumed_from = state.rows
+    split: dict[str, None] = {}  # ids of declarations whose rows are apart, in file order
     # Rows make many short-lived objects without reference cycles: the cyclic collector would
     # only slow the loop down (by a third), so it runs between batches instead.
     collecting = gc.isenabled()
@@ -191,7 +214,7 @@ def _run(
             converter = Declarations(mapping, header, catalogue, tables.field_columns)
         else:
             converter = Records(mapping, header)
-        rejects = RejectsFile(rejects_file, header, resumed_from)
+        rejects = RejectsFile(rejects_file, header, state.rejected if state.batches else None)
         if parallel:
             # Reading and converting run in a second process while this one writes: the two
             # halves cost about the same, and threads would share one interpreter lock.
@@ -211,17 +234,27 @@ def _run(
             batches = prefetch(
                 read_batches(
                     groups(rows, key_of), converter, mapping, resumed_from, batch_rows,
-                    raw_stream,
+                    raw_stream, grouped=key_of is not None,
                 )
             )  # fmt: skip
         checked = not getattr(converter, "native", False)
         for number, batch in enumerate(batches, start=1):
             _commit(engine, mapping, tables, state, batch, rejects, converter, checked)
+            split.update(dict.fromkeys(batch.split))
             if number % 16 == 0:
                 gc.collect(1)
             if progress is not None:
                 progress(batch.position, state.rows)
+        if split and engine.dialect.name == "duckdb":
+            with database_errors(engine), engine.begin() as connection:
+                delete_split_items(connection, tables, state.pk, list(split))
         with database_errors(engine), engine.begin() as connection:
+            if split:
+                assert isinstance(converter, Declarations)
+                _complete_split(
+                    connection, source, fmt, mapping, tables, state, rejects, converter, checked,
+                    list(split),
+                )  # fmt: skip
             files = tables.ingest_files
             connection.execute(
                 files.update()
@@ -247,8 +280,56 @@ def _run(
     return IngestResult(
         source, mapping.kind, state.rows, state.rejected, state.added, state.skipped,
         state.batches, resumed_from, time.perf_counter() - began,
-        rejects_file if state.rejected else None,
+        rejects_file if state.rejected else None, declarations_apart=len(split),
     )  # fmt: skip
+
+
+def _complete_split(
+    connection: sa.Connection,
+    source: str,
+    fmt: str,
+    mapping: IngestMapping,
+    tables: StoreTables,
+    state: FileState,
+    rejects: RejectsFile,
+    converter: Declarations,
+    checked: bool,
+    ids: list[str],
+) -> None:
+    """The declarations whose rows are apart: read again whole, stored instead of their first
+    rows or rejected with all their rows, in the transaction that marks the file done."""
+    records, rejected = read_split(source, fmt, mapping, converter, ids)
+    batch_pk = allocate_keys(connection, tables.ingest_batches, 1)
+    connection.execute(
+        tables.ingest_batches.insert().values(
+            pk=batch_pk, file_pk=state.pk, batch_no=state.batches + 1,
+            first_row=min((r.row for r in rejected), default=state.rows), last_row=state.rows,
+            rows_rejected=len(rejected), records_added=0, committed_at=dt.datetime.now(),
+        )
+    )  # fmt: skip
+    added, skipped = replace_split(
+        connection, tables, state.pk, batch_pk, converter, records, ids, checked=checked
+    )
+    rejects.write(rejected)
+    connection.execute(
+        tables.ingest_batches.update()
+        .where(tables.ingest_batches.c.pk == batch_pk)
+        .values(records_added=added)
+    )
+    files = tables.ingest_files
+    connection.execute(
+        files.update()
+        .where(files.c.pk == state.pk)
+        .values(
+            rows_rejected=state.rejected + len(rejected),
+            records_added=state.added + added,
+            records_skipped=state.skipped + skipped,
+        )
+    )
+    state.rejected += len(rejected)
+    state.added += added
+    state.skipped += skipped
+    state.batches += 1
 
 
 def _commit(

@@ -45,8 +45,9 @@ class ConversionProcess:
     which would import the caller's main script again). It gets the job as a pickle on its
     standard input and runs the same code as the single-process path (:func:`read_batches`,
     the packing of rejects); each batch comes back on its standard output as one length-prefixed
-    ``marshal`` message: the bytes read, the first and last row, the rejects as tuples and the
-    records (ids, header values, item values — text, numbers, booleans, dates as ISO text).
+    ``marshal`` message: the bytes read, the first and last row, the rejects as tuples, the
+    records (ids, header values, item values — text, numbers, booleans, dates as ISO text) and
+    the ids of declarations found to have rows apart (completed by the parent at the end).
     Iterating yields the batches in file order; an error in the child is raised here as a
     :class:`StoreError`; :meth:`close` stops the child.
     """
@@ -121,8 +122,11 @@ class ConversionProcess:
                 return
             if message[0] == "error":
                 raise StoreError(f"converting the file failed: {message[1]}")
-            _, position, first_row, last_row, rejected, records = message
-            yield Batch(position, first_row, last_row, [Reject(*r) for r in rejected], records, [])
+            _, position, first_row, last_row, rejected, records, split = message
+            yield Batch(
+                position, first_row, last_row, [Reject(*r) for r in rejected], records, [],
+                list(split),
+            )  # fmt: skip
 
     def close(self) -> None:
         if self.process.poll() is None:
@@ -159,12 +163,13 @@ def conversion_worker() -> None:
             converter = Declarations(mapping, header, None, field_columns)
             key_of = group_key(mapping, header, converter)
             batches = read_batches(
-                groups(rows, key_of), converter, mapping, resumed_from, batch_rows, raw_stream
-            )
+                groups(rows, key_of), converter, mapping, resumed_from, batch_rows, raw_stream,
+                grouped=key_of is not None,
+            )  # fmt: skip
             for batch in batches:
                 rejected = [(r.row, r.line, r.declaration, r.reason, r.raw) for r in batch.rejected]
                 send(("batch", batch.position, batch.first_row, batch.last_row, rejected,
-                      batch.records))  # fmt: skip
+                      batch.records, batch.split))  # fmt: skip
         send(("done",))
     except (BrokenPipeError, KeyboardInterrupt):
         pass  # the parent is gone or was interrupted: nothing to report to

@@ -34,19 +34,37 @@ _SURROGATES = re.compile("[\udc80-\udcff]")
 
 
 def detect_format(path: str | os.PathLike[str], mapping: IngestMapping) -> str:
-    """``csv`` or ``jsonl``: the mapping's ``format``, else from the file's suffix."""
+    """``csv`` or ``jsonl``: the mapping's ``format``, else from the file's suffix, else from its
+    first character (``{``: JSON Lines)."""
     if mapping.format is not None:
         return mapping.format
     suffix = Path(path).suffix.lower()
     if suffix in (".jsonl", ".ndjson", ".json"):
         return "jsonl"
-    if suffix in (".csv", ".tsv", ".txt"):
+    if suffix in (".csv", ".tsv"):
         return "csv"
+    sniffed = sniff_format(path)
+    if sniffed is not None:
+        return sniffed
     raise MappingError(
-        f"cannot tell the format of {os.fspath(path)!r} from its suffix: "
+        f"cannot tell the format of {os.fspath(path)!r} from its suffix or its first line: "
         'set format = "csv" or "jsonl" in [source]',
         file=mapping.file,
     )
+
+
+def sniff_format(path: str | os.PathLike[str]) -> str | None:
+    """``jsonl`` when the file's first non-blank character is ``{``, ``csv`` when it is
+    something else, ``None`` for an empty (or unreadable) file."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(4096)
+    except OSError:
+        return None
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if not text:
+        return None
+    return "jsonl" if text.startswith(b"{") else "csv"
 
 
 class Row:
@@ -69,7 +87,25 @@ class Row:
         self.problem = problem
 
 
+#: The reader itself reads cells up to this many characters (or twice ``max_cell``) so that a
+#: row with a cell over ``max_cell`` is still read whole and rejected with its declaration; a
+#: longer cell (an unclosed quote running through the file) makes the row unreadable.
+READ_LIMIT = 16 << 20
+
+
+def read_limit(max_cell: int) -> int:
+    """The csv module's field limit for reading cells of up to ``max_cell`` characters."""
+    return max(READ_LIMIT, 2 * max_cell)
+
+
 def csv_rows(stream: IO[str], mapping: IngestMapping) -> tuple[list[str], Iterator[Row]]:
+    """The header line and the data rows of a CSV stream. A row with a cell longer than the
+    mapping's ``max_cell``, a NUL character in a mapped column, cells that are not text in the
+    file's encoding or the wrong number of cells carries its ``problem`` (its cells are still
+    read, so its declaration id is known)."""
+    limit = read_limit(mapping.max_cell)
+    if csv.field_size_limit() < limit:  # the module-wide limit is only ever raised
+        csv.field_size_limit(limit)
     reader = csv.reader(stream, delimiter=mapping.delimiter, quotechar=mapping.quotechar)
     try:
         header = next(reader)
@@ -80,6 +116,25 @@ def csv_rows(stream: IO[str], mapping: IngestMapping) -> tuple[list[str], Iterat
     if header and header[0].startswith("\ufeff"):
         header[0] = header[0][1:]
     width = len(header)
+    max_cell = mapping.max_cell
+    wanted = set(mapping.columns())
+    read_columns = {i for i, name in enumerate(header) if name in wanted}
+
+    def oddity(cells: list[str], joined: str) -> str | None:
+        """The problem of a row whose joined text is long or holds a NUL (rarely called)."""
+        for index, cell in enumerate(cells):
+            if len(cell) > max_cell:
+                return (
+                    f"column {header[index]}: a cell of {len(cell):,} characters, over the "
+                    f"limit of {max_cell:,} (max_cell in [source] of the mapping)"
+                )
+        for index, cell in enumerate(cells):
+            if index in read_columns and "\x00" in cell:
+                return (
+                    f"column {header[index]}: a NUL character (\\x00) in the text, which the "
+                    "store cannot hold"
+                )
+        return None
 
     def rows() -> Iterator[Row]:
         number = 0
@@ -90,7 +145,13 @@ def csv_rows(stream: IO[str], mapping: IngestMapping) -> tuple[list[str], Iterat
                 return
             except csv.Error as exc:
                 number += 1
-                yield Row(number, reader.line_num, [], (), f"unreadable CSV: {exc}")
+                reason = str(exc)
+                if "field larger than field limit" in reason:
+                    reason = (
+                        f"a cell of more than {limit:,} characters (an unclosed quote?): "
+                        "the row cannot be read"
+                    )
+                yield Row(number, reader.line_num, [], (), f"unreadable CSV: {reason}")
                 continue
             if not cells:
                 continue  # a blank line
@@ -100,14 +161,53 @@ def csv_rows(stream: IO[str], mapping: IngestMapping) -> tuple[list[str], Iterat
                 problem = f"the row has {len(cells)} cells, the header has {width}"
             else:
                 joined = "".join(cells)
-                if not joined.isascii() and _SURROGATES.search(joined):
+                if len(joined) > max_cell or "\x00" in joined:
+                    problem = oddity(cells, joined)
+                if problem is None and not joined.isascii() and _SURROGATES.search(joined):
                     problem = "the row is not valid text in the file's encoding"
             yield Row(number, reader.line_num, cells, cells, problem)
 
     return header, rows()
 
 
+#: JSON integers with more digits are out of the range of any number the store computes with
+#: (a double reaches about 1.8e308), and Python reads at most 4,300 digits.
+MAX_JSON_DIGITS = 308
+
+
+class _JsonNumberError(ValueError):
+    pass
+
+
+def _json_int(text: str) -> int:
+    digits = len(text) - text.startswith("-")
+    if digits > MAX_JSON_DIGITS:
+        raise _JsonNumberError(
+            f"an integer of {digits:,} digits: out of the range of numbers "
+            f"(at most {MAX_JSON_DIGITS} digits)"
+        )
+    return int(text)
+
+
+def _has_nul(value: Any) -> bool:
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def jsonl_rows(stream: IO[str]) -> Iterator[Row]:
+    """The lines of a JSON Lines stream as rows; a line that is not a JSON object, is not valid
+    UTF-8, holds an integer out of range, is nested too deeply to read or holds a NUL character
+    carries its ``problem``."""
     for number, line in enumerate(stream, start=1):
         text = line.rstrip("\r\n")
         if not text.strip():
@@ -116,14 +216,25 @@ def jsonl_rows(stream: IO[str]) -> Iterator[Row]:
             yield Row(number, number, None, (text,), "the line is not valid UTF-8 text")
             continue
         try:
-            value = json.loads(text)
+            value = json.loads(text, parse_int=_json_int)
         except json.JSONDecodeError as exc:
             yield Row(
                 number, number, None, (text,), f"invalid JSON: {exc.msg} at column {exc.colno}"
             )
             continue
+        except _JsonNumberError as exc:
+            yield Row(number, number, None, (text,), f"invalid JSON: {exc}")
+            continue
+        except RecursionError:
+            yield Row(number, number, None, (text,), "invalid JSON: nested too deeply to read")
+            continue
         if not isinstance(value, dict):
             yield Row(number, number, None, (text,), "expected a JSON object on each line")
+            continue
+        if "\\u0000" in text and _has_nul(value):
+            yield Row(number, number, None, (text,), (
+                "a NUL character (\\u0000) in a text value, which the store cannot hold"
+            ))  # fmt: skip
             continue
         yield Row(number, number, value, (text,))
 
@@ -166,22 +277,31 @@ def close_match(word: str, options: Sequence[str]) -> str:
 
 class Group:
     """Consecutive rows of one declaration (a plain slotted class: one is made per group);
-    ``broken`` when one of them could not be read."""
+    ``broken`` when one of them could not be read; ``note``: why the group is rejected although
+    its own rows were read (an unreadable row next to it)."""
 
-    __slots__ = ("broken", "key", "rows")
+    __slots__ = ("broken", "key", "note", "rows")
 
-    def __init__(self, rows: list[Row], key: Any, broken: bool = False) -> None:
+    def __init__(
+        self, rows: list[Row], key: Any, broken: bool = False, note: str | None = None
+    ) -> None:
         self.rows = rows
         self.key = key
         self.broken = broken
+        self.note = note
 
 
 def groups(rows: Iterator[Row], key_of: Callable[[Row], Any] | None) -> Iterator[Group]:
     """Consecutive rows with the same key form a group (one declaration). A broken row whose key
-    can still be read stays in its group, so the whole declaration is rejected with it."""
+    can still be read stays in its group, so the whole declaration is rejected with it. A row so
+    broken that its key cannot be read (an unreadable CSV record) may belong to the declaration
+    before or after it: with a key, both are rejected with it (``note``), never stored with an
+    item possibly missing."""
     current: list[Row] = []
     current_key: Any = None
     broken = False
+    note: str | None = None
+    taint: str | None = None  # the note for the group right after an unreadable row
     for row in rows:
         key = None
         if key_of is not None:
@@ -189,13 +309,25 @@ def groups(rows: Iterator[Row], key_of: Callable[[Row], Any] | None) -> Iterator
                 key = key_of(row)
             except (IndexError, KeyError, TypeError, AttributeError):
                 key = None
+        unreadable = key_of is not None and key is None and row.problem is not None
         if current and (key_of is None or key is None or key != current_key):
-            yield Group(current, current_key, broken)
-            current = []
-            broken = False
+            if unreadable and current_key is not None:
+                broken, note = True, note or _neighbour(row.number)
+            yield Group(current, current_key, broken, note)
+            current, broken, note = [], False, None
+        if not current:
+            if taint is not None and key is not None:
+                broken, note = True, taint
+            taint = None
         current.append(row)
         if row.problem is not None:
             broken = True
+        if unreadable:
+            taint = _neighbour(row.number)
         current_key = key
     if current:
-        yield Group(current, current_key, broken)
+        yield Group(current, current_key, broken, note)
+
+
+def _neighbour(number: int) -> str:
+    return f"row {number} next to this declaration could not be read and may belong to it"

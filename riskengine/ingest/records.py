@@ -222,12 +222,21 @@ class Declarations:
         ident = str(header["id"])
         return (ident, values, items), {}, ident
 
-    def key_of(self, row: Row) -> Any:
-        """The declaration id of a row (for rows skipped on resume), ``None`` if unreadable."""
+    def ident_of(self, group: Group) -> str | None:
+        """The declaration id of a group that is rejected unconverted (a broken row), when its
+        first row has one: read as it would be converted, else the raw key."""
+        row = group.rows[0]
         if self.native:
-            return row.cells.get("id") if isinstance(row.cells, dict) else None
-        values, problem = self.header_reader.read(row.cells)
-        return None if problem is not None else values[self.id_index]
+            ident = row.cells.get("id") if isinstance(row.cells, dict) else None
+            return None if ident is None else str(ident)
+        if row.cells:
+            try:
+                values, problem = self.id_reader.read(row.cells)
+            except (IndexError, KeyError, TypeError, AttributeError):
+                values, problem = (), "unreadable"
+            if problem is None and values:
+                return text_or_none(values[0])
+        return text_or_none(group.key)
 
 
 def text_or_none(value: Any) -> str | None:
@@ -329,8 +338,8 @@ class Records:
             )
         return records, {}, ident
 
-    def key_of(self, row: Row) -> Any:
-        return None
+    def ident_of(self, group: Group) -> str | None:
+        return text_or_none(group.key)
 
 
 def _decimal(value: Any) -> Any:

@@ -29,27 +29,34 @@ class Reject:
 class RejectsFile:
     """``row,line,declaration,reason,<the raw row>``: opened on the first reject."""
 
-    def __init__(self, path: str, header: list[str] | None, resumed_from: int) -> None:
+    def __init__(self, path: str, header: list[str] | None, keep: int | None) -> None:
+        """``keep``: resuming, the number of rejects the committed batches wrote (the file is
+        cut back to them); ``None``: a new ingest (an old file is removed)."""
         self.path = path
         self.header = header
         self.stream: IO[str] | None = None
         self.writer: Any = None
         self.count = 0
         if os.path.exists(path):
-            if resumed_from:
-                self._cut(resumed_from)
+            if keep is not None:
+                self._cut(keep)
             else:
                 os.remove(path)
 
-    def _cut(self, keep_up_to: int) -> None:
-        """Drop rejects of rows after ``keep_up_to`` (written before an interruption)."""
-        with open(path := self.path, encoding="utf-8", errors="surrogateescape",
-                  newline="") as stream:  # fmt: skip
-            rows = list(csv.reader(stream))
-        kept = [rows[0]] + [r for r in rows[1:] if r and r[0].isdigit() and int(r[0]) <= keep_up_to]
+    def _cut(self, keep: int) -> None:
+        """Keep the first ``keep`` rejects (those of committed batches: a batch writes its
+        rejects before it commits, so an interrupted one may have left some)."""
+        limit = csv.field_size_limit(1 << 30)  # a rejected JSON line can be long
+        try:
+            with open(path := self.path, encoding="utf-8", errors="surrogateescape",
+                      newline="") as stream:  # fmt: skip
+                rows = list(csv.reader(stream))
+        finally:
+            csv.field_size_limit(limit)
+        kept = rows[: keep + 1]
         with open(path, "w", encoding="utf-8", errors="surrogateescape", newline="") as stream:
             csv.writer(stream).writerows(kept)
-        self.count = len(kept) - 1
+        self.count = max(len(kept) - 1, 0)
 
     def write(self, rejects: Sequence[Reject]) -> None:
         if not rejects:
@@ -78,10 +85,13 @@ class RejectsFile:
             self.stream.close()
 
 
-def rejects_of(group: Group, problems: dict[int, str], ident: str | None) -> list[Reject]:
+def rejects_of(
+    group: Group, problems: dict[int, str], ident: str | None, culprit: int | None = None
+) -> list[Reject]:
     """Every row of a rejected group: the failing row with its reason, the others pointing at
-    it."""
-    culprit = min(problems) if problems else group.rows[0].number
+    it (``culprit``: a row elsewhere, when the group is rejected for another group's row)."""
+    if culprit is None:
+        culprit = min(problems) if problems else group.rows[0].number
     out = []
     for row in group.rows:
         reason = problems.get(row.number)
