@@ -331,7 +331,7 @@ def _charts(result: BacktestResult, p: ProfileResult) -> str:
                 month,
                 sel,
                 f"{month}: selectivity {cell('selectivity', sel)} % — {mtr.selected:,} of "
-                f"{mtr.considered:,} declarations selected"
+                f"{plural(mtr.considered, 'declaration')} selected"
                 + (" (HIGH)" if mtr.high_selectivity else ""),
             )
         )
@@ -340,8 +340,8 @@ def _charts(result: BacktestResult, p: ProfileResult) -> str:
             (
                 month,
                 None if rate is None else 100 * rate,
-                f"{month}: hit rate {cell('hit_rate', rate)} % — {mtr.hits:,} hits in "
-                f"{mtr.controls_carried:,} controls carried out",
+                f"{month}: hit rate {cell('hit_rate', rate)} % — {plural(mtr.hits, 'hit')} in "
+                f"{plural(mtr.controls_carried, 'control')} carried out",
             )
         )
     random = p.total.random_hit_rate
