@@ -97,9 +97,17 @@ def compiled_sql(
         history_many=history_many if history else None,
     )
     with sql_recursion():
-        text = str(
-            query.select.compile(dialect=_dialect(dialect), compile_kwargs={"literal_binds": True})
+        compiled = query.select.compile(
+            dialect=_dialect(dialect), compile_kwargs={"literal_binds": True}
         )
+        text = str(compiled)
+    # SQLAlchemy's SQLite compiler writes `OFFSET n` without a limit as `LIMIT ? OFFSET n`,
+    # binding -1 (no limit) even when asked for literals: write it in
+    left = [compiled.params[name] for name in compiled.positiontup or ()]
+    if left:
+        if set(left) != {-1} or text.count("LIMIT ? OFFSET") != len(left):
+            raise RuntimeError(f"parameters left unbound in the {dialect} query: {left}")
+        text = text.replace("LIMIT ? OFFSET", "LIMIT -1 OFFSET")
     return text, left_out
 
 

@@ -36,8 +36,8 @@ def duration(seconds: float) -> str:
 
 
 def rate(n: int, seconds: float, unit: str) -> str:
-    """``, 12,345 rows/s`` when the run was long enough for a rate to mean something (at least
-    a second), else nothing."""
+    """``, 12,345 rows/s`` (``unit`` ``row``) when the run was long enough for a rate to mean
+    something (at least a second), else nothing."""
     if seconds < 1 or n <= 0:
         return ""
-    return f", {n / seconds:,.0f} {unit}/s"
+    return f", {n / seconds:,.0f} {unit}s/s"
