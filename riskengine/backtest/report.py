@@ -435,6 +435,9 @@ def _passport(profile: m.Profile, source: m.SourceFile) -> str:
             if block.bullets:
                 items = "".join(f"<li>{_line(x)}</li>" for x in block.value)
                 out.append(f'<div class="field">{head}<ul>{items}</ul></div>')
+            elif block.label == label("number"):  # the number on one line, never broken
+                number = f'<span class="key">{_value(block.value)}</span>'
+                out.append(f'<div class="field">{head} {number}</div>')
             else:
                 out.append(f'<div class="field">{head} {_value(block.value)}</div>')
         elif isinstance(block, Table) and block.label in wanted:
