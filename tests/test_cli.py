@@ -387,7 +387,8 @@ def test_an_internal_error_is_reported_without_a_traceback(
 
 #: What ``riskengine --help`` listed before the commands were registered statically.
 COMMANDS = [
-    "backtest", "check", "db", "demo", "demo-data", "fmt", "ingest", "score", "show", "test",
+    "backtest", "check", "db", "demo", "demo-data", "fields", "fmt", "ingest", "score", "show",
+    "sql", "test",
 ]  # fmt: skip
 
 

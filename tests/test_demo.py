@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from riskengine import demo
 from riskengine.classifiers import reasons
-from riskengine.cli.demo import demo_data
+from riskengine.cli.demo import DEFAULT_SEED, demo_data
 from riskengine.declaration import normalise_declaration
 from riskengine.store.engine import connect
 from riskengine.store.schema import TABLES
@@ -99,7 +99,7 @@ def test_demo_data_command_writes_files(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     lines = csv_path.read_text(encoding="utf-8").splitlines()
     assert lines[0].startswith("DECL_ID;DECL_NO;DECL_DATE")
-    assert len(lines) - 1 == sum(r.item_rows for r in demo.generate(50, seed=0))
+    assert len(lines) - 1 == sum(r.item_rows for r in demo.generate(50, seed=DEFAULT_SEED))
     assert len(jsonl_path.read_text(encoding="utf-8").splitlines()) == 50
     assert (tmp_path / "d.outcomes.csv").is_file()
     assert (tmp_path / "d.outcomes.controls.csv").is_file()

@@ -5,14 +5,17 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from riskengine.backtest.metrics import ProfileMetrics
 from riskengine.backtest.run import BacktestResult
+from riskengine.render.terminal import number_column_width, print_table
+from riskengine.render.words import duration, plural
 
 #: Columns of the CSV export and of the terminal table (metric, heading).
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -81,66 +84,96 @@ SUMMARY: tuple[tuple[str, str], ...] = (
 )
 
 
+def _numbers(table: Table, headings: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """Right-aligned number columns, each as wide as its widest number: never cut."""
+    for i, heading in enumerate(headings):
+        width = number_column_width(heading, [row[i] for row in rows])
+        table.add_column(heading, justify="right", no_wrap=True, width=width)
+
+
+def _summary(result: BacktestResult) -> Table:
+    keys = [p.key for p in result.profiles]
+    cells = [[cell(m, getattr(p.total, m)) for m, _ in SUMMARY] for p in result.profiles]
+    table = Table(title="Profiles")
+    table.add_column("Profile", no_wrap=True, width=max(map(len, keys), default=7))
+    table.add_column("Name", overflow="fold", min_width=16, ratio=1)
+    _numbers(table, [h for _, h in SUMMARY], cells)
+    for p, row in zip(result.profiles, cells, strict=True):
+        key = escape(p.key) + ("\n[bold red]HIGH[/]" if p.total.high_selectivity else "")
+        name = "" if p.name == p.key else escape(p.name)
+        table.add_row(key, name, *row)
+    return table
+
+
 def print_tables(result: BacktestResult, console: Console) -> None:
-    """The terminal view: a summary, control forms, each breakdown and comparison."""
+    """The terminal view: a summary (numbers and names), control forms, each breakdown and
+    comparison. A table wider than the console is printed at the width it needs, not cut."""
     opts = result.options
     console.print(
         f"Backtest {opts.date_from} .. {opts.date_to} on {result.engine}: "
-        f"{result.considered:,} declarations, {len(result.profiles)} profiles, "
-        f"{result.seconds:.2f} s" + (f", run #{result.run_id}" if result.run_id else "")
+        f"{plural(result.considered, 'declaration')}, {plural(len(result.profiles), 'profile')}, "
+        f"{duration(result.seconds)}" + (f", run #{result.run_id}" if result.run_id else ""),
+        markup=False,
+        highlight=False,
     )
-    summary = Table(title="Profiles")
-    summary.add_column("Profile", no_wrap=True)
-    for _, heading in SUMMARY:
-        summary.add_column(heading, justify="right", no_wrap=True)
-    for p in result.profiles:
-        mtr = p.total
-        flag = " [bold red]HIGH[/]" if mtr.high_selectivity else ""
-        summary.add_row(f"{p.key}{flag}", *(cell(m, getattr(mtr, m)) for m, _ in SUMMARY))
-    console.print(summary)
+    print_table(console, _summary(result))
     random = result.profiles[0].total.random_hit_rate if result.profiles else None
     console.print(
         f"random-control baseline hit rate: {cell('random_hit_rate', random)} %; "
-        f"HIGH = selectivity ≥ {opts.thresholds.high_selectivity:g} %"
+        f"HIGH = selectivity ≥ {opts.thresholds.high_selectivity:g} %",
+        markup=False,
+        highlight=False,
     )
     forms = Table(title="Control forms applied (declarations)")
-    forms.add_column("Profile", no_wrap=True)
+    rows = [
+        (p.key, code, f"{n:,}")
+        for p in result.profiles
+        for code, n in p.total.controls_applied.items()
+    ]
+    forms.add_column("Profile", no_wrap=True, width=max((len(r[0]) for r in rows), default=7))
     forms.add_column("Procedure", no_wrap=True)
-    forms.add_column("Declarations", justify="right")
-    for p in result.profiles:
-        for code, n in p.total.controls_applied.items():
-            forms.add_row(p.key, code, f"{n:,}")
-    console.print(forms)
+    _numbers(forms, ["Declarations"], [r[2:] for r in rows])
+    for key, code, n in rows:
+        forms.add_row(escape(key), escape(code), n)
+    print_table(console, forms)
+    shown = (("considered", "Declarations"), *SUMMARY[:5])
     for key in opts.by:
         table = Table(title=f"By {key}")
-        table.add_column("Profile", no_wrap=True)
-        table.add_column(key.capitalize(), no_wrap=True)
-        shown = (("considered", "Declarations"), *SUMMARY[:5])
-        for _, heading in shown:
-            table.add_column(heading, justify="right", no_wrap=True)
-        for p in result.profiles:
-            for value, mtr in p.breakdowns.get(key, ()):
-                table.add_row(
-                    p.key,
-                    "—" if value is None else str(value),
-                    *(
-                        cell(m, getattr(mtr, m))
-                        for m in ("considered", *(m for m, _ in SUMMARY[:5]))
-                    ),
-                )
-        console.print(table)
+        lines = [
+            (
+                p.key,
+                "—" if value is None else str(value),
+                [cell(m, getattr(mtr, m)) for m, _ in shown],
+            )
+            for p in result.profiles
+            for value, mtr in p.breakdowns.get(key, ())
+        ]
+        table.add_column("Profile", no_wrap=True, width=max((len(x[0]) for x in lines), default=7))
+        table.add_column(key.capitalize(), overflow="fold")
+        _numbers(table, [h for _, h in shown], [x[2] for x in lines])
+        for profile, value, numbers in lines:
+            table.add_row(escape(profile), escape(value), *numbers)
+        print_table(console, table)
+    names = {p.key: p.name for p in result.profiles}
     for cmp in result.comparisons:
-        table = Table(title=f"{cmp.a} compared with {cmp.b}")
-        table.add_column("Metric")
-        table.add_column("A", justify="right")
-        table.add_column("B", justify="right")
-        table.add_column("A − B", justify="right")
-        for metric, (va, vb, delta) in cmp.deltas.items():
-            table.add_row(metric, cell(metric, va), cell(metric, vb), cell(metric, delta))
-        console.print(table)
+        title = f"{cmp.a} compared with {cmp.b}"
+        if names.get(cmp.a) not in (None, cmp.a):
+            title += f" ({names[cmp.a]})"
+        table = Table(title=escape(title))
+        table.add_column("Metric", no_wrap=True)
+        deltas = [
+            [cell(metric, va), cell(metric, vb), cell(metric, delta)]
+            for metric, (va, vb, delta) in cmp.deltas.items()
+        ]
+        _numbers(table, ["A", "B", "A − B"], deltas)
+        for metric, row in zip(cmp.deltas, deltas, strict=True):
+            table.add_row(metric, *row)
+        print_table(console, table)
         console.print(
             f"newly selected by A: {cmp.newly_selected:,}"
             + (f" (e.g. {', '.join(cmp.examples_new)})" if cmp.examples_new else "")
             + f"; no longer selected: {cmp.no_longer_selected:,}"
-            + (f" (e.g. {', '.join(cmp.examples_gone)})" if cmp.examples_gone else "")
+            + (f" (e.g. {', '.join(cmp.examples_gone)})" if cmp.examples_gone else ""),
+            markup=False,
+            highlight=False,
         )

@@ -15,6 +15,7 @@ from riskengine.backtest.metrics import ProfileMetrics
 from riskengine.backtest.output import cell
 from riskengine.backtest.run import BacktestError, BacktestResult, Comparison, ProfileResult
 from riskengine.render.passport import Code, Field, Line, Table, Value, label, passport_blocks
+from riskengine.render.words import duration, plural
 
 if TYPE_CHECKING:
     from riskengine.checks import CheckResult
@@ -39,6 +40,16 @@ def _version() -> str:
 
 def _td(metric: str, value: Any) -> str:
     return f'<td class="num">{_h(cell(metric, value))}</td>'
+
+
+def _key(key: str) -> str:
+    """A profile number, kept on one line (never broken inside the number)."""
+    return f'<span class="key">{_h(key)}</span>'
+
+
+def _box(table: str) -> str:
+    """A table in its own box: it scrolls there, never the page, when the screen is narrow."""
+    return f'<div class="table-box">{table}</div>'
 
 
 def _signed(metric: str, value: Any) -> str:
@@ -82,31 +93,42 @@ _DELTA_LABELS: Mapping[str, str] = {
 }
 
 _CSS = """
+*, *::before, *::after { box-sizing: border-box; }
 body { font-family: "DejaVu Sans", "Segoe UI", Arial, sans-serif; color: #111; background: #fff;
-  max-width: 64rem; margin: 1.5rem auto; padding: 0 1rem; line-height: 1.4; font-size: 15px; }
+  max-width: 80rem; margin: 1.5rem auto; padding: 0 1rem; line-height: 1.4; font-size: 15px; }
 h1 { font-size: 1.5rem; border-bottom: 2px solid #333; padding-bottom: .3rem; }
 h2 { font-size: 1.25rem; margin-top: 2.5rem; border-bottom: 1px solid #999;
-  overflow-wrap: anywhere; }
+  overflow-wrap: break-word; }
 h3 { font-size: 1.05rem; margin-top: 1.4rem; }
-table { border-collapse: collapse; margin: .4rem 0 1rem; }
+h1, h2, h3 { break-after: avoid; page-break-after: avoid; }
+.lede { font-size: 1.05em; }
+.table-box { max-width: 100%; overflow-x: auto; margin: .4rem 0 1rem; }
+table { border-collapse: collapse; margin: 0; }
 th, td { border: 1px solid #888; padding: .2rem .45rem; text-align: left; vertical-align: top; }
 th { background: #eee; }
-td.num, th.num { text-align: right; white-space: nowrap; font-variant-numeric: tabular-nums; }
-td.name { overflow-wrap: anywhere; min-width: 12rem; max-width: 30rem; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num, .key, .flag, .nowrap { white-space: nowrap; }
+th.num { white-space: normal; overflow-wrap: normal; min-width: 4.5em; }
+td.name { overflow-wrap: break-word; min-width: 12rem; }
+table#summary, table.breakdown { width: 100%; }
+table#summary td.name { width: 32%; }
+td.flag-cell { text-align: center; width: 1%; }
 table.meta th { background: none; font-weight: normal; color: #444; }
 tr.high td { background: #fde8e8; }
 .flag { display: inline-block; padding: 0 .35rem; border-radius: 3px; background: #b00020;
-  color: #fff; font-weight: bold; font-size: .85em; }
+  color: #fff; font-weight: bold; font-size: .85em; line-height: 1.5; }
 .note { color: #444; font-size: .92em; }
 code { font-family: "DejaVu Sans Mono", Consolas, monospace; font-size: .9em;
-  white-space: pre-wrap; overflow-wrap: anywhere; }
+  white-space: break-spaces; overflow-wrap: anywhere; }
 .passport { border-left: 3px solid #ccc; padding: .1rem 0 .1rem .8rem; margin: .6rem 0; }
 .passport .field { margin: .2rem 0; }
 .passport .label { font-weight: bold; }
 .passport ul { margin: .1rem 0 .1rem 1.4rem; padding: 0; }
 .passport table { font-size: .92em; }
 .charts { display: flex; flex-wrap: wrap; gap: .8rem; }
-figure { margin: 0; }
+.profile-top { display: flex; flex-wrap: wrap; gap: 0 2rem; align-items: flex-start; }
+.profile-top > div { min-width: 0; max-width: 100%; }
+figure { margin: 0; max-width: 100%; }
 figcaption { font-size: .85em; color: #444; max-width: 360px; }
 svg.chart { max-width: 100%; height: auto; font-family: inherit; }
 svg.chart .axis { stroke: #333; stroke-width: 1; }
@@ -121,15 +143,31 @@ svg.chart text { font-size: 11px; fill: #333; }
 svg.chart text.ref-label { paint-order: stroke; stroke: #fff; stroke-width: 3px; }
 svg.chart text.title { font-size: 13px; font-weight: bold; fill: #111; }
 a { color: #1f5fa8; }
+@page { size: A4 landscape; margin: 12mm 12mm 14mm; }
 @media print {
-  body { margin: 0; max-width: none; font-size: 10pt; }
-  section.profile, section.comparisons { break-before: page; }
-  h2 { margin-top: 0; }
-  table, tr, figure, .passport { break-inside: avoid; }
+  body { margin: 0; padding: 0; max-width: none; font-size: 8pt; line-height: 1.25; }
+  h1 { font-size: 15pt; margin: 0 0 .4rem; }
+  h2 { font-size: 12pt; margin: 1rem 0 .4rem; }
+  h3 { font-size: 10pt; margin: .7rem 0 .3rem; }
+  section.profile, section.comparisons { break-before: auto; margin-top: 1.2rem; }
+  section.profile > h2, section.comparisons > h2 { margin-top: .4rem; }
+  .profile-head { break-inside: avoid; }
+  h1, h2, h3 { break-inside: avoid; }
+  .passport .field, .passport ul { margin-top: .05rem; margin-bottom: .05rem; }
+  .table-box { overflow: visible; margin: .3rem 0 .6rem; }
+  th, td { padding: .1rem .35rem; }
+  tr, figure, .passport .field, table.meta, table.totals, table.forms, table.deltas,
+  .charts { break-inside: avoid; }
   thead { display: table-header-group; }
   th { background: none; }
   tr.high td { background: none; font-weight: bold; }
   .flag { background: none; color: #000; border: 1px solid #000; }
+  .profile-top { flex-wrap: nowrap; gap: 0 1.2rem; }
+  .charts { gap: .6rem; flex-wrap: nowrap; }
+  svg.chart { width: 290px; }
+  figcaption { max-width: 290px; font-size: 7.5pt; }
+  .passport { column-count: 2; column-gap: 1.5rem; column-rule: 1px solid #ddd; }
+  .passport .table-box { break-inside: avoid; }
   a { color: inherit; text-decoration: none; }
   .noprint { display: none; }
 }
@@ -293,7 +331,7 @@ def _charts(result: BacktestResult, p: ProfileResult) -> str:
                 month,
                 sel,
                 f"{month}: selectivity {cell('selectivity', sel)} % — {mtr.selected:,} of "
-                f"{mtr.considered:,} declarations selected"
+                f"{plural(mtr.considered, 'declaration')} selected"
                 + (" (HIGH)" if mtr.high_selectivity else ""),
             )
         )
@@ -302,8 +340,8 @@ def _charts(result: BacktestResult, p: ProfileResult) -> str:
             (
                 month,
                 None if rate is None else 100 * rate,
-                f"{month}: hit rate {cell('hit_rate', rate)} % — {mtr.hits:,} hits in "
-                f"{mtr.controls_carried:,} controls carried out",
+                f"{month}: hit rate {cell('hit_rate', rate)} % — {plural(mtr.hits, 'hit')} in "
+                f"{plural(mtr.controls_carried, 'control')} carried out",
             )
         )
     random = p.total.random_hit_rate
@@ -397,6 +435,9 @@ def _passport(profile: m.Profile, source: m.SourceFile) -> str:
             if block.bullets:
                 items = "".join(f"<li>{_line(x)}</li>" for x in block.value)
                 out.append(f'<div class="field">{head}<ul>{items}</ul></div>')
+            elif block.label == label("number"):  # the number on one line, never broken
+                number = f'<span class="key">{_value(block.value)}</span>'
+                out.append(f'<div class="field">{head} {number}</div>')
             else:
                 out.append(f'<div class="field">{head} {_value(block.value)}</div>')
         elif isinstance(block, Table) and block.label in wanted:
@@ -407,7 +448,7 @@ def _passport(profile: m.Profile, source: m.SourceFile) -> str:
             )
             out.append(
                 f'<div class="field"><span class="label">{_h(block.label)}:</span></div>'
-                f"<table><thead><tr>{heads}</tr></thead><tbody>{rows}</tbody></table>"
+                + _box(f"<table><thead><tr>{heads}</tr></thead><tbody>{rows}</tbody></table>")
             )
     out.append("</div>")
     return "\n".join(out)
@@ -448,7 +489,20 @@ def _fill_order(f: m.Fill) -> tuple[str, dt.date]:
 # ------------------------------------------------------------------------------------ sections
 
 
-def _header(result: BacktestResult, generated: dt.datetime) -> str:
+def _header(result: BacktestResult) -> str:
+    """The title and one line saying what was run; the summary follows at once."""
+    opts = result.options
+    lede = (
+        f"{opts.date_from.isoformat()} .. {opts.date_to.isoformat()}: "
+        f"{plural(result.considered, 'declaration')} on {result.engine}, "
+        f"{plural(len(result.profiles), 'profile')}; the run's details follow the summary."
+    )
+    return (
+        f'<header>\n<h1>Backtest of risk profiles</h1>\n<p class="lede">{_h(lede)}</p>\n</header>'
+    )
+
+
+def _run(result: BacktestResult, generated: dt.datetime) -> str:
     opts = result.options
     run = (
         f"#{result.run_id} (recorded in the store's backtest_runs table)"
@@ -465,19 +519,19 @@ def _header(result: BacktestResult, generated: dt.datetime) -> str:
         ("Negative / positive history", "counted" if opts.history else "not counted (0)"),
         ("HIGH selectivity threshold", f"≥ {opts.thresholds.high_selectivity:g} %"),
         ("Run", run),
-        ("Computed in", f"{result.seconds:.2f} s"),
+        ("Computed in", duration(result.seconds)),
         ("Report generated", generated.strftime("%Y-%m-%d %H:%M")),
         ("riskengine version", _version()),
     ]
     body = "".join(f"<tr><th>{_h(k)}</th><td>{_h(v)}</td></tr>" for k, v in rows)
     return (
-        "<header>\n<h1>Backtest of risk profiles</h1>\n"
-        f'<table class="meta" id="run">{body}</table>\n'
-        '<p class="note">Each profile is evaluated on every declaration of the period as if it '
+        '<section class="run">\n<h2>Run</h2>\n'
+        + _box(f'<table class="meta" id="run">{body}</table>')
+        + '\n<p class="note">Each profile is evaluated on every declaration of the period as if it '
         "were in force throughout (its own in-force dates are not applied); a regional profile "
         "only where an office's fill is valid on the declaration's date. A declaration is "
         "selected when at least one of the profile's control forms applies to it.</p>\n"
-        "</header>"
+        "</section>"
     )
 
 
@@ -493,9 +547,10 @@ def _summary(result: BacktestResult) -> str:
         css = ' class="high"' if mtr.high_selectivity else ""
         rows.append(
             f'<tr{css} data-profile="{_h(p.key)}">'
-            f'<td><a href="#p{n}">{_h(p.key)}</a></td><td class="name">{_h(p.name)}</td>'
+            f'<td><a class="key" href="#p{n}">{_h(p.key)}</a></td>'
+            f'<td class="name">{_h(p.name)}</td>'
             + "".join(_td(metric, getattr(mtr, metric)) for metric, _ in _TABLE)
-            + f"<td>{_flag(mtr)}</td></tr>"
+            + f'<td class="flag-cell">{_flag(mtr)}</td></tr>'
         )
     if not rows:
         rows.append(f'<tr><td colspan="{len(_TABLE) + 3}">No profile was run.</td></tr>')
@@ -507,8 +562,11 @@ def _summary(result: BacktestResult) -> str:
     )
     return (
         '<section class="summary">\n<h2>Summary</h2>\n'
-        '<table id="summary"><thead><tr><th>Profile</th><th>Name</th>'
-        f"{heads}<th>Flag</th></tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table>\n"
+        + _box(
+            '<table id="summary"><thead><tr><th>Profile</th><th>Name</th>'
+            f"{heads}<th>Flag</th></tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table>"
+        )
+        + "\n"
         f'<p id="baseline"><strong>Random-control baseline:</strong> hit rate of random controls '
         f"over the period: {_h(baseline)}. A profile's hit rate above this baseline means its "
         "selections find violations more often than chance.</p>\n"
@@ -525,7 +583,7 @@ def _totals(p: ProfileResult) -> str:
         f"<tr><th>{_h(heading)}</th>{_td(metric, getattr(p.total, metric))}</tr>"
         for metric, heading in _TOTALS
     )
-    return f'<table class="meta totals">{rows}</table>'
+    return _box(f'<table class="meta totals">{rows}</table>')
 
 
 def _breakdown(key: str, groups: Sequence[tuple[Any, ProfileMetrics]]) -> str:
@@ -538,15 +596,14 @@ def _breakdown(key: str, groups: Sequence[tuple[Any, ProfileMetrics]]) -> str:
             f'<tr{css}><td class="name">{_h(shown)}</td>'
             + _td("considered", mtr.considered)
             + "".join(_td(metric, getattr(mtr, metric)) for metric, _ in _TABLE)
-            + f"<td>{_flag(mtr)}</td></tr>"
+            + f'<td class="flag-cell">{_flag(mtr)}</td></tr>'
         )
     if not rows:
         rows.append(f'<tr><td colspan="{len(_TABLE) + 3}">No declarations.</td></tr>')
-    return (
-        f"<h3>By {_h(key)}</h3>\n"
+    return f"<h3>By {_h(key)}</h3>\n" + _box(
         f'<table class="breakdown" data-breakdown="{_h(key)}"><thead><tr>'
-        f'<th>{_h(key.capitalize())}</th><th class="num">Declarations</th>{heads}<th>Flag</th>'
-        "</tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table>"
+        f'<th>{_h(key.capitalize())}</th><th class="num">Declarations</th>{heads}'
+        "<th>Flag</th></tr></thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody></table>"
     )
 
 
@@ -577,9 +634,12 @@ def _forms(p: ProfileResult, names: Mapping[str, str]) -> str:
         rows.append('<tr><td colspan="4">The profile has no control form.</td></tr>')
     return (
         "<h3>Control forms applied</h3>\n"
-        '<table class="forms"><thead><tr><th>Procedure</th><th>Name</th>'
-        '<th class="num">Declarations</th><th class="num">% of selected</th></tr></thead>\n'
-        "<tbody>\n" + "\n".join(rows) + "\n</tbody></table>\n"
+        + _box(
+            '<table class="forms"><thead><tr><th>Procedure</th><th>Name</th>'
+            '<th class="num">Declarations</th><th class="num">% of selected</th></tr></thead>\n'
+            "<tbody>\n" + "\n".join(rows) + "\n</tbody></table>"
+        )
+        + "\n"
         '<p class="note">Declarations on which the control form applied (degree at or above its '
         "threshold and its condition true on at least one goods item).</p>"
     )
@@ -590,10 +650,11 @@ def _profile_section(
 ) -> str:
     found = _find(checked, p.key)
     fills: list[m.Fill] = list(checked.fills) if checked is not None else []
-    title = p.key if p.name == p.key else f"{p.key} — {p.name}"
+    title = _key(p.key) if p.name == p.key else f"{_key(p.key)} — {_h(p.name)}"
     parts = [
         f'<section class="profile" id="p{n}">',
-        f"<h2>{_h(title)}{' ' + _flag(p.total) if p.total.high_selectivity else ''}</h2>",
+        '<div class="profile-head">',
+        f"<h2>{title}{' ' + _flag(p.total) if p.total.high_selectivity else ''}</h2>",
     ]
     how = "SQL, in the database" if p.path == "sql" else "Python"
     if p.reason:
@@ -607,7 +668,16 @@ def _profile_section(
             '<p class="note"><strong>The profile selected no declaration in the period.</strong>'
             "</p>"
         )
-    parts.append(_totals(p))
+    # the numbers first (totals beside the charts), then the breakdowns, then the passport
+    parts.append(
+        '<div class="profile-top">'
+        f'<div class="totals-box"><h3>Totals</h3>{_totals(p)}</div>'
+        f'<div class="charts-box"><h3>Over time</h3>{_charts(result, p)}</div></div>'
+    )
+    parts.append("</div>")  # the heading never ends a page without the numbers below it
+    for key in result.options.by:
+        parts.append(_breakdown(key, p.breakdowns.get(key, ())))
+    parts.append(_forms(p, _procedure_names(found, fills)))
     parts.append("<h3>Passport</h3>")
     if found is None:
         parts.append(
@@ -618,11 +688,6 @@ def _profile_section(
         parts.append(_passport(found[0], found[1]))
         opts = result.options
         parts.append(_fills(found[0], fills, opts.date_from, opts.date_to))
-    parts.append("<h3>Over time</h3>")
-    parts.append(_charts(result, p))
-    for key in result.options.by:
-        parts.append(_breakdown(key, p.breakdowns.get(key, ())))
-    parts.append(_forms(p, _procedure_names(found, fills)))
     parts.append('<p class="noprint"><a href="#summary">Back to the summary</a></p>')
     parts.append("</section>")
     return "\n".join(parts)
@@ -630,7 +695,9 @@ def _profile_section(
 
 def _comparison(cmp: Comparison, anchors: Mapping[str, int]) -> str:
     def link(key: str) -> str:
-        return f'<a href="#p{anchors[key]}">{_h(key)}</a>' if key in anchors else _h(key)
+        if key in anchors:
+            return f'<a class="key" href="#p{anchors[key]}">{_h(key)}</a>'
+        return _key(key)
 
     rows = "".join(
         f"<tr><td>{_h(_DELTA_LABELS.get(metric, metric))}</td>"
@@ -646,9 +713,12 @@ def _comparison(cmp: Comparison, anchors: Mapping[str, int]) -> str:
 
     return (
         f"<h3>A = {link(cmp.a)} compared with B = {link(cmp.b)}</h3>\n"
-        '<table class="deltas"><thead><tr><th>Metric</th><th class="num">A</th>'
-        '<th class="num">B</th><th class="num">A − B</th></tr></thead>\n'
-        f"<tbody>{rows}</tbody></table>\n"
+        + _box(
+            '<table class="deltas"><thead><tr><th>Metric</th><th class="num">A</th>'
+            '<th class="num">B</th><th class="num">A − B</th></tr></thead>\n'
+            f"<tbody>{rows}</tbody></table>"
+        )
+        + "\n"
         f'<ul class="changes"><li>Newly selected by A (not by B): '
         f"<strong>{cmp.newly_selected:,}</strong>{ids(cmp.examples_new)}</li>\n"
         f"<li>No longer selected (by B, not by A): <strong>{cmp.no_longer_selected:,}</strong>"
@@ -680,7 +750,7 @@ def render_html(
     """
     when = generated if generated is not None else dt.datetime.now().replace(microsecond=0)
     opts = result.options
-    sections = [_header(result, when), _summary(result)]
+    sections = [_header(result), _summary(result), _run(result, when)]
     sections += [_profile_section(n, result, p, checked) for n, p in enumerate(result.profiles)]
     sections.append(_comparisons(result))
     title = f"Backtest {opts.date_from.isoformat()} .. {opts.date_to.isoformat()}"

@@ -29,6 +29,7 @@ _TABLE: list[tuple[str, Severity, str]] = [
     ("RE004", E, "unclosed string"),
     ("RE005", E, "file is not UTF-8"),
     ("RE006", E, "file cannot be read"),
+    ("RE007", W, "no profile or fill in the file (reported by `riskengine check`)"),
     ("RE010", E, "statement given twice"),
     ("RE011", E, "invalid calendar date"),
     ("RE012", E, "bad message placeholder"),

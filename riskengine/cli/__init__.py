@@ -10,23 +10,16 @@ from __future__ import annotations
 import os
 import sys
 from collections.abc import Sequence
-from importlib import metadata
 from typing import Any
 
 import click
 
-from riskengine.cli import backtest, db, demo, ingest, lang, score, test
+from riskengine import __version__
+from riskengine.cli import backtest, db, demo, fields, ingest, lang, score, sql, test
 from riskengine.cli.common import DEBUG_ENV, EXIT_INTERNAL, Settings, internal_error, user_error
 from riskengine.diagnostics import RiskEngineError
 
 __all__ = ["COMMANDS", "cli", "main"]
-
-
-def _version() -> str:
-    try:
-        return metadata.version("riskengine")
-    except metadata.PackageNotFoundError:  # pragma: no cover - running from an unpacked tree
-        return "unknown"
 
 
 class RiskEngineGroup(click.Group):
@@ -65,7 +58,7 @@ def _silence_stdout() -> None:
     cls=RiskEngineGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.version_option(_version(), "--version", "-V", prog_name="riskengine")
+@click.version_option(__version__, "--version", "-V", prog_name="riskengine")
 @click.option(
     "--no-color",
     is_flag=True,
@@ -95,6 +88,8 @@ COMMANDS: tuple[click.Command, ...] = (
     test.test,
     backtest.backtest,
     demo.demo,
+    sql.sql,
+    fields.fields,
 )
 for _command in COMMANDS:
     cli.add_command(_command)

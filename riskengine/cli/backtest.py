@@ -20,7 +20,8 @@ from riskengine.backtest.pushdown import BREAKDOWNS, PlannedProfile
 from riskengine.backtest.run import BacktestOptions, planned_from, run_backtest
 from riskengine.catalogue import catalogue_with
 from riskengine.checks import load_checked
-from riskengine.cli.common import expand_paths, use_color
+from riskengine.cli.common import expand_paths, plural, use_color
+from riskengine.render.terminal import terminal_console
 
 __all__ = ["backtest"]
 
@@ -189,7 +190,8 @@ def backtest(
         with database_errors(engine), engine.connect() as conn:
             source = native_source(build_tables(catalogue))
             with err.status(
-                f"backtesting {len(main) + len(other)} profiles over {date_from} .. {date_to}",
+                f"backtesting {plural(len(main) + len(other), 'profile')} over "
+                f"{date_from} .. {date_to}",
                 spinner="dots",
             ):
                 result = run_backtest(
@@ -204,8 +206,7 @@ def backtest(
         write_html(result, shown, Path(html_path))
         err.print(f"report written to {html_path}")
     if fmt == "table":
-        tty = use_color()
-        print_tables(result, Console(no_color=not tty, width=None if tty else 120))
+        print_tables(result, terminal_console(color=use_color()))
         return
     text = to_json(result) if fmt == "json" else to_csv(result)
     if output:

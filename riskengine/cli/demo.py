@@ -18,6 +18,12 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from riskengine.cli.common import iso_date, progress_bar, shown_url, store_url_option, use_color
+from riskengine.render.terminal import terminal_console
+from riskengine.render.words import duration, plural
+
+#: The demo data's seed, the same for ``riskengine demo`` and ``riskengine demo-data``: the
+#: figures of the docs come from it.
+DEFAULT_SEED = 1
 
 __all__ = ["demo", "demo_data", "sample_profiles_dir"]
 
@@ -44,7 +50,9 @@ def sample_profiles_dir() -> Path:
     help="Where the store, the report and the JSON results go.",
 )
 @click.option("--declarations", type=click.IntRange(100), default=10_000, show_default=True)
-@click.option("--seed", type=int, default=1, show_default=True)
+@click.option(
+    "--seed", type=int, default=DEFAULT_SEED, show_default=True, help="Same seed, same data."
+)
 @click.option(
     "--profiles",
     "profiles_path",
@@ -73,7 +81,7 @@ def demo(folder: str, declarations: int, seed: int, profiles_path: str | None) -
     from riskengine.store.source import native_source
 
     started = time.perf_counter()
-    out = Console(no_color=not use_color(), width=None if use_color() else 110)
+    out = terminal_console(color=use_color(), default_width=110)
     err = Console(stderr=True, no_color=not use_color(sys.stderr))
     root = Path(folder)
     root.mkdir(parents=True, exist_ok=True)
@@ -97,17 +105,19 @@ def demo(folder: str, declarations: int, seed: int, profiles_path: str | None) -
             engine, declarations, seed, progress=lambda n: progress.advance(task, n)
         )
     out.print(
-        f"{url}: {summary.declarations:,} new declarations ({summary.items:,} goods items), "
-        f"{summary.not_completed:,} not completed, {summary.controls:,} control results, "
-        f"{summary.violations:,} planted violations; period {DEFAULT_START} .. {DEFAULT_END}"
-        + ("" if summary.declarations else " (already there: reused)")
+        f"{url}: {plural(summary.declarations, 'new declaration')} "
+        f"({plural(summary.items, 'goods item')}), {summary.not_completed:,} not completed, "
+        f"{plural(summary.controls, 'control result')}, "
+        f"{plural(summary.violations, 'planted violation')}; period {DEFAULT_START} .. "
+        f"{DEFAULT_END}" + ("" if summary.declarations else " (already there: reused)")
     )
 
     out.rule("2. Profiles")
     checked = load_checked(expand_paths([profiles]))
     out.print(
-        f"{profiles}: {len(checked.profiles)} profiles and {len(checked.fills)} regional "
-        f"fills, checked: {len(checked.warnings)} warnings"
+        f"{profiles}: {plural(len(checked.profiles), 'profile')} and "
+        f"{plural(len(checked.fills), 'regional fill')}, checked: "
+        f"{plural(len(checked.warnings), 'warning')}"
     )
 
     out.rule("3. Scoring one declaration, with the explanation")
@@ -157,7 +167,7 @@ def demo(folder: str, declarations: int, seed: int, profiles_path: str | None) -
         f"report: {html}   results: {root / 'backtest.json'}   store: {db_path}\n"
         f"next: riskengine show {profiles}/undervaluation_footwear_textiles.rp | less; "
         f"riskengine backtest PROFILE.rp --db {url} --from {DEFAULT_START} --to {DEFAULT_END}\n"
-        f"finished in {time.perf_counter() - started:.1f} s ({dt.date.today()})"
+        f"finished in {duration(time.perf_counter() - started)} ({dt.date.today()})"
     )
 
 
@@ -165,7 +175,13 @@ def demo(folder: str, declarations: int, seed: int, profiles_path: str | None) -
 @click.option(
     "--declarations", "-n", "count", type=click.IntRange(min=1), default=10_000, show_default=True
 )
-@click.option("--seed", type=int, default=0, show_default=True, help="Same seed, same data.")
+@click.option(
+    "--seed",
+    type=int,
+    default=DEFAULT_SEED,
+    show_default=True,
+    help="Same seed, same data (the default is riskengine demo's).",
+)
 @click.option("--start", callback=iso_date, default=None, help="First date (default 2024-01-01).")
 @click.option("--end", callback=iso_date, default=None, help="Last date (default 2025-12-31).")
 @store_url_option
@@ -215,13 +231,14 @@ def demo_data(
             outcomes_path = out.with_name(out.stem + ".outcomes.csv")
             outcome_rows, control_rows = demo.export_outcomes_csv(records, outcomes_path)
             click.echo(
-                f"wrote {rows} item rows of {count} declarations to {csv_path}, "
-                f"{outcome_rows} outcome rows to {outcomes_path}, {control_rows} control rows "
-                f"to {outcomes_path.with_name(outcomes_path.stem + '.controls.csv')}"
+                f"wrote {plural(rows, 'item row')} of {plural(count, 'declaration')} to "
+                f"{csv_path}, {plural(outcome_rows, 'outcome row')} to {outcomes_path}, "
+                f"{plural(control_rows, 'control row')} to "
+                f"{outcomes_path.with_name(outcomes_path.stem + '.controls.csv')}"
             )
         if jsonl_path:
             lines = demo.export_jsonl(records, jsonl_path)
-            click.echo(f"wrote {lines} declarations to {jsonl_path}")
+            click.echo(f"wrote {plural(lines, 'declaration')} to {jsonl_path}")
         return
     engine = connect(url)
     try:
@@ -231,9 +248,13 @@ def demo_data(
         engine.dispose()
     seconds = time.perf_counter() - began
     click.echo(
-        f"stored {summary.declarations} declarations ({summary.items} goods items), "
-        f"{summary.not_completed} not completed, {summary.controls} controls, "
-        f"{summary.violations} planted violations in {shown_url(url)} ({seconds:.1f} s)"
+        f"stored {plural(summary.declarations, 'declaration')} "
+        f"({plural(summary.items, 'goods item')}), {summary.not_completed:,} not completed, "
+        f"{plural(summary.controls, 'control')}, "
+        f"{plural(summary.violations, 'planted violation')} in {shown_url(url)} "
+        f"({duration(seconds)})"
     )
     if summary.declarations < count:
-        click.echo(f"{count - summary.declarations} declarations were already in the store")
+        already = count - summary.declarations
+        verb = "was" if already == 1 else "were"
+        click.echo(f"{plural(already, 'declaration')} {verb} already in the store")

@@ -10,6 +10,7 @@ import click
 
 from riskengine.catalogue import catalogue_with
 from riskengine.cli.common import catalogue_option, progress_bar, store_url_option
+from riskengine.render.words import duration, plural, rate
 
 __all__ = ["ingest"]
 
@@ -129,11 +130,12 @@ def ingest(
                 sys.exit(130)
     finally:
         engine.dispose()
-    what = result.kind
+    what = result.kind.removesuffix("s")  # declarations, outcomes, controls
     if result.already_done:
         click.echo(
-            f"{file} was already ingested ({result.rows} rows, {result.records_added} {what} "
-            "added): nothing to do (use --force to read it again)"
+            f"{file} was already ingested ({plural(result.rows, 'row')}, "
+            f"{plural(result.records_added, what)} added): nothing to do "
+            "(use --force to read it again)"
         )
         if result.rows_rejected:
             # the same exit status as the run that rejected them: the file still has bad rows
@@ -148,9 +150,10 @@ def ingest(
         return
     resumed = f", resumed after row {result.resumed_from}" if result.resumed_from else ""
     click.echo(
-        f"ingested {file}: {result.rows} rows{resumed}, {result.records_added} {what} added, "
-        f"{result.records_skipped} already stored, {result.rows_rejected} rows rejected "
-        f"in {result.seconds:.1f} s ({result.rows_per_second:,.0f} rows/s)"
+        f"ingested {file}: {plural(result.rows, 'row')}{resumed}, "
+        f"{plural(result.records_added, what)} added, {result.records_skipped:,} already stored, "
+        f"{plural(result.rows_rejected, 'row')} rejected in {duration(result.seconds)}"
+        f"{rate(result.rows, result.seconds, 'row')}"
     )
     if result.declarations_apart:
         click.echo(

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from urllib.parse import quote
 
 import click
 
@@ -22,7 +23,7 @@ from riskengine.cli.common import (
     use_color,
     user_error,
 )
-from riskengine.diagnostics import ProfileError, Severity, sort_diagnostics
+from riskengine.diagnostics import Diagnostic, ProfileError, Severity, Span, sort_diagnostics
 from riskengine.format import format_text
 from riskengine.render import FORMATS, LANGUAGES, render
 from riskengine.syntax import parse_source, read_source
@@ -48,10 +49,11 @@ def _load_catalogue(path: Path | None) -> Catalogue | None:
 @click.option(
     "--format",
     "output",
-    type=click.Choice(["text", "json"]),
+    type=click.Choice(["text", "json", "sarif"]),
     default="text",
     show_default=True,
-    help="text for people (source line and caret), json for machines.",
+    help="text for people (source line and caret), json for machines, sarif (SARIF 2.1.0) for "
+    "code-scanning annotations in CI.",
 )
 @click.option(
     "--catalogue",
@@ -79,7 +81,7 @@ def check(
     """
     names = [str(f) for f in expand_paths(paths)]
     result = checks.check_paths(names, _load_catalogue(catalogue))
-    diagnostics = sort_diagnostics(result.diagnostics)
+    diagnostics = sort_diagnostics([*result.diagnostics, *_empty_files(result)])
     errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
     warnings = sum(1 for d in diagnostics if d.severity is Severity.WARNING)
     if output == "json":
@@ -90,6 +92,8 @@ def check(
             "warnings": warnings,
         }
         click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+    elif output == "sarif":
+        click.echo(json.dumps(to_sarif(diagnostics, names), indent=2, ensure_ascii=False))
     else:
         echo_diagnostics(diagnostics, dict(result.sources))
         summary = (
@@ -100,6 +104,106 @@ def check(
         click.secho(summary, fg=colour, bold=True, color=use_color())
     if errors or (warnings_as_errors and warnings):
         ctx.exit(EXIT_PROBLEMS)
+
+
+def _empty_files(result: checks.CheckResult) -> list[Diagnostic]:
+    """RE007 for each file that was read but holds no profile and no fill: an empty file, only
+    comments, or only lists (which nothing outside the file can use)."""
+    found = []
+    for source in result.files:
+        if source.profiles or source.fills:
+            continue
+        lists = len(source.lists)
+        if lists:
+            what = f"only {plural(lists, 'list')}"
+        elif result.sources.get(source.path, "").strip():
+            what = "nothing but comments"
+        else:
+            what = "the file is empty"
+        found.append(
+            Diagnostic(
+                "RE007",
+                Severity.WARNING,
+                f"no profile or fill in the file ({what})",
+                Span(source.path, 1, 1, 1, 1),
+                "a profile file holds `profile … { … }` or `fill for … { … }`; is this the "
+                "file you meant?",
+            )
+        )
+    return found
+
+
+#: SARIF's level for each severity.
+_SARIF_LEVEL = {Severity.ERROR: "error", Severity.WARNING: "warning", Severity.NOTE: "note"}
+
+
+def to_sarif(diagnostics: Sequence[Diagnostic], files: Sequence[str]) -> dict[str, object]:
+    """The diagnostics as a SARIF 2.1.0 log (one run), for code-scanning annotations in CI:
+    a rule per code used (its registered title), a result per diagnostic with its region."""
+    from riskengine import __version__
+    from riskengine.checks.codes import CODES
+
+    used = sorted({d.code for d in diagnostics})
+    index = {code: n for n, code in enumerate(used)}
+    rules = []
+    for code in used:
+        info = CODES.get(code)
+        rule: dict[str, object] = {
+            "id": code,
+            "shortDescription": {"text": info.title if info else code},
+            "help": {"text": f"See {code} in riskengine's docs/diagnostics.md."},
+        }
+        if info is not None:
+            rule["defaultConfiguration"] = {"level": _SARIF_LEVEL[info.severity]}
+        rules.append(rule)
+    results = []
+    for d in diagnostics:
+        message = d.message + (f" (help: {d.suggestion})" if d.suggestion else "")
+        location: dict[str, object] = {"artifactLocation": {"uri": _sarif_uri(d.span.file)}}
+        if d.span.line >= 1:
+            region: dict[str, int] = {"startLine": d.span.line}
+            if d.span.column >= 1:
+                region["startColumn"] = d.span.column
+            if d.span.end_line >= d.span.line:
+                region["endLine"] = d.span.end_line
+                if d.span.end_column >= 1:
+                    region["endColumn"] = d.span.end_column
+            location["region"] = region
+        results.append(
+            {
+                "ruleId": d.code,
+                "ruleIndex": index[d.code],
+                "level": _SARIF_LEVEL[d.severity],
+                "message": {"text": message},
+                "locations": [{"physicalLocation": location}],
+            }
+        )
+    return {
+        "$schema": "https://json.schemastore.org/sarif-2.1.0.json",
+        "version": "2.1.0",
+        "runs": [
+            {
+                "tool": {
+                    "driver": {
+                        "name": "riskengine",
+                        "version": __version__,
+                        "rules": rules,
+                    }
+                },
+                "artifacts": [{"location": {"uri": _sarif_uri(f)}} for f in files],
+                "columnKind": "unicodeCodePoints",
+                "results": results,
+            }
+        ],
+    }
+
+
+def _sarif_uri(name: str) -> str:
+    """A file as a SARIF URI: relative paths stay relative (to the checkout), with '/'."""
+    path = Path(name)
+    if path.is_absolute():
+        return path.as_uri()
+    return quote(path.as_posix())
 
 
 # ------------------------------------------------------------------------------------ fmt

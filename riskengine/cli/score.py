@@ -18,6 +18,7 @@ from riskengine.cli.common import use_color
 from riskengine.declaration import DeclarationError, normalise_declaration
 from riskengine.diagnostics import RiskEngineError
 from riskengine.evaluator import Engine, HistoryProvider, LaneConfig, ScoreResult
+from riskengine.render.terminal import terminal_console
 
 __all__ = ["rejected_record", "result_record", "score"]
 
@@ -193,7 +194,12 @@ def _store_history(url: str) -> HistoryProvider:
 
 
 @click.command()
-@click.argument("declaration", required=False, default="-")
+@click.argument(
+    "declaration",
+    required=False,
+    default="-",
+    type=click.Path(exists=True, dir_okay=False, allow_dash=True),
+)
 @click.option(
     "--profiles",
     "profiles",
@@ -241,8 +247,7 @@ def score(
         chosen = fmt or "json"
         console = None
         if chosen == "table":
-            tty = use_color()
-            console = Console(no_color=not tty, highlight=False, width=None if tty else 120)
+            console = terminal_console(color=use_color())
         rejected = _score_batch(engine, sys.stdin, as_of, explain, history, chosen, console)
         if rejected:
             sys.exit(1)
@@ -263,6 +268,4 @@ def score(
     if (fmt or "json") == "json":
         click.echo(json.dumps(result_record(result, explain=explain), ensure_ascii=False, indent=2))
     else:
-        tty = use_color()
-        _print_table(result, Console(no_color=not tty, highlight=False, width=None if tty else 120),
-                     explain=explain)  # fmt: skip
+        _print_table(result, terminal_console(color=use_color()), explain=explain)

@@ -25,6 +25,7 @@ from riskengine.profiletest import (
     parse_test_file,
     run_tests,
 )
+from riskengine.render.terminal import terminal_console
 
 __all__ = ["test"]
 
@@ -39,6 +40,11 @@ def _profiles_dir(paths: tuple[str, ...]) -> Path:
         return first.parent if first.name == "tests" else first
     folder = first.parent
     return folder.parent if folder.name == "tests" else folder
+
+
+def _title(key: str, name: str) -> str:
+    """A profile as the coverage report names it: number and name, or a draft's name once."""
+    return name if key == name or not name else f"{key} {name}"
 
 
 def _percent(value: float) -> str:
@@ -111,7 +117,7 @@ def _text(run: RunResult, console: Console) -> None:
         if not c.cases:
             continue
         console.print(
-            f"{c.key} {c.name}: {_percent(c.percent)} % ({plural(c.cases, 'case')})",
+            f"{_title(c.key, c.name)}: {_percent(c.percent)} % ({plural(c.cases, 'case')})",
             style="bold",
             markup=False,
             soft_wrap=True,
@@ -129,7 +135,7 @@ def _text(run: RunResult, console: Console) -> None:
         console.print(table)
     for c in untested:
         console.print(
-            f"{c.key} {c.name}: no tests, 0 % of {c.total} points",
+            f"{_title(c.key, c.name)}: no tests, 0 % of {plural(c.total, 'point')}",
             style="red",
             markup=False,
             soft_wrap=True,
@@ -198,8 +204,7 @@ def test(
     if fmt == "json":
         click.echo(_json(run))
     else:
-        tty = use_color()
-        _text(run, Console(no_color=not tty, highlight=False, width=None if tty else 100))
+        _text(run, terminal_console(color=use_color(), default_width=100))
     low = min_coverage is not None and run.percent + 1e-9 < min_coverage
     if low and fmt == "text":
         click.echo(
