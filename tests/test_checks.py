@@ -253,8 +253,10 @@ def test_a_regional_profile_without_a_valid_fill_is_reported_where_it_is() -> No
     # one office's fill for March-May, another's from July: June and the first days are gaps;
     # nothing is said about the days after the last fill (the next quarter's is not approved)
     early = REGIONAL.replace("in force 2012-03-01", "in force 2012-02-15")
-    july = FILL.replace("UA100000", "UA200000").replace('"1"', '"2"').replace(
-        "of 2012-03-01 valid 2012-03-01 .. 2012-05-31", "of 2012-05-20 valid 2012-07-01 .. 2012-09-30"
+    july = (
+        FILL.replace("UA100000", "UA200000")
+        .replace('"1" of 2012-03-01', '"2" of 2012-05-20')
+        .replace("2012-03-01 .. 2012-05-31", "2012-07-01 .. 2012-09-30")
     )
     result = check_sources({"p.rp": early, "f.rp": FILL, "g.rp": july})
     (d,) = result.diagnostics

@@ -311,7 +311,7 @@ def check_fill_coverage(p: m.Profile, fills: Sequence[m.Fill], report: Reporter)
             f"no fill is loaded for the regional profile {p.key}: it applies to no declaration",
             p.spans.get("filling", header_span(p)),
             "check the profile together with its offices' fills (e.g. `riskengine check "
-            "profiles/`), or add `fill for " + str(p.number) + " { office … valid … values { … } }`",
+            f"profiles/`), or add `fill for {p.number} {{ office … valid … values {{ … }} }}`",
         )
         return
     periods = [
