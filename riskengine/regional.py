@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -147,3 +147,40 @@ def describe_periods(periods: Sequence[Period], limit: int = 3) -> str:
     shown = ", ".join(f"{a} .. {b}" for a, b in periods[:limit])
     more = len(periods) - limit
     return shown + (f" and {more} more" if more > 0 else "")
+
+
+#: What the backtest and ``score`` say for an office where a regional profile has no valid fill.
+NOT_APPLIED = "not applied: no fill valid"
+
+
+def office_note(
+    coverage: Mapping[str, Sequence[Period]] | None, office: Any, start: dt.date, end: dt.date
+) -> str | None:
+    """The note of one office's row for a regional profile (``coverage`` from
+    :func:`office_coverage`; ``None`` for a profile that is not regional): ``not applied: no fill
+    valid`` when no fill of the office is valid in ``start``..``end``, the days without one when
+    its fills cover only part of the period, else nothing."""
+    if coverage is None:
+        return None
+    periods = coverage.get(office) if isinstance(office, str) else None
+    if not periods:
+        return NOT_APPLIED
+    missing = gaps(periods, start, end)
+    if not missing:
+        return None
+    return f"no fill valid {describe_periods(missing, 2)}"
+
+
+def coverage_summary(
+    key: str, coverage: Mapping[str, Sequence[Period]], start: dt.date, end: dt.date
+) -> str:
+    """One line on where a regional profile applied in a backtest of ``start``..``end``."""
+    if not coverage:
+        return (
+            f"{key}: regional, {NOT_APPLIED} in {start} .. {end} at any office: it selects nothing"
+        )
+    offices = ", ".join(
+        office if not gaps(periods, start, end) else f"{office} ({describe_periods(periods, 2)})"
+        for office, periods in coverage.items()
+    )
+    return f"{key}: regional, applied at {offices}; at every other office {NOT_APPLIED}"

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from riskengine.backtest.metrics import ProfileMetrics
 from riskengine.backtest.run import BacktestResult
+from riskengine.regional import coverage_summary, office_note
 
 #: Columns of the CSV export and of the terminal table (metric, heading).
 COLUMNS: tuple[tuple[str, str], ...] = (
@@ -60,12 +61,20 @@ def to_csv(result: BacktestResult) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
-        ["profile", "breakdown", "group", *(m for m, _ in COLUMNS), "controls_applied", "high"]
-    )
+        ["profile", "breakdown", "group", *(m for m, _ in COLUMNS), "controls_applied", "high",
+         "note"]
+    )  # fmt: skip
+    opts = result.options
+    coverage = {p.key: p.fills_valid for p in result.profiles}
     for key, breakdown, group, mtr in _rows(result):
         applied = ";".join(f"{code}={n}" for code, n in mtr.controls_applied.items())
         values = ["" if getattr(mtr, m) is None else getattr(mtr, m) for m, _ in COLUMNS]
-        writer.writerow([key, breakdown, group, *values, applied, int(mtr.high_selectivity)])
+        note = None
+        if breakdown == "office":
+            note = office_note(coverage[key], group or None, opts.date_from, opts.date_to)
+        writer.writerow(
+            [key, breakdown, group, *values, applied, int(mtr.high_selectivity), note or ""]
+        )
     return out.getvalue()
 
 
@@ -103,6 +112,9 @@ def print_tables(result: BacktestResult, console: Console) -> None:
         f"random-control baseline hit rate: {cell('random_hit_rate', random)} %; "
         f"HIGH = selectivity ≥ {opts.thresholds.high_selectivity:g} %"
     )
+    for p in result.profiles:
+        if p.fills_valid is not None:
+            console.print(coverage_summary(p.key, p.fills_valid, opts.date_from, opts.date_to))
     forms = Table(title="Control forms applied (declarations)")
     forms.add_column("Profile", no_wrap=True)
     forms.add_column("Procedure", no_wrap=True)
@@ -118,8 +130,13 @@ def print_tables(result: BacktestResult, console: Console) -> None:
         shown = (("considered", "Declarations"), *SUMMARY[:5])
         for _, heading in shown:
             table.add_column(heading, justify="right", no_wrap=True)
+        # by office, a regional profile's rows say where no fill was valid
+        notes = key == "office" and any(p.fills_valid is not None for p in result.profiles)
+        if notes:
+            table.add_column("Note")
         for p in result.profiles:
             for value, mtr in p.breakdowns.get(key, ()):
+                note = office_note(p.fills_valid, value, opts.date_from, opts.date_to)
                 table.add_row(
                     p.key,
                     "—" if value is None else str(value),
@@ -127,6 +144,7 @@ def print_tables(result: BacktestResult, console: Console) -> None:
                         cell(m, getattr(mtr, m))
                         for m in ("considered", *(m for m, _ in SUMMARY[:5]))
                     ),
+                    *((note or "",) if notes else ()),
                 )
         console.print(table)
     for cmp in result.comparisons:
