@@ -327,5 +327,5 @@ def _check_profile(
     degree = degree_interval(p, catalogue) if p.degree is not None else None
     owner = f"profile {p.number}" if p.number is not None else f'draft "{p.name}"'
     check_controls(p.controls, degree, report, p.spans.get("degree"), owner)
-    check_history(p, usage.history, report)
+    check_history(p, usage.history, report, catalogue.reasons)
     return scope, degree, usage
