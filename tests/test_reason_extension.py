@@ -210,3 +210,18 @@ def test_ingest_stores_outcomes_with_the_services_reasons(tmp_path: Path) -> Non
         )
     engine.dispose()
     assert stored == sorted([(ids[0], "0201"), (ids[0], "1401"), (ids[1], "0205")])
+
+
+def test_show_names_the_services_reasons_with_its_catalogue(tmp_path: Path) -> None:
+    profile = tmp_path / "stamps.rp"
+    profile.write_text(PROFILE, encoding="utf-8")
+    catalogue = _catalogue(tmp_path, SERVICE)
+    plain = run("show", profile)
+    assert plain.exit_code == 0, plain.output
+    assert "1401 (not in the classifier)" in plain.output
+    named = run("show", profile, "--catalogue", catalogue)
+    assert named.exit_code == 0, named.output
+    assert "1401 — Counterfeit excise stamps" in named.output
+    assert "0201 — " + reasons().get("0201").name_en in named.output  # type: ignore[union-attr]
+    ukrainian = run("show", profile, "--catalogue", catalogue, "--lang", "uk")
+    assert "1401 — Підроблені акцизні марки" in ukrainian.output
