@@ -101,10 +101,11 @@ def tutorial(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
         return done.stdout + done.stderr
 
     outputs: dict[str, str] = {}
-    # the first command: the install is not repeated here, the demo is (from the source tree)
+    # the first command: the install is not repeated here (the folder's .venv/bin holds this
+    # interpreter and this source tree's riskengine); the demo runs as written
     install = _blocks(text)[0][1].strip()
     demo = install.split("&&")[-1].strip()
-    assert demo == ".venv/bin/python -m riskengine demo", install
+    assert demo.endswith("-m riskengine demo"), install
     outputs["demo"] = run(demo)
 
     section = _section(text, "A first profile")
