@@ -46,19 +46,29 @@ def _number(text: str) -> float:
     return float(text.replace(",", ""))
 
 
-def _row(output: str, key: str) -> list[float]:
-    """The numeric cells, in order, of the first table row whose first cell starts with
-    ``key`` (followed by nothing, a space or HIGH)."""
+def _is_key(cell: str, key: str) -> bool:
+    """Whether a first cell names ``key`` (possibly flagged: "KEY HIGH"), not another profile
+    whose key starts with it ("KEY (old.rp)")."""
+    return cell == key or (cell.startswith(key + " ") and not cell.startswith(key + " ("))
+
+
+def _summary_line(output: str, key: str) -> str:
+    """The first table row (the summary's) of profile ``key``."""
     for line in output.splitlines():
         cells = [c.strip() for c in re.split(r"[│┃]", line)[1:-1]]
-        if cells and re.fullmatch(re.escape(key) + r"( HIGH)?", cells[0]):
-            return [_number(c) for c in cells[1:] if re.fullmatch(r"-?[\d,]+(\.\d+)?", c)]
+        if cells and _is_key(cells[0], key):
+            return line
     raise AssertionError(f"no table row for {key!r} in:\n{output}")
 
 
+def _row(output: str, key: str) -> list[float]:
+    """The numeric cells, in order, of the summary row of profile ``key``."""
+    cells = [c.strip() for c in re.split(r"[│┃]", _summary_line(output, key))[1:-1]]
+    return [_number(c) for c in cells[1:] if re.fullmatch(r"-?[\d,]+(\.\d+)?", c)]
+
+
 def _flagged(output: str, key: str) -> bool:
-    return any(re.search(r"[│┃]\s*" + re.escape(key) + r" HIGH\s*[│┃]", ln) for ln in
-               output.splitlines())  # fmt: skip
+    return "HIGH" in _summary_line(output, key)
 
 
 def _form_row(output: str, key: str, code: str) -> int:
