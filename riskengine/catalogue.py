@@ -15,6 +15,8 @@ from typing import Any
 
 import attrs
 
+from riskengine import classifiers
+from riskengine.classifiers import REASON_TABLES, Classifier, ReasonTableError, extend_reasons
 from riskengine.diagnostics import RiskEngineError
 
 __all__ = [
@@ -144,11 +146,19 @@ def _conflicts(fields: Mapping[str, Field]) -> list[tuple[str, str]]:
     return found
 
 
+def _appendix_3() -> Classifier:
+    return classifiers.reasons()
+
+
 @attrs.frozen
 class Catalogue:
-    """The known fields by path, in file order. Immutable; ``extend`` returns a new catalogue."""
+    """The known fields by path, in file order. Immutable; ``extend`` returns a new catalogue.
+
+    ``reasons``: the non-completion reasons that outcomes and profiles may use — appendix 3,
+    extended by the ``[[reason]]`` tables of a catalogue file (a service's own classifier)."""
 
     fields: Mapping[str, Field] = attrs.field(converter=_freeze)
+    reasons: Classifier = attrs.field(factory=_appendix_3, eq=False, repr=False, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
         for path, field in self.fields.items():
@@ -207,7 +217,19 @@ class Catalogue:
         with the same path entirely (type, descriptions, example, box) and keeps its position."""
         merged = dict(self.fields)
         merged.update(other.fields)
-        return Catalogue(merged)
+        reasons = self.reasons
+        if other.reasons is not reasons and other.reasons is not classifiers.reasons():
+            reasons = (
+                other.reasons
+                if reasons is classifiers.reasons()
+                else attrs.evolve(
+                    reasons,
+                    entries=MappingProxyType(
+                        dict(sorted({**reasons.entries, **other.reasons.entries}.items()))
+                    ),
+                )
+            )
+        return Catalogue(merged, reasons=reasons)
 
 
 def _closest(word: str, candidates: Mapping[str, str]) -> str | None:
@@ -217,9 +239,10 @@ def _closest(word: str, candidates: Mapping[str, str]) -> str | None:
     return by_lower[matches[0]] if matches else None
 
 
-def _table_lines(text: str) -> list[int]:
-    """1-based line numbers of the ``[[field]]`` headers, in order."""
-    return [n for n, line in enumerate(text.splitlines(), start=1) if _TABLE_HEADER.match(line)]
+def _table_lines(text: str, name: str = "field") -> list[int]:
+    """1-based line numbers of the ``[[name]]`` headers, in order."""
+    header = _TABLE_HEADER if name == "field" else re.compile(rf"^\s*\[\[\s*{name}\s*\]\]")
+    return [n for n, line in enumerate(text.splitlines(), start=1) if header.match(line)]
 
 
 def _text(value: Any) -> str:
@@ -237,11 +260,22 @@ def _parse(text: str, source: str) -> Catalogue:
         match = _TOML_POSITION.search(str(exc))
         line = int(match.group(1)) if match else None
         raise CatalogueError(f"invalid TOML: {exc}", file=source, line=line) from None
-    unknown = sorted(set(data) - {"field"})
+    unknown = sorted(set(data) - {"field", *REASON_TABLES})
     if unknown:
         raise CatalogueError(
-            f"unknown top-level key {unknown[0]!r}: fields are [[field]] tables", file=source
+            f"unknown top-level key {unknown[0]!r}: fields are [[field]] tables, a service's "
+            "own non-completion reasons [[reason]] (and [[reason_group]]) tables",
+            file=source,
         )
+    try:
+        reasons = extend_reasons(
+            classifiers.reasons(),
+            data.get("reason_group"),
+            data.get("reason"),
+            {name: _table_lines(text, name) for name in REASON_TABLES},
+        )
+    except ReasonTableError as exc:
+        raise CatalogueError(exc.reason, file=source, line=exc.line) from None
     tables = data.get("field", [])
     if not isinstance(tables, list) or not all(isinstance(t, dict) for t in tables):
         raise CatalogueError("'field' must be an array of tables: write [[field]]", file=source)
@@ -254,7 +288,7 @@ def _parse(text: str, source: str) -> Catalogue:
             raise CatalogueError("duplicate path", file=source, line=line, field=field.path)
         fields[field.path] = field
     try:
-        return Catalogue(fields)
+        return Catalogue(fields, reasons=reasons)
     except CatalogueError as exc:
         line = lines[list(fields).index(exc.field)] if exc.field in fields else None
         raise CatalogueError(exc.reason, file=source, line=line, field=exc.field) from None

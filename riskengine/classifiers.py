@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import re
 import tomllib
 from collections.abc import Mapping
 from importlib import resources
@@ -14,9 +15,12 @@ import attrs
 
 __all__ = [
     "KEYS",
+    "REASON_TABLES",
     "Classifier",
     "ClassifierEntry",
+    "ReasonTableError",
     "classifier",
+    "extend_reasons",
     "reasons",
     "spheres",
     "units",
@@ -164,3 +168,141 @@ def classifier(key: str) -> Classifier:
     if key not in loaders:
         raise ValueError(f"unknown classifier {key!r}; expected one of {', '.join(KEYS)}")
     return loaders[key]()
+
+
+# --- a service's own non-completion reasons ------------------------------------------------------
+
+#: The tables of a field catalogue file that extend the reason classifier (docs/store.md).
+REASON_TABLES: tuple[str, ...] = ("reason_group", "reason")
+_REASON_CODE = re.compile(r"\d{4}\Z")
+_GROUP_CODE = re.compile(r"[1-9]\d?\Z")
+_REASON_KEYS = frozenset({"code", "group", "name_uk", "name_en"})
+_GROUP_KEYS = frozenset({"code", "name_uk", "name_en"})
+
+
+class ReasonTableError(ValueError):
+    """A ``[[reason]]`` or ``[[reason_group]]`` table is invalid: ``line`` (1-based, of the
+    table's header in its file, when known) and the reason."""
+
+    def __init__(self, reason: str, line: int | None = None) -> None:
+        self.reason = reason
+        self.line = line
+        super().__init__(reason)
+
+
+def extend_reasons(
+    base: Classifier,
+    groups: Any,
+    entries: Any,
+    lines: Mapping[str, list[int]] | None = None,
+) -> Classifier:
+    """``base`` (the appendix-3 classifier) with a service's own reasons: ``groups`` and
+    ``entries`` are the ``[[reason_group]]`` and ``[[reason]]`` tables of a TOML file, ``lines``
+    the line of each table's header per table name (for the errors). A code is four digits,
+    its first two the group ("1401" is in group 14); a group is a number 1-99; neither may
+    repeat a code of ``base`` or of the file. Raises :class:`ReasonTableError`."""
+    where = lines or {}
+
+    def line(table: str, index: int) -> int | None:
+        found = where.get(table, [])
+        return found[index] if index < len(found) else None
+
+    def tables(value: Any, name: str) -> list[dict[str, Any]]:
+        if value is None:
+            return []
+        if not isinstance(value, list) or not all(isinstance(t, dict) for t in value):
+            raise ReasonTableError(f"'{name}' must be an array of tables: write [[{name}]]")
+        return value
+
+    known_groups: dict[str, tuple[str, str]] = {}
+    for entry in base.entries.values():
+        if entry.group is not None:
+            known_groups[entry.group] = (entry.group_name_uk or "", entry.group_name_en or "")
+    new_groups: dict[str, tuple[str, str]] = {}
+    for index, table in enumerate(tables(groups, "reason_group")):
+        at = line("reason_group", index)
+        code = _code(table, at, "reason group", _GROUP_KEYS)
+        if not _GROUP_CODE.match(code):
+            raise ReasonTableError(
+                f'reason group {code!r}: a group is a number from 1 to 99, e.g. "14"', at
+            )
+        if code in known_groups:
+            raise ReasonTableError(
+                f"reason group {code} is already a group of appendix 3 "
+                f'({known_groups[code][1]}): add its reasons with [[reason]] group = "{code}"',
+                at,
+            )
+        if code in new_groups:
+            raise ReasonTableError(f"reason group {code} is given twice", at)
+        uk, en = _names(table, at, f"reason group {code}")
+        new_groups[code] = (uk, en)
+    all_groups = {**known_groups, **new_groups}
+    added: dict[str, ClassifierEntry] = {}
+    for index, table in enumerate(tables(entries, "reason")):
+        at = line("reason", index)
+        code = _code(table, at, "reason", _REASON_KEYS)
+        if not _REASON_CODE.match(code):
+            raise ReasonTableError(
+                f"reason {code!r}: a reason code is four digits, the group and a number, "
+                'e.g. "1401"',
+                at,
+            )
+        if code in base.entries:
+            raise ReasonTableError(
+                f"reason {code} is already in appendix 3 ({base.entries[code].name_en}): a "
+                "service adds codes of its own, it does not redefine these",
+                at,
+            )
+        if code in added:
+            raise ReasonTableError(f"reason {code} is given twice", at)
+        group = table.get("group", str(int(code[:2])))
+        if not isinstance(group, str) or group not in all_groups:
+            raise ReasonTableError(
+                f"reason {code}: unknown group {group!r}; declare it with [[reason_group]]", at
+            )
+        if int(code[:2]) != int(group):
+            raise ReasonTableError(
+                f"reason {code}: the code's first two digits ({code[:2]}) are not its group "
+                f"({group})",
+                at,
+            )
+        uk, en = _names(table, at, f"reason {code}")
+        added[code] = ClassifierEntry(code, uk, en, group, *all_groups[group])
+    if not added and not new_groups:
+        return base
+    entries_all = {**base.entries, **added}
+    return attrs.evolve(
+        base,
+        entries=MappingProxyType(dict(sorted(entries_all.items()))),
+        source=base.source + f"; with {len(added)} reasons of the service's own classifier",
+    )
+
+
+def _code(table: Mapping[str, Any], at: int | None, what: str, keys: frozenset[str]) -> str:
+    code = table.get("code")
+    if isinstance(code, int) and not isinstance(code, bool):
+        raise ReasonTableError(
+            f'{what} {code}: write the code in quotes ("{code:04d}" keeps its leading zero)'
+            if what == "reason"
+            else f'{what} {code}: write the code in quotes ("{code}")',
+            at,
+        )
+    if not isinstance(code, str) or not code.strip():
+        raise ReasonTableError(f"a {what} without a 'code'", at)
+    unknown = sorted(set(table) - keys)
+    if unknown:
+        raise ReasonTableError(
+            f"{what} {code}: unknown key {unknown[0]!r} (known keys: {', '.join(sorted(keys))})",
+            at,
+        )
+    return code.strip()
+
+
+def _names(table: Mapping[str, Any], at: int | None, what: str) -> tuple[str, str]:
+    uk = table.get("name_uk")
+    en = table.get("name_en", uk)
+    for key, value in (("name_uk", uk), ("name_en", en)):
+        if not isinstance(value, str) or not value.strip():
+            raise ReasonTableError(f"{what}: {key!r} must be a non-empty string", at)
+    assert isinstance(uk, str) and isinstance(en, str)
+    return uk, en

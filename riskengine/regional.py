@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -82,3 +82,105 @@ def literal_text(value: m.Literal | m.ListLit) -> str:
     if isinstance(value, m.BoolLit):
         return "true" if value.value else "false"
     return value.value
+
+
+# --- coverage: on which days and at which offices fills are valid --------------------------------
+
+Period = tuple[dt.date, dt.date]
+
+
+def _merged(periods: Iterable[Period]) -> list[Period]:
+    """Inclusive periods merged where they overlap or touch."""
+    out: list[Period] = []
+    for start, end in sorted(periods):
+        if out and start <= out[-1][1] + dt.timedelta(days=1):
+            if end > out[-1][1]:
+                out[-1] = (out[-1][0], end)
+        else:
+            out.append((start, end))
+    return out
+
+
+def _valid_period(fill: m.Fill) -> Period | None:
+    valid = fill.valid
+    if valid is None or valid.end is None or valid.start == dt.date.min or valid.end < valid.start:
+        return None
+    return valid.start, valid.end
+
+
+def gaps(covered: Iterable[Period], start: dt.date, end: dt.date) -> list[Period]:
+    """The days of ``start``..``end`` (inclusive) that no period of ``covered`` contains."""
+    out: list[Period] = []
+    day = start
+    for a, b in _merged(covered):
+        if b < day:
+            continue
+        if a > end:
+            break
+        if a > day:
+            out.append((day, a - dt.timedelta(days=1)))
+        day = max(day, b + dt.timedelta(days=1))
+        if day > end:
+            return out
+    if day <= end:
+        out.append((day, end))
+    return out
+
+
+def office_coverage(
+    profile: m.Profile, fills: Iterable[m.Fill], start: dt.date, end: dt.date
+) -> dict[str, list[Period]]:
+    """Per office with a fill of ``profile`` valid on some day of ``start``..``end``: those days,
+    as merged periods clipped to ``start``..``end``. An office missing from the result has no
+    fill valid in the period: the regional profile does not apply to its declarations."""
+    by_office: dict[str, list[Period]] = {}
+    for fill in fills_of(profile, fills):
+        period = _valid_period(fill)
+        if fill.office is None or period is None or period[1] < start or period[0] > end:
+            continue
+        by_office.setdefault(fill.office, []).append((max(period[0], start), min(period[1], end)))
+    return {office: _merged(periods) for office, periods in sorted(by_office.items())}
+
+
+def describe_periods(periods: Sequence[Period], limit: int = 3) -> str:
+    """``2024-01-01 .. 2024-03-31, 2024-07-01 .. 2024-09-30`` (and how many more)."""
+    shown = ", ".join(f"{a} .. {b}" for a, b in periods[:limit])
+    more = len(periods) - limit
+    return shown + (f" and {more} more" if more > 0 else "")
+
+
+#: What the backtest and ``score`` say for an office where a regional profile has no valid fill.
+NOT_APPLIED = "not applied: no fill valid"
+
+
+def office_note(
+    coverage: Mapping[str, Sequence[Period]] | None, office: Any, start: dt.date, end: dt.date
+) -> str | None:
+    """The note of one office's row for a regional profile (``coverage`` from
+    :func:`office_coverage`; ``None`` for a profile that is not regional): ``not applied: no fill
+    valid`` when no fill of the office is valid in ``start``..``end``, the days without one when
+    its fills cover only part of the period, else nothing."""
+    if coverage is None:
+        return None
+    periods = coverage.get(office) if isinstance(office, str) else None
+    if not periods:
+        return NOT_APPLIED
+    missing = gaps(periods, start, end)
+    if not missing:
+        return None
+    return f"no fill valid {describe_periods(missing, 2)}"
+
+
+def coverage_summary(
+    key: str, coverage: Mapping[str, Sequence[Period]], start: dt.date, end: dt.date
+) -> str:
+    """One line on where a regional profile applied in a backtest of ``start``..``end``."""
+    if not coverage:
+        return (
+            f"{key}: regional, {NOT_APPLIED} in {start} .. {end} at any office: it selects nothing"
+        )
+    offices = ", ".join(
+        office if not gaps(periods, start, end) else f"{office} ({describe_periods(periods, 2)})"
+        for office, periods in coverage.items()
+    )
+    return f"{key}: regional, applied at {offices}; at every other office {NOT_APPLIED}"

@@ -192,7 +192,7 @@ def test_load_checked_raises_with_every_error_and_returns_when_only_warnings(
 REGIONAL = """
 profile 5B/20/2012/00007-01 "Regional price limits" {
     approved 2012-02-01
-    in force 2012-02-15 .. 2012-12-31
+    in force 2012-03-01 .. 2012-12-31
     filling regional by "Regional customs"
     module declaration
     spheres 203
@@ -228,7 +228,8 @@ def test_an_indicator_used_only_by_a_fill_control_is_used() -> None:
     )
     alone = check_sources({"p.rp": profile})
     assert [(d.code, d.message.split(" is ")[0]) for d in alone.diagnostics] == [
-        ("RE306", "indicator `chinese`")
+        ("RE415", "no fill"),  # without its fills, a regional profile selects nothing
+        ("RE306", "indicator `chinese`"),
     ]
     fill = FILL.replace(
         "values", 'controls { 201 "Physical inspection" mandatory when chinese from 50 } values'
@@ -241,6 +242,36 @@ def test_duplicates_across_files_name_the_other_file() -> None:
     assert [(d.code, d.span.file, d.message) for d in result.diagnostics] == [
         ("RE501", "b.rp", "profile number 5B/20/2012/00007-01 is also used at a.rp:2"),
     ]
+
+
+def test_a_regional_profile_without_a_valid_fill_is_reported_where_it_is() -> None:
+    alone = check_sources({"p.rp": REGIONAL})
+    assert [(d.code, d.severity.value, d.span.line, d.message) for d in alone.diagnostics] == [
+        ("RE415", "warning", 5, "no fill is loaded for the regional profile "
+         "5B/20/2012/00007-01: it applies to no declaration"),
+    ]  # fmt: skip
+    # one office's fill for March-May, another's from July: June and the first days are gaps;
+    # nothing is said about the days after the last fill (the next quarter's is not approved)
+    early = REGIONAL.replace("in force 2012-03-01", "in force 2012-02-15")
+    july = (
+        FILL.replace("UA100000", "UA200000")
+        .replace('"1" of 2012-03-01', '"2" of 2012-05-20')
+        .replace("2012-03-01 .. 2012-05-31", "2012-07-01 .. 2012-09-30")
+    )
+    result = check_sources({"p.rp": early, "f.rp": FILL, "g.rp": july})
+    (d,) = result.diagnostics
+    assert (d.code, d.span.file, d.span.line, d.span.column) == ("RE415", "p.rp", 4, 14)
+    assert d.message == (
+        "no office's fill is valid on 2012-02-15 .. 2012-02-29, 2012-06-01 .. 2012-06-30 of the "
+        "in-force period (2012-02-15 .. 2012-12-31): the regional profile 5B/20/2012/00007-01 "
+        "applies to no declaration on those 45 days"
+    )
+    # fills that cover the whole period up to the last one: nothing to say
+    june = july.replace("2012-07-01", "2012-06-01").replace("2012-09-30", "2012-08-31")
+    assert check_sources({"p.rp": REGIONAL, "f.rp": FILL, "g.rp": june}).diagnostics == ()
+    # a file with errors: first the errors
+    broken = FILL.replace("max_price = 1.5", 'max_price = "x"')
+    assert codes(check_sources({"p.rp": early, "f.rp": broken})) == ["RE408"]
 
 
 def test_overlapping_fills_in_two_files() -> None:

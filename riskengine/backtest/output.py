@@ -14,6 +14,7 @@ from rich.table import Table
 
 from riskengine.backtest.metrics import ProfileMetrics
 from riskengine.backtest.run import BacktestResult
+from riskengine.regional import coverage_summary, office_note
 from riskengine.render.terminal import number_column_width, print_table
 from riskengine.render.words import duration, plural
 
@@ -63,12 +64,20 @@ def to_csv(result: BacktestResult) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
-        ["profile", "breakdown", "group", *(m for m, _ in COLUMNS), "controls_applied", "high"]
-    )
+        ["profile", "breakdown", "group", *(m for m, _ in COLUMNS), "controls_applied", "high",
+         "note"]
+    )  # fmt: skip
+    opts = result.options
+    coverage = {p.key: p.fills_valid for p in result.profiles}
     for key, breakdown, group, mtr in _rows(result):
         applied = ";".join(f"{code}={n}" for code, n in mtr.controls_applied.items())
         values = ["" if getattr(mtr, m) is None else getattr(mtr, m) for m, _ in COLUMNS]
-        writer.writerow([key, breakdown, group, *values, applied, int(mtr.high_selectivity)])
+        note = None
+        if breakdown == "office":
+            note = office_note(coverage[key], group or None, opts.date_from, opts.date_to)
+        writer.writerow(
+            [key, breakdown, group, *values, applied, int(mtr.high_selectivity), note or ""]
+        )
     return out.getvalue()
 
 
@@ -124,6 +133,9 @@ def print_tables(result: BacktestResult, console: Console) -> None:
         markup=False,
         highlight=False,
     )
+    for p in result.profiles:
+        if p.fills_valid is not None:
+            console.print(coverage_summary(p.key, p.fills_valid, opts.date_from, opts.date_to))
     forms = Table(title="Control forms applied (declarations)")
     rows = [
         (p.key, code, f"{n:,}")
@@ -139,11 +151,13 @@ def print_tables(result: BacktestResult, console: Console) -> None:
     shown = (("considered", "Declarations"), *SUMMARY[:5])
     for key in opts.by:
         table = Table(title=f"By {key}")
+        notes = key == "office" and any(p.fills_valid is not None for p in result.profiles)
         lines = [
             (
                 p.key,
                 "—" if value is None else str(value),
                 [cell(m, getattr(mtr, m)) for m, _ in shown],
+                office_note(p.fills_valid, value, opts.date_from, opts.date_to) or "",
             )
             for p in result.profiles
             for value, mtr in p.breakdowns.get(key, ())
@@ -151,8 +165,12 @@ def print_tables(result: BacktestResult, console: Console) -> None:
         table.add_column("Profile", no_wrap=True, width=max((len(x[0]) for x in lines), default=7))
         table.add_column(key.capitalize(), overflow="fold")
         _numbers(table, [h for _, h in shown], [x[2] for x in lines])
-        for profile, value, numbers in lines:
-            table.add_row(escape(profile), escape(value), *numbers)
+        if notes:  # by office, a regional profile's rows say where no fill was valid
+            table.add_column("Note")
+        for profile, value, numbers, note in lines:
+            table.add_row(
+                escape(profile), escape(value), *numbers, *((escape(note),) if notes else ())
+            )
         print_table(console, table)
     names = {p.key: p.name for p in result.profiles}
     for cmp in result.comparisons:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import html
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,6 +14,7 @@ from riskengine import model as m
 from riskengine.backtest.metrics import ProfileMetrics
 from riskengine.backtest.output import cell
 from riskengine.backtest.run import BacktestError, BacktestResult, Comparison, ProfileResult
+from riskengine.regional import office_note
 from riskengine.render.passport import Code, Field, Line, Table, Value, label, passport_blocks
 from riskengine.render.words import duration, plural
 
@@ -586,17 +587,34 @@ def _totals(p: ProfileResult) -> str:
     return _box(f'<table class="meta totals">{rows}</table>')
 
 
-def _breakdown(key: str, groups: Sequence[tuple[Any, ProfileMetrics]]) -> str:
+def _no_note(value: Any) -> str | None:
+    return None
+
+
+def _office_notes(p: ProfileResult, result: BacktestResult) -> Callable[[Any], str | None]:
+    """A regional profile's note for each office row (where no fill was valid)."""
+    start, end = result.options.date_from, result.options.date_to
+    return lambda office: office_note(p.fills_valid, office, start, end)
+
+
+def _breakdown(
+    key: str,
+    groups: Sequence[tuple[Any, ProfileMetrics]],
+    note: Callable[[Any], str | None] = _no_note,
+) -> str:
     heads = "".join(f'<th class="num">{_h(h)}</th>' for _, h in _TABLE)
     rows = []
     for value, mtr in groups:
         css = ' class="high"' if mtr.high_selectivity else ""
         shown = NONE if value is None else str(value)
+        said = note(value)
         rows.append(
             f'<tr{css}><td class="name">{_h(shown)}</td>'
             + _td("considered", mtr.considered)
             + "".join(_td(metric, getattr(mtr, metric)) for metric, _ in _TABLE)
-            + f'<td class="flag-cell">{_flag(mtr)}</td></tr>'
+            + f'<td class="flag-cell">{_flag(mtr)}'
+            + (f' <span class="note">{_h(said)}</span>' if said else "")
+            + "</td></tr>"
         )
     if not rows:
         rows.append(f'<tr><td colspan="{len(_TABLE) + 3}">No declarations.</td></tr>')
@@ -666,8 +684,10 @@ def _profile_section(
     if p.total.selected == 0:
         parts.append(
             '<p class="note"><strong>The profile selected no declaration in the period.</strong>'
-            "</p>"
-        )
+            + (" It is regional and no office's fill is valid in the period." if p.fills_valid
+               == {} else "")
+            + "</p>"
+        )  # fmt: skip
     # the numbers first (totals beside the charts), then the breakdowns, then the passport
     parts.append(
         '<div class="profile-top">'
@@ -676,7 +696,8 @@ def _profile_section(
     )
     parts.append("</div>")  # the heading never ends a page without the numbers below it
     for key in result.options.by:
-        parts.append(_breakdown(key, p.breakdowns.get(key, ())))
+        note = _office_notes(p, result) if key == "office" else _no_note
+        parts.append(_breakdown(key, p.breakdowns.get(key, ()), note))
     parts.append(_forms(p, _procedure_names(found, fills)))
     parts.append("<h3>Passport</h3>")
     if found is None:

@@ -34,6 +34,7 @@ from riskengine.backtest.pushdown import (
 from riskengine.catalogue import Catalogue
 from riskengine.diagnostics import RiskEngineError
 from riskengine.format import format_fill, format_profile
+from riskengine.regional import office_coverage
 from riskengine.semantics.sql import sql_recursion
 
 
@@ -69,6 +70,10 @@ class ProfileResult:
     total: ProfileMetrics
     breakdowns: Mapping[str, tuple[tuple[Any, ProfileMetrics], ...]]
     series: tuple[tuple[str, ProfileMetrics], ...]  # by month, for charts
+    #: a regional profile: per office with a fill valid in the period, the days it is valid
+    #: (``riskengine.regional.office_coverage``); every other office: not applied, no fill
+    #: valid. ``None`` for a profile that is not regional.
+    fills_valid: Mapping[str, tuple[tuple[dt.date, dt.date], ...]] | None = None
 
 
 @attrs.frozen
@@ -135,6 +140,15 @@ def planned_from(result: Any) -> list[PlannedProfile]:
                 mine = tuple(f for f in fills if str(f.profile) == number)
             out.append(PlannedProfile(profile.key, profile, mine, lists))
     return out
+
+
+def _fills_valid(
+    pp: PlannedProfile, options: BacktestOptions
+) -> Mapping[str, tuple[tuple[dt.date, dt.date], ...]] | None:
+    if not pp.profile.is_regional:
+        return None
+    found = office_coverage(pp.profile, pp.fills, options.date_from, options.date_to)
+    return {office: tuple(periods) for office, periods in found.items()}
 
 
 def _dialect(bind: sa.Connection) -> str:
@@ -372,6 +386,7 @@ def _measure(
                 total=metrics(total, n, options.thresholds),
                 breakdowns=breakdowns,
                 series=series,
+                fills_valid=_fills_valid(pp, options),
             )
         )
 

@@ -28,6 +28,7 @@ from riskengine.checks.expressions import (
     name_span,
 )
 from riskengine.checks.fills import (
+    check_fill_coverage,
     check_fill_scope,
     check_fill_statements,
     check_fill_values,
@@ -291,12 +292,14 @@ def check_models(
             by_number.setdefault(str(p.number), p)
             by_base.setdefault(p.number.base, []).append(p)
     fills = [f for sf in files for f in sf.fills]
+    fills_for: dict[int, list[m.Fill]] = {}
     for f in fills:
         check_fill_statements(f, report)
         check_numbers([v.value for v in f.values], report)
         target = resolve_fill(f, by_number, by_base, report, complete)
         if target is None:
             continue
+        fills_for.setdefault(id(target), []).append(f)
         check_fill_values(f, target, report)
         check_fill_limits(f, target, lists_of[id(target)], report)
         scope, degree, usage = scopes[id(target)]
@@ -304,8 +307,12 @@ def check_models(
         usage.indicators |= used.indicators
         usage.params |= used.params
     check_overlaps(fills, report)
+    # where a regional profile has no valid fill: once the fills are sound (no error so far)
+    coverage = complete and not any(d.severity is Severity.ERROR for d in report.diagnostics)
     for p in profiles:
         check_unused(p, scopes[id(p)][2], report)
+        if coverage:
+            check_fill_coverage(p, fills_for.get(id(p), ()), report)
     return report.diagnostics
 
 
@@ -320,5 +327,5 @@ def _check_profile(
     degree = degree_interval(p, catalogue) if p.degree is not None else None
     owner = f"profile {p.number}" if p.number is not None else f'draft "{p.name}"'
     check_controls(p.controls, degree, report, p.spans.get("degree"), owner)
-    check_history(p, usage.history, report)
+    check_history(p, usage.history, report, catalogue.reasons)
     return scope, degree, usage

@@ -126,6 +126,7 @@ _TABLE: list[tuple[str, Severity, str]] = [
     ("RE412", E, "fill value given twice"),
     ("RE413", W, "fill valid before its order was signed"),
     ("RE414", W, "fill valid only outside the profile's in-force period"),
+    ("RE415", W, "regional profile without a valid fill on some days"),
     # RE5xx: across files
     ("RE501", E, "profile number used twice"),
     ("RE502", E, "profile name used by another profile"),

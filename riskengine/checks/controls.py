@@ -89,9 +89,15 @@ def _threshold_span(ctl: m.Control) -> Span:
     return tail(ctl.span, len(str(ctl.threshold)))
 
 
-def check_history(p: m.Profile, used: set[m.HistoryKind], report: Reporter) -> None:
-    """Reason codes (RE310, RE311), non-negative numbers (RE312–RE315), the window (RE316),
-    empty blocks (RE318, RE320), history that nothing uses (RE321)."""
+def check_history(
+    p: m.Profile,
+    used: set[m.HistoryKind],
+    report: Reporter,
+    reasons: classifiers.Classifier | None = None,
+) -> None:
+    """Reason codes (RE310, RE311) of ``reasons`` (appendix 3 and the service's own reasons of
+    the catalogue in force; appendix 3 alone when ``None``), non-negative numbers (RE312–RE315),
+    the window (RE316), empty blocks (RE318, RE320), history that nothing uses (RE321)."""
     hist = p.history
     if hist is None:
         return
@@ -131,13 +137,15 @@ def check_history(p: m.Profile, used: set[m.HistoryKind], report: Reporter) -> N
                 line_head(report, neg.span),
                 "list reasons of appendix 3 with their coefficients, e.g. `{ 0201: 1.0 }`",
             )
-        table = classifiers.reasons()
+        table = reasons or classifiers.reasons()
+        extended = len(table) > len(classifiers.reasons())
         seen: dict[str, m.ReasonCoefficient] = {}
         for r in neg.reasons:
             if r.code not in table:
                 report(
                     "RE310",
-                    f"`{r.code}` is not a non-completion reason of appendix 3",
+                    f"`{r.code}` is not a non-completion reason of appendix 3"
+                    + (" or of the catalogue's [[reason]] tables" if extended else ""),
                     head(r.span, len(r.code)),
                     did_you_mean(table.suggest(r.code))
                     or "reasons are four digits: group and number, e.g. 0201",

@@ -11,6 +11,7 @@ from riskengine.checks.context import Reporter, closest, head, header_span, wher
 from riskengine.checks.expressions import Usage
 from riskengine.checks.intervals import Interval
 from riskengine.checks.types import PARAM_TYPES, ExprChecker, Scope, literal_type
+from riskengine.regional import describe_periods, gaps
 from riskengine.semantics.types import ValueType
 
 #: A fill may be valid for at most this many calendar months.
@@ -295,3 +296,54 @@ def check_fill_scope(
                 f.spans.get("valid", f.valid.span),
             )
     return Usage(checker.used, checker.used_params, checker.used_history)
+
+
+def check_fill_coverage(p: m.Profile, fills: Sequence[m.Fill], report: Reporter) -> None:
+    """A regional profile applies only where and when an office's fill is valid (RE415): warn
+    when no fill is loaded for it, and for the days of its in-force period that no office's fill
+    covers, up to the last day some fill is valid (later fills are approved quarter by quarter,
+    so the days after the last one are not reported)."""
+    if not p.is_regional or p.number is None:
+        return
+    if not fills:
+        report(
+            "RE415",
+            f"no fill is loaded for the regional profile {p.key}: it applies to no declaration",
+            p.spans.get("filling", header_span(p)),
+            "check the profile together with its offices' fills (e.g. `riskengine check "
+            f"profiles/`), or add `fill for {p.number} {{ office … valid … values {{ … }} }}`",
+        )
+        return
+    periods = [
+        (f.valid.start, f.valid.end)
+        for f in fills
+        if f.valid is not None
+        and f.valid.end is not None
+        and _given(f.valid.start)
+        and _given(f.valid.end)
+        and f.valid.start <= f.valid.end
+    ]
+    if not periods:
+        return
+    last = max(end for _, end in periods)
+    force = p.in_force
+    if force is not None and _given(force.start):
+        start = force.start
+        end = last if force.end is None or not _given(force.end) else min(force.end, last)
+        what = f"of the in-force period ({force.start} .. {force.end or 'no end'})"
+        span = p.spans.get("in_force", header_span(p))
+    else:
+        start = min(s for s, _ in periods)
+        end = last
+        what = "between the first and the last fill"
+        span = p.spans.get("filling", header_span(p))
+    missing = gaps(periods, start, end)
+    if missing:
+        days = sum((b - a).days + 1 for a, b in missing)
+        report(
+            "RE415",
+            f"no office's fill is valid on {describe_periods(missing)} {what}: the regional "
+            f"profile {p.key} applies to no declaration on those {days} days",
+            span,
+            "add the offices' fills valid on those dates (one per office and quarter)",
+        )

@@ -6,6 +6,7 @@ import datetime as dt
 import re
 import sys
 import tomllib
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +15,7 @@ import click
 import sqlalchemy as sa
 from rich.console import Console
 
+from riskengine import model as m
 from riskengine.backtest.metrics import Thresholds
 from riskengine.backtest.output import print_tables, to_csv, to_json
 from riskengine.backtest.pushdown import BREAKDOWNS, PlannedProfile
@@ -79,6 +81,43 @@ def _pairs(main: list[PlannedProfile], other: list[PlannedProfile]) -> list[tupl
             "give one profile on each side to compare any two"
         )
     return pairs
+
+
+def _rekeyed(
+    other: list[PlannedProfile], files: Sequence[m.SourceFile], taken: set[str]
+) -> tuple[list[PlannedProfile], tuple[m.SourceFile, ...]]:
+    """The ``--compare`` side with every key that the main side already uses made distinct by
+    its file: a profile compared with its own previous version (a copy, ``git show
+    HEAD:first.rp > old.rp``) has the same name or number, and becomes ``KEY (old.rp)``. A
+    renamed draft is renamed in the files too, so the HTML report finds its passport; the
+    profile itself (and its hash) is unchanged."""
+    path_of = {id(p): sf.path for sf in files for p in sf.profiles}
+    used = set(taken)
+    out: list[PlannedProfile] = []
+    renamed: dict[int, str] = {}
+    for pp in other:
+        key = pp.key
+        if key in used:
+            key = f"{pp.key} ({path_of.get(id(pp.profile), 'compared')})"
+            n = 2
+            while key in used:
+                key, n = f"{pp.key} (compared {n})", n + 1
+            if pp.profile.number is None:
+                renamed[id(pp.profile)] = key
+        used.add(key)
+        out.append(attrs.evolve(pp, key=key))
+    shown = tuple(
+        attrs.evolve(
+            sf,
+            profiles=tuple(
+                attrs.evolve(p, name=renamed[id(p)]) if id(p) in renamed else p for p in sf.profiles
+            ),
+        )
+        if any(id(p) in renamed for p in sf.profiles)
+        else sf
+        for sf in files
+    )
+    return out, shown
 
 
 def _connect(url: str | None, memory_limit: str | None) -> Any:
@@ -165,16 +204,14 @@ def backtest(
     shown = checked  # every profile whose passport the HTML report summarises
     if compare_paths:
         checked_other = load_checked(expand_paths(compare_paths), catalogue)
-        other = planned_from(checked_other)
+        other, other_files = _rekeyed(
+            planned_from(checked_other), checked_other.files, {p.key for p in main}
+        )
         shown = attrs.evolve(
             checked,
-            files=checked.files + checked_other.files,
+            files=checked.files + other_files,
             sources={**checked.sources, **checked_other.sources},
         )
-        taken = {p.key for p in main}
-        clash = [p.key for p in other if p.key in taken]
-        if clash:
-            raise click.UsageError(f"--compare names the same profile again: {', '.join(clash)}")
     options = BacktestOptions(
         date_from,
         date_to,

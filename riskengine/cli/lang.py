@@ -358,6 +358,11 @@ def select_items(source: m.SourceFile, selector: str | None) -> list[m.Profile |
     type=click.Path(dir_okay=False, writable=True, path_type=Path),
     help="Write the document to this file instead of standard output.",
 )
+@click.option(
+    "--catalogue",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A TOML catalogue whose [[reason]] tables name your own non-completion reasons.",
+)
 @click.pass_context
 def show(
     ctx: click.Context,
@@ -366,6 +371,7 @@ def show(
     fmt_name: str,
     lang: str,
     output: Path | None,
+    catalogue: Path | None,
 ) -> None:
     """Show the passport of the profiles (and regional fills) in FILE as a document.
 
@@ -394,7 +400,9 @@ def show(
         raise click.BadParameter(
             f"no profile {selector!r} in {name}; it has: {known}", param_hint="'--profile'"
         )
-    document = render(items, fmt=fmt_name, lang=lang, source=result.source)
+    loaded = _load_catalogue(catalogue)
+    reasons = loaded.reasons if loaded is not None else None
+    document = render(items, fmt=fmt_name, lang=lang, source=result.source, reasons=reasons)
     if output is None:
         click.echo(document, nl=False)
         return

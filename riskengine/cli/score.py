@@ -18,6 +18,7 @@ from riskengine.cli.common import use_color
 from riskengine.declaration import DeclarationError, normalise_declaration
 from riskengine.diagnostics import RiskEngineError
 from riskengine.evaluator import Engine, HistoryProvider, LaneConfig, ScoreResult
+from riskengine.regional import NOT_APPLIED
 from riskengine.render.terminal import terminal_console
 
 __all__ = ["rejected_record", "result_record", "score"]
@@ -127,6 +128,33 @@ def _lines(stream: IO[str]) -> Iterator[tuple[int, str]]:
             yield number, line
 
 
+class _NotApplied:
+    """Regional profiles in force that did not apply to a declaration because no fill of its
+    office is valid on the date: counted per (profile, office), said on standard error at the
+    end, so that a regional profile never selects nothing in silence."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.counts: dict[tuple[str, str], int] = {}
+        self.day: dt.date | None = None
+
+    def add(self, declaration: Any, day: dt.date) -> None:
+        active = self.engine.profiles.active(day)
+        self.day = day
+        office = declaration.header.get("office")
+        for cp, offices in zip(active.profiles, active.offices, strict=True):
+            if offices is not None and (not isinstance(office, str) or office not in offices):
+                where = office if isinstance(office, str) else "(none)"
+                self.counts[cp.key, where] = self.counts.get((cp.key, where), 0) + 1
+
+    def report(self, batch: bool) -> None:
+        for (key, office), n in sorted(self.counts.items()):
+            many = f" ({n:,} declaration{'' if n == 1 else 's'})" if batch else f" on {self.day}"
+            click.echo(
+                f"note: regional profile {key} {NOT_APPLIED} for office {office}{many}", err=True
+            )
+
+
 def _score_batch(
     engine: Engine,
     stream: IO[str],
@@ -135,6 +163,7 @@ def _score_batch(
     history: HistoryProvider | None,
     fmt: str,
     console: Console | None,
+    unfilled: _NotApplied,
 ) -> int:
     rejected = 0
     catalogue = engine.profiles.catalogue
@@ -160,6 +189,7 @@ def _score_batch(
                         )  # fmt: skip
                     else:
                         result = engine.score(decl, day, explain=explain, history=history)
+                        unfilled.add(decl, day)
                         record = result_record(result, explain=explain)
                         if fmt == "table" and console is not None:
                             _print_table(result, console, explain=explain)
@@ -248,7 +278,11 @@ def score(
         console = None
         if chosen == "table":
             console = terminal_console(color=use_color())
-        rejected = _score_batch(engine, sys.stdin, as_of, explain, history, chosen, console)
+        unfilled = _NotApplied(engine)
+        rejected = _score_batch(
+            engine, sys.stdin, as_of, explain, history, chosen, console, unfilled
+        )
+        unfilled.report(batch=True)
         if rejected:
             sys.exit(1)
         return
@@ -265,6 +299,9 @@ def score(
             f"{declaration} has no date: give --as-of YYYY-MM-DD to score it on a date"
         )
     result = engine.score(decl, day, explain=explain, history=history)
+    unfilled = _NotApplied(engine)
+    unfilled.add(decl, day)
+    unfilled.report(batch=False)
     if (fmt or "json") == "json":
         click.echo(json.dumps(result_record(result, explain=explain), ensure_ascii=False, indent=2))
     else:

@@ -136,7 +136,7 @@ def ingest_file(
             if mapping.kind == "declarations":
                 Declarations(mapping, header, catalogue, tables.field_columns)
             else:
-                Records(mapping, header)
+                Records(mapping, header, catalogue.reasons)
             group_key(mapping, header, None)
 
     with database_errors(engine):
@@ -213,7 +213,7 @@ def _run(
         if mapping.kind == "declarations":
             converter = Declarations(mapping, header, catalogue, tables.field_columns)
         else:
-            converter = Records(mapping, header)
+            converter = Records(mapping, header, catalogue.reasons)
         rejects = RejectsFile(rejects_file, header, state.rejected if state.batches else None)
         if parallel:
             # Reading and converting run in a second process while this one writes: the two

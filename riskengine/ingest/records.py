@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from riskengine.catalogue import Catalogue, FieldType
+from riskengine.classifiers import Classifier
 from riskengine.classifiers import reasons as reason_classifier
 from riskengine.declaration import DeclarationError, normalise_declaration
 from riskengine.ingest.convert import ConversionError, cell_converter, compile_row
@@ -246,12 +247,17 @@ def text_or_none(value: Any) -> str | None:
 class Records:
     """Outcome and control rows to records."""
 
-    def __init__(self, mapping: IngestMapping, header: list[str] | None) -> None:
+    def __init__(
+        self, mapping: IngestMapping, header: list[str] | None, reasons: Classifier | None = None
+    ) -> None:
         self.mapping = mapping
         self.reader = Reader(mapping.rules, mapping, header, iso_dates=False)
         self.names = [r.target for r in self.reader.rules]
         self.split = {r.target: r.split for r in mapping.rules}.get("reasons")
-        self.classifier = reason_classifier()
+        #: appendix 3, extended by the catalogue's own reasons when one is in force
+        self.classifier = reasons or reason_classifier()
+        extended = len(self.classifier) > len(reason_classifier())
+        self._where = "appendix 3" + (" or the catalogue's [[reason]] tables" if extended else "")
 
     def _values(self, row: Row) -> tuple[dict[str, Any] | None, str | None]:
         values, problem = self.reader.read(row.cells)
@@ -278,7 +284,7 @@ class Records:
             if code not in self.classifier:
                 hint = self.classifier.suggest(code)
                 return (), (
-                    f"unknown non-completion reason {code!r} (appendix 3)"
+                    f"unknown non-completion reason {code!r} ({self._where})"
                     + (f"; did you mean {hint!r}?" if hint else "")
                 )
             entry = self.classifier.get(code)

@@ -101,6 +101,8 @@ def expr_text(expr: m.Expr) -> str:
 class _Ctx:
     lang: str
     source: m.SourceFile | None
+    #: the non-completion reasons (appendix 3, or extended by a catalogue's own reasons)
+    reasons: classifiers.Classifier | None = None
 
     @property
     def i(self) -> int:
@@ -383,7 +385,7 @@ def _history_blocks(history: m.History | None, ctx: _Ctx) -> list[Block]:
     if neg is not None and neg.reasons:
         rows = tuple(
             (
-                _text(ctx.classified(classifiers.reasons(), r.code)),
+                _text(ctx.classified(ctx.reasons or classifiers.reasons(), r.code)),
                 _text(format_number(r.coefficient)),
             )
             for r in neg.reasons
@@ -499,14 +501,18 @@ def _fill_blocks(f: m.Fill, ctx: _Ctx) -> list[Block]:
 
 
 def passport_blocks(
-    item: m.Profile | m.Fill, lang: str = "en", source: m.SourceFile | None = None
+    item: m.Profile | m.Fill,
+    lang: str = "en",
+    source: m.SourceFile | None = None,
+    reasons: classifiers.Classifier | None = None,
 ) -> list[Block]:
     """The passport of a profile (or a regional fill) as blocks, in the order of the form.
 
     ``source`` is the file the item comes from: it supplies the file-level lists a profile uses
-    and, for a fill, its profile's name and parameter titles.
+    and, for a fill, its profile's name and parameter titles. ``reasons``: the non-completion
+    reasons the names come from (a catalogue's ``reasons``; default appendix 3).
     """
-    ctx = _Ctx(LANGUAGES[lang_index(lang)], source)
+    ctx = _Ctx(LANGUAGES[lang_index(lang)], source, reasons)
     if isinstance(item, m.Profile):
         return _profile_blocks(item, ctx)
     return _fill_blocks(item, ctx)
@@ -683,13 +689,15 @@ def render(
     fmt: str = "markdown",
     lang: str = "en",
     source: m.SourceFile | None = None,
+    reasons: classifiers.Classifier | None = None,
 ) -> str:
     """Render profiles and fills as one document: ``fmt`` "markdown" or "html", ``lang`` "en"
     or "uk". HTML is a self-contained page (inline CSS, no scripts, nothing fetched), printable,
-    with every text from the profile escaped."""
+    with every text from the profile escaped. ``reasons`` names the non-completion reasons (a
+    catalogue's, with a service's own; default appendix 3)."""
     if fmt not in FORMATS:
         raise ValueError(f"unknown format {fmt!r}; expected one of {', '.join(FORMATS)}")
-    sections = [passport_blocks(item, lang, source) for item in items]
+    sections = [passport_blocks(item, lang, source, reasons) for item in items]
     if fmt == "html":
         return _html_document(sections, lang)
     return "\n---\n\n".join(_markdown(blocks) for blocks in sections)

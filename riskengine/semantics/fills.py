@@ -123,13 +123,27 @@ def sql_choices(
     is the row's fill: it applies and none before it does. At most one holds on any row, and
     one does exactly where :func:`choose` finds a fill; never NULL."""
     out: list[tuple[int, SqlBool]] = []
-    before: list[SqlBool] = []
+    before: list[tuple[int, SqlBool]] = []
     for k in precedence(fills):
         hit = sql_applies(fills[k], office, date)
-        chosen = sa.and_(hit, *[sa.not_(b) for b in before]) if before else hit
+        # only a fill that can apply together with this one (same office, overlapping days)
+        # can take precedence over it: the others need no test (linear, not quadratic, in the
+        # usual set of one fill per office and quarter)
+        rivals = [b for j, b in before if _can_overlap(fills[j], fills[k])]
+        chosen = sa.and_(hit, *[sa.not_(b) for b in rivals]) if rivals else hit
         out.append((k, _not_null(chosen)))
-        before.append(_not_null(hit))
+        before.append((k, _not_null(hit)))
     return out
+
+
+def _can_overlap(a: m.Fill, b: m.Fill) -> bool:
+    """Whether some (office, date) has both fills applying (fills of :func:`precedence` only:
+    each has an office and a valid range)."""
+    assert a.valid is not None and b.valid is not None
+    if a.office != b.office:
+        return False
+    a_end, b_end = a.valid.end or dt.date.max, b.valid.end or dt.date.max
+    return a.valid.start <= b_end and b.valid.start <= a_end
 
 
 def _not_null(pred: SqlBool) -> SqlBool:
