@@ -17,7 +17,14 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from riskengine.cli.common import iso_date, progress_bar, shown_url, store_url_option, use_color
+from riskengine.cli.common import (
+    elapsed_status,
+    iso_date,
+    progress_bar,
+    shown_url,
+    store_url_option,
+    use_color,
+)
 
 __all__ = ["demo", "demo_data", "sample_profiles_dir"]
 
@@ -96,6 +103,10 @@ def demo(folder: str, declarations: int, seed: int, profiles_path: str | None) -
         summary = write_demo(
             engine, declarations, seed, progress=lambda n: progress.advance(task, n)
         )
+    if summary.declarations:
+        from riskengine.store.maintenance import analyze
+
+        analyze(engine)
     out.print(
         f"{url}: {summary.declarations:,} new declarations ({summary.items:,} goods items), "
         f"{summary.not_completed:,} not completed, {summary.controls:,} control results, "
@@ -227,6 +238,11 @@ def demo_data(
     try:
         with progress_bar(count, "demo declarations", quiet) as advance:
             summary = demo.write_demo(engine, count, seed, first, last, progress=advance)
+        if summary.declarations:
+            from riskengine.store.maintenance import analyze
+
+            with elapsed_status("refreshing the planner statistics", quiet):
+                analyze(engine)
     finally:
         engine.dispose()
     seconds = time.perf_counter() - began

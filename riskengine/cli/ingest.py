@@ -8,8 +8,13 @@ from pathlib import Path
 
 import click
 
-from riskengine.catalogue import catalogue_with
-from riskengine.cli.common import catalogue_option, progress_bar, store_url_option
+from riskengine.cli.common import (
+    catalogue_option,
+    elapsed_status,
+    progress_bar,
+    store_catalogue,
+    store_url_option,
+)
 
 __all__ = ["ingest"]
 
@@ -80,7 +85,7 @@ def ingest(
     from riskengine.ingest.pipeline import ingest_file
     from riskengine.store.engine import connect
 
-    catalogue = catalogue_with(catalogue_path)
+    catalogue = store_catalogue(url, catalogue_path)
     mapping = (
         load_ingest_mapping(mapping_path, catalogue=catalogue, kind=kind) if mapping_path else None
     )
@@ -114,6 +119,11 @@ def ingest(
                     err=True,
                 )
                 sys.exit(130)
+        if result.records_added:
+            from riskengine.store.maintenance import analyze
+
+            with elapsed_status("refreshing the planner statistics", quiet):
+                analyze(engine)
     finally:
         engine.dispose()
     what = result.kind
