@@ -51,7 +51,12 @@ class StoredCatalogue:
 
     def describe(self) -> str:
         """``version 2 (my_fields.toml, recorded 2026-12-06 14:00)`` for messages."""
-        origin = self.source or "the built-in catalogue"
+        if self.source is not None:
+            origin = self.source
+        elif _extension(self.catalogue):
+            origin = f"{len(_extension(self.catalogue))} fields of your own"
+        else:
+            origin = "the built-in catalogue"
         return f"version {self.version} ({origin}, recorded {self.recorded_at:%Y-%m-%d %H:%M})"
 
 

@@ -246,5 +246,5 @@ def ensure_schema(connection: sa.Connection, catalogue: Catalogue | None = None)
     if missing:
         raise StoreError(
             "the store has no column for " + ", ".join(missing) + ": run `riskengine db upgrade`"
-            " with the same --catalogue"
+            " (with --catalogue FILE to make your catalogue the store's)"
         )
