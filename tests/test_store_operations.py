@@ -387,3 +387,39 @@ def test_elapsed_status_on_a_terminal_reports_the_time(
     with elapsed_status("backtesting 3 profiles"):
         pass
     assert capsys.readouterr().err == ""  # not a terminal: nothing
+
+
+def test_db_upgrade_refuses_to_change_the_type_of_a_stored_field(
+    db_url: str, tmp_path: Path
+) -> None:
+    store_url = db_url  # a store of its own: the shared one must keep its columns
+    fields = tmp_path / "my_fields.toml"
+    fields.write_text(ZONE)
+    assert run("db", "init", "--db", store_url, "--catalogue", fields).exit_code == 0
+    first = _recorded_version(store_url)
+    numeric = tmp_path / "numeric.toml"
+    numeric.write_text(ZONE.replace('"code"', '"number"'))
+    result = run("db", "upgrade", "--db", store_url, "--catalogue", numeric)
+    assert result.exit_code == 1
+    assert result.output == (
+        f"error: {numeric} changes the type of declaration.risk_zone (code in the store, number "
+        "in the file): a field's column keeps its type, so give the field of the new type a new "
+        "path\n"
+    )
+    text = tmp_path / "text.toml"
+    text.write_text(ZONE.replace('"code"', '"string"'))  # the same column type: allowed
+    result = run("db", "upgrade", "--db", store_url, "--catalogue", text)
+    assert result.exit_code == 0, result.output
+    result = run("db", "current", "--db", store_url)
+    assert f"catalogue: version {first + 1} ({text}, recorded " in result.output
+
+
+def _recorded_version(url: str) -> int:
+    engine = connect(url)
+    try:
+        with engine.connect() as connection:
+            stored = read_catalogue(connection)
+    finally:
+        engine.dispose()
+    assert stored is not None
+    return stored.version

@@ -66,11 +66,17 @@ def _extension(catalogue: Catalogue) -> list[Field]:
     return [f for f in catalogue if builtin.get(f.path) != f]
 
 
+def _entry(field: Field) -> dict[str, str | None]:
+    """A field as a JSON object: the keys of a ``[[field]]`` table."""
+    entry: dict[str, str | None] = {key: getattr(field, key) for key in _KEYS}
+    entry["type"] = field.type.value
+    return entry
+
+
 def _encode(catalogue: Catalogue) -> str:
-    fields = [
-        {key: str(v) if isinstance(v := getattr(f, key), FieldType) else v for key in _KEYS}
-        for f in _extension(catalogue)
-    ]
+    """The recorded form: the extension's fields as a JSON list (stable, so equal catalogues
+    give equal text)."""
+    fields = [_entry(f) for f in _extension(catalogue)]
     return json.dumps(fields, ensure_ascii=False, sort_keys=True)
 
 

@@ -189,8 +189,9 @@ def init(
     built-in one.
     """
     with _connection(url) as connection:
-        fresh = current_revision(connection) is None
-        if not fresh and current_revision(connection) == head_revision():
+        revision = current_revision(connection)
+        fresh = revision is None
+        if revision == head_revision():  # refuse another catalogue before changing anything
             catalogue = catalogue_in_force(connection, catalogue, source)
         upgrade_connection(connection, catalogue)
         if fresh or read_catalogue(connection) is None:
@@ -217,10 +218,33 @@ def upgrade(
     with _connection(url) as connection:
         if current_revision(connection) is None:
             raise StoreError(NOT_INITIALISED.format(url=shown_url(url)))
+        if catalogue is not None:
+            _refuse_type_changes(connection, catalogue, source)
         upgrade_connection(connection, catalogue, revision)
         if catalogue is not None and revision == "head":
             record_catalogue(connection, catalogue, source)
         return status(connection, catalogue)
+
+
+def _refuse_type_changes(
+    connection: sa.Connection, catalogue: Catalogue, source: str | None
+) -> None:
+    """A new catalogue may add fields, not change the type of one the store has a column for
+    (the column keeps its type: a number field over a text column could not be written)."""
+    stored = read_catalogue(connection) if current_revision(connection) == head_revision() else None
+    if stored is None:
+        return
+    changed = []
+    for field in catalogue:
+        before = stored.catalogue.get(field.path)
+        if before is not None and not field.type.comparable_with(before.type):
+            changed.append(f"{field.path} ({before.type} in the store, {field.type} in the file)")
+    if changed:
+        raise StoreError(
+            f"{source or 'the catalogue'} changes the type of "
+            + ", ".join(changed)
+            + ": a field's column keeps its type, so give the field of the new type a new path"
+        )
 
 
 def ensure_schema(connection: sa.Connection, catalogue: Catalogue | None = None) -> None:
