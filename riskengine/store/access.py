@@ -53,11 +53,18 @@ def file_is_absent(url: str | None) -> bool:
 
 
 def require_schema(connection: sa.Connection) -> None:
-    """A :class:`StoreError` unless the store on ``connection`` is at the newest revision."""
+    """A :class:`StoreError` unless the store on ``connection`` is at the newest revision.
+
+    Tables created without the migrations (``build_tables().metadata.create_all``, as an
+    application embedding the store's tables may do) have no revision: they are used as they are.
+    """
+    from riskengine.store import reflect
     from riskengine.store.migrate import current_revision, head_revision
 
     revision = current_revision(connection)
     if revision is None:
+        if reflect.has_table(connection, "declarations"):
+            return
         raise StoreError(NOT_INITIALISED.format(url=shown_url(connection.engine.url)))
     head = head_revision()
     if revision != head:
