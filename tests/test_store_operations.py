@@ -142,6 +142,10 @@ def test_writers_initialise_a_new_store_but_a_failed_start_creates_nothing(
     assert result.exit_code != 0
     assert "Traceback" not in result.output
     _assert_nothing_created(db_url)
+    result = run("demo-data", "--db", db_url, "--start", "2025-01-01", "--end", "2024-01-01")
+    assert result.exit_code == 2
+    assert "--end 2024-01-01 is before --start 2025-01-01" in result.output
+    _assert_nothing_created(db_url)
     # documented (docs/store.md): ingest and demo-data create the schema in an empty database
     result = run("ingest", source, "--db", db_url, "-q")
     assert result.exit_code == 0, result.output
