@@ -84,13 +84,20 @@ def db_current(url: str | None, catalogue_path: str | None) -> None:
 def db_analyze(url: str | None) -> None:
     """Refresh the planner statistics of the store's tables (after loading data by other means).
 
-    ingest and demo-data do it themselves; PostgreSQL plans a backtest badly without them.
+    ingest and demo-data do it themselves. On SQLite there is nothing to do: its planner runs
+    backtests faster without statistics.
     """
     from riskengine.store.access import open_existing
-    from riskengine.store.maintenance import analyze
+    from riskengine.store.maintenance import analyze, gathers_statistics
 
     engine = open_existing(url)
     try:
+        if not gathers_statistics(engine):
+            click.echo(
+                f"store {shown_url(url)}: nothing to do (SQLite plans backtests better without "
+                "statistics; docs/store.md#planner-statistics)"
+            )
+            return
         seconds = analyze(engine)
     finally:
         engine.dispose()

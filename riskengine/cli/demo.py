@@ -239,10 +239,11 @@ def demo_data(
         with progress_bar(count, "demo declarations", quiet) as advance:
             summary = demo.write_demo(engine, count, seed, first, last, progress=advance)
         if summary.declarations:
-            from riskengine.store.maintenance import analyze
+            from riskengine.store.maintenance import analyze, gathers_statistics
 
-            with elapsed_status("refreshing the planner statistics", quiet):
-                analyze(engine)
+            if gathers_statistics(engine):
+                with elapsed_status("refreshing the planner statistics", quiet):
+                    analyze(engine)
     finally:
         engine.dispose()
     seconds = time.perf_counter() - began

@@ -120,10 +120,11 @@ def ingest(
                 )
                 sys.exit(130)
         if result.records_added:
-            from riskengine.store.maintenance import analyze
+            from riskengine.store.maintenance import analyze, gathers_statistics
 
-            with elapsed_status("refreshing the planner statistics", quiet):
-                analyze(engine)
+            if gathers_statistics(engine):
+                with elapsed_status("refreshing the planner statistics", quiet):
+                    analyze(engine)
     finally:
         engine.dispose()
     what = result.kind

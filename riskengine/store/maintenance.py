@@ -6,9 +6,11 @@ backtest's history windows as if the tables were nearly empty: measured 18× slo
 (docs/store.md). ``ingest`` and ``demo-data`` therefore call :func:`analyze` when they added
 rows, and ``riskengine db analyze`` does it on demand.
 
-Per backend: PostgreSQL ``ANALYZE`` of the data tables; SQLite ``ANALYZE`` with a sampling limit
-(``PRAGMA analysis_limit``, so it stays fast on a large file) followed by ``PRAGMA optimize``;
-DuckDB keeps its statistics current as it loads, and ``ANALYZE`` refreshes the distinct counts.
+Per backend: PostgreSQL ``ANALYZE`` of the data tables; DuckDB keeps its statistics current as
+it loads, and ``ANALYZE`` refreshes the distinct counts; SQLite **nothing**: with statistics
+(``sqlite_stat1``, from ``ANALYZE`` or ``PRAGMA optimize``) its planner picks the history
+indexes for the backtest's windows and runs the sample backtest 30-40× slower (measured:
+docs/store.md#planner-statistics), so no statistics are gathered there.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import sqlalchemy as sa
 from riskengine.store.engine import database_errors
 from riskengine.store.schema import build_tables
 
-__all__ = ["DATA_TABLES", "analyze"]
+__all__ = ["DATA_TABLES", "analyze", "gathers_statistics"]
 
 #: The tables a backtest and history read, whose statistics matter.
 DATA_TABLES: tuple[str, ...] = (
@@ -31,9 +33,6 @@ DATA_TABLES: tuple[str, ...] = (
     "control_results",
 )
 
-#: Rows SQLite samples per index when it analyses (its documented suggestion is 100 to 1000).
-SQLITE_ANALYSIS_LIMIT = 1000
-
 
 def _statements(connection: sa.Connection) -> list[str]:
     dialect = connection.dialect
@@ -42,11 +41,14 @@ def _statements(connection: sa.Connection) -> list[str]:
     names = ", ".join(quote(tables.metadata.tables[name].name) for name in DATA_TABLES)
     if dialect.name == "postgresql":
         return [f"ANALYZE {names}"]
-    if dialect.name == "sqlite":
-        return [f"PRAGMA analysis_limit={SQLITE_ANALYSIS_LIMIT}", "ANALYZE", "PRAGMA optimize"]
     if dialect.name == "duckdb":
         return ["ANALYZE"]
     return []
+
+
+def gathers_statistics(engine: sa.Engine) -> bool:
+    """Whether :func:`analyze` does anything on ``engine``'s backend (not on SQLite)."""
+    return engine.dialect.name in ("postgresql", "duckdb")
 
 
 def analyze(engine: sa.Engine) -> float:
