@@ -20,6 +20,7 @@ from riskengine.classifiers import REASON_TABLES, Classifier, ReasonTableError, 
 from riskengine.diagnostics import RiskEngineError
 
 __all__ = [
+    "MAX_COLUMN_BYTES",
     "SCOPES",
     "Catalogue",
     "CatalogueError",
@@ -39,6 +40,12 @@ _TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
 _KEYS = frozenset({"path", "type", "description", "description_uk", "example", "box"})
 #: Header names that the input format already uses for something else.
 _RESERVED_HEADER = frozenset({"items"})
+#: The longest column name a field may have, in bytes: a field's column in the store is its path
+#: without the scope, dots turned into underscores (``declaration.declarant.id`` →
+#: ``declarant_id``), and PostgreSQL keeps 63 bytes of an identifier (NAMEDATALEN − 1), cutting
+#: the rest off silently. SQLite and DuckDB have no practical limit; the strictest backend decides,
+#: so a catalogue works on every store.
+MAX_COLUMN_BYTES = 63
 
 
 class CatalogueError(RiskEngineError):
@@ -98,6 +105,14 @@ def _path_problem(path: str) -> str | None:
             )
     if segments[0] == "declaration" and segments[1] in _RESERVED_HEADER:
         return f"'declaration.{segments[1]}' is reserved: the goods items are in 'item.'"
+    column = "_".join(segments[1:])
+    size = len(column.encode("utf-8"))
+    if size > MAX_COLUMN_BYTES:
+        return (
+            f"the field's store column {column!r} would be {size} bytes long; column names "
+            f"hold at most {MAX_COLUMN_BYTES} bytes (PostgreSQL's identifier limit): "
+            "shorten the path"
+        )
     return None
 
 

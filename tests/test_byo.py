@@ -309,3 +309,113 @@ def test_mapping_syntax_errors() -> None:
         parse_byo_mapping(MAPPING.format(schema="s").replace(
             'procedure = "form_code"', 'procedure = { column = "form_code", true_values = [1] }'
         ))  # fmt: skip
+
+
+# --- system schemas and refused reads (issue 11, item 9) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("section", "table", "schema", "key", "reason"),
+    [
+        ("declarations", "pg_authid", "pg_catalog", "schema", "'pg_catalog' is a system schema"),
+        ("items", "pg_stat_activity", None, "table", "'pg_stat_activity' is a name of the"),
+        ("outcomes", "tables", "information_schema", "schema", "'information_schema' is a system"),
+        ("outcomes", "pg_toast_1", "pg_toast", "schema", "'pg_toast' is a system schema"),
+        ("controls", "sqlite_master", None, "table", "'sqlite_master' is a name of the"),
+        ("controls", "sqlite_schema", "main", "table", "'sqlite_schema' is a name of the"),
+        ("declarations", "duckdb_tables", None, "table", "'duckdb_tables' is a name of the"),
+        ("items", "settings", "system.main", "schema", "'system.main' is a system schema"),
+        ("items", "PG_Class", None, "table", "'PG_Class' is a name of the database's system"),
+    ],
+)
+def test_a_mapping_may_not_name_a_system_schema_or_catalogue(
+    section: str, table: str, schema: str | None, key: str, reason: str
+) -> None:
+    text = MAPPING.format(schema="customs")
+    lines = text.splitlines()
+    start = lines.index(f"[{section}]")
+    table_line = next(n for n in range(start, len(lines)) if lines[n].startswith("table ="))
+    lines[table_line] = f'table = "{table}"'
+    schema_line = table_line + 1
+    assert lines[schema_line].startswith("schema =")
+    lines[schema_line] = f'schema = "{schema}"' if schema else "# no schema"
+    with pytest.raises(MappingError) as info:
+        parse_byo_mapping("\n".join(lines), "customs.toml")
+    line = (schema_line if key == "schema" else table_line) + 1
+    assert str(info.value).startswith(f"customs.toml:{line}: {section}.{key}: {reason}")
+    assert "a mapping reads only your own tables" in str(info.value)
+
+
+def test_an_unqualified_name_resolving_to_a_system_schema_is_refused(
+    foreign: tuple[sa.Engine, str], tmp_path: Path
+) -> None:
+    engine, schema = foreign
+    if engine.dialect.name != "postgresql":
+        pytest.skip("a search path reaching a system schema is PostgreSQL's")
+    text = MAPPING.format(schema=schema).replace(
+        f'table = "gtd_status"\nschema = "{schema}"', 'table = "views"'
+    )
+    mapping = parse_byo_mapping(text, "customs.toml")
+    with engine.connect() as connection:
+        connection.execute(sa.text("SET search_path = information_schema"))
+        with pytest.raises(MappingError) as info:
+            mapping.source(connection)
+    line = text.splitlines().index('table = "views"') + 1
+    assert str(info.value) == (
+        f"customs.toml:{line}: outcomes.table: 'views' is in the system schema "
+        "'information_schema': a mapping reads only your own tables, in the schemas it names"
+    )
+
+
+def test_unqualified_tables_are_read_from_the_schema_they_were_found_in(
+    foreign: tuple[sa.Engine, str], tmp_path: Path
+) -> None:
+    engine, schema = foreign
+    if engine.dialect.name != "postgresql":
+        pytest.skip("PostgreSQL resolves unqualified names through its search path")
+    text = MAPPING.format(schema=schema).replace(f'schema = "{schema}"\n', "")
+    with engine.connect() as connection:
+        connection.execute(sa.text(f'SET search_path = "{schema}"'))
+        source = parse_byo_mapping(text, "customs.toml").source(connection)
+        sql = str(sa.select(source.declarations).compile(connection))
+        assert f"{schema}.gtd_head" in sql  # qualified: a later search path cannot redirect it
+        assert connection.execute(sa.select(sa.func.count()).select_from(source.items)).scalar()
+
+
+def test_a_refused_read_is_a_mapping_error_not_a_database_error(
+    foreign: tuple[sa.Engine, str], tmp_path: Path
+) -> None:
+    from riskengine.store.engine import StoreError, database_errors
+
+    engine, schema = foreign
+    if engine.dialect.name != "postgresql":
+        pytest.skip("privileges are PostgreSQL's")
+    role = f"reader_{uuid.uuid4().hex[:10]}"
+    with engine.begin() as connection:
+        connection.execute(sa.text(f'CREATE ROLE "{role}" NOLOGIN'))
+        connection.execute(sa.text(f'GRANT USAGE ON SCHEMA "{schema}" TO "{role}"'))
+        for name in ("gtd_head", "gtd_goods", "gtd_status", "gtd_refusals"):
+            connection.execute(sa.text(f'GRANT SELECT ON "{schema}"."{name}" TO "{role}"'))
+    text = MAPPING.format(schema=schema)
+    try:
+        with engine.connect() as connection:
+            connection.execute(sa.text(f'SET ROLE "{role}"'))
+            with pytest.raises(MappingError) as info:
+                load_source(connection, _mapping_file(tmp_path, schema))
+            lines = text.splitlines()
+            line = lines.index('table = "gtd_controls"') + 1
+            assert str(info.value).startswith(
+                f"{tmp_path / 'customs.toml'}:{line}: controls.table: permission denied: the "
+                f"database user may not read '{schema}.gtd_controls' (grant it SELECT on the "
+                "table and USAGE on its schema): permission denied for table gtd_controls"
+            ), str(info.value)
+            # the connection is still usable, and a refused read elsewhere is a store error
+            assert connection.execute(sa.text("SELECT 1")).scalar() == 1
+            refused = pytest.raises(StoreError, match="permission denied on the database")
+            with refused, database_errors(engine):
+                connection.execute(sa.text(f'SELECT * FROM "{schema}".gtd_controls'))
+            connection.rollback()
+    finally:
+        with engine.begin() as connection:
+            connection.execute(sa.text(f'DROP OWNED BY "{role}"'))
+            connection.execute(sa.text(f'DROP ROLE "{role}"'))

@@ -266,6 +266,13 @@ def test_extend_returns_a_new_catalogue() -> None:
             "reserved",
         ),
         (
+            '[[field]]\npath = "item.a"\ntype = "code"\n\n'
+            '[[field]]\npath = "item.' + "x" * 30 + "." + "y" * 33 + '"\ntype = "code"\n',
+            5,
+            "item." + "x" * 30 + "." + "y" * 33,
+            "would be 64 bytes long; column names hold at most 63 bytes (PostgreSQL",
+        ),
+        (
             '[[field]]\npath = "item.box"\ntype = "code"\n[[field]]\npath = "item.box.id"\n'
             'type = "code"\n',
             1,
@@ -322,3 +329,9 @@ def test_user_field_cannot_turn_a_builtin_into_a_group(tmp_path: Path) -> None:
 def test_field_path_is_checked_when_built_in_code() -> None:
     with pytest.raises(CatalogueError, match="must start with"):
         Field("hs_code", FieldType.CODE)
+
+
+def test_a_field_of_63_bytes_is_accepted_and_the_limit_applies_to_built_in_code() -> None:
+    assert Field("item." + "a" * 63, FieldType.CODE).name == "a" * 63
+    with pytest.raises(CatalogueError, match="would be 64 bytes long"):
+        Field("declaration." + "a" * 32 + "." + "b" * 31, FieldType.CODE)

@@ -399,7 +399,7 @@ def test_help_lists_every_command() -> None:
     listed = [line.split()[0] for line in section.splitlines() if line.startswith("  ")]
     assert listed == COMMANDS
     assert sorted(cli.commands) == COMMANDS
-    assert sorted(cli.commands["db"].commands) == ["current", "init", "upgrade"]  # type: ignore[attr-defined]
+    assert sorted(cli.commands["db"].commands) == ["analyze", "current", "init", "upgrade"]  # type: ignore[attr-defined]
 
 
 def test_a_command_module_that_fails_to_import_is_an_error(tmp_path: Path) -> None:

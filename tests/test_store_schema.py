@@ -12,6 +12,7 @@ from alembic.migration import MigrationContext
 from click.testing import CliRunner
 
 from riskengine.catalogue import catalogue_with, default_catalogue
+from riskengine.cli import cli
 from riskengine.cli.db import db
 from riskengine.store import migrate, reflect
 from riskengine.store.engine import DEFAULT_URL, StoreError, connect, resolve_url
@@ -138,9 +139,10 @@ def test_db_commands_use_a_sqlite_file_in_the_working_folder_by_default(
     monkeypatch.delenv("RISKENGINE_DB", raising=False)
     monkeypatch.chdir(tmp_path)
     runner = CliRunner()
-    result = runner.invoke(db, ["current"])
+    result = runner.invoke(cli, ["db", "current"])
     assert result.exit_code == 1
-    assert "no riskengine schema" in result.output
+    assert "has no riskengine tables: run `riskengine db init`" in result.output
+    assert not (tmp_path / "riskengine.db").exists()
     result = runner.invoke(db, ["init"])
     assert result.exit_code == 0, result.output
     assert "sqlite:///riskengine.db" in result.output

@@ -23,6 +23,8 @@ __all__ = [
     "MappingError",
     "load_byo_mapping",
     "parse_byo_mapping",
+    "section_line",
+    "system_schema",
 ]
 
 #: The roles each section of a bring-your-own-tables mapping gives (role → canonical column).
@@ -49,6 +51,52 @@ _BYO_REQUIRED: dict[str, tuple[str, ...]] = {
     "controls": ("table", "declaration", "procedure", "date", "violation_found"),
 }
 _BOOLEAN_ROLES = {"completed", "violation_found", "random"}
+
+#: Schemas that hold a database's own catalogue, never a customs service's data: PostgreSQL
+#: (``pg_catalog``, ``pg_toast``, ``pg_temp_N``: every ``pg_`` schema is reserved), the SQL
+#: standard's ``information_schema`` (PostgreSQL, DuckDB), DuckDB's ``system`` database.
+SYSTEM_SCHEMAS = frozenset({"information_schema", "system"})
+SYSTEM_SCHEMA_PREFIXES = ("pg_", "system.")
+#: Table names of the system catalogues, which an unqualified name would find: PostgreSQL's
+#: ``pg_authid``, ``pg_stat_activity`` (``pg_catalog`` is searched first), SQLite's
+#: ``sqlite_master``/``sqlite_schema`` (SQLite reserves ``sqlite_``), DuckDB's ``duckdb_tables``,
+#: ``sqlite_master`` and ``pragma_database_list`` views.
+SYSTEM_TABLE_PREFIXES = ("pg_", "sqlite_", "duckdb_", "pragma_")
+
+
+def section_line(text: str, section: str, key: str) -> int | None:
+    """The line of ``key`` inside ``[section]`` (the same key appears in several sections)."""
+    inside = False
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            inside = stripped.strip("[] ") == section
+            continue
+        if inside and stripped.split("=")[0].strip().strip("\"'") == key:
+            return number
+    return None
+
+
+def system_schema(name: str) -> bool:
+    """Whether ``name`` is a schema of the database's own catalogue (see :data:`SYSTEM_SCHEMAS`)."""
+    folded = name.strip().lower()
+    return folded in SYSTEM_SCHEMAS or folded.startswith(SYSTEM_SCHEMA_PREFIXES)
+
+
+def _system_problem(table: str, schema: str | None) -> tuple[str, str] | None:
+    """(key, reason) when the mapping names a system schema or catalogue table."""
+    if schema is not None and system_schema(schema):
+        return "schema", (
+            f"{schema!r} is a system schema: a mapping reads only your own tables, in the "
+            "schemas it names"
+        )
+    if table.strip().lower().startswith(SYSTEM_TABLE_PREFIXES):
+        prefixes = ", ".join(f"{p}…" for p in SYSTEM_TABLE_PREFIXES)
+        return "table", (
+            f"{table!r} is a name of the database's system catalogue ({prefixes}): a mapping "
+            "reads only your own tables"
+        )
+    return None
 
 
 @attrs.frozen
@@ -145,6 +193,12 @@ def parse_byo_mapping(
             raise fail("table must be a name", f"{section}.table")
         if schema is not None and not isinstance(schema, str):
             raise fail("schema must be a name", f"{section}.schema")
+        system = _system_problem(table, schema)
+        if system is not None:
+            key = f"{section}.{system[0]}"
+            raise MappingError(
+                system[1], file=source, line=section_line(text, section, system[0]), key=key
+            )
         found_roles: dict[str, ColumnRef] = {}
         for role in roles:
             if role in spec:

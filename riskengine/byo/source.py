@@ -10,15 +10,17 @@ reflected schema, and are quoted by the dialect: no SQL text is assembled from s
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 from typing import Any
 
 import sqlalchemy as sa
 
-from riskengine.byo.mapping import ByoMapping, ByoTable, ColumnRef
+from riskengine.byo.mapping import ByoMapping, ByoTable, ColumnRef, section_line, system_schema
 from riskengine.catalogue import Catalogue, FieldType
 from riskengine.mapfile import MappingError, line_of
 from riskengine.store import reflect
+from riskengine.store.engine import permission_denied
 from riskengine.store.schema import column_name
 from riskengine.store.source import StoreSource
 
@@ -39,31 +41,70 @@ def _fail(mapping: ByoMapping, reason: str, key: str) -> MappingError:
         look = rest[len("fields.") :]  # the catalogue path, written as a key in the file
         line = line_of(mapping.text, look) if mapping.text else None
     else:
-        line = _section_line(mapping.text, section, rest)
+        line = section_line(mapping.text, section, rest)
     return MappingError(reason, file=mapping.file, line=line, key=key)
 
 
-def _section_line(text: str, section: str, key: str) -> int | None:
-    """The line of ``key`` inside ``[section]`` (the same key appears in several sections)."""
-    inside = False
-    for number, line in enumerate(text.splitlines(), start=1):
-        stripped = line.strip()
-        if stripped.startswith("["):
-            inside = stripped.strip("[] ") == section
-            continue
-        if inside and stripped.split("=")[0].strip().strip("\"'") == key:
-            return number
-    return None
+def _where(spec: ByoTable, schema: str | None) -> str:
+    return f"{schema}.{spec.table}" if schema else spec.table
+
+
+def _schema_read(connection: sa.Connection, mapping: ByoMapping, spec: ByoTable) -> str | None:
+    """The schema ``spec``'s table is read from: the mapping's; without one, on PostgreSQL, the
+    schema the unqualified name resolves to (``pg_catalog`` comes first in every search path,
+    and the name is read qualified with it from then on). Never a system schema."""
+    schema = spec.schema
+    if schema is None and connection.dialect.name == "postgresql":
+        schema = connection.execute(
+            sa.text(
+                "SELECT n.nspname FROM pg_catalog.pg_class c"
+                " JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace"
+                " WHERE c.oid = pg_catalog.to_regclass(pg_catalog.quote_ident(:name))"
+            ),
+            {"name": spec.table},
+        ).scalar()
+    if schema is not None and system_schema(schema):
+        raise _fail(
+            mapping,
+            f"{spec.table!r} is in the system schema {schema!r}: a mapping reads only your own "
+            "tables, in the schemas it names",
+            f"{spec.section}.table",
+        )
+    return schema
 
 
 def _table(connection: sa.Connection, mapping: ByoMapping, spec: ByoTable) -> sa.Table:
-    found = reflect.reflected_table(connection, spec.table, spec.schema)
+    schema = _schema_read(connection, mapping, spec)
+    found = reflect.reflected_table(connection, spec.table, schema)
     if found is None:
-        where = f"{spec.schema}.{spec.table}" if spec.schema else spec.table
         raise _fail(
-            mapping, f"the database has no table or view {where!r}", f"{spec.section}.table"
+            mapping,
+            f"the database has no table or view {_where(spec, spec.schema)!r}",
+            f"{spec.section}.table",
         )
     return found
+
+
+def _probe(
+    connection: sa.Connection, mapping: ByoMapping, spec: ByoTable, query: sa.Select[Any]
+) -> None:
+    """Read no row of the mapped columns, so that a refused read is a mapping error now (with
+    the file and line) rather than a database error in the middle of a backtest."""
+    nested = connection.dialect.name == "postgresql"  # a failed statement ends the transaction
+    try:
+        with connection.begin_nested() if nested else contextlib.nullcontext():
+            connection.execute(query.limit(0)).close()
+    except sa.exc.DBAPIError as exc:
+        reason = str(exc.orig if exc.orig is not None else exc).strip().splitlines()[0]
+        where = _where(spec, spec.schema)
+        if permission_denied(exc):
+            message = (
+                f"permission denied: the database user may not read {where!r} (grant it SELECT "
+                f"on the table and USAGE on its schema): {reason}"
+            )
+        else:
+            message = f"cannot read {where!r}: {reason}"
+        raise _fail(mapping, message, f"{spec.section}.table") from None
 
 
 def _column(mapping: ByoMapping, table: sa.Table, name: str, key: str) -> sa.ColumnElement[Any]:
@@ -146,9 +187,9 @@ def build_source(
             canonical = column_name(path)
             labelled.append(column.label(canonical))
             field_columns[path] = canonical
-        selectables[_SECTION_NAMES[section]] = sa.select(*labelled).subquery(
-            _SECTION_NAMES[section]
-        )
+        query = sa.select(*labelled)
+        _probe(connection, mapping, spec, query)
+        selectables[_SECTION_NAMES[section]] = query.subquery(_SECTION_NAMES[section])
     declarations = selectables["declarations"]
     items = selectables["items"]
     assert declarations is not None and items is not None

@@ -20,9 +20,8 @@ from riskengine.backtest.metrics import Thresholds
 from riskengine.backtest.output import print_tables, to_csv, to_json
 from riskengine.backtest.pushdown import BREAKDOWNS, PlannedProfile
 from riskengine.backtest.run import BacktestOptions, planned_from, run_backtest
-from riskengine.catalogue import catalogue_with
 from riskengine.checks import load_checked
-from riskengine.cli.common import expand_paths, plural, use_color
+from riskengine.cli.common import elapsed_status, expand_paths, open_store, plural, use_color
 from riskengine.render.terminal import terminal_console
 
 __all__ = ["backtest"]
@@ -120,12 +119,13 @@ def _rekeyed(
     return out, shown
 
 
-def _connect(url: str | None, memory_limit: str | None) -> Any:
-    """The store's engine; on DuckDB with ``memory_limit``, capped and spilling to disk."""
-    from riskengine.store.engine import connect, resolve_url
+def _connect(url: str | None, memory_limit: str | None, catalogue_path: str | None) -> Any:
+    """The store's engine and its catalogue (:func:`open_store`: it must be initialised); on
+    DuckDB with ``memory_limit``, capped and spilling to disk."""
+    from riskengine.store.engine import resolve_url
 
     if memory_limit is None:
-        return connect(url)
+        return open_store(url, catalogue_path)
     parsed = sa.make_url(resolve_url(url))
     if parsed.get_backend_name() != "duckdb":
         raise click.UsageError("--memory-limit applies to DuckDB stores only")
@@ -136,7 +136,7 @@ def _connect(url: str | None, memory_limit: str | None) -> Any:
     config = {"memory_limit": memory_limit, "preserve_insertion_order": False}
     if parsed.database not in (None, "", ":memory:"):
         config["temp_directory"] = f"{parsed.database}.tmp"
-    return connect(url, connect_args={"config": config})
+    return open_store(url, catalogue_path, connect_args={"config": config})
 
 
 @click.command()
@@ -195,7 +195,7 @@ def backtest(
     from riskengine.store.schema import build_tables
     from riskengine.store.source import native_source
 
-    catalogue = catalogue_with(catalogue_path)
+    engine, catalogue = _connect(url, memory_limit, catalogue_path)
     checked = load_checked(expand_paths(profiles), catalogue)
     main = planned_from(checked)
     if not main:
@@ -220,16 +220,14 @@ def backtest(
         thresholds=_thresholds(config, high_selectivity),
         history=not no_history,
     )
-    engine = _connect(url, memory_limit)
     register_functions(engine)
     err = Console(stderr=True, no_color=not use_color(sys.stderr))
     try:
         with database_errors(engine), engine.connect() as conn:
             source = native_source(build_tables(catalogue))
-            with err.status(
+            with elapsed_status(
                 f"backtesting {plural(len(main) + len(other), 'profile')} over "
-                f"{date_from} .. {date_to}",
-                spinner="dots",
+                f"{date_from} .. {date_to}"
             ):
                 result = run_backtest(
                     conn, source, [*main, *other], options, record=not no_record,

@@ -11,7 +11,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Any
 
 import attrs
 import click
@@ -20,6 +20,11 @@ from rich.text import Text
 
 from riskengine.checks import find_profile_files
 from riskengine.diagnostics import Diagnostic, Severity
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
+    from riskengine.catalogue import Catalogue
 
 __all__ = [
     "DEBUG_ENV",
@@ -31,14 +36,17 @@ __all__ = [
     "atomic_write",
     "catalogue_option",
     "echo_diagnostics",
+    "elapsed_status",
     "expand_paths",
     "internal_error",
     "iso_date",
+    "open_store",
     "plural",
     "printable",
     "progress_bar",
     "settings",
     "shown_url",
+    "store_catalogue",
     "store_url_option",
     "use_color",
     "user_error",
@@ -231,8 +239,52 @@ def catalogue_option(func: click.decorators.FC) -> click.decorators.FC:
         "catalogue_path",
         type=click.Path(exists=True, dir_okay=False),
         default=None,
-        help="A user catalogue (TOML, [[field]] tables) extending the built-in fields.",
+        help="A user catalogue (TOML, [[field]] tables) extending the built-in fields. Default: "
+        "the catalogue the store was initialised with (db init --catalogue), else the built-in.",
     )(func)
+
+
+def _given_catalogue(catalogue_path: str | None) -> Catalogue | None:
+    from riskengine.catalogue import catalogue_with
+
+    return catalogue_with(catalogue_path) if catalogue_path else None
+
+
+def open_store(
+    url: str | None, catalogue_path: str | None = None, **engine_options: Any
+) -> tuple[Engine, Catalogue]:
+    """A command that reads the store: an engine on the initialised store at ``url`` and the
+    catalogue in force (``--catalogue``, else the one recorded in the store).
+
+    A store that was never initialised is an error ("has no riskengine tables: run `riskengine
+    db init`") and nothing is created; a ``--catalogue`` that is not the store's is an error.
+    The catalogue file is read before the store is opened.
+    """
+    from riskengine.store.access import open_existing, store_catalogue
+
+    given = _given_catalogue(catalogue_path)
+    engine = open_existing(url, **engine_options)
+    try:
+        return engine, store_catalogue(engine, given, catalogue_path)
+    finally:
+        engine.dispose()  # pooled connections closed; the engine opens new ones when used
+
+
+def store_catalogue(url: str | None, catalogue_path: str | None = None) -> Catalogue:
+    """A command that writes the store (and creates it when needed): the catalogue in force for
+    the store at ``url``, creating nothing; a new store gets the given or the built-in one."""
+    from riskengine.store.access import file_is_absent
+    from riskengine.store.access import store_catalogue as in_force
+    from riskengine.store.engine import connect
+
+    given = _given_catalogue(catalogue_path)
+    if file_is_absent(url):
+        return in_force(None, given, catalogue_path)
+    engine = connect(url)
+    try:
+        return in_force(engine, given, catalogue_path)
+    finally:
+        engine.dispose()
 
 
 def shown_url(url: str | None) -> str:
@@ -252,6 +304,33 @@ def iso_date(ctx: click.Context, param: click.Parameter, value: str | None) -> d
         return dt.date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"expected a date YYYY-MM-DD, got {value!r}") from None
+
+
+@contextmanager
+def elapsed_status(description: str, quiet: bool = False) -> Iterator[None]:
+    """A spinner with the elapsed time on standard error while a long step runs, then
+    ``description: done in 12.3 s`` there; only when standard error is a terminal (JSON, CSV
+    and tables on standard output stay clean, and nothing is written when it is redirected)."""
+    import time
+
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    console = Console(stderr=True, no_color=not use_color(sys.stderr), highlight=False)
+    if quiet or not console.is_terminal:
+        yield
+        return
+    started = time.perf_counter()
+    with Progress(
+        SpinnerColumn("dots"),
+        TextColumn("{task.description}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as progress:
+        progress.add_task(description, total=None)
+        yield
+    console.print(f"{description}: done in {time.perf_counter() - started:.1f} s", markup=False)
 
 
 @contextmanager

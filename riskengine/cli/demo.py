@@ -17,7 +17,14 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from riskengine.cli.common import iso_date, progress_bar, shown_url, store_url_option, use_color
+from riskengine.cli.common import (
+    elapsed_status,
+    iso_date,
+    progress_bar,
+    shown_url,
+    store_url_option,
+    use_color,
+)
 from riskengine.render.terminal import terminal_console
 from riskengine.render.words import duration, plural
 
@@ -104,6 +111,10 @@ def demo(folder: str, declarations: int, seed: int, profiles_path: str | None) -
         summary = write_demo(
             engine, declarations, seed, progress=lambda n: progress.advance(task, n)
         )
+    if summary.declarations:
+        from riskengine.store.maintenance import analyze
+
+        analyze(engine)
     out.print(
         f"{url}: {plural(summary.declarations, 'new declaration')} "
         f"({plural(summary.items, 'goods item')}), {summary.not_completed:,} not completed, "
@@ -244,6 +255,12 @@ def demo_data(
     try:
         with progress_bar(count, "demo declarations", quiet) as advance:
             summary = demo.write_demo(engine, count, seed, first, last, progress=advance)
+        if summary.declarations:
+            from riskengine.store.maintenance import analyze, gathers_statistics
+
+            if gathers_statistics(engine):
+                with elapsed_status("refreshing the planner statistics", quiet):
+                    analyze(engine)
     finally:
         engine.dispose()
     seconds = time.perf_counter() - began

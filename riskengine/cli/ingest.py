@@ -8,8 +8,13 @@ from pathlib import Path
 
 import click
 
-from riskengine.catalogue import catalogue_with
-from riskengine.cli.common import catalogue_option, progress_bar, store_url_option
+from riskengine.cli.common import (
+    catalogue_option,
+    elapsed_status,
+    progress_bar,
+    store_catalogue,
+    store_url_option,
+)
 from riskengine.render.words import duration, plural, rate
 
 __all__ = ["ingest"]
@@ -94,7 +99,7 @@ def ingest(
                 "file needs --mapping MAP.toml, which says which column is which field "
                 "(see docs/ingest.md); nothing was read or written"
             )
-    catalogue = catalogue_with(catalogue_path)
+    catalogue = store_catalogue(url, catalogue_path)
     mapping = (
         load_ingest_mapping(mapping_path, catalogue=catalogue, kind=kind) if mapping_path else None
     )
@@ -128,6 +133,12 @@ def ingest(
                     err=True,
                 )
                 sys.exit(130)
+        if result.records_added:
+            from riskengine.store.maintenance import analyze, gathers_statistics
+
+            if gathers_statistics(engine):
+                with elapsed_status("refreshing the planner statistics", quiet):
+                    analyze(engine)
     finally:
         engine.dispose()
     what = result.kind.removesuffix("s")  # declarations, outcomes, controls

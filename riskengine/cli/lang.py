@@ -61,6 +61,13 @@ def _load_catalogue(path: Path | None) -> Catalogue | None:
     help="A TOML field catalogue adding your declaration fields to the built-in ones.",
 )
 @click.option(
+    "--db",
+    "url",
+    metavar="URL",
+    default=None,
+    help="Check with the catalogue of the store at URL (the one `db init --catalogue` recorded).",
+)
+@click.option(
     "--warnings-as-errors",
     is_flag=True,
     help="Exit with status 1 when there are warnings, too.",
@@ -71,6 +78,7 @@ def check(
     paths: Sequence[Path],
     output: str,
     catalogue: Path | None,
+    url: str | None,
     warnings_as_errors: bool,
 ) -> None:
     """Check profile files: syntax, names, types, classifier codes, dates, thresholds.
@@ -80,7 +88,12 @@ def check(
     usage.
     """
     names = [str(f) for f in expand_paths(paths)]
-    result = checks.check_paths(names, _load_catalogue(catalogue))
+    fields = _load_catalogue(catalogue)
+    if url is not None:
+        from riskengine.cli.common import open_store
+
+        _engine, fields = open_store(url, None if catalogue is None else str(catalogue))
+    result = checks.check_paths(names, fields)
     diagnostics = sort_diagnostics([*result.diagnostics, *_empty_files(result)])
     errors = sum(1 for d in diagnostics if d.severity is Severity.ERROR)
     warnings = sum(1 for d in diagnostics if d.severity is Severity.WARNING)

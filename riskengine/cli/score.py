@@ -13,7 +13,7 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from riskengine.catalogue import catalogue_with
+from riskengine.catalogue import Catalogue, catalogue_with
 from riskengine.cli.common import use_color
 from riskengine.declaration import DeclarationError, normalise_declaration
 from riskengine.diagnostics import RiskEngineError
@@ -208,19 +208,13 @@ def _score_batch(
     return rejected
 
 
-def _store_history(url: str) -> HistoryProvider:
-    """History from the store at ``url``, after checking that it is reachable and initialised."""
-    from riskengine.store.engine import connect, database_errors
+def _store_history(url: str, catalogue_path: str | None) -> tuple[HistoryProvider, Catalogue]:
+    """History from the store at ``url`` (reachable and initialised) and its catalogue."""
+    from riskengine.cli.common import open_store
     from riskengine.store.history import SqlHistoryProvider
-    from riskengine.store.migrate import current_revision
 
-    engine = connect(url)
-    with database_errors(engine), engine.connect() as connection:
-        if current_revision(connection) is None:
-            raise RiskEngineError(
-                f"the store {engine.url!r} has no riskengine tables: run `riskengine db init`"
-            )
-    return SqlHistoryProvider(engine)
+    engine, catalogue = open_store(url, catalogue_path)
+    return SqlHistoryProvider(engine), catalogue
 
 
 @click.command()
@@ -249,7 +243,12 @@ def _store_history(url: str) -> HistoryProvider:
 )
 @click.option("--db", "url", metavar="URL", help="Read history from the store at URL.")
 @click.option("--lanes", type=click.Path(exists=True, dir_okay=False), help="Lane TOML file.")
-@click.option("--catalogue", "catalogue_path", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "--catalogue",
+    "catalogue_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Your declaration fields (TOML); with --db, default: the store's catalogue.",
+)
 def score(
     declaration: str,
     profiles: tuple[str, ...],
@@ -269,10 +268,10 @@ def score(
     lane_config = LaneConfig.from_toml(lanes) if lanes else None
     history: HistoryProvider | None = None
     if url is not None:
-        history = _store_history(url)
-    engine = Engine.load(
-        list(profiles), catalogue=catalogue_with(catalogue_path), lanes=lane_config
-    )
+        history, catalogue = _store_history(url, catalogue_path)
+    else:
+        catalogue = catalogue_with(catalogue_path)
+    engine = Engine.load(list(profiles), catalogue=catalogue, lanes=lane_config)
     if declaration == "-":
         chosen = fmt or "json"
         console = None

@@ -20,6 +20,7 @@ __all__ = [
     "check_reachable",
     "connect",
     "database_errors",
+    "permission_denied",
     "resolve_url",
 ]
 
@@ -121,14 +122,23 @@ def check_reachable(engine: Engine) -> None:
         pass
 
 
+def permission_denied(exc: sa.exc.DBAPIError) -> bool:
+    """Whether the database refused ``exc``'s statement for lack of a privilege (SQLSTATE 42501,
+    PostgreSQL's ``insufficient_privilege``)."""
+    return getattr(exc.orig, "sqlstate", None) == "42501"
+
+
 @contextmanager
 def database_errors(engine: Engine | None = None) -> Iterator[None]:
-    """Turn a failure to reach or use the database into a :class:`StoreError` with its reason."""
+    """Turn a failure to reach or use the database (or a refused read) into a
+    :class:`StoreError` with its reason."""
     try:
         yield
     except sa.exc.DBAPIError as exc:
-        if exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError):
+        refused = permission_denied(exc)
+        if refused or exc.connection_invalidated or isinstance(exc, sa.exc.OperationalError):
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
             where = f" {engine.url!r}" if engine is not None else ""
-            raise StoreError(f"cannot use the database{where}: {reason}") from None
+            what = "permission denied on" if refused else "cannot use"
+            raise StoreError(f"{what} the database{where}: {reason}") from None
         raise

@@ -11,6 +11,8 @@ Two layers keep a store's schema current:
   (``--catalogue``). It only adds; a column whose type no longer fits its field is reported.
 
 Both run programmatically (``script_location`` points into the package): no ``alembic.ini``.
+The catalogue used is recorded in the store (:mod:`riskengine.store.catalogue`): a function given
+no catalogue uses the recorded one, so ``--catalogue`` is given once, to ``db init``.
 """
 
 from __future__ import annotations
@@ -30,6 +32,8 @@ from alembic.script import ScriptDirectory
 
 from riskengine.catalogue import Catalogue, default_catalogue
 from riskengine.store import reflect
+from riskengine.store.access import NOT_INITIALISED, file_is_absent, shown_url
+from riskengine.store.catalogue import catalogue_in_force, read_catalogue, record_catalogue
 from riskengine.store.engine import StoreError, connect, database_errors
 from riskengine.store.schema import (
     INDEXED_FIELDS,
@@ -96,10 +100,13 @@ class SchemaStatus:
 
 
 def status(connection: sa.Connection, catalogue: Catalogue | None = None) -> SchemaStatus:
-    """The schema status of the store on ``connection``."""
+    """The schema status of the store on ``connection`` (with the store's recorded catalogue
+    unless ``catalogue`` is given)."""
     revision = current_revision(connection)
     missing: tuple[str, ...] = ()
     if revision is not None:
+        if catalogue is None:
+            catalogue = catalogue_in_force(connection, None)
         missing = tuple(path for path, _ in _missing_columns(connection, catalogue))
     return SchemaStatus(revision=revision, head=head_revision(), missing_columns=missing)
 
@@ -162,39 +169,94 @@ def _connection(url: str | None) -> Iterator[sa.Connection]:
 def upgrade_connection(
     connection: sa.Connection, catalogue: Catalogue | None = None, revision: str = "head"
 ) -> list[str]:
-    """Run the shipped revisions up to ``revision`` on ``connection``, then sync the catalogue."""
+    """Run the shipped revisions up to ``revision`` on ``connection``, then sync the catalogue
+    (``None``: the store's recorded catalogue, else the built-in one)."""
     command.upgrade(alembic_config(connection), revision)
+    if catalogue is None:
+        catalogue = catalogue_in_force(connection, None) if revision == "head" else None
     return sync_catalogue(connection, catalogue)
 
 
-def init(url: str | None = None, catalogue: Catalogue | None = None) -> SchemaStatus:
-    """Create the store's schema at ``url`` (or bring it up to date if it exists)."""
+def init(
+    url: str | None = None, catalogue: Catalogue | None = None, *, source: str | None = None
+) -> SchemaStatus:
+    """Create the store's schema at ``url`` (or bring it up to date if it exists) and record
+    ``catalogue`` (read from the file ``source``) as the store's.
+
+    A store that already records another catalogue is refused with a
+    :class:`~riskengine.store.catalogue.CatalogueMismatch`: changing it is ``upgrade``'s.
+    Without ``catalogue`` an existing store keeps its recorded one, a new store gets the
+    built-in one.
+    """
     with _connection(url) as connection:
+        revision = current_revision(connection)
+        fresh = revision is None
+        if revision == head_revision():  # refuse another catalogue before changing anything
+            catalogue = catalogue_in_force(connection, catalogue, source)
         upgrade_connection(connection, catalogue)
+        if fresh or read_catalogue(connection) is None:
+            record_catalogue(connection, catalogue or default_catalogue(), source)
+        else:
+            catalogue = catalogue_in_force(connection, catalogue, source)
         return status(connection, catalogue)
 
 
 def upgrade(
-    url: str | None = None, catalogue: Catalogue | None = None, revision: str = "head"
+    url: str | None = None,
+    catalogue: Catalogue | None = None,
+    revision: str = "head",
+    *,
+    source: str | None = None,
 ) -> SchemaStatus:
-    """Upgrade the store at ``url`` to ``revision`` and add columns for new catalogue fields."""
+    """Upgrade the store at ``url`` to ``revision`` and add columns for new catalogue fields.
+
+    With ``catalogue`` (read from ``source``), that catalogue becomes the store's: recorded as
+    a new version when it differs from the one in force. Without, the recorded one is used.
+    """
+    if file_is_absent(url):  # opening it would leave an empty file behind
+        raise StoreError(NOT_INITIALISED.format(url=shown_url(url)))
     with _connection(url) as connection:
         if current_revision(connection) is None:
-            raise StoreError(
-                f"{connection.engine.url!r} has no riskengine schema: run `riskengine db init`"
-            )
+            raise StoreError(NOT_INITIALISED.format(url=shown_url(url)))
+        if catalogue is not None:
+            _refuse_type_changes(connection, catalogue, source)
         upgrade_connection(connection, catalogue, revision)
+        if catalogue is not None and revision == "head":
+            record_catalogue(connection, catalogue, source)
         return status(connection, catalogue)
+
+
+def _refuse_type_changes(
+    connection: sa.Connection, catalogue: Catalogue, source: str | None
+) -> None:
+    """A new catalogue may add fields, not change the type of one the store has a column for
+    (the column keeps its type: a number field over a text column could not be written)."""
+    stored = read_catalogue(connection) if current_revision(connection) == head_revision() else None
+    if stored is None:
+        return
+    changed = []
+    for field in catalogue:
+        before = stored.catalogue.get(field.path)
+        if before is not None and not field.type.comparable_with(before.type):
+            changed.append(f"{field.path} ({before.type} in the store, {field.type} in the file)")
+    if changed:
+        raise StoreError(
+            f"{source or 'the catalogue'} changes the type of "
+            + ", ".join(changed)
+            + ": a field's column keeps its type, so give the field of the new type a new path"
+        )
 
 
 def ensure_schema(connection: sa.Connection, catalogue: Catalogue | None = None) -> None:
     """Create the schema in an empty database; refuse a database at an older revision.
 
-    Writers (ingest, demo data) call this, so a first run needs no ``db init``.
+    Writers (ingest, demo data) call this, so a first run needs no ``db init``; a new store
+    records ``catalogue`` (the built-in one when ``None``) as its own.
     """
     revision = current_revision(connection)
     if revision is None:
-        upgrade_connection(connection, catalogue)
+        upgrade_connection(connection, catalogue or default_catalogue())
+        record_catalogue(connection, catalogue or default_catalogue())
         return
     head = head_revision()
     if revision != head:
@@ -202,9 +264,11 @@ def ensure_schema(connection: sa.Connection, catalogue: Catalogue | None = None)
             f"the store is at schema revision {revision}, this riskengine needs {head}: "
             "run `riskengine db upgrade`"
         )
+    if catalogue is None:
+        catalogue = catalogue_in_force(connection, None)
     missing = [path for path, _ in _missing_columns(connection, catalogue)]
     if missing:
         raise StoreError(
             "the store has no column for " + ", ".join(missing) + ": run `riskengine db upgrade`"
-            " with the same --catalogue"
+            " (with --catalogue FILE to make your catalogue the store's)"
         )

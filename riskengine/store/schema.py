@@ -24,6 +24,7 @@ from riskengine.catalogue import Catalogue, Field, FieldType, default_catalogue
 from riskengine.diagnostics import RiskEngineError
 
 __all__ = [
+    "CATALOGUE_TABLE",
     "FIXED_COLUMNS",
     "INDEXED_FIELDS",
     "TABLES",
@@ -39,6 +40,8 @@ __all__ = [
 
 #: Alembic's version table; named so it never clashes with a host application's own Alembic.
 VERSION_TABLE = "riskengine_schema_version"
+#: The catalogue the store was initialised with, one row per version (revision r0002).
+CATALOGUE_TABLE = "riskengine_catalogue"
 
 
 class SchemaError(RiskEngineError):
@@ -127,6 +130,7 @@ class StoreTables:
     profiles: sa.Table
     profile_editions: sa.Table
     audit_log: sa.Table
+    catalogues: sa.Table
     field_columns: Mapping[str, str]
 
     def column(self, path: str) -> sa.Column[Any]:
@@ -340,6 +344,17 @@ def build_tables(catalogue: Catalogue | None = None) -> StoreTables:
         sa.Column("details", sa.JSON),
         comment="Append-only audit log of the registry (later).",
     )
+    catalogues = sa.Table(
+        CATALOGUE_TABLE,
+        md,
+        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("fields", sa.Text, nullable=False),
+        sa.Column("sha256", sa.String(64), nullable=False),
+        sa.Column("source", sa.Text),
+        sa.Column("recorded_at", sa.DateTime, nullable=False),
+        comment="The field catalogue the store was initialised with (the fields added to or "
+        "replacing the built-in ones, as JSON); the highest version is in force.",
+    )
 
     for path in INDEXED_FIELDS:
         name = field_columns.get(path)
@@ -367,6 +382,7 @@ def build_tables(catalogue: Catalogue | None = None) -> StoreTables:
         profiles=profiles,
         profile_editions=profile_editions,
         audit_log=audit_log,
+        catalogues=catalogues,
         field_columns=MappingProxyType(field_columns),
     )
 
