@@ -192,8 +192,15 @@ def test_ingest_stores_outcomes_with_the_services_reasons(tmp_path: Path) -> Non
     assert "0 outcomes added" in without.output or without.exit_code != 0, without.output
     # reasons only (the store was initialised without the service's fields)
     catalogue = _catalogue(tmp_path, SERVICE[SERVICE.index("[[reason_group]]") :])
+    refused = run("ingest", outcomes, "--kind", "outcomes", "--mapping", mapping, "--db", url,
+                  "--catalogue", catalogue, "--force")  # fmt: skip
+    # the store remembers its catalogue, reasons included: another one is recorded first
+    assert refused.exit_code == 1, refused.output
+    assert "reason 1401 is new" in refused.output
+    upgraded = run("db", "upgrade", "--db", url, "--catalogue", catalogue)
+    assert upgraded.exit_code == 0, upgraded.output
     done = run("ingest", outcomes, "--kind", "outcomes", "--mapping", mapping, "--db", url,
-               "--catalogue", catalogue, "--force")  # fmt: skip
+               "--force")  # fmt: skip
     text = rejects.read_text(encoding="utf-8")
     assert (
         "unknown non-completion reason '1409' (appendix 3 or the catalogue's [[reason]] tables)"

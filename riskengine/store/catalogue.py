@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
+from riskengine import classifiers
 from riskengine.catalogue import Catalogue, CatalogueError, Field, FieldType, default_catalogue
 from riskengine.store import reflect
 from riskengine.store.engine import StoreError
@@ -73,18 +74,39 @@ def _entry(field: Field) -> dict[str, str | None]:
     return entry
 
 
+def _own_reasons(catalogue: Catalogue) -> list[dict[str, str | None]]:
+    """The non-completion reasons the catalogue adds to appendix 3 (``[[reason]]`` tables)."""
+    builtin = classifiers.reasons().entries
+    return [
+        attrs.asdict(entry)
+        for code, entry in catalogue.reasons.entries.items()
+        if code not in builtin
+    ]
+
+
 def _encode(catalogue: Catalogue) -> str:
-    """The recorded form: the extension's fields as a JSON list (stable, so equal catalogues
-    give equal text)."""
+    """The recorded form (stable, so equal catalogues give equal text): the extension's fields
+    as a JSON list, or, when the catalogue also adds non-completion reasons, an object
+    ``{"fields": [...], "reasons": [...]}``."""
     fields = [_entry(f) for f in _extension(catalogue)]
-    return json.dumps(fields, ensure_ascii=False, sort_keys=True)
+    reasons = _own_reasons(catalogue)
+    recorded: Any = {"fields": fields, "reasons": reasons} if reasons else fields
+    return json.dumps(recorded, ensure_ascii=False, sort_keys=True)
 
 
 def _decode(text: str, version: int) -> Catalogue:
     try:
-        entries: Any = json.loads(text)
+        recorded: Any = json.loads(text)
+        entries = recorded["fields"] if isinstance(recorded, dict) else recorded
+        reasons = recorded.get("reasons", []) if isinstance(recorded, dict) else []
         fields = [Field(**{**e, "type": FieldType(e["type"])}) for e in entries]
-        return default_catalogue().extend(Catalogue({f.path: f for f in fields}))
+        catalogue = default_catalogue().extend(Catalogue({f.path: f for f in fields}))
+        if not reasons:
+            return catalogue
+        base = classifiers.reasons()
+        own = {e["code"]: classifiers.ClassifierEntry(**e) for e in reasons}
+        extended = attrs.evolve(base, entries={**base.entries, **own})
+        return Catalogue({f.path: f for f in catalogue}, reasons=extended)
     except (ValueError, TypeError, KeyError, CatalogueError) as exc:
         raise StoreError(
             f"the store's catalogue (version {version}) cannot be read: {exc}; record it again "
@@ -124,6 +146,15 @@ def differences(wanted: Catalogue, stored: Catalogue) -> list[str]:
         elif other.type is not field.type:
             found.append(f"{field.path} is {field.type}, the store's is {other.type}")
     found.extend(f"{f.path} is missing" for f in stored if f.path not in wanted)
+    own = {r["code"]: r for r in _own_reasons(wanted)}
+    kept = {r["code"]: r for r in _own_reasons(stored)}
+    found.extend(f"reason {code} is new" for code in own if code not in kept)
+    found.extend(f"reason {code} is missing" for code in kept if code not in own)
+    found.extend(
+        f"reason {code} is named differently"
+        for code in own
+        if code in kept and own[code] != kept[code]
+    )
     return found
 
 
