@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
@@ -38,7 +39,7 @@ def cell(metric: str, value: Any) -> str:
         return f"{100 * value:.2f}"
     if metric == "selectivity":
         return f"{value:.2f}"
-    if isinstance(value, float):
+    if isinstance(value, float | Decimal):
         return f"{value:,.2f}"
     return f"{value:,}"
 
@@ -60,12 +61,16 @@ def to_csv(result: BacktestResult) -> str:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
-        ["profile", "breakdown", "group", *(m for m, _ in COLUMNS), "controls_applied", "high"]
-    )
+        ["profile", "breakdown", "group", *(m for m, _ in COLUMNS), "controls_applied", "high",
+         "low", "controls_any"]
+    )  # fmt: skip
     for key, breakdown, group, mtr in _rows(result):
         applied = ";".join(f"{code}={n}" for code, n in mtr.controls_applied.items())
         values = ["" if getattr(mtr, m) is None else getattr(mtr, m) for m, _ in COLUMNS]
-        writer.writerow([key, breakdown, group, *values, applied, int(mtr.high_selectivity)])
+        writer.writerow(
+            [key, breakdown, group, *values, applied, int(mtr.high_selectivity),
+             int(mtr.low_selectivity), mtr.controls_any]
+        )  # fmt: skip
     return out.getvalue()
 
 
@@ -79,6 +84,15 @@ SUMMARY: tuple[tuple[str, str], ...] = (
     ("revenue", "Revenue"),
     ("detection_share", "Detect. %"),
 )
+
+
+def flag_markup(mtr: ProfileMetrics) -> str:
+    """The terminal's flag after a profile key: HIGH or LOW selectivity (or nothing)."""
+    if mtr.high_selectivity:
+        return " [bold red]HIGH[/]"
+    if mtr.low_selectivity:
+        return " [bold yellow]LOW[/]"
+    return ""
 
 
 def print_tables(result: BacktestResult, console: Console) -> None:
@@ -95,13 +109,19 @@ def print_tables(result: BacktestResult, console: Console) -> None:
         summary.add_column(heading, justify="right", no_wrap=True)
     for p in result.profiles:
         mtr = p.total
-        flag = " [bold red]HIGH[/]" if mtr.high_selectivity else ""
+        flag = flag_markup(mtr)
         summary.add_row(f"{p.key}{flag}", *(cell(m, getattr(mtr, m)) for m, _ in SUMMARY))
     console.print(summary)
     random = result.profiles[0].total.random_hit_rate if result.profiles else None
     console.print(
         f"random-control baseline hit rate: {cell('random_hit_rate', random)} %; "
         f"HIGH = selectivity ≥ {opts.thresholds.high_selectivity:g} %"
+        + (
+            f", LOW = selectivity < {opts.thresholds.low_selectivity:g} %"
+            if opts.thresholds.low_selectivity is not None
+            else ""
+        )
+        + ("; controls of any procedure counted (--any-control)" if opts.any_control else "")
     )
     forms = Table(title="Control forms applied (declarations)")
     forms.add_column("Profile", no_wrap=True)

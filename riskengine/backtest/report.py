@@ -97,6 +97,7 @@ table.meta th { background: none; font-weight: normal; color: #444; }
 tr.high td { background: #fde8e8; }
 .flag { display: inline-block; padding: 0 .35rem; border-radius: 3px; background: #b00020;
   color: #fff; font-weight: bold; font-size: .85em; }
+.flag.low { background: #8a6d00; }
 .note { color: #444; font-size: .92em; }
 code { font-family: "DejaVu Sans Mono", Consolas, monospace; font-size: .9em;
   white-space: pre-wrap; overflow-wrap: anywhere; }
@@ -464,6 +465,7 @@ def _header(result: BacktestResult, generated: dt.datetime) -> str:
         ("Breakdowns", by),
         ("Negative / positive history", "counted" if opts.history else "not counted (0)"),
         ("HIGH selectivity threshold", f"≥ {opts.thresholds.high_selectivity:g} %"),
+        *_low_rows(result),
         ("Run", run),
         ("Computed in", f"{result.seconds:.2f} s"),
         ("Report generated", generated.strftime("%Y-%m-%d %H:%M")),
@@ -481,8 +483,33 @@ def _header(result: BacktestResult, generated: dt.datetime) -> str:
     )
 
 
+def _low_rows(result: BacktestResult) -> list[tuple[str, str]]:
+    """Header rows of the LOW threshold and of how controls are counted (when not default)."""
+    rows = []
+    low = result.options.thresholds.low_selectivity
+    if low is not None:
+        rows.append(("LOW selectivity threshold", f"< {low:g} %"))
+    if result.options.any_control:
+        rows.append(("Controls counted", "every control result on a selected declaration"))
+    return rows
+
+
+def _warnings(result: BacktestResult) -> str:
+    """The run's warnings, right after the summary (they change how the figures read)."""
+    if not result.warnings:
+        return ""
+    items = "".join(f"<li>{_h(w)}</li>" for w in result.warnings)
+    return (
+        f'<section class="warnings" id="warnings">\n<h2>Warnings</h2>\n<ul>{items}</ul>\n</section>'
+    )
+
+
 def _flag(mtr: ProfileMetrics) -> str:
-    return '<span class="flag">HIGH</span>' if mtr.high_selectivity else ""
+    if mtr.high_selectivity:
+        return '<span class="flag">HIGH</span>'
+    if mtr.low_selectivity:
+        return '<span class="flag low">LOW</span>'
+    return ""
 
 
 def _summary(result: BacktestResult) -> str:
@@ -680,7 +707,7 @@ def render_html(
     """
     when = generated if generated is not None else dt.datetime.now().replace(microsecond=0)
     opts = result.options
-    sections = [_header(result, when), _summary(result)]
+    sections = [_header(result, when), _summary(result), _warnings(result)]
     sections += [_profile_section(n, result, p, checked) for n, p in enumerate(result.profiles)]
     sections.append(_comparisons(result))
     title = f"Backtest {opts.date_from.isoformat()} .. {opts.date_to.isoformat()}"
