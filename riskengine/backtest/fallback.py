@@ -55,6 +55,20 @@ class DeclarationOutcome:
     done_any: tuple[int, int, int] = (0, 0, 0)
     date: Any = None
     office: Any = None
+    #: with ``explained``: per profile, its :class:`Diagnosis` on the declaration
+    diagnosis: tuple[Diagnosis | None, ...] = ()
+
+
+@attrs.frozen
+class Diagnosis:
+    """What one profile computed on one declaration, fired or not: per indicator, on how many
+    goods items it was true (``items``) and whether on any row (``anywhere``: a declaration
+    without goods items is one row with every item field missing), and the highest degree
+    among the rows no exception excluded (``None`` when every row was excluded)."""
+
+    items: tuple[int, ...]
+    anywhere: tuple[bool, ...]
+    best: float | None
 
 
 class _DeclHistory:
@@ -101,12 +115,14 @@ def score_declarations(
     chunk: int = CHUNK,
     history_many: HistoryManySql | None = None,
     control_codes: Sequence[str] = (),
+    explained: bool = False,
 ) -> Iterator[DeclarationOutcome]:
     """Stream every declaration dated ``date_from``..``date_to`` scored by each profile.
 
     With ``control_codes``, each outcome carries the declaration's control results for those
     procedure codes (``DeclarationOutcome.done``), read in the same stream: nothing of the
-    period is held in memory but the current declaration's rows."""
+    period is held in memory but the current declaration's rows. ``explained`` also gives each
+    profile's :class:`Diagnosis` (on the evaluator's explaining path, slower)."""
     compiled = [compile_fallback(pp) for pp in profiles]
     rows, labels, row_source, histories = period_rows(
         source, profiles, date_from, date_to, group_by, history_sql, history_many,
@@ -139,7 +155,7 @@ def score_declarations(
     )
 
     def finish(pk: Any, ident: Any, raw: list[Mapping[str, Any]]) -> DeclarationOutcome:
-        outcome = _score(pk, ident, raw, compiled, blocks, group_by)
+        outcome = _score(pk, ident, raw, compiled, blocks, group_by, explained)
         return attrs.evolve(outcome, done=done, done_any=done_any)
 
     current: Any = object()
@@ -179,6 +195,7 @@ def _score(
     compiled: Sequence[CompiledProfile],
     blocks: Mapping[m.History, int],
     group_by: Sequence[str],
+    explained: bool = False,
 ) -> DeclarationOutcome:
     first = raw[0]
     header = {
@@ -208,12 +225,20 @@ def _score(
     fired: list[bool] = []
     degree: list[float | None] = []
     codes: list[frozenset[str]] = []
+    diagnosis: list[Diagnosis | None] = []
     for cp in compiled:
         fill = None
         result = None
         if cp.regional:
             fill = cp.fill_for(office, as_of)
-        if not cp.regional or fill is not None:
+        if explained:
+            if cp.regional and fill is None:
+                diagnosis.append(None)
+            else:
+                args = (cp.variant(fill), header, items, cp.region(fill), hist.history, as_of)
+                result, explanation = cp.run_explained(*args, has_items, fill)
+                diagnosis.append(_diagnosis(explanation, has_items))
+        elif not cp.regional or fill is not None:
             result = cp.run(
                 cp.variant(fill), header, items, cp.region(fill), hist.history, as_of, has_items
             )
@@ -225,8 +250,25 @@ def _score(
         for k in group_by
     )
     return DeclarationOutcome(
-        pk, ident, key, tuple(fired), tuple(degree), tuple(codes), date=as_of, office=office
-    )
+        pk, ident, key, tuple(fired), tuple(degree), tuple(codes), date=as_of, office=office,
+        diagnosis=tuple(diagnosis),
+    )  # fmt: skip
+
+
+def _diagnosis(explanation: Any, has_items: bool) -> Diagnosis:
+    rows = explanation.items
+    names = len(rows[0].indicators) if rows else 0
+    items = [0] * names
+    anywhere = [False] * names
+    best: float | None = None
+    for row in rows:
+        for k, ind in enumerate(row.indicators):
+            if ind.value:
+                anywhere[k] = True
+                items[k] += 1 if has_items else 0
+        if row.exception is None:
+            best = row.degree if best is None else max(best, row.degree)
+    return Diagnosis(tuple(items), tuple(anywhere), None if best is None else float(best))
 
 
 def _controls_pivot(cr: sa.FromClause, codes: Sequence[str]) -> sa.Subquery:

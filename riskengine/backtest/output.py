@@ -164,3 +164,39 @@ def print_tables(result: BacktestResult, console: Console) -> None:
             + f"; no longer selected: {cmp.no_longer_selected:,}"
             + (f" (e.g. {', '.join(cmp.examples_gone)})" if cmp.examples_gone else "")
         )
+
+
+def print_diagnostics(result: BacktestResult, console: Console) -> None:
+    """The terminal's indicator firing counts and threshold sweep (when asked)."""
+    if any(p.indicators for p in result.profiles):
+        table = Table(title="Indicators: where each was true")
+        table.add_column("Profile", no_wrap=True)
+        table.add_column("Indicator", no_wrap=True)
+        table.add_column("Goods items", justify="right")
+        table.add_column("Declarations", justify="right")
+        for p in result.profiles:
+            for ind in p.indicators:
+                dead = " [bold yellow]never[/]" if ind.declarations == 0 else ""
+                table.add_row(p.key, f"{ind.name}{dead}", f"{ind.items:,}", f"{ind.declarations:,}")
+        console.print(table)
+    for p in result.profiles:
+        if not p.sweep:
+            continue
+        table = Table(title=f"Threshold sweep: {p.key}")
+        table.add_column("Degree ≥", justify="right", no_wrap=True)
+        for _, heading in SWEEP:
+            table.add_column(heading, justify="right", no_wrap=True)
+        for point in p.sweep:
+            table.add_row(f"{point.threshold:g}", *(cell(m, getattr(point, m)) for m, _ in SWEEP))
+        console.print(table)
+
+
+#: The sweep table's columns.
+SWEEP: tuple[tuple[str, str], ...] = (
+    ("selected", "Selected"),
+    ("selectivity", "Sel. %"),
+    ("controls_carried", "Controls"),
+    ("hits", "Hits"),
+    ("hit_rate", "Hit %"),
+    ("revenue", "Revenue"),
+)

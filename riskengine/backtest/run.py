@@ -14,11 +14,19 @@ import attrs
 import sqlalchemy as sa
 
 from riskengine import model as m
+from riskengine.backtest.diagnose import (
+    Diagnostics,
+    IndicatorCount,
+    SweepPoint,
+    diagnose_python,
+    diagnose_sql,
+)
 from riskengine.backtest.fallback import (
     DeclarationOutcome,
     FallbackResult,
     profile_codes,
     run_fallback,
+    score_declarations,
 )
 from riskengine.backtest.metrics import (
     GroupCounts,
@@ -66,6 +74,10 @@ class BacktestOptions:
     history: bool = True
     examples: int = 5
     any_control: bool = False
+    #: per-indicator firing counts (``ProfileResult.indicators``) and the threshold sweep
+    #: (``ProfileResult.sweep``): one more pass (:mod:`riskengine.backtest.diagnose`)
+    indicators: bool = False
+    sweep: bool = False
 
 
 @attrs.frozen
@@ -79,6 +91,8 @@ class ProfileResult:
     total: ProfileMetrics
     breakdowns: Mapping[str, tuple[tuple[Any, ProfileMetrics], ...]]
     series: tuple[tuple[str, ProfileMetrics], ...]  # by month, for charts
+    indicators: tuple[IndicatorCount, ...] = ()  # with BacktestOptions.indicators
+    sweep: tuple[SweepPoint, ...] = ()  # with BacktestOptions.sweep
 
 
 @attrs.frozen
@@ -414,6 +428,20 @@ def _measure(
             )
         )
 
+    if options.indicators or options.sweep:
+        diags = _diagnose(
+            connection, source, planned, controls, options, dialect, total.considered,
+            history_sql, history_many,
+        )  # fmt: skip
+        results = [
+            attrs.evolve(
+                r,
+                indicators=d.indicators if options.indicators else (),
+                sweep=d.sweep if options.sweep else (),
+            )
+            for r, d in zip(results, diags, strict=True)
+        ]
+
     def small(ns: Sequence[int]) -> PushdownQuery:
         """The pass of a few pushed-down profiles only (comparisons, selected ids)."""
         return build_query(
@@ -473,6 +501,45 @@ def _measure(
         warnings=tuple(unmatched_controls(planned, controls, total, options.any_control)),
     )
     return result, started_at
+
+
+def _diagnose(
+    connection: sa.Connection,
+    source: Any,
+    planned: Sequence[PlannedProfile],
+    controls: Sequence[Sequence[str]],
+    options: BacktestOptions,
+    dialect: str,
+    considered: int,
+    history_sql: Any,
+    history_many: Any,
+) -> list[Diagnostics]:
+    """Indicator counts and sweep of every profile, in plan order: the pushed-down ones in SQL,
+    the others on the evaluator's explaining path."""
+    pushed = [n for n, pp in enumerate(planned) if pp.pushdown]
+    python = [n for n, pp in enumerate(planned) if not pp.pushdown]
+    out: dict[int, Diagnostics] = {}
+    if pushed:
+        found = diagnose_sql(
+            connection, source, [planned[n] for n in pushed], [controls[n] for n in pushed],
+            options.date_from, options.date_to, dialect, considered, options.any_control,
+            history_sql, history_many,
+        )  # fmt: skip
+        out.update(zip(pushed, found, strict=True))
+    if python:
+        mine = [planned[n] for n in python]
+        codes = [controls[n] for n in python]
+
+        def outcomes() -> Any:
+            return score_declarations(
+                connection, source, mine, options.date_from, options.date_to, (), history_sql,
+                history_many=history_many, control_codes=sorted({c for cs in codes for c in cs}),
+                explained=True,
+            )  # fmt: skip
+
+        found = diagnose_python(outcomes, mine, codes, considered, options.any_control)
+        out.update(zip(python, found, strict=True))
+    return [out[n] for n in range(len(planned))]
 
 
 def keys_of(planned: Sequence[PlannedProfile]) -> list[str]:

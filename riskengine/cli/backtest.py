@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from rich.console import Console
 
 from riskengine.backtest.metrics import ThresholdError, Thresholds
-from riskengine.backtest.output import print_tables, to_csv, to_json
+from riskengine.backtest.output import print_diagnostics, print_tables, to_csv, to_json
 from riskengine.backtest.pushdown import BREAKDOWNS, PlannedProfile
 from riskengine.backtest.run import BacktestOptions, planned_from, run_backtest
 from riskengine.backtest.selected import CHANGES, SELECTED, Lists, RowWriter
@@ -162,6 +162,14 @@ def _connect(url: str | None, memory_limit: str | None) -> Any:
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write JSON/CSV here.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False), help="TOML thresholds.")
 @click.option(
+    "--indicators", is_flag=True, help="Count where each indicator was true (one more pass)."
+)
+@click.option(
+    "--sweep",
+    is_flag=True,
+    help="Selectivity, hit rate and revenue at each degree threshold 0, 5, …, 100 (one more pass).",
+)
+@click.option(
     "--selected",
     "selected_path",
     type=click.Path(dir_okay=False),
@@ -204,6 +212,8 @@ def backtest(
     html_path: str | None,
     output: str | None,
     config: str | None,
+    indicators: bool,
+    sweep: bool,
     selected_path: Path | None,
     changes_path: Path | None,
     high_selectivity: float | None,
@@ -247,6 +257,8 @@ def backtest(
         thresholds=_thresholds(config, high_selectivity, low_selectivity),
         history=not no_history,
         any_control=any_control,
+        indicators=indicators,
+        sweep=sweep,
     )
     if changes_path is not None and not options.compare:
         raise click.UsageError("--changes needs --compare (the profiles to compare with)")
@@ -292,7 +304,9 @@ def backtest(
         err.print(f"report written to {html_path}")
     if fmt == "table":
         tty = use_color()
-        print_tables(result, Console(no_color=not tty, width=None if tty else 120))
+        console = Console(no_color=not tty, width=None if tty else 120)
+        print_tables(result, console)
+        print_diagnostics(result, console)
         return
     text = to_json(result) if fmt == "json" else to_csv(result)
     if output:
