@@ -294,7 +294,9 @@ def backtest(
     for name, path in (("selected", selected_path), ("changed", changes_path)):
         if path is not None:
             what = "selected declarations" if name == "selected" else "changes of selection"
-            err.print(f"{writers[name].count:,} {what} written to {path}", highlight=False)
+            err.print(
+                f"{writers[name].count:,} {what} written to {path}", highlight=False, soft_wrap=True
+            )
     for warning in result.warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if html_path is not None:
