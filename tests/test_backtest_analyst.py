@@ -198,8 +198,8 @@ def test_low_selectivity_is_flagged_everywhere(tmp_path: Path) -> None:
     assert flags == {"Cheap or Chinese": (True, False), "Cheap only (draft)": (False, True)}
     run = _cli(str(profile), str(draft), "--db", url, "--config", str(config), "--format", "csv")
     rows = {(r["profile"], r["breakdown"]): r for r in csv.DictReader(io.StringIO(run.stdout))}
-    assert (rows["Cheap only (draft)", "total"]["low"], rows["Cheap only (draft)", "total"]["high"])\
-        == ("1", "0")  # fmt: skip
+    draft_total = rows["Cheap only (draft)", "total"]
+    assert (draft_total["low"], draft_total["high"]) == ("1", "0")
     run = _cli(str(profile), str(draft), "--db", url, "--config", str(config))
     assert "Cheap only (draft) LOW" in run.stdout
     assert "HIGH = selectivity ≥ 50 %, LOW = selectivity < 50 %" in run.stdout
@@ -210,7 +210,7 @@ def test_low_selectivity_is_flagged_everywhere(tmp_path: Path) -> None:
     assert "<th>LOW selectivity threshold</th><td>&lt; 50 %</td>" in text
 
 
-# --- 15: control results of another procedure ------------------------------------------------------
+# --- 15: control results of another procedure --------------------------------------------------
 
 #: Every control result names a procedure (991..994) that no profile orders.
 OTHER = [(k, p, f"99{k}", False, v, r) for k, p, _, _, v, r in CONTROLS]
