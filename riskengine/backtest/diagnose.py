@@ -175,7 +175,8 @@ def _query(
         variants = _variants(pp, field, dialect, histories.get(block) if block else None)
         for k, ind in enumerate(pp.profile.indicators):
             whens = [(v.guard, _flag(v.compiled.indicators[ind.name])) for v in variants]
-            item_cols.append(sa.case(*whens, else_=_ZERO).label(f"p{n}_i{k}"))
+            flag = sa.case(*whens, else_=_ZERO) if whens else _ZERO  # no fill: never applies
+            item_cols.append(flag.label(f"p{n}_i{k}"))
         degree = [
             (sa.and_(v.guard, sa.not_(v.compiled.excluded)), v.compiled.raw_degree)
             for v in variants
