@@ -28,6 +28,8 @@ from riskengine.cli import cli
 from riskengine.sql.compile import register_functions
 from riskengine.syntax import parse
 from tests.backtest_store import write_store
+from tests.test_backtest_report import assert_offline
+from tests.test_backtest_report import parse as parse_html
 
 D = dt.date
 PERIOD = (D(2025, 1, 1), D(2025, 2, 28))
@@ -257,6 +259,13 @@ def test_the_cli_prints_the_warning_and_counts_with_any_control(tmp_path: Path) 
     assert "warning: Cheap or Chinese: its 3 selected declarations have 3 control results" in (
         run.stderr
     )
+    html = tmp_path / "r.html"
+    run = _cli(str(profile), "--db", url, "--html", str(html))
+    text = html.read_text(encoding="utf-8")
+    doc = parse_html(text)
+    assert_offline(text, doc)
+    warnings = doc.find("section", id="warnings").text()
+    assert "Cheap or Chinese: its 3 selected declarations have 3 control results" in warnings
     run = _cli(str(profile), "--db", url, "--any-control", "--format", "json")
     total = json.loads(run.stdout)["profiles"][0]["total"]
     assert (total["controls_carried"], total["hits"], total["revenue"]) == (3, 2, 0.3)
@@ -386,9 +395,13 @@ def test_indicators_and_sweep_in_the_outputs(tmp_path: Path) -> None:
     assert "never never" in run.stdout  # the dead indicator, flagged
     assert "Threshold sweep: Cheap or Chinese" in run.stdout
     text = html.read_text(encoding="utf-8")
+    doc = parse_html(text)
+    assert_offline(text, doc)  # well-formed, nothing fetched
     assert "<h3>Threshold sweep</h3>" in text and "NEVER TRUE" in text
     assert text.count('<svg class="chart"') == 4  # two by month, two by threshold
-    assert "http" not in text.replace('xmlns="http://www.w3.org/2000/svg"', "")
+    sweep = doc.find("table", **{"class": "sweep"})
+    first = [td.text() for td in sweep.find_all("tr")[1].find_all("td")]
+    assert first == ["0", "5", "100.00", "4", "3", "75.00", "300.30"]
     run = _cli(str(profile), "--db", url, "--sweep", "--format", "json")
     data = json.loads(run.stdout)["profiles"][0]
     assert data["indicators"] == []  # not asked

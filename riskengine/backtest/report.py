@@ -494,16 +494,6 @@ def _low_rows(result: BacktestResult) -> list[tuple[str, str]]:
     return rows
 
 
-def _warnings(result: BacktestResult) -> str:
-    """The run's warnings, right after the summary (they change how the figures read)."""
-    if not result.warnings:
-        return ""
-    items = "".join(f"<li>{_h(w)}</li>" for w in result.warnings)
-    return (
-        f'<section class="warnings" id="warnings">\n<h2>Warnings</h2>\n<ul>{items}</ul>\n</section>'
-    )
-
-
 def _flag(mtr: ProfileMetrics) -> str:
     if mtr.high_selectivity:
         return '<span class="flag">HIGH</span>'
@@ -615,6 +605,8 @@ def _forms(p: ProfileResult, names: Mapping[str, str]) -> str:
 def _profile_section(
     n: int, result: BacktestResult, p: ProfileResult, checked: CheckResult | None
 ) -> str:
+    from riskengine.backtest import report_analyst as analyst
+
     found = _find(checked, p.key)
     fills: list[m.Fill] = list(checked.fills) if checked is not None else []
     title = p.key if p.name == p.key else f"{p.key} — {p.name}"
@@ -650,104 +642,10 @@ def _profile_section(
     for key in result.options.by:
         parts.append(_breakdown(key, p.breakdowns.get(key, ())))
     parts.append(_forms(p, _procedure_names(found, fills)))
-    parts += _diagnostics(result, p)
+    parts += analyst.diagnostics(result, p)
     parts.append('<p class="noprint"><a href="#summary">Back to the summary</a></p>')
     parts.append("</section>")
     return "\n".join(parts)
-
-
-# ------------------------------------------------------------------------- diagnostics (opt-in)
-
-
-def _diagnostics(result: BacktestResult, p: ProfileResult) -> list[str]:
-    """The indicator firing counts and the threshold sweep of a profile (when computed)."""
-    out = []
-    if p.indicators:
-        rows = []
-        for ind in p.indicators:
-            css = ' class="dead"' if ind.declarations == 0 else ""
-            note = ' <span class="flag low">NEVER TRUE</span>' if ind.declarations == 0 else ""
-            rows.append(
-                f"<tr{css}><td><code>{_h(ind.name)}</code>{note}</td>"
-                f"{_td('selected', ind.items)}{_td('selected', ind.declarations)}</tr>"
-            )
-        out.append(
-            "<h3>Indicators</h3>\n"
-            '<table class="indicators"><thead><tr><th>Indicator</th>'
-            '<th class="num">Goods items</th><th class="num">Declarations</th></tr></thead>\n'
-            "<tbody>\n" + "\n".join(rows) + "\n</tbody></table>\n"
-            '<p class="note">Where each indicator was true over the period, selected or not (a '
-            "regional profile: where a fill applies). An indicator never true is worth a look: a "
-            "threshold in the wrong unit, a code that does not occur.</p>"
-        )
-    if p.sweep:
-        out.append(_sweep(result, p))
-    return out
-
-
-#: The sweep table's columns.
-_SWEEP: tuple[tuple[str, str], ...] = (
-    ("selected", "Selected"),
-    ("selectivity", "Selectivity %"),
-    ("controls_carried", "Controls carried out"),
-    ("hits", "Hits"),
-    ("hit_rate", "Hit rate %"),
-    ("revenue", "Revenue"),
-)
-
-
-def _sweep(result: BacktestResult, p: ProfileResult) -> str:
-    high = result.options.thresholds.high_selectivity
-    own = sorted({c for c in p.total.controls_applied})
-    rows = "".join(
-        f'<tr><td class="num">{t.threshold:g}</td>'
-        + "".join(_td(metric, getattr(t, metric)) for metric, _ in _SWEEP)
-        + "</tr>"
-        for t in p.sweep
-    )
-    heads = "".join(f'<th class="num">{_h(h)}</th>' for _, h in _SWEEP)
-    sel = svg_line_chart(
-        [
-            (
-                f"{t.threshold:g}",
-                t.selectivity,
-                f"degree ≥ {t.threshold:g}: selectivity {cell('selectivity', t.selectivity)} % "
-                f"({t.selected:,} declarations)",
-            )
-            for t in p.sweep
-        ],
-        title="Selectivity by degree threshold, %",
-        references=[(high, f"HIGH ≥ {high:g} %", "high")],
-    )
-    hit = svg_line_chart(
-        [
-            (
-                f"{t.threshold:g}",
-                None if t.hit_rate is None else 100 * t.hit_rate,
-                f"degree ≥ {t.threshold:g}: hit rate {cell('hit_rate', t.hit_rate)} % "
-                f"({t.hits:,} hits in {t.controls_carried:,} controls)",
-            )
-            for t in p.sweep
-        ],
-        title="Hit rate by degree threshold, %",
-        fixed_top=100.0,
-    )
-    counted = (
-        "every control result on the declaration"
-        if result.options.any_control
-        else "the control results of the procedures the profile can apply"
-        + (f" ({', '.join(own)})" if own else "")
-    )
-    return (
-        '<h3>Threshold sweep</h3>\n<div class="charts">\n'
-        f"<figure>{sel}</figure>\n<figure>{hit}</figure>\n</div>\n"
-        f'<table class="sweep"><thead><tr><th class="num">Degree ≥</th>{heads}</tr></thead>\n'
-        f"<tbody>{rows}</tbody></table>\n"
-        '<p class="note">What the profile would select if a declaration were selected when its '
-        "degree (the highest among its goods items that no exception excludes) reaches the "
-        f"threshold, whatever its control forms' own thresholds and conditions; controls: "
-        f"{_h(counted)}.</p>"
-    )
 
 
 def _comparison(cmp: Comparison, anchors: Mapping[str, int]) -> str:
@@ -800,9 +698,11 @@ def render_html(
     profiles; a profile it does not hold is reported without its passport. ``generated`` is
     the time shown in the header (default: now).
     """
+    from riskengine.backtest import report_analyst as analyst
+
     when = generated if generated is not None else dt.datetime.now().replace(microsecond=0)
     opts = result.options
-    sections = [_header(result, when), _summary(result), _warnings(result)]
+    sections = [_header(result, when), _summary(result), analyst.warnings(result)]
     sections += [_profile_section(n, result, p, checked) for n, p in enumerate(result.profiles)]
     sections.append(_comparisons(result))
     title = f"Backtest {opts.date_from.isoformat()} .. {opts.date_to.isoformat()}"
