@@ -407,3 +407,25 @@ def test_indicators_and_sweep_in_the_outputs(tmp_path: Path) -> None:
     assert data["indicators"] == []  # not asked
     first = data["sweep"][0]
     assert (first["threshold"], first["selected"], first["revenue"]) == (0.0, 5, 300.3)
+
+
+def test_the_lists_are_ordered_by_code_point_on_every_engine(store_url: str) -> None:
+    """PostgreSQL's locale would put "a_3" before "B-2"; the lists sort ids by code point, as
+    Python sorts the fallback's."""
+    from riskengine.store.engine import connect
+
+    ids = ["b-1", "B-2", "a_3", "Ä4", "a-3"]
+    decls = [(k, i, D(2025, 1, 10), "A") for k, i in enumerate(ids, 1)]
+    items = [(k, 1, "CN", 50.0, 10.0) for k in range(1, len(ids) + 1)]
+    engine = connect(store_url)
+    register_functions(engine)
+    write_store(engine, decls, items, [], D(2025, 2, 28))
+    orders = []
+    try:
+        for force in (False, True):
+            rows: list[SelectedRow] = []
+            _run(engine, BacktestOptions(*PERIOD), force=force, lists=Lists(rows.append))
+            orders.append([r.declaration for r in rows])
+    finally:
+        engine.dispose()
+    assert orders[0] == orders[1] == sorted(ids) == ["B-2", "a-3", "a_3", "b-1", "Ä4"]

@@ -289,7 +289,7 @@ class PushdownQuery:
                 *self.pair_counts,
             )
             .select_from(source)
-            .order_by(pp.c.n, pp.c.decl_id)
+            .order_by(pp.c.n, ops.code_point(pp.c.decl_id))  # as Python sorts the fallback's
         )  # fmt: skip
         if ns is not None:
             query = query.where(pp.c.n.in_([_int(n) for n in ns]))
