@@ -308,6 +308,14 @@ def test_list_files_are_checked_before_the_run(tmp_path: Path) -> None:
     run = _cli(str(profile), "--db", url, "--changes", str(tmp_path / "out.csv"))
     assert run.exit_code == 2 and "--changes needs --compare" in run.output
     assert not (tmp_path / "out.csv").exists()
+    # a run that fails leaves neither the list nor a temporary file
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    sa.create_engine(f"sqlite:///{empty / 'none.db'}").dispose()
+    run = _cli(str(profile), "--db", f"sqlite:///{empty / 'none.db'}", "--selected",
+               str(empty / "out.csv"))  # fmt: skip
+    assert run.exit_code != 0
+    assert sorted(p.name for p in empty.iterdir() if not p.name.startswith("none.db")) == []
 
 
 def test_lists_are_the_same_in_sql_and_in_python(store_url: str) -> None:

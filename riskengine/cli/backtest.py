@@ -99,6 +99,19 @@ def _list_path(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return path
 
 
+def _list_writers(
+    selected: Path | None, changes: Path | None
+) -> tuple[contextlib.ExitStack, dict[str, RowWriter]]:
+    """The writers of ``--selected`` and ``--changes`` (by :class:`Lists` field), opened in a
+    stack that renames each file into place when it closes without an error."""
+    files = contextlib.ExitStack()
+    writers = {}
+    for name, path, columns in (("selected", selected, SELECTED), ("changed", changes, CHANGES)):
+        if path is not None:
+            writers[name] = files.enter_context(RowWriter(path, columns))
+    return files, writers
+
+
 def _pairs(main: list[PlannedProfile], other: list[PlannedProfile]) -> list[tuple[str, str]]:
     """Pair each profile with the other edition of the same number; one profile against one
     other is compared whatever their numbers."""
@@ -265,22 +278,11 @@ def backtest(
     engine = _connect(url, memory_limit)
     register_functions(engine)
     err = Console(stderr=True, no_color=not use_color(sys.stderr))
+    files, writers = _list_writers(selected_path, changes_path)
+    lists = Lists(**{name: w.write for name, w in writers.items()}) if writers else None
     try:
-        with (
-            database_errors(engine),
-            engine.connect() as conn,
-            contextlib.ExitStack() as files,
-        ):
+        with files, database_errors(engine), engine.connect() as conn:
             source = native_source(build_tables(catalogue))
-            writers = {
-                name: files.enter_context(RowWriter(path, columns))
-                for name, path, columns in (
-                    ("selected", selected_path, SELECTED),
-                    ("changed", changes_path, CHANGES),
-                )
-                if path is not None
-            }
-            lists = Lists(**{name: w.write for name, w in writers.items()}) if writers else None
             with err.status(
                 f"backtesting {len(main) + len(other)} profiles over {date_from} .. {date_to}",
                 spinner="dots",
@@ -291,12 +293,10 @@ def backtest(
                 )  # fmt: skip
     finally:
         engine.dispose()  # DuckDB: let the next open in this process choose its own settings
-    for name, path in (("selected", selected_path), ("changed", changes_path)):
-        if path is not None:
-            what = "selected declarations" if name == "selected" else "changes of selection"
-            err.print(
-                f"{writers[name].count:,} {what} written to {path}", highlight=False, soft_wrap=True
-            )
+    for name, writer in writers.items():
+        what = "selected declarations" if name == "selected" else "changes of selection"
+        err.print(f"{writer.count:,} {what} written to {writer.path}", highlight=False,
+                  soft_wrap=True)  # fmt: skip
     for warning in result.warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if html_path is not None:
