@@ -163,6 +163,11 @@ def print_tables(result: BacktestResult, console: Console) -> None:
             + (f" (e.g. {', '.join(cmp.examples_new)})" if cmp.examples_new else "")
             + f"; no longer selected: {cmp.no_longer_selected:,}"
             + (f" (e.g. {', '.join(cmp.examples_gone)})" if cmp.examples_gone else "")
+            + (
+                "; every one: --changes FILE"
+                if cmp.newly_selected or cmp.no_longer_selected
+                else ""
+            )
         )
 
 
