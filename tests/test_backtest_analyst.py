@@ -299,6 +299,12 @@ def test_the_selected_list_and_the_changes(tmp_path: Path) -> None:
          "degree": 40.0, "controls": ["102"], "controls_carried": 0, "hits": 0, "hit": False,
          "revenue": "0.00"},
     ]  # fmt: skip
+    # the comparison's revenue delta is exact and signed: 0.30 - 0.10
+    html = tmp_path / "cmp.html"
+    run = _cli(str(profile), "--compare", str(draft), "--db", url, "--html", str(html))
+    deltas = parse_html(html.read_text(encoding="utf-8")).find("table", **{"class": "deltas"})
+    revenue = next(tr for tr in deltas.find_all("tr") if tr.text().startswith("Revenue"))
+    assert [td.text() for td in revenue.find_all("td")] == ["Revenue", "0.30", "0.10", "+0.20"]
 
 
 def test_list_files_are_checked_before_the_run(tmp_path: Path) -> None:

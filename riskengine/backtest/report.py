@@ -6,6 +6,7 @@ import datetime as dt
 import html
 import math
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -43,7 +44,7 @@ def _td(metric: str, value: Any) -> str:
 
 def _signed(metric: str, value: Any) -> str:
     text = cell(metric, value)
-    return f"+{text}" if isinstance(value, int | float) and value > 0 else text
+    return f"+{text}" if isinstance(value, int | float | Decimal) and value > 0 else text
 
 
 #: Columns of the summary and of the breakdown tables: (metric, heading).
