@@ -234,8 +234,7 @@ def _check(engine: sa.Engine, files: list[m.SourceFile], data: list[dict[str, An
             assert set(python.groups) == set(sql_groups)
             for key, counts in python.groups.items():
                 for a, b in zip(counts, sql_groups[key], strict=True):
-                    assert attrs.evolve(a, revenue=0.0) == attrs.evolve(b, revenue=0.0), key
-                    assert a.revenue == pytest.approx(b.revenue), key
+                    assert a == b, key  # revenue too: exact cents on both paths
         if fallback:
             mine = [planned[n] for n in fallback]
             seen = []
@@ -260,6 +259,50 @@ def test_sql_path_equals_the_evaluator(
     store: sa.Engine, files: list[m.SourceFile], data: list[dict[str, Any]]
 ) -> None:
     _check(store, files, data)
+    _check_analyst_outputs(store, files)
+
+
+def _check_analyst_outputs(engine: sa.Engine, files: list[m.SourceFile]) -> None:
+    """What the backtest shows analysts besides the metrics (issue 11): the selected and
+    changes lists, indicator firing counts, the threshold sweep and the counts of every
+    control result, pushed down and on the Python fallback: the same (degrees to 1e-9)."""
+    from riskengine.backtest.selected import Lists
+
+    profiles = _planned(files)
+    keys = [pp.key for pp in profiles]
+    compare = ((keys[0], keys[1]),) if len(keys) > 1 else ()
+    options = BacktestOptions(*PERIOD, by=("office",), compare=compare, indicators=True, sweep=True)
+    got = []
+    for force in (False, True):
+        selected: list[Any] = []
+        changed: list[Any] = []
+        with engine.connect() as conn:
+            result = run_backtest(
+                conn, SOURCE, profiles, options, record=False, force_python=force,
+                lists=Lists(selected.append, changed.append),
+            )  # fmt: skip
+        got.append((result, selected, changed))
+    (sql, sql_rows, sql_changes), (python, py_rows, py_changes) = got
+    for a, b in zip(sql.profiles, python.profiles, strict=True):
+        assert b.path == "python"
+        assert (a.total, a.breakdowns, a.series) == (b.total, b.breakdowns, b.series), a.key
+        assert a.indicators == b.indicators, a.key
+        assert a.sweep == b.sweep, a.key
+    assert sql.warnings == python.warnings
+    newly = [c for c in sql_changes if c.change == "newly_selected"]
+    assert [c.newly_selected for c in sql.comparisons] == [len(newly)] * len(compare)
+
+    def plain(rows: list[Any]) -> list[Any]:
+        return [attrs.evolve(r, degree=None) for r in rows]
+
+    def plain_changes(rows: list[Any]) -> list[Any]:
+        return [attrs.evolve(c, row=attrs.evolve(c.row, degree=None)) for c in rows]
+
+    assert plain(sql_rows) == plain(py_rows)
+    for a, b in zip(sql_rows, py_rows, strict=True):
+        assert a.degree == pytest.approx(b.degree, rel=1e-9, abs=1e-9)
+    assert plain_changes(sql_changes) == plain_changes(py_changes)
+    assert len(sql_rows) == sum(p.total.selected for p in sql.profiles)
 
 
 @pytest.fixture

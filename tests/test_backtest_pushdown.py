@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -82,7 +83,9 @@ def test_one_pass_metrics_match_the_hand_count() -> None:
     # D1: 201 + 102, D2: 102 (201 applied but was not carried out) -> 3
     assert row["p0_controls"] == 3
     assert row["p0_hits"] == 2  # D1's 201, D2's 102
-    assert row["p0_revenue"] == pytest.approx(1200.0)
+    assert row["p0_revenue"] == 120000  # cents, exactly
+    # every control result on the selection, whatever its procedure: the same here
+    assert (row["p0_controls_any"], row["p0_hits_any"], row["p0_revenue_any"]) == (3, 2, 120000)
     assert row["violations"] == 3  # D1, D2 and the random control on D4
     assert (row["random_controls"], row["random_hits"]) == (1, 1)
 
@@ -179,7 +182,8 @@ def test_run_rolls_up_compares_and_records_the_run() -> None:
     assert (total.considered, total.selected) == (5, 3)
     assert total.selectivity == pytest.approx(60.0)
     assert total.hit_rate == pytest.approx(2 / 3)
-    assert total.revenue_per_control == pytest.approx(400.0)
+    assert total.revenue == Decimal("1200.00")
+    assert total.revenue_per_control == Decimal("400.00")
     assert total.detection_share == pytest.approx(2 / 3)
     assert total.random_hit_rate == pytest.approx(1.0)
     assert total.high_selectivity  # 60 % >= the default 5 %
@@ -256,8 +260,8 @@ def test_the_fallback_streams_control_results_and_keeps_ids_only_when_asked() ->
         done = {o.decl_id: dict(o.done) for o in streamed}
         kept = run_fallback(conn, source, planned, *period, (), [("102", "201")])
         none = run_fallback(conn, source, planned, *period, (), [("102", "201")], keep_ids=())
-    assert done["D1"] == {"201": (1, 1, 1000.0), "102": (1, 0, 0.0)}
-    assert done["D2"] == {"102": (1, 1, 200.0)}
+    assert done["D1"] == {"201": (1, 1, 100000), "102": (1, 0, 0)}  # revenue in cents
+    assert done["D2"] == {"102": (1, 1, 20000)}
     assert done["D3"] == {} and done["D5"] == {}
     assert kept.fired_ids == (frozenset({"D1", "D2", "D3"}),)
     assert none.fired_ids == (frozenset(),)

@@ -25,6 +25,8 @@ from riskengine.backtest.pushdown import (
     HistoryManySql,
     HistorySql,
     PlannedProfile,
+    any_sums,
+    cents,
     period_rows,
     procedure_sums,
 )
@@ -47,8 +49,26 @@ class DeclarationOutcome:
     degree: tuple[float | None, ...]
     codes: tuple[frozenset[str], ...]
     #: the declaration's control results per procedure code asked for (``control_codes``):
-    #: controls carried out, hits, revenue
-    done: Mapping[str, tuple[int, int, float]] = attrs.field(factory=dict)
+    #: controls carried out, hits, revenue in cents
+    done: Mapping[str, tuple[int, int, int]] = attrs.field(factory=dict)
+    #: every control result of the declaration, whatever the procedure: the same three counts
+    done_any: tuple[int, int, int] = (0, 0, 0)
+    date: Any = None
+    office: Any = None
+    #: with ``explained``: per profile, its :class:`Diagnosis` on the declaration
+    diagnosis: tuple[Diagnosis | None, ...] = ()
+
+
+@attrs.frozen
+class Diagnosis:
+    """What one profile computed on one declaration, fired or not: per indicator, on how many
+    goods items it was true (``items``) and whether on any row (``anywhere``: a declaration
+    without goods items is one row with every item field missing), and the highest degree
+    among the rows no exception excluded (``None`` when every row was excluded)."""
+
+    items: tuple[int, ...]
+    anywhere: tuple[bool, ...]
+    best: float | None
 
 
 class _DeclHistory:
@@ -95,12 +115,14 @@ def score_declarations(
     chunk: int = CHUNK,
     history_many: HistoryManySql | None = None,
     control_codes: Sequence[str] = (),
+    explained: bool = False,
 ) -> Iterator[DeclarationOutcome]:
     """Stream every declaration dated ``date_from``..``date_to`` scored by each profile.
 
     With ``control_codes``, each outcome carries the declaration's control results for those
     procedure codes (``DeclarationOutcome.done``), read in the same stream: nothing of the
-    period is held in memory but the current declaration's rows."""
+    period is held in memory but the current declaration's rows. ``explained`` also gives each
+    profile's :class:`Diagnosis` (on the evaluator's explaining path, slower)."""
     compiled = [compile_fallback(pp) for pp in profiles]
     rows, labels, row_source, histories = period_rows(
         source, profiles, date_from, date_to, group_by, history_sql, history_many,
@@ -116,11 +138,13 @@ def score_declarations(
         blocks[block] = k
     codes = tuple(sorted(set(control_codes)))
     cr = source.control_results
-    if codes and cr is not None:
+    with_controls = cr is not None
+    if cr is not None:
         pivot = _controls_pivot(cr, codes)
         row_source = row_source.outerjoin(pivot, pivot.c.decl_pk == rows.c.decl_pk)
         for j in range(len(codes)):
             cols += [pivot.c[f"n{j}"], pivot.c[f"h{j}"], pivot.c[f"r{j}"]]
+        cols += [pivot.c.n_all, pivot.c.h_all, pivot.c.r_all]
     else:
         codes = ()
     query = (
@@ -131,13 +155,14 @@ def score_declarations(
     )
 
     def finish(pk: Any, ident: Any, raw: list[Mapping[str, Any]]) -> DeclarationOutcome:
-        outcome = _score(pk, ident, raw, compiled, blocks, group_by)
-        return attrs.evolve(outcome, done=done) if done else outcome
+        outcome = _score(pk, ident, raw, compiled, blocks, group_by, explained)
+        return attrs.evolve(outcome, done=done, done_any=done_any)
 
     current: Any = object()
     ident: Any = None
     pending: list[Mapping[str, Any]] = []
-    done: dict[str, tuple[int, int, float]] = {}
+    done: dict[str, tuple[int, int, int]] = {}
+    done_any = (0, 0, 0)
     for row in connection.execute(query):
         r = row._mapping
         if r["decl_pk"] != current:
@@ -147,7 +172,11 @@ def score_declarations(
             done = {}
             for j, code in enumerate(codes):
                 if r[f"n{j}"]:
-                    done[code] = (int(r[f"n{j}"]), int(r[f"h{j}"] or 0), float(r[f"r{j}"] or 0.0))
+                    done[code] = (int(r[f"n{j}"]), int(r[f"h{j}"] or 0), int(r[f"r{j}"] or 0))
+            if with_controls and r["n_all"]:
+                done_any = (int(r["n_all"]), int(r["h_all"] or 0), int(r["r_all"] or 0))
+            else:
+                done_any = (0, 0, 0)
         values: dict[str, Any] = {"item_no": r["item_no"]}
         for p in paths:
             values[p] = _plain(r[labels[p]])
@@ -166,6 +195,7 @@ def _score(
     compiled: Sequence[CompiledProfile],
     blocks: Mapping[m.History, int],
     group_by: Sequence[str],
+    explained: bool = False,
 ) -> DeclarationOutcome:
     first = raw[0]
     header = {
@@ -195,12 +225,20 @@ def _score(
     fired: list[bool] = []
     degree: list[float | None] = []
     codes: list[frozenset[str]] = []
+    diagnosis: list[Diagnosis | None] = []
     for cp in compiled:
         fill = None
         result = None
         if cp.regional:
             fill = cp.fill_for(office, as_of)
-        if not cp.regional or fill is not None:
+        if explained:
+            if cp.regional and fill is None:
+                diagnosis.append(None)
+            else:
+                args = (cp.variant(fill), header, items, cp.region(fill), hist.history, as_of)
+                result, explanation = cp.run_explained(*args, has_items, fill)
+                diagnosis.append(_diagnosis(explanation, has_items))
+        elif not cp.regional or fill is not None:
             result = cp.run(
                 cp.variant(fill), header, items, cp.region(fill), hist.history, as_of, has_items
             )
@@ -211,15 +249,34 @@ def _score(
         _month(first["declaration.date"]) if k == "month" else first.get(BREAKDOWNS[k] or "")
         for k in group_by
     )
-    return DeclarationOutcome(pk, ident, key, tuple(fired), tuple(degree), tuple(codes))
+    return DeclarationOutcome(
+        pk, ident, key, tuple(fired), tuple(degree), tuple(codes), date=as_of, office=office,
+        diagnosis=tuple(diagnosis),
+    )  # fmt: skip
+
+
+def _diagnosis(explanation: Any, has_items: bool) -> Diagnosis:
+    rows = explanation.items
+    names = len(rows[0].indicators) if rows else 0
+    items = [0] * names
+    anywhere = [False] * names
+    best: float | None = None
+    for row in rows:
+        for k, ind in enumerate(row.indicators):
+            if ind.value:
+                anywhere[k] = True
+                items[k] += 1 if has_items else 0
+        if row.exception is None:
+            best = row.degree if best is None else max(best, row.degree)
+    return Diagnosis(tuple(items), tuple(anywhere), None if best is None else float(best))
 
 
 def _controls_pivot(cr: sa.FromClause, codes: Sequence[str]) -> sa.Subquery:
-    """Per declaration with control results for ``codes``: ``n{j}`` controls carried out,
-    ``h{j}`` hits and ``r{j}`` revenue for procedure ``codes[j]``."""
+    """Per declaration with control results: ``n{j}`` controls carried out, ``h{j}`` hits and
+    ``r{j}`` revenue (cents) for procedure ``codes[j]``, and ``n_all``, ``h_all``, ``r_all`` for
+    every procedure."""
     return (
-        sa.select(cr.c.decl_pk, *procedure_sums(cr, codes))
-        .where(cr.c.procedure.in_(list(codes)))
+        sa.select(cr.c.decl_pk, *procedure_sums(cr, codes), *any_sums(cr))
         .group_by(cr.c.decl_pk)
         .subquery("controls_done")
     )
@@ -227,8 +284,9 @@ def _controls_pivot(cr: sa.FromClause, codes: Sequence[str]) -> sa.Subquery:
 
 def control_results(
     connection: sa.Connection, source: Any, date_from: dt.date, date_to: dt.date
-) -> dict[Any, dict[str, tuple[int, int, float]]]:
-    """Per declaration of the period and procedure: controls carried out, hits, revenue."""
+) -> dict[Any, dict[str, tuple[int, int, int]]]:
+    """Per declaration of the period and procedure: controls carried out, hits, revenue
+    (cents)."""
     cr = source.control_results
     if cr is None:
         return {}
@@ -241,15 +299,15 @@ def control_results(
             cr.c.procedure,
             sa.func.count(),
             sa.func.sum(violation),
-            sa.func.sum(sa.func.coalesce(cr.c.revenue, 0.0)),
+            sa.func.sum(cents(cr.c.revenue)),
         )
         .select_from(cr.join(d, d.c.pk == cr.c.decl_pk))
         .where(date >= date_from, date <= date_to)
         .group_by(cr.c.decl_pk, cr.c.procedure)
     )
-    out: dict[Any, dict[str, tuple[int, int, float]]] = {}
+    out: dict[Any, dict[str, tuple[int, int, int]]] = {}
     for pk, procedure, n, hits, revenue in connection.execute(query):
-        out.setdefault(pk, {})[str(procedure)] = (int(n), int(hits or 0), float(revenue or 0.0))
+        out.setdefault(pk, {})[str(procedure)] = (int(n), int(hits or 0), int(revenue or 0))
     return out
 
 
@@ -301,15 +359,14 @@ def run_fallback(
             if n in keep:
                 fired_ids[n].add(str(outcome.decl_id))
             applied = outcome.codes[n]
-            carried = hits = 0
-            revenue = 0.0
+            carried = hits = revenue = 0
             for code in applied:
-                c, h, r = mine.get(code, (0, 0, 0.0))
+                c, h, r = mine.get(code, (0, 0, 0))
                 carried += c
                 hits += h
                 revenue += r
             counts[n] = counts[n] + ProfileCounts(
-                1, {code: 1 for code in applied}, carried, hits, revenue
+                1, {code: 1 for code in applied}, carried, hits, revenue, *outcome.done_any
             )
     return FallbackResult(
         {k: tuple(v) for k, v in groups.items()}, tuple(frozenset(s) for s in fired_ids)

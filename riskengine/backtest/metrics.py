@@ -7,35 +7,106 @@ breakdown by summing in Python. Ratios are computed last, from the sums, never a
 
 from __future__ import annotations
 
+import decimal
 from collections.abc import Iterable, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import attrs
 
+#: One cent: money is summed exactly in cents and shown to the cent.
+CENT = Decimal("0.01")
+
+
+def money(cents: int) -> Decimal:
+    """An amount of whole cents as a decimal with two places (``12345`` -> ``123.45``)."""
+    return Decimal(cents).scaleb(-2).quantize(CENT)
+
+
+def per(amount: Decimal, count: int) -> Decimal | None:
+    """``amount / count`` rounded to the cent (half away from zero); ``None`` when ``count`` is
+    0."""
+    if count == 0:
+        return None
+    with decimal.localcontext() as ctx:
+        ctx.prec = 50
+        return (amount / count).quantize(CENT, rounding=decimal.ROUND_HALF_UP)
+
+
+class ThresholdError(ValueError):
+    """A threshold of the ``[backtest]`` configuration is unknown or out of range; ``key``
+    names it (for the caller to locate it in the file)."""
+
+    def __init__(self, message: str, key: str | None = None) -> None:
+        super().__init__(message)
+        self.key = key
+
 
 @attrs.frozen
 class Thresholds:
-    """The commission's values: selectivity (%) from which a profile is flagged as high."""
+    """The commission's values: selectivity (%) from which a profile is flagged as high, and
+    (optional) below which it is flagged as low."""
 
     high_selectivity: float = 5.0
+    low_selectivity: float | None = None
+
+    #: The keys a ``[backtest]`` table may hold.
+    KEYS = ("high_selectivity", "low_selectivity")
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any]) -> Thresholds:
-        value = data.get("high_selectivity", attrs.fields(cls).high_selectivity.default)
-        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 100:
-            raise ValueError("high_selectivity must be a number of per cent between 0 and 100")
-        return cls(float(value))
+        """The thresholds of a ``[backtest]`` table; an unknown key or a value that is not a
+        percentage raises :class:`ThresholdError` naming the key."""
+        import difflib
+
+        for key in data:
+            if key not in cls.KEYS:
+                close = difflib.get_close_matches(str(key), cls.KEYS, n=1)
+                hint = f"; did you mean {close[0]!r}?" if close else ""
+                raise ThresholdError(
+                    f"unknown key {key!r} in [backtest] (known: {', '.join(cls.KEYS)}){hint}", key
+                )
+        values: dict[str, float | None] = {}
+        for key in cls.KEYS:
+            value = data.get(key, getattr(attrs.fields(cls), key).default)
+            if value is None and key == "low_selectivity":
+                values[key] = None
+                continue
+            if (
+                isinstance(value, bool)
+                or not isinstance(value, int | float)
+                or not 0 <= value <= 100
+            ):
+                raise ThresholdError(f"{key} must be a number of per cent between 0 and 100", key)
+            values[key] = float(value)
+        high, low = values["high_selectivity"], values["low_selectivity"]
+        assert high is not None
+        if low is not None and low > high:
+            raise ThresholdError(
+                f"low_selectivity ({low:g} %) is above high_selectivity ({high:g} %)",
+                "low_selectivity",
+            )
+        return cls(high, low)
 
 
 @attrs.frozen
 class ProfileCounts:
-    """Additive counts of one profile over some set of declarations."""
+    """Additive counts of one profile over some set of declarations.
+
+    Money is in whole cents (each control's revenue rounded to the cent, then summed exactly).
+    ``controls``/``hits``/``revenue`` count the control results of the procedures the profile
+    applied to each selected declaration; the ``*_any`` counts every control result on the
+    selected declarations, whatever its procedure (``--any-control``).
+    """
 
     selected: int = 0
     controls_applied: Mapping[str, int] = attrs.field(factory=dict)  # by procedure code
     controls_carried: int = 0
     hits: int = 0
-    revenue: float = 0.0
+    revenue: int = 0  # cents
+    controls_any: int = 0
+    hits_any: int = 0
+    revenue_any: int = 0  # cents
 
     def __add__(self, other: ProfileCounts) -> ProfileCounts:
         codes = dict(self.controls_applied)
@@ -47,6 +118,9 @@ class ProfileCounts:
             self.controls_carried + other.controls_carried,
             self.hits + other.hits,
             self.revenue + other.revenue,
+            self.controls_any + other.controls_any,
+            self.hits_any + other.hits_any,
+            self.revenue_any + other.revenue_any,
         )
 
 
@@ -85,7 +159,10 @@ class ProfileMetrics:
     ``hit_rate`` = hits / controls carried out on the profile's selections; ``detection_share``
     = the profile's hits / every control that found a violation in the period;
     ``random_hit_rate`` = hits / controls among random controls (the unbiased baseline).
-    Ratios are None when their denominator is 0.
+    Ratios are None when their denominator is 0. ``revenue`` is an exact decimal sum with two
+    places; ``revenue_per_control`` is rounded to the cent. ``controls_any``: every control
+    result on the selected declarations, whatever its procedure (equal to ``controls_carried``
+    when they are counted with ``any_control``).
     """
 
     considered: int
@@ -95,33 +172,55 @@ class ProfileMetrics:
     controls_carried: int
     hits: int
     hit_rate: float | None
-    revenue: float
-    revenue_per_control: float | None
+    revenue: Decimal
+    revenue_per_control: Decimal | None
     detection_share: float | None
     random_hit_rate: float | None
     high_selectivity: bool
+    low_selectivity: bool = False
+    controls_any: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return attrs.asdict(self)
 
 
-def metrics(group: GroupCounts, index: int, thresholds: Thresholds) -> ProfileMetrics:
+def metrics(
+    group: GroupCounts, index: int, thresholds: Thresholds, any_control: bool = False
+) -> ProfileMetrics:
+    """The metrics of profile ``index`` over ``group``; ``any_control`` counts every control
+    result on its selections, not only those of the procedures it applied."""
     c = group.profiles[index]
     selectivity = _ratio(c.selected, group.considered, 100.0)
+    carried, hits, cents = (
+        (c.controls_any, c.hits_any, c.revenue_any)
+        if any_control
+        else (c.controls_carried, c.hits, c.revenue)
+    )
+    revenue = money(cents)
+    low = thresholds.low_selectivity
     return ProfileMetrics(
         considered=group.considered,
         selected=c.selected,
         selectivity=selectivity,
         controls_applied=dict(sorted(c.controls_applied.items())),
-        controls_carried=c.controls_carried,
-        hits=c.hits,
-        hit_rate=_ratio(c.hits, c.controls_carried),
-        revenue=c.revenue,
-        revenue_per_control=_ratio(c.revenue, c.controls_carried),
-        detection_share=_ratio(c.hits, group.violations),
+        controls_carried=carried,
+        hits=hits,
+        hit_rate=_ratio(hits, carried),
+        revenue=revenue,
+        revenue_per_control=per(revenue, carried),
+        detection_share=_ratio(hits, group.violations),
         random_hit_rate=_ratio(group.random_hits, group.random_controls),
         high_selectivity=selectivity is not None and selectivity >= thresholds.high_selectivity,
+        low_selectivity=low is not None and selectivity is not None and selectivity < low,
+        controls_any=c.controls_any,
     )
+
+
+def cents(value: Any) -> int:
+    """A sum of cents as the engine returns it (an integer, a ``Decimal``, or ``None``)."""
+    if value is None:
+        return 0
+    return int(value)
 
 
 def read_groups(
@@ -129,7 +228,7 @@ def read_groups(
 ) -> list[GroupCounts]:
     """Turn the pushdown query's rows (``p{n}_selected``, ``p{n}_c{code}``, …) into counts.
 
-    ``controls[n]`` lists the procedure codes profile ``n`` can apply.
+    ``controls[n]`` lists the procedure codes profile ``n`` can apply. Revenue is in cents.
     """
     groups = []
     for row in rows:
@@ -141,7 +240,10 @@ def read_groups(
                     controls_applied={code: int(row[f"p{n}_c{code}"] or 0) for code in codes},
                     controls_carried=int(row[f"p{n}_controls"] or 0),
                     hits=int(row[f"p{n}_hits"] or 0),
-                    revenue=float(row[f"p{n}_revenue"] or 0.0),
+                    revenue=cents(row[f"p{n}_revenue"]),
+                    controls_any=int(row[f"p{n}_controls_any"] or 0),
+                    hits_any=int(row[f"p{n}_hits_any"] or 0),
+                    revenue_any=cents(row[f"p{n}_revenue_any"]),
                 )
             )
         groups.append(

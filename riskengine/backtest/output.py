@@ -6,6 +6,7 @@ import csv
 import io
 import json
 from collections.abc import Iterator, Sequence
+from decimal import Decimal
 from typing import Any
 
 from rich.console import Console
@@ -42,7 +43,7 @@ def cell(metric: str, value: Any) -> str:
         return f"{100 * value:.2f}"
     if metric == "selectivity":
         return f"{value:.2f}"
-    if isinstance(value, float):
+    if isinstance(value, float | Decimal):
         return f"{value:,.2f}"
     return f"{value:,}"
 
@@ -65,7 +66,7 @@ def to_csv(result: BacktestResult) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(
         ["profile", "breakdown", "group", *(m for m, _ in COLUMNS), "controls_applied", "high",
-         "note"]
+         "low", "controls_any", "note"]
     )  # fmt: skip
     opts = result.options
     coverage = {p.key: p.fills_valid for p in result.profiles}
@@ -76,8 +77,9 @@ def to_csv(result: BacktestResult) -> str:
         if breakdown == "office":
             note = office_note(coverage[key], group or None, opts.date_from, opts.date_to)
         writer.writerow(
-            [key, breakdown, group, *values, applied, int(mtr.high_selectivity), note or ""]
-        )
+            [key, breakdown, group, *values, applied, int(mtr.high_selectivity),
+             int(mtr.low_selectivity), mtr.controls_any, note or ""]
+        )  # fmt: skip
     return out.getvalue()
 
 
@@ -91,6 +93,15 @@ SUMMARY: tuple[tuple[str, str], ...] = (
     ("revenue", "Revenue"),
     ("detection_share", "Detect. %"),
 )
+
+
+def flag_markup(mtr: ProfileMetrics) -> str:
+    """The terminal's flag after a profile key: HIGH or LOW selectivity (or nothing)."""
+    if mtr.high_selectivity:
+        return " [bold red]HIGH[/]"
+    if mtr.low_selectivity:
+        return " [bold yellow]LOW[/]"
+    return ""
 
 
 def _numbers(table: Table, headings: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
@@ -108,7 +119,8 @@ def _summary(result: BacktestResult) -> Table:
     table.add_column("Name", overflow="fold", min_width=16, ratio=1)
     _numbers(table, [h for _, h in SUMMARY], cells)
     for p, row in zip(result.profiles, cells, strict=True):
-        key = escape(p.key) + ("\n[bold red]HIGH[/]" if p.total.high_selectivity else "")
+        flag = flag_markup(p.total)
+        key = escape(p.key) + ("\n" + flag.strip() if flag else "")
         name = "" if p.name == p.key else escape(p.name)
         table.add_row(key, name, *row)
     return table
@@ -129,7 +141,13 @@ def print_tables(result: BacktestResult, console: Console) -> None:
     random = result.profiles[0].total.random_hit_rate if result.profiles else None
     console.print(
         f"random-control baseline hit rate: {cell('random_hit_rate', random)} %; "
-        f"HIGH = selectivity ≥ {opts.thresholds.high_selectivity:g} %",
+        f"HIGH = selectivity ≥ {opts.thresholds.high_selectivity:g} %"
+        + (
+            f", LOW = selectivity < {opts.thresholds.low_selectivity:g} %"
+            if opts.thresholds.low_selectivity is not None
+            else ""
+        )
+        + ("; controls of any procedure counted (--any-control)" if opts.any_control else ""),
         markup=False,
         highlight=False,
     )
@@ -191,7 +209,48 @@ def print_tables(result: BacktestResult, console: Console) -> None:
             f"newly selected by A: {cmp.newly_selected:,}"
             + (f" (e.g. {', '.join(cmp.examples_new)})" if cmp.examples_new else "")
             + f"; no longer selected: {cmp.no_longer_selected:,}"
-            + (f" (e.g. {', '.join(cmp.examples_gone)})" if cmp.examples_gone else ""),
+            + (f" (e.g. {', '.join(cmp.examples_gone)})" if cmp.examples_gone else "")
+            + (
+                "; every one: --changes FILE"
+                if cmp.newly_selected or cmp.no_longer_selected
+                else ""
+            ),
             markup=False,
             highlight=False,
         )
+
+
+def print_diagnostics(result: BacktestResult, console: Console) -> None:
+    """The terminal's indicator firing counts and threshold sweep (when asked)."""
+    if any(p.indicators for p in result.profiles):
+        table = Table(title="Indicators: where each was true")
+        table.add_column("Profile", no_wrap=True)
+        table.add_column("Indicator", no_wrap=True)
+        table.add_column("Goods items", justify="right")
+        table.add_column("Declarations", justify="right")
+        for p in result.profiles:
+            for ind in p.indicators:
+                dead = " [bold yellow]never[/]" if ind.declarations == 0 else ""
+                table.add_row(p.key, f"{ind.name}{dead}", f"{ind.items:,}", f"{ind.declarations:,}")
+        console.print(table)
+    for p in result.profiles:
+        if not p.sweep:
+            continue
+        table = Table(title=f"Threshold sweep: {p.key}")
+        table.add_column("Degree ≥", justify="right", no_wrap=True)
+        for _, heading in SWEEP:
+            table.add_column(heading, justify="right", no_wrap=True)
+        for point in p.sweep:
+            table.add_row(f"{point.threshold:g}", *(cell(m, getattr(point, m)) for m, _ in SWEEP))
+        console.print(table)
+
+
+#: The sweep table's columns.
+SWEEP: tuple[tuple[str, str], ...] = (
+    ("selected", "Selected"),
+    ("selectivity", "Sel. %"),
+    ("controls_carried", "Controls"),
+    ("hits", "Hits"),
+    ("hit_rate", "Hit %"),
+    ("revenue", "Revenue"),
+)

@@ -40,6 +40,7 @@ from riskengine.backtest.candidates import (
     _guards,
     _int,
 )
+from riskengine.backtest.controls import any_sums, cents, procedure_sums
 from riskengine.backtest.planned import PlannedProfile, plan
 from riskengine.regional import apply_fill
 from riskengine.semantics import sql as ops
@@ -53,9 +54,12 @@ __all__ = [
     "HistorySql",
     "PlannedProfile",
     "PushdownQuery",
+    "any_sums",
     "build_query",
+    "cents",
     "declaration_query",
     "plan",
+    "procedure_sums",
 ]
 
 #: Breakdown keys a backtest can group by, and the catalogue field each one reads.
@@ -175,13 +179,21 @@ class PushdownQuery:
     per_pair: sa.CTE
     code_names: Mapping[str, str]  # procedure code -> its column in ``per_pair``
     period: sa.Subquery  # every declaration of the period: ``decl_pk``, ``decl_id``
+    #: per pair of ``per_pair``: the control results counted for the profile (``controls``,
+    #: ``hits``, ``revenue`` in cents) and every control result (``any_controls``, …)
+    pair_counts: tuple[Col, ...] = ()
+    #: the declarations of the period with their date and office (``decl_pk``, ``date``,
+    #: ``office``), and the control results pivoted per declaration
+    header: sa.Subquery | None = None
+    controls_done: sa.CTE | None = None
 
     def fetch(self, connection: sa.Connection) -> list[dict[str, Any]]:
         """Run ``select`` and give one row per breakdown group, ordered by the group keys: the
         keys, ``considered``, ``violations``, ``controls_all``, ``random_controls``,
         ``random_hits``, and per pushed-down profile ``n``: ``p{n}_selected``,
         ``p{n}_c{code}`` per procedure code it can apply, ``p{n}_controls``, ``p{n}_hits``,
-        ``p{n}_revenue``."""
+        ``p{n}_revenue`` (cents), and the same counts for every control result on its selections
+        whatever the procedure: ``p{n}_controls_any``, ``p{n}_hits_any``, ``p{n}_revenue_any``."""
         groups: dict[tuple[Any, ...], dict[str, Any]] = {}
 
         def group(key: tuple[Any, ...]) -> dict[str, Any]:
@@ -192,7 +204,8 @@ class PushdownQuery:
                 for n, codes in enumerate(self.controls):
                     row[f"p{n}_selected"] = 0
                     row.update({f"p{n}_c{code}": 0 for code in codes})
-                    row.update({f"p{n}_controls": 0, f"p{n}_hits": 0, f"p{n}_revenue": 0.0})
+                    row.update({f"p{n}_controls": 0, f"p{n}_hits": 0, f"p{n}_revenue": 0})
+                    row.update({f"p{n}_{t}": 0 for t in _ANY})
                 groups[key] = row
             return row
 
@@ -211,7 +224,9 @@ class PushdownQuery:
                 row[f"p{n}_c{code}"] += int(m[self.code_names[code]] or 0)
             row[f"p{n}_controls"] += int(m["controls"] or 0)
             row[f"p{n}_hits"] += int(m["hits"] or 0)
-            row[f"p{n}_revenue"] += float(m["revenue"] or 0.0)
+            row[f"p{n}_revenue"] += int(m["revenue"] or 0)
+            for t in _ANY:
+                row[f"p{n}_{t}"] += int(m[t] or 0)
         order = sorted(groups, key=lambda k: tuple((v is not None, v) for v in k))
         return [groups[k] for k in order]
 
@@ -253,6 +268,40 @@ class PushdownQuery:
             else sa.and_(both.c.fa == 0, both.c.fb == 1)
         )
         return sa.select(both.c.decl_id).where(cond).order_by(both.c.decl_id).limit(limit)
+
+    def selected(self, ns: Sequence[int] | None = None) -> sa.Select[Any]:
+        """One row per declaration and profile ``n`` (of ``ns``, every profile when ``None``)
+        that selected it, ordered by ``n`` and declaration id: ``n``, ``decl_id``, ``date``,
+        ``office``, ``best`` (NULL unless built with ``fired_degree``), a 0/1 column per
+        procedure of ``code_names``, and :attr:`pair_counts`."""
+        pp = self.per_pair
+        best: Col = pp.c.best if "best" in pp.c else sa.null()
+        source: sa.FromClause = pp
+        if self.controls_done is not None:
+            done = self.controls_done
+            source = source.outerjoin(done, done.c.decl_pk == pp.c.decl_pk)
+        assert self.header is not None
+        source = source.join(self.header, self.header.c.decl_pk == pp.c.decl_pk)
+        query = (
+            sa.select(
+                pp.c.n, pp.c.decl_id, self.header.c.date, self.header.c.office,
+                best.label("best"), *[pp.c[c] for c in self.code_names.values()],
+                *self.pair_counts,
+            )
+            .select_from(source)
+            .order_by(pp.c.n, ops.code_point(pp.c.decl_id))  # as Python sorts the fallback's
+        )  # fmt: skip
+        if ns is not None:
+            query = query.where(pp.c.n.in_([_int(n) for n in ns]))
+        return query
+
+    def changes(self, a: int, b: int) -> sa.Select[Any]:
+        """:meth:`selected` rows of profile ``a`` on declarations ``b`` did not select (an
+        anti-join), ordered by declaration id."""
+        other = self.per_pair.alias("other_pair")
+        pp = self.per_pair
+        not_b = ~sa.exists().where(other.c.n == _int(b), other.c.decl_pk == pp.c.decl_pk)
+        return self.selected([a]).where(not_b)
 
     def per_declaration(self) -> sa.Select[Any]:
         """One row per declaration of the period, ordered by id: ``decl_id``, and per profile
@@ -360,22 +409,6 @@ def period_rows(
         history_many,
     )
     return rows, labels, row_source, histories
-
-
-def procedure_sums(cr: sa.FromClause, codes: Sequence[str]) -> list[Col]:
-    """Aggregates of control results per procedure ``codes[j]``: ``n{j}`` controls carried out,
-    ``h{j}`` hits (a violation found) and ``r{j}`` revenue assessed."""
-    violation = _flag(cr.c.violation_found == sa.true())
-    assessed = sa.func.coalesce(cr.c.revenue, 0.0)
-    cols: list[Col] = []
-    for j, code in enumerate(codes):
-        is_code = cr.c.procedure == code
-        cols += [
-            sa.func.sum(_flag(is_code)).label(f"n{j}"),
-            sa.func.sum(sa.case((is_code, violation), else_=0)).label(f"h{j}"),
-            sa.func.sum(sa.case((is_code, assessed), else_=0.0)).label(f"r{j}"),
-        ]
-    return cols
 
 
 @attrs.frozen
@@ -599,14 +632,12 @@ def build_query(
     pivot: sa.CTE | None = None
     if cr is not None:
         violation = _flag(cr.c.violation_found == sa.true())
-        cr_cols: list[Col] = [cr.c.decl_pk, *procedure_sums(cr, procedures)]
+        cr_cols: list[Col] = [cr.c.decl_pk, *procedure_sums(cr, procedures), *any_sums(cr)]
         cr_cols += [
-            sa.func.sum(violation).label("h_all"),
             sa.func.sum(_flag(cr.c.random_control == sa.true())).label("n_random"),
             sa.func.sum(sa.case((cr.c.random_control == sa.true(), violation), else_=0)).label(
                 "h_random"
             ),
-            sa.func.count().label("n_all"),
         ]
         pivot = sa.select(*cr_cols).group_by(cr.c.decl_pk).cte("controls_done")
 
@@ -622,7 +653,15 @@ def build_query(
         applied = per_pair.c[code_names[code]] == _ONE
         carried.append(sa.case((applied, done(f"n{j}")), else_=0))
         hits.append(sa.case((applied, done(f"h{j}")), else_=0))
-        revenue.append(sa.case((applied, done(f"r{j}")), else_=0.0))
+        revenue.append(sa.case((applied, done(f"r{j}")), else_=0))
+    pair_counts: tuple[Col, ...] = (
+        _sum(carried, _ZERO).label("controls"),
+        _sum(hits, _ZERO).label("hits"),
+        _sum(revenue, _ZERO).label("revenue"),
+        done("n_all").label("any_controls"),
+        done("h_all").label("any_hits"),
+        done("r_all").label("any_revenue"),
+    )
     nothing: Col = sa.null()
     profile_part = (
         sa.select(
@@ -633,7 +672,10 @@ def build_query(
             *[sa.func.sum(per_pair.c[code_names[c]]).label(code_names[c]) for c in procedures],
             sa.func.sum(_sum(carried, _ZERO)).label("controls"),
             sa.func.sum(_sum(hits, _ZERO)).label("hits"),
-            sa.func.sum(_sum(revenue, sa.literal(0.0))).label("revenue"),
+            sa.func.sum(_sum(revenue, _ZERO)).label("revenue"),
+            sa.func.sum(done("n_all")).label("controls_any"),
+            sa.func.sum(done("h_all")).label("hits_any"),
+            sa.func.sum(done("r_all")).label("revenue_any"),
         )
         .select_from(
             per_pair
@@ -662,7 +704,7 @@ def build_query(
             sa.func.sum(done("n_random")).label("random_controls"),
             sa.func.sum(done("h_random")).label("random_hits"),
             *[nothing.label(t) for t in ("selected", *code_names.values())],
-            *[nothing.label(t) for t in ("controls", "hits", "revenue")],
+            *[nothing.label(t) for t in ("controls", "hits", "revenue", *_ANY)],
         )
         .select_from(totals_from)
         .where(in_period)
@@ -676,6 +718,14 @@ def build_query(
     # to prepare than the rows cost to add up
     select = sa.union_all(totals_part, profile_part)
     period = sa.select(decls.c.pk.label("decl_pk"), decls.c.id.label("decl_id")).where(in_period)
+    office: Col = (
+        source.field("declaration.office")
+        if "declaration.office" in source.field_columns
+        else sa.null()
+    )
+    header = sa.select(
+        decls.c.pk.label("decl_pk"), date.label("date"), office.label("office")
+    ).subquery("header")
     return PushdownQuery(
         select,
         pushed,
@@ -685,11 +735,16 @@ def build_query(
         per_pair,
         code_names,
         period.subquery("period"),
+        pair_counts,
+        header,
+        pivot,
     )
 
 
 #: The per-group counts that do not depend on a profile.
 _TOTALS = ("considered", "violations", "controls_all", "random_controls", "random_hits")
+#: A profile's counts of every control result on its selections, whatever the procedure.
+_ANY = ("controls_any", "hits_any", "revenue_any")
 
 
 def _sum(parts: Sequence[Col], zero: Col) -> Col:

@@ -6,6 +6,7 @@ import datetime as dt
 import html
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from decimal import Decimal
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -55,7 +56,7 @@ def _box(table: str) -> str:
 
 def _signed(metric: str, value: Any) -> str:
     text = cell(metric, value)
-    return f"+{text}" if isinstance(value, int | float) and value > 0 else text
+    return f"+{text}" if isinstance(value, int | float | Decimal) and value > 0 else text
 
 
 #: Columns of the summary and of the breakdown tables: (metric, heading).
@@ -118,6 +119,7 @@ table.meta th { background: none; font-weight: normal; color: #444; }
 tr.high td { background: #fde8e8; }
 .flag { display: inline-block; padding: 0 .35rem; border-radius: 3px; background: #b00020;
   color: #fff; font-weight: bold; font-size: .85em; line-height: 1.5; }
+.flag.low { background: #8a6d00; }
 .note { color: #444; font-size: .92em; }
 code { font-family: "DejaVu Sans Mono", Consolas, monospace; font-size: .9em;
   white-space: break-spaces; overflow-wrap: anywhere; }
@@ -519,6 +521,7 @@ def _run(result: BacktestResult, generated: dt.datetime) -> str:
         ("Breakdowns", by),
         ("Negative / positive history", "counted" if opts.history else "not counted (0)"),
         ("HIGH selectivity threshold", f"≥ {opts.thresholds.high_selectivity:g} %"),
+        *_low_rows(result),
         ("Run", run),
         ("Computed in", duration(result.seconds)),
         ("Report generated", generated.strftime("%Y-%m-%d %H:%M")),
@@ -536,8 +539,23 @@ def _run(result: BacktestResult, generated: dt.datetime) -> str:
     )
 
 
+def _low_rows(result: BacktestResult) -> list[tuple[str, str]]:
+    """Header rows of the LOW threshold and of how controls are counted (when not default)."""
+    rows = []
+    low = result.options.thresholds.low_selectivity
+    if low is not None:
+        rows.append(("LOW selectivity threshold", f"< {low:g} %"))
+    if result.options.any_control:
+        rows.append(("Controls counted", "every control result on a selected declaration"))
+    return rows
+
+
 def _flag(mtr: ProfileMetrics) -> str:
-    return '<span class="flag">HIGH</span>' if mtr.high_selectivity else ""
+    if mtr.high_selectivity:
+        return '<span class="flag">HIGH</span>'
+    if mtr.low_selectivity:
+        return '<span class="flag low">LOW</span>'
+    return ""
 
 
 def _summary(result: BacktestResult) -> str:
@@ -666,6 +684,8 @@ def _forms(p: ProfileResult, names: Mapping[str, str]) -> str:
 def _profile_section(
     n: int, result: BacktestResult, p: ProfileResult, checked: CheckResult | None
 ) -> str:
+    from riskengine.backtest import report_analyst as analyst
+
     found = _find(checked, p.key)
     fills: list[m.Fill] = list(checked.fills) if checked is not None else []
     title = _key(p.key) if p.name == p.key else f"{_key(p.key)} — {_h(p.name)}"
@@ -699,6 +719,7 @@ def _profile_section(
         note = _office_notes(p, result) if key == "office" else _no_note
         parts.append(_breakdown(key, p.breakdowns.get(key, ()), note))
     parts.append(_forms(p, _procedure_names(found, fills)))
+    parts += analyst.diagnostics(result, p)
     parts.append("<h3>Passport</h3>")
     if found is None:
         parts.append(
@@ -769,9 +790,11 @@ def render_html(
     profiles; a profile it does not hold is reported without its passport. ``generated`` is
     the time shown in the header (default: now).
     """
+    from riskengine.backtest import report_analyst as analyst
+
     when = generated if generated is not None else dt.datetime.now().replace(microsecond=0)
     opts = result.options
-    sections = [_header(result), _summary(result), _run(result, when)]
+    sections = [_header(result), _summary(result), analyst.warnings(result), _run(result, when)]
     sections += [_profile_section(n, result, p, checked) for n, p in enumerate(result.profiles)]
     sections.append(_comparisons(result))
     title = f"Backtest {opts.date_from.isoformat()} .. {opts.date_to.isoformat()}"

@@ -7,13 +7,27 @@ import datetime as dt
 import hashlib
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from decimal import Decimal
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
 
 from riskengine import model as m
-from riskengine.backtest.fallback import FallbackResult, profile_codes, run_fallback
+from riskengine.backtest.diagnose import (
+    Diagnostics,
+    IndicatorCount,
+    SweepPoint,
+    diagnose_python,
+    diagnose_sql,
+)
+from riskengine.backtest.fallback import (
+    DeclarationOutcome,
+    FallbackResult,
+    profile_codes,
+    run_fallback,
+    score_declarations,
+)
 from riskengine.backtest.metrics import (
     GroupCounts,
     ProfileCounts,
@@ -31,6 +45,7 @@ from riskengine.backtest.pushdown import (
     build_query,
     plan,
 )
+from riskengine.backtest.selected import Lists, SelectedRow, emit_lists, row_from_outcome
 from riskengine.catalogue import Catalogue
 from riskengine.diagnostics import RiskEngineError
 from riskengine.format import format_fill, format_profile
@@ -47,7 +62,9 @@ class BacktestOptions:
     """What to measure: the period (inclusive), breakdowns, comparisons, thresholds.
 
     ``compare`` pairs profile keys ``(a, b)``: a draft against the edition in force, or any
-    two profiles of the run.
+    two profiles of the run. ``any_control`` counts every control result on a profile's
+    selections (controls carried out, hits, revenue), not only those of the procedures the
+    profile applied to the declaration.
     """
 
     date_from: dt.date
@@ -57,6 +74,11 @@ class BacktestOptions:
     thresholds: Thresholds = attrs.field(factory=Thresholds)
     history: bool = True
     examples: int = 5
+    any_control: bool = False
+    #: per-indicator firing counts (``ProfileResult.indicators``) and the threshold sweep
+    #: (``ProfileResult.sweep``): one more pass (:mod:`riskengine.backtest.diagnose`)
+    indicators: bool = False
+    sweep: bool = False
 
 
 @attrs.frozen
@@ -74,6 +96,8 @@ class ProfileResult:
     #: (``riskengine.regional.office_coverage``); every other office: not applied, no fill
     #: valid. ``None`` for a profile that is not regional.
     fills_valid: Mapping[str, tuple[tuple[dt.date, dt.date], ...]] | None = None
+    indicators: tuple[IndicatorCount, ...] = ()  # with BacktestOptions.indicators
+    sweep: tuple[SweepPoint, ...] = ()  # with BacktestOptions.sweep
 
 
 @attrs.frozen
@@ -96,6 +120,9 @@ class BacktestResult:
     comparisons: tuple[Comparison, ...]
     seconds: float
     run_id: int | None = None
+    #: what the analyst must know to read the figures (e.g. control results that were not
+    #: counted because they name another procedure)
+    warnings: tuple[str, ...] = ()
 
     def profile(self, key: str) -> ProfileResult:
         for p in self.profiles:
@@ -107,6 +134,8 @@ class BacktestResult:
         def conv(value: Any) -> Any:
             if isinstance(value, dt.date):
                 return value.isoformat()
+            if isinstance(value, Decimal):  # money: two places, printed as written
+                return float(value)
             if isinstance(value, Mapping):
                 return {str(k): conv(v) for k, v in value.items()}
             if isinstance(value, tuple | list):
@@ -244,6 +273,7 @@ def run_backtest(
     record: bool = True,
     force_python: bool = False,
     catalogue: Catalogue | None = None,
+    lists: Lists | None = None,
 ) -> BacktestResult:
     """Measure every profile over the declarations dated ``date_from``..``date_to``.
 
@@ -255,7 +285,8 @@ def run_backtest(
     ``force_python`` runs every profile on the fallback (``reason`` "forced"): the baseline of
     the benchmarks, and an audit of the SQL path. ``catalogue`` is the field catalogue in force
     (``--catalogue``; the built-in one when ``None``): its types reach the SQL compiler and the
-    fallback."""
+    fallback. ``lists`` receives every selected declaration and every change of selection of
+    the compared pairs (:mod:`riskengine.backtest.selected`; one more pass in SQL)."""
     if options.date_to < options.date_from:
         raise BacktestError(
             f"the period ends ({options.date_to}) before it starts ({options.date_from})"
@@ -276,7 +307,7 @@ def run_backtest(
 
     with _engine_settings(connection), sql_recursion():
         result, started_at = _measure(
-            connection, source, profiles, options, force_python, catalogue
+            connection, source, profiles, options, force_python, catalogue, lists
         )
     if record:
         run_id = _record(connection, result, started_at)
@@ -291,6 +322,7 @@ def _measure(
     options: BacktestOptions,
     force_python: bool,
     catalogue: Catalogue | None = None,
+    lists: Lists | None = None,
 ) -> tuple[BacktestResult, dt.datetime]:
     """The backtest itself (arguments already checked): the result and when it started."""
     started = time.perf_counter()
@@ -340,6 +372,24 @@ def _measure(
     fallback_planned = [pp for pp in planned if not pp.pushdown]
     fallback_codes = [profile_codes(pp) for pp in fallback_planned]
     fb: FallbackResult | None = None
+    # the selected lists of the profiles on the fallback, by plan position (when asked)
+    fallback_rows: dict[int, list[SelectedRow]] = {}
+    wanted: set[int] = set()
+    if lists is not None:
+        if lists.selected is not None:
+            wanted = set(fallback_pos)
+        if lists.changed is not None:
+            wanted |= {n for pair in pairs for n in pair if n in fallback_pos}
+    on_declaration = None
+    if wanted:
+        by_fallback = {k: n for n, k in fallback_pos.items() if n in wanted}
+
+        def on_declaration(outcome: DeclarationOutcome) -> None:
+            for k, n in by_fallback.items():
+                if outcome.fired[k]:
+                    row = row_from_outcome(planned[n].key, outcome, k, options.any_control)
+                    fallback_rows.setdefault(n, []).append(row)
+
     if fallback_planned:
         fb = run_fallback(
             connection,
@@ -353,7 +403,10 @@ def _measure(
             history_many=history_many,
             # selected ids are kept only for comparisons with a profile measured in Python
             keep_ids=[fallback_pos[n] for pair in pairs for n in pair if n in fallback_pos],
+            on_declaration=on_declaration,
         )
+        for rows_n in fallback_rows.values():
+            rows_n.sort(key=lambda r: r.declaration)
     controls: list[tuple[str, ...]] = [
         tuple(query.controls[pushed_pos[n]]) if n in pushed_pos
         else fallback_codes[fallback_pos[n]]
@@ -366,13 +419,13 @@ def _measure(
     for n, pp in enumerate(planned):
         breakdowns = {
             key: tuple(
-                (g.key[0], metrics(g, n, options.thresholds))
+                (g.key[0], metrics(g, n, options.thresholds, options.any_control))
                 for g in roll_up(groups, group_by, (key,))
             )
             for key in options.by
         }
         series = tuple(
-            (str(g.key[0]), metrics(g, n, options.thresholds))
+            (str(g.key[0]), metrics(g, n, options.thresholds, options.any_control))
             for g in roll_up(groups, group_by, ("month",))
         )
         results.append(
@@ -383,12 +436,26 @@ def _measure(
                 path="sql" if pp.pushdown else "python",
                 reason=pp.reason,
                 sha256=profile_sha256(pp.profile, pp.fills),
-                total=metrics(total, n, options.thresholds),
+                total=metrics(total, n, options.thresholds, options.any_control),
                 breakdowns=breakdowns,
                 series=series,
                 fills_valid=_fills_valid(pp, options),
             )
         )
+
+    if options.indicators or options.sweep:
+        diags = _diagnose(
+            connection, source, planned, controls, options, dialect, total.considered,
+            history_sql, history_many,
+        )  # fmt: skip
+        results = [
+            attrs.evolve(
+                r,
+                indicators=d.indicators if options.indicators else (),
+                sweep=d.sweep if options.sweep else (),
+            )
+            for r, d in zip(results, diags, strict=True)
+        ]
 
     def small(ns: Sequence[int]) -> PushdownQuery:
         """The pass of a few pushed-down profiles only (comparisons, selected ids)."""
@@ -427,6 +494,18 @@ def _measure(
             ex_gone = tuple(sorted(fb_ - fa)[: options.examples])
         comparisons.append(Comparison(a, b, deltas, new, gone, ex_new, ex_gone))
 
+    if lists is not None and (lists.selected is not None or lists.changed is not None):
+        detail = None
+        if pushed_pos:
+            detail = build_query(
+                source, planned, options.date_from, options.date_to, dialect,
+                history_sql=history_sql, history_many=history_many, fired_degree=True,
+            )  # fmt: skip
+        emit_lists(
+            connection, lists, keys_of(planned), pushed_pos, fallback_rows, pairs, detail,
+            options.any_control,
+        )  # fmt: skip
+
     result = BacktestResult(
         options=options,
         engine=dialect,
@@ -434,8 +513,79 @@ def _measure(
         profiles=tuple(results),
         comparisons=tuple(comparisons),
         seconds=time.perf_counter() - started,
+        warnings=tuple(unmatched_controls(planned, controls, total, options.any_control)),
     )
     return result, started_at
+
+
+def _diagnose(
+    connection: sa.Connection,
+    source: Any,
+    planned: Sequence[PlannedProfile],
+    controls: Sequence[Sequence[str]],
+    options: BacktestOptions,
+    dialect: str,
+    considered: int,
+    history_sql: Any,
+    history_many: Any,
+) -> list[Diagnostics]:
+    """Indicator counts and sweep of every profile, in plan order: the pushed-down ones in SQL,
+    the others on the evaluator's explaining path."""
+    pushed = [n for n, pp in enumerate(planned) if pp.pushdown]
+    python = [n for n, pp in enumerate(planned) if not pp.pushdown]
+    out: dict[int, Diagnostics] = {}
+    if pushed:
+        found = diagnose_sql(
+            connection, source, [planned[n] for n in pushed], [controls[n] for n in pushed],
+            options.date_from, options.date_to, dialect, considered, options.any_control,
+            history_sql, history_many,
+        )  # fmt: skip
+        out.update(zip(pushed, found, strict=True))
+    if python:
+        mine = [planned[n] for n in python]
+        codes = [controls[n] for n in python]
+
+        def outcomes() -> Any:
+            return score_declarations(
+                connection, source, mine, options.date_from, options.date_to, (), history_sql,
+                history_many=history_many, control_codes=sorted({c for cs in codes for c in cs}),
+                explained=True,
+            )  # fmt: skip
+
+        found = diagnose_python(outcomes, mine, codes, considered, options.any_control)
+        out.update(zip(python, found, strict=True))
+    return [out[n] for n in range(len(planned))]
+
+
+def keys_of(planned: Sequence[PlannedProfile]) -> list[str]:
+    return [pp.key for pp in planned]
+
+
+def unmatched_controls(
+    planned: Sequence[PlannedProfile],
+    controls: Sequence[Sequence[str]],
+    total: GroupCounts,
+    any_control: bool,
+) -> list[str]:
+    """A warning per profile whose selected declarations have control results but none for a
+    procedure the profile applied to them: its hit rate would read "—" although its
+    selections were inspected (typically data whose control results do not name the
+    procedure ordered)."""
+    out = []
+    for n, pp in enumerate(planned):
+        c = total.profiles[n]
+        if c.selected and c.controls_any and not c.controls_carried:
+            codes = ", ".join(controls[n]) or "none"
+            counted = (
+                "they are counted (--any-control)"
+                if any_control
+                else "0 controls counted; --any-control counts them"
+            )
+            out.append(
+                f"{pp.key}: its {c.selected:,} selected declarations have {c.controls_any:,} "
+                f"control results, none for a procedure it applied ({codes}): {counted}"
+            )
+    return out
 
 
 def _record(connection: sa.Connection, result: BacktestResult, started_at: dt.datetime) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import re
 import sys
@@ -16,10 +17,11 @@ import sqlalchemy as sa
 from rich.console import Console
 
 from riskengine import model as m
-from riskengine.backtest.metrics import Thresholds
-from riskengine.backtest.output import print_tables, to_csv, to_json
+from riskengine.backtest.metrics import ThresholdError, Thresholds
+from riskengine.backtest.output import print_diagnostics, print_tables, to_csv, to_json
 from riskengine.backtest.pushdown import BREAKDOWNS, PlannedProfile
 from riskengine.backtest.run import BacktestOptions, planned_from, run_backtest
+from riskengine.backtest.selected import CHANGES, SELECTED, Lists, RowWriter
 from riskengine.checks import load_checked
 from riskengine.cli.common import elapsed_status, expand_paths, open_store, plural, use_color
 from riskengine.render.terminal import terminal_console
@@ -46,20 +48,70 @@ def _breakdowns(ctx: click.Context, param: click.Parameter, value: str | None) -
     return keys
 
 
-def _thresholds(path: str | None, high: float | None) -> Thresholds:
+def _key_line(text: str, key: str) -> int | None:
+    """The line of ``key = ...`` inside the ``[backtest]`` table of a TOML text (1-based)."""
+    table = None
+    for number, line in enumerate(text.splitlines(), 1):
+        stripped = line.strip()
+        if stripped.startswith("["):
+            table = stripped.strip("[] \t")
+            continue
+        name = stripped.partition("=")[0].strip().strip("\"'")
+        if table == "backtest" and "=" in stripped and name == key:
+            return number
+    return None
+
+
+def _thresholds(path: str | None, high: float | None, low: float | None) -> Thresholds:
+    """The thresholds of ``--config`` (its ``[backtest]`` table), overridden by the options; an
+    unknown key or a bad value is an error located in the file."""
     data: dict[str, object] = {}
+    text = ""
     if path is not None:
         try:
-            with open(path, "rb") as fh:
-                data = dict(tomllib.load(fh).get("backtest", {}))
-        except (OSError, tomllib.TOMLDecodeError) as exc:
+            text = Path(path).read_text(encoding="utf-8")
+            table = tomllib.loads(text).get("backtest", {})
+        except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise click.BadParameter(f"{path}: {exc}", param_hint="--config") from None
-    if high is not None:
-        data["high_selectivity"] = high
+        if not isinstance(table, dict):
+            raise click.BadParameter(f"{path}: [backtest] must be a table", param_hint="--config")
+        data = dict(table)
+    from_options = {"high_selectivity": high, "low_selectivity": low}
+    data.update({k: v for k, v in from_options.items() if v is not None})
     try:
         return Thresholds.from_mapping(data)
-    except ValueError as exc:
-        raise click.BadParameter(str(exc), param_hint="--config/--high-selectivity") from None
+    except ThresholdError as exc:
+        if exc.key is not None and from_options.get(exc.key) is not None:
+            option = "--" + exc.key.replace("_", "-")
+            raise click.BadParameter(str(exc), param_hint=option) from None
+        line = _key_line(text, exc.key) if exc.key is not None else None
+        where = f"{path}:{line}" if line is not None else str(path)
+        raise click.BadParameter(f"{where}: {exc}", param_hint="--config") from None
+
+
+def _list_path(ctx: click.Context, param: click.Parameter, value: str | None) -> Path | None:
+    """A list file's path: its suffix says the format (checked before the backtest runs)."""
+    if value is None:
+        return None
+    path = Path(value)
+    if path.suffix.lower() not in RowWriter.SUFFIXES:
+        raise click.BadParameter(f"{value!r}: name a .csv or .jsonl file (the format written)")
+    if not path.parent.is_dir():
+        raise click.BadParameter(f"{value!r}: the folder {str(path.parent)!r} does not exist")
+    return path
+
+
+def _list_writers(
+    selected: Path | None, changes: Path | None
+) -> tuple[contextlib.ExitStack, dict[str, RowWriter]]:
+    """The writers of ``--selected`` and ``--changes`` (by :class:`Lists` field), opened in a
+    stack that renames each file into place when it closes without an error."""
+    files = contextlib.ExitStack()
+    writers = {}
+    for name, path, columns in (("selected", selected, SELECTED), ("changed", changes, CHANGES)):
+        if path is not None:
+            writers[name] = files.enter_context(RowWriter(path, columns))
+    return files, writers
 
 
 def _pairs(main: list[PlannedProfile], other: list[PlannedProfile]) -> list[tuple[str, str]]:
@@ -162,7 +214,37 @@ def _connect(url: str | None, memory_limit: str | None, catalogue_path: str | No
 @click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write an HTML report.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write JSON/CSV here.")
 @click.option("--config", type=click.Path(exists=True, dir_okay=False), help="TOML thresholds.")
+@click.option(
+    "--indicators", is_flag=True, help="Count where each indicator was true (one more pass)."
+)
+@click.option(
+    "--sweep",
+    is_flag=True,
+    help="Selectivity, hit rate and revenue at each degree threshold 0, 5, …, 100 (one more pass).",
+)
+@click.option(
+    "--selected",
+    "selected_path",
+    type=click.Path(dir_okay=False),
+    callback=_list_path,
+    help="Write every selected declaration (profile, declaration, date, office, degree, "
+    "controls, hit) to FILE.csv or FILE.jsonl.",
+)
+@click.option(
+    "--changes",
+    "changes_path",
+    type=click.Path(dir_okay=False),
+    callback=_list_path,
+    help="With --compare: write every newly selected / no longer selected declaration to "
+    "FILE.csv or FILE.jsonl.",
+)
 @click.option("--high-selectivity", type=float, help="Flag profiles selecting ≥ this % .")
+@click.option("--low-selectivity", type=float, help="Flag profiles selecting < this % (LOW).")
+@click.option(
+    "--any-control",
+    is_flag=True,
+    help="Count every control result on a selected declaration, whatever its procedure.",
+)
 @click.option("--catalogue", "catalogue_path", type=click.Path(exists=True, dir_okay=False))
 @click.option("--no-history", is_flag=True, help="Treat negative/positive history as 0.")
 @click.option("--no-record", is_flag=True, help="Do not record the run in the store.")
@@ -183,7 +265,13 @@ def backtest(
     html_path: str | None,
     output: str | None,
     config: str | None,
+    indicators: bool,
+    sweep: bool,
+    selected_path: Path | None,
+    changes_path: Path | None,
     high_selectivity: float | None,
+    low_selectivity: float | None,
+    any_control: bool,
     catalogue_path: str | None,
     no_history: bool,
     no_record: bool,
@@ -217,13 +305,20 @@ def backtest(
         date_to,
         by=by,
         compare=tuple(_pairs(main, other)) if other else (),
-        thresholds=_thresholds(config, high_selectivity),
+        thresholds=_thresholds(config, high_selectivity, low_selectivity),
         history=not no_history,
+        any_control=any_control,
+        indicators=indicators,
+        sweep=sweep,
     )
+    if changes_path is not None and not options.compare:
+        raise click.UsageError("--changes needs --compare (the profiles to compare with)")
     register_functions(engine)
     err = Console(stderr=True, no_color=not use_color(sys.stderr))
+    files, writers = _list_writers(selected_path, changes_path)
+    lists = Lists(**{name: w.write for name, w in writers.items()}) if writers else None
     try:
-        with database_errors(engine), engine.connect() as conn:
+        with files, database_errors(engine), engine.connect() as conn:
             source = native_source(build_tables(catalogue))
             with elapsed_status(
                 f"backtesting {plural(len(main) + len(other), 'profile')} over "
@@ -231,17 +326,25 @@ def backtest(
             ):
                 result = run_backtest(
                     conn, source, [*main, *other], options, record=not no_record,
-                    catalogue=catalogue,
+                    catalogue=catalogue, lists=lists,
                 )  # fmt: skip
     finally:
         engine.dispose()  # DuckDB: let the next open in this process choose its own settings
+    for name, writer in writers.items():
+        what = "selected declarations" if name == "selected" else "changes of selection"
+        err.print(f"{writer.count:,} {what} written to {writer.path}", highlight=False,
+                  soft_wrap=True)  # fmt: skip
+    for warning in result.warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if html_path is not None:
         from riskengine.backtest.report import write_html
 
         write_html(result, shown, Path(html_path))
         err.print(f"report written to {html_path}")
     if fmt == "table":
-        print_tables(result, terminal_console(color=use_color()))
+        console = terminal_console(color=use_color())
+        print_tables(result, console)
+        print_diagnostics(result, console)
         return
     text = to_json(result) if fmt == "json" else to_csv(result)
     if output:
