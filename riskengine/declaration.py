@@ -6,7 +6,6 @@ import datetime
 import decimal
 import functools
 import json
-import math
 import re
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -15,6 +14,7 @@ import attrs
 
 from riskengine.catalogue import Catalogue, Field, FieldType, default_catalogue
 from riskengine.diagnostics import RiskEngineError
+from riskengine.semantics.numbers import MAX_INPUT_NUMBER, InputNumberError, input_number
 
 __all__ = [
     "Declaration",
@@ -86,7 +86,11 @@ def _value_schema(field: Field) -> dict[str, Any]:
     schema: dict[str, Any]
     match field.type:
         case FieldType.NUMBER:
-            schema = {"type": ["number", "null"]}
+            schema = {
+                "type": ["number", "null"],
+                "minimum": -MAX_INPUT_NUMBER if field.minimum is None else field.minimum,
+                "maximum": MAX_INPUT_NUMBER,
+            }
         case FieldType.DATE:
             schema = {"type": ["string", "null"], "format": "date", "pattern": DATE_PATTERN}
         case FieldType.BOOLEAN:
@@ -106,7 +110,7 @@ def _example(field: Field) -> Any:
     assert field.example is not None
     try:
         if field.type is FieldType.NUMBER:
-            return _number(field.example)
+            return _number(field.example, field.minimum)
         if field.type is FieldType.BOOLEAN:
             return _boolean(field.example)
     except _Invalid:
@@ -182,31 +186,31 @@ def _shown(value: Any) -> str:
     return f"a {type(value).__name__} ({value!r})"
 
 
-def _number(value: Any) -> int | float:
-    kind = type(value)
-    if kind is float:
-        if math.isfinite(value):
-            as_float: float = value
-            return as_float
-        raise _Invalid(f"expected a finite number, got {value!r}")
-    if kind is int:
-        as_int: int = value
-        return as_int
+def _number(value: Any, minimum: float | None = None) -> int | float:
+    """A number field's value by the one input rule (:func:`input_number`): finite, at most
+    1e15 in magnitude, not below the field's ``minimum``."""
     if isinstance(value, str):
         text = value.strip()
         if _INTEGER.match(text):
-            return int(text)
-        if _NUMBER.match(text):
-            return float(text)
-        hint = ""
-        if "," in text and _NUMBER.match(text.replace(",", ".", 1)):
-            hint = " (the decimal separator is a dot)"
-        raise _Invalid(f"expected a number, got {_shown(value)}{hint}")
-    if isinstance(value, decimal.Decimal) and value.is_finite():
-        return float(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return _number(float(value) if isinstance(value, float) else int(value))
-    raise _Invalid(f"expected a number, got {_shown(value)}")
+            number: int | float | decimal.Decimal = (
+                int(text) if len(text) <= 20 else (decimal.Decimal(text))
+            )
+        elif _NUMBER.match(text):
+            number = decimal.Decimal(text)
+        else:
+            hint = ""
+            if "," in text and _NUMBER.match(text.replace(",", ".", 1)):
+                hint = " (the decimal separator is a dot)"
+            raise _Invalid(f"expected a number, got {_shown(value)}{hint}")
+        shown = _shown(value)
+    elif isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
+        raise _Invalid(f"expected a number, got {_shown(value)}")
+    else:
+        number, shown = value, None
+    try:
+        return input_number(number, minimum=minimum, shown=shown)
+    except InputNumberError as exc:
+        raise _Invalid(str(exc)) from None
 
 
 def _date(value: Any) -> datetime.date:
@@ -271,9 +275,14 @@ class _Step:
 def _plan(catalogue: Catalogue) -> tuple[tuple[_Step, ...], tuple[_Step, ...]]:
     """The reading steps of the header and of an item, built once per catalogue."""
 
+    def convert(field: Field) -> Callable[[Any], Any]:
+        if field.type is FieldType.NUMBER and field.minimum is not None:
+            return functools.partial(_number, minimum=field.minimum)
+        return _CONVERTERS[field.type]
+
     def steps(scope: str) -> tuple[_Step, ...]:
         return tuple(
-            _Step(f.path, f.name, tuple(f.name.split(".")), _CONVERTERS[f.type])
+            _Step(f.path, f.name, tuple(f.name.split(".")), convert(f))
             for f in catalogue.scope_fields(scope)
         )
 
@@ -312,10 +321,13 @@ def normalise_declaration(
 ) -> Declaration:
     """Check the types of a declaration given as plain data (parsed JSON) and flatten it.
 
-    Numbers may be ints, floats or numeric strings with a dot; dates ``datetime.date`` or
-    ``YYYY-MM-DD``; booleans ``true``/``false`` (also as strings); strings and codes text (an int
-    is accepted and turned into text). A missing or ``null`` value is absent, never an error; keys
-    the catalogue does not know are kept in ``raw`` and otherwise ignored.
+    Numbers may be ints, floats, ``Decimal``s or numeric strings with a dot; they must be finite,
+    at most 1e15 in magnitude and not below the field's catalogue ``minimum`` (0 for masses,
+    values and counts: :func:`riskengine.semantics.numbers.input_number`); dates
+    ``datetime.date`` or ``YYYY-MM-DD``; booleans ``true``/``false`` (also as strings); strings
+    and codes text (an int is accepted and turned into text). A missing or ``null`` value is
+    absent, never an error; keys the catalogue does not know are kept in ``raw`` and otherwise
+    ignored.
 
     Raises ``DeclarationError`` naming the field path and the 1-based item number.
     """
