@@ -7,6 +7,7 @@ import decimal
 import functools
 import json
 import re
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -19,7 +20,9 @@ from riskengine.semantics.numbers import MAX_INPUT_NUMBER, InputNumberError, inp
 __all__ = [
     "Declaration",
     "DeclarationError",
+    "JsonInputError",
     "declaration_json_schema",
+    "load_json",
     "normalise_declaration",
     "schema_json",
 ]
@@ -45,6 +48,52 @@ class DeclarationError(RiskEngineError):
         self.reason = reason
         where = f"item {item}, {field}" if item is not None else field
         super().__init__(f"{where}: {reason}")
+
+
+class JsonInputError(RiskEngineError):
+    """JSON input that cannot be read (the reason is the message): not JSON, ``NaN`` or
+    ``Infinity``, an integer too long to convert, nesting deeper than the parser goes. ``line``
+    and ``column`` (1-based) say where, for a syntax error."""
+
+    def __init__(self, reason: str, line: int | None = None, column: int | None = None) -> None:
+        self.reason = reason
+        self.line = line
+        self.column = column
+        super().__init__(reason)
+
+
+def _json_float(text: str) -> float | decimal.Decimal:
+    """A JSON number with a fraction or exponent: a float, or (beyond the float range, ``1e999``)
+    the exact ``Decimal``, so that the input rule says it is out of range, not infinite."""
+    value = float(text)
+    return value if value - value == 0 else decimal.Decimal(text)
+
+
+def _json_constant(name: str) -> Any:
+    raise JsonInputError(f"not valid JSON: {name} is not a JSON value")
+
+
+def load_json(text: str | bytes) -> Any:
+    """Parse one JSON document (a declaration, one line of a batch) without ever raising anything
+    but :class:`JsonInputError`: ``NaN``/``Infinity`` are refused, ``1e999`` is read as a
+    ``Decimal`` (the normaliser then says it is out of range), an integer longer than Python
+    converts (4,300 digits) and arrays or objects nested deeper than the parser goes (about 1,000
+    levels) are errors that say so."""
+    try:
+        return json.loads(text, parse_float=_json_float, parse_constant=_json_constant)
+    except json.JSONDecodeError as exc:
+        raise JsonInputError(f"not valid JSON: {exc.msg}", exc.lineno, exc.colno) from None
+    except RecursionError:
+        raise JsonInputError("not readable: arrays or objects nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise JsonInputError(f"not valid UTF-8 text: {exc.reason}") from None
+    except ValueError as exc:  # int() refuses thousands of digits (sys.set_int_max_str_digits)
+        if "digits" not in str(exc):
+            raise JsonInputError(f"not valid JSON: {exc}") from None
+        raise JsonInputError(
+            f"an integer of more than {sys.get_int_max_str_digits():,} digits is out of range "
+            "(a number may be at most 1e15 in magnitude)"
+        ) from None
 
 
 @attrs.frozen
@@ -182,7 +231,14 @@ def _shown(value: Any) -> str:
         text = value if len(value) <= 40 else value[:37] + "..."
         return json.dumps(text, ensure_ascii=False)
     if isinstance(value, bool | int | float):
-        return json.dumps(value)
+        return (
+            json.dumps(value)
+            if not isinstance(value, int) or abs(value) < 10**20
+            else ("a long integer")
+        )
+    if isinstance(value, decimal.Decimal):
+        text = str(value)
+        return text if len(text) <= 40 else text[:37] + "..."
     return f"a {type(value).__name__} ({value!r})"
 
 
