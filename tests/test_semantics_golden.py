@@ -228,7 +228,8 @@ def test_scores_and_explanations_unchanged(sqlite_store: str, declarations: Path
     for key in _profile_keys():
         assert sum(f'"key": "{key}"' in r for r in records) > 0, f"{key} never fires"
     text = "\n".join(explained)
-    assert "negative 0, positive 0" in text and "(1 records)" in text
+    assert "negative 0, positive 0" in text and "(1 record)" in text
+    assert ": not completed (reasons " in text  # the records behind a history value are listed
     assert all(f"fill of office {office}" in text for office in FILL_OFFICES)
     _compare_lines("scores.jsonl", records)
     _compare_lines("explanations.txt", explained)
