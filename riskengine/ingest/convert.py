@@ -272,7 +272,7 @@ def cell_code(
             # scripts' digits, "inf", "1.5" where the decimal mark is a comma) or out of range:
             # the reader has the last word on anything outside plain ASCII in range.
             text = f'{x}.replace(",", ".")' if rule.decimal_comma else x
-            low = -MAX_INPUT_NUMBER if rule.minimum is None else rule.minimum
+            low = float(-MAX_INPUT_NUMBER if rule.minimum is None else rule.minimum)
             odd = f'not {x}.isascii() or "_" in {x}'
             if rule.decimal_comma:
                 odd += f' or "." in {x}'
@@ -282,7 +282,7 @@ def cell_code(
                 "except ValueError:",
                 f"    {v} = R{k}({x})",
                 "else:",
-                f"    if not {low!r} <= {v} <= {MAX_INPUT_NUMBER!r} or {odd}:",
+                f"    if not {low!r} <= {v} <= {float(MAX_INPUT_NUMBER)!r} or {odd}:",
                 f"        {v} = R{k}({x})",
             ]
         if typed is FieldType.DATE:
