@@ -322,3 +322,30 @@ def test_user_field_cannot_turn_a_builtin_into_a_group(tmp_path: Path) -> None:
 def test_field_path_is_checked_when_built_in_code() -> None:
     with pytest.raises(CatalogueError, match="must start with"):
         Field("hs_code", FieldType.CODE)
+
+
+@pytest.mark.parametrize(
+    ("minimum", "field_type", "reason"),
+    [
+        ('"0"', "number", "'minimum' must be a number"),
+        ("true", "number", "'minimum' must be a number"),
+        ("0", "code", "'minimum' applies to number fields only"),
+        ("1e16", "number", "'minimum' must be a finite number of at most 1e15 in magnitude"),
+        ("nan", "number", "'minimum' must be a finite number of at most 1e15 in magnitude"),
+    ],
+)
+def test_a_bad_minimum_names_file_line_and_field(
+    tmp_path: Path, minimum: str, field_type: str, reason: str
+) -> None:
+    text = f'[[field]]\npath = "item.a"\ntype = "{field_type}"\nminimum = {minimum}\n'
+    path = write(tmp_path, text, "my_fields.toml")
+    with pytest.raises(CatalogueError) as caught:
+        load_catalogue(path)
+    assert str(caught.value) == f"{path}:1: field 'item.a': {reason}"
+
+
+def test_number_fields_of_the_builtin_catalogue_are_never_negative(tmp_path: Path) -> None:
+    numbers = [f for f in default_catalogue() if f.type is FieldType.NUMBER]
+    assert numbers and all(f.minimum == 0 for f in numbers)
+    path = write(tmp_path, '[[field]]\npath = "item.delta"\ntype = "number"\nminimum = -5\n')
+    assert load_catalogue(path).fields["item.delta"].minimum == -5
