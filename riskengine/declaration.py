@@ -269,6 +269,23 @@ def _number(value: Any, minimum: float | None = None) -> int | float:
         raise _Invalid(str(exc)) from None
 
 
+def _number_reader(minimum: float | None) -> Callable[[Any], int | float]:
+    """:func:`_number` for a field, with the common case (an ``int`` or ``float`` within the
+    input rule's bounds) read inline; anything else, and every refusal, goes through
+    :func:`_number` and so through :func:`input_number`."""
+    low = float(-MAX_INPUT_NUMBER if minimum is None else minimum)
+    high = float(MAX_INPUT_NUMBER)
+
+    def read(value: Any) -> int | float:
+        kind = type(value)
+        if (kind is float or kind is int) and low <= value <= high:
+            plain: int | float = value
+            return plain
+        return _number(value, minimum)
+
+    return read
+
+
 def _date(value: Any) -> datetime.date:
     if isinstance(value, datetime.datetime):
         return value.date()
@@ -309,7 +326,7 @@ def _text(what: str) -> Callable[[Any], str]:
 
 
 _CONVERTERS: dict[FieldType, Callable[[Any], Any]] = {
-    FieldType.NUMBER: _number,
+    FieldType.NUMBER: _number_reader(None),
     FieldType.DATE: _date,
     FieldType.BOOLEAN: _boolean,
     FieldType.STRING: _text("a string"),
@@ -333,7 +350,7 @@ def _plan(catalogue: Catalogue) -> tuple[tuple[_Step, ...], tuple[_Step, ...]]:
 
     def convert(field: Field) -> Callable[[Any], Any]:
         if field.type is FieldType.NUMBER and field.minimum is not None:
-            return functools.partial(_number, minimum=field.minimum)
+            return _number_reader(field.minimum)
         return _CONVERTERS[field.type]
 
     def steps(scope: str) -> tuple[_Step, ...]:
