@@ -18,6 +18,7 @@ import attrs
 from riskengine import classifiers
 from riskengine.classifiers import REASON_TABLES, Classifier, ReasonTableError, extend_reasons
 from riskengine.diagnostics import RiskEngineError
+from riskengine.semantics.numbers import MAX_INPUT_NUMBER
 
 __all__ = [
     "MAX_COLUMN_BYTES",
@@ -37,7 +38,7 @@ SCOPES: tuple[str, ...] = ("declaration", "item")
 _SEGMENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _TABLE_HEADER = re.compile(r"^\s*\[\[\s*field\s*\]\]")
 _TOML_POSITION = re.compile(r"\(at line (\d+), column \d+\)")
-_KEYS = frozenset({"path", "type", "description", "description_uk", "example", "box"})
+_KEYS = frozenset({"path", "type", "description", "description_uk", "example", "box", "minimum"})
 #: Header names that the input format already uses for something else.
 _RESERVED_HEADER = frozenset({"items"})
 #: The longest column name a field may have, in bytes: a field's column in the store is its path
@@ -133,6 +134,9 @@ class Field:
     example: str | None = None
     #: The box (графа) of the declaration form where the value is declared, e.g. "33".
     box: str | None = None
+    #: The smallest value a number field takes in input data (``0`` for masses, values and
+    #: counts); a declaration or an ingested row with a smaller value is rejected.
+    minimum: float | None = None
 
     @property
     def scope(self) -> str:
@@ -344,6 +348,14 @@ def _field(table: Mapping[str, Any], source: str, line: int | None, index: int) 
             raise fail(f"{key!r} must be a single value")
     example = table.get("example")
     box = table.get("box")
+    minimum = table.get("minimum")
+    if minimum is not None:
+        if field_type is not FieldType.NUMBER:
+            raise fail("'minimum' applies to number fields only")
+        if isinstance(minimum, bool) or not isinstance(minimum, int | float):
+            raise fail("'minimum' must be a number")
+        if not -MAX_INPUT_NUMBER <= minimum <= MAX_INPUT_NUMBER:
+            raise fail("'minimum' must be a finite number of at most 1e15 in magnitude")
     return Field(
         path=path,
         type=field_type,
@@ -351,6 +363,7 @@ def _field(table: Mapping[str, Any], source: str, line: int | None, index: int) 
         description_uk=table.get("description_uk", ""),
         example=None if example is None else _text(example),
         box=None if box is None else _text(box),
+        minimum=minimum,
     )
 
 

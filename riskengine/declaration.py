@@ -6,8 +6,8 @@ import datetime
 import decimal
 import functools
 import json
-import math
 import re
+import sys
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -15,11 +15,14 @@ import attrs
 
 from riskengine.catalogue import Catalogue, Field, FieldType, default_catalogue
 from riskengine.diagnostics import RiskEngineError
+from riskengine.semantics.numbers import MAX_INPUT_NUMBER, InputNumberError, input_number
 
 __all__ = [
     "Declaration",
     "DeclarationError",
+    "JsonInputError",
     "declaration_json_schema",
+    "load_json",
     "normalise_declaration",
     "schema_json",
 ]
@@ -45,6 +48,52 @@ class DeclarationError(RiskEngineError):
         self.reason = reason
         where = f"item {item}, {field}" if item is not None else field
         super().__init__(f"{where}: {reason}")
+
+
+class JsonInputError(RiskEngineError):
+    """JSON input that cannot be read (the reason is the message): not JSON, ``NaN`` or
+    ``Infinity``, an integer too long to convert, nesting deeper than the parser goes. ``line``
+    and ``column`` (1-based) say where, for a syntax error."""
+
+    def __init__(self, reason: str, line: int | None = None, column: int | None = None) -> None:
+        self.reason = reason
+        self.line = line
+        self.column = column
+        super().__init__(reason)
+
+
+def _json_float(text: str) -> float | decimal.Decimal:
+    """A JSON number with a fraction or exponent: a float, or (beyond the float range, ``1e999``)
+    the exact ``Decimal``, so that the input rule says it is out of range, not infinite."""
+    value = float(text)
+    return value if value - value == 0 else decimal.Decimal(text)
+
+
+def _json_constant(name: str) -> Any:
+    raise JsonInputError(f"not valid JSON: {name} is not a JSON value")
+
+
+def load_json(text: str | bytes) -> Any:
+    """Parse one JSON document (a declaration, one line of a batch) without ever raising anything
+    but :class:`JsonInputError`: ``NaN``/``Infinity`` are refused, ``1e999`` is read as a
+    ``Decimal`` (the normaliser then says it is out of range), an integer longer than Python
+    converts (4,300 digits) and arrays or objects nested deeper than the parser goes (about 1,000
+    levels) are errors that say so."""
+    try:
+        return json.loads(text, parse_float=_json_float, parse_constant=_json_constant)
+    except json.JSONDecodeError as exc:
+        raise JsonInputError(f"not valid JSON: {exc.msg}", exc.lineno, exc.colno) from None
+    except RecursionError:
+        raise JsonInputError("not readable: arrays or objects nested too deeply") from None
+    except UnicodeDecodeError as exc:
+        raise JsonInputError(f"not valid UTF-8 text: {exc.reason}") from None
+    except ValueError as exc:  # int() refuses thousands of digits (sys.set_int_max_str_digits)
+        if "digits" not in str(exc):
+            raise JsonInputError(f"not valid JSON: {exc}") from None
+        raise JsonInputError(
+            f"an integer of more than {sys.get_int_max_str_digits():,} digits is out of range "
+            "(a number may be at most 1e15 in magnitude)"
+        ) from None
 
 
 @attrs.frozen
@@ -86,7 +135,11 @@ def _value_schema(field: Field) -> dict[str, Any]:
     schema: dict[str, Any]
     match field.type:
         case FieldType.NUMBER:
-            schema = {"type": ["number", "null"]}
+            schema = {
+                "type": ["number", "null"],
+                "minimum": -MAX_INPUT_NUMBER if field.minimum is None else field.minimum,
+                "maximum": MAX_INPUT_NUMBER,
+            }
         case FieldType.DATE:
             schema = {"type": ["string", "null"], "format": "date", "pattern": DATE_PATTERN}
         case FieldType.BOOLEAN:
@@ -106,7 +159,7 @@ def _example(field: Field) -> Any:
     assert field.example is not None
     try:
         if field.type is FieldType.NUMBER:
-            return _number(field.example)
+            return _number(field.example, field.minimum)
         if field.type is FieldType.BOOLEAN:
             return _boolean(field.example)
     except _Invalid:
@@ -178,35 +231,59 @@ def _shown(value: Any) -> str:
         text = value if len(value) <= 40 else value[:37] + "..."
         return json.dumps(text, ensure_ascii=False)
     if isinstance(value, bool | int | float):
-        return json.dumps(value)
+        return (
+            json.dumps(value)
+            if not isinstance(value, int) or abs(value) < 10**20
+            else ("a long integer")
+        )
+    if isinstance(value, decimal.Decimal):
+        text = str(value)
+        return text if len(text) <= 40 else text[:37] + "..."
     return f"a {type(value).__name__} ({value!r})"
 
 
-def _number(value: Any) -> int | float:
-    kind = type(value)
-    if kind is float:
-        if math.isfinite(value):
-            as_float: float = value
-            return as_float
-        raise _Invalid(f"expected a finite number, got {value!r}")
-    if kind is int:
-        as_int: int = value
-        return as_int
+def _number(value: Any, minimum: float | None = None) -> int | float:
+    """A number field's value by the one input rule (:func:`input_number`): finite, at most
+    1e15 in magnitude, not below the field's ``minimum``."""
     if isinstance(value, str):
         text = value.strip()
         if _INTEGER.match(text):
-            return int(text)
-        if _NUMBER.match(text):
-            return float(text)
-        hint = ""
-        if "," in text and _NUMBER.match(text.replace(",", ".", 1)):
-            hint = " (the decimal separator is a dot)"
-        raise _Invalid(f"expected a number, got {_shown(value)}{hint}")
-    if isinstance(value, decimal.Decimal) and value.is_finite():
-        return float(value)
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return _number(float(value) if isinstance(value, float) else int(value))
-    raise _Invalid(f"expected a number, got {_shown(value)}")
+            number: int | float | decimal.Decimal = (
+                int(text) if len(text) <= 20 else (decimal.Decimal(text))
+            )
+        elif _NUMBER.match(text):
+            number = decimal.Decimal(text)
+        else:
+            hint = ""
+            if "," in text and _NUMBER.match(text.replace(",", ".", 1)):
+                hint = " (the decimal separator is a dot)"
+            raise _Invalid(f"expected a number, got {_shown(value)}{hint}")
+        shown = _shown(value)
+    elif isinstance(value, bool) or not isinstance(value, int | float | decimal.Decimal):
+        raise _Invalid(f"expected a number, got {_shown(value)}")
+    else:
+        number, shown = value, None
+    try:
+        return input_number(number, minimum=minimum, shown=shown)
+    except InputNumberError as exc:
+        raise _Invalid(str(exc)) from None
+
+
+def _number_reader(minimum: float | None) -> Callable[[Any], int | float]:
+    """:func:`_number` for a field, with the common case (an ``int`` or ``float`` within the
+    input rule's bounds) read inline; anything else, and every refusal, goes through
+    :func:`_number` and so through :func:`input_number`."""
+    low = float(-MAX_INPUT_NUMBER if minimum is None else minimum)
+    high = float(MAX_INPUT_NUMBER)
+
+    def read(value: Any) -> int | float:
+        kind = type(value)
+        if (kind is float or kind is int) and low <= value <= high:
+            plain: int | float = value
+            return plain
+        return _number(value, minimum)
+
+    return read
 
 
 def _date(value: Any) -> datetime.date:
@@ -249,7 +326,7 @@ def _text(what: str) -> Callable[[Any], str]:
 
 
 _CONVERTERS: dict[FieldType, Callable[[Any], Any]] = {
-    FieldType.NUMBER: _number,
+    FieldType.NUMBER: _number_reader(None),
     FieldType.DATE: _date,
     FieldType.BOOLEAN: _boolean,
     FieldType.STRING: _text("a string"),
@@ -271,9 +348,14 @@ class _Step:
 def _plan(catalogue: Catalogue) -> tuple[tuple[_Step, ...], tuple[_Step, ...]]:
     """The reading steps of the header and of an item, built once per catalogue."""
 
+    def convert(field: Field) -> Callable[[Any], Any]:
+        if field.type is FieldType.NUMBER and field.minimum is not None:
+            return _number_reader(field.minimum)
+        return _CONVERTERS[field.type]
+
     def steps(scope: str) -> tuple[_Step, ...]:
         return tuple(
-            _Step(f.path, f.name, tuple(f.name.split(".")), _CONVERTERS[f.type])
+            _Step(f.path, f.name, tuple(f.name.split(".")), convert(f))
             for f in catalogue.scope_fields(scope)
         )
 
@@ -312,10 +394,13 @@ def normalise_declaration(
 ) -> Declaration:
     """Check the types of a declaration given as plain data (parsed JSON) and flatten it.
 
-    Numbers may be ints, floats or numeric strings with a dot; dates ``datetime.date`` or
-    ``YYYY-MM-DD``; booleans ``true``/``false`` (also as strings); strings and codes text (an int
-    is accepted and turned into text). A missing or ``null`` value is absent, never an error; keys
-    the catalogue does not know are kept in ``raw`` and otherwise ignored.
+    Numbers may be ints, floats, ``Decimal``s or numeric strings with a dot; they must be finite,
+    at most 1e15 in magnitude and not below the field's catalogue ``minimum`` (0 for masses,
+    values and counts: :func:`riskengine.semantics.numbers.input_number`); dates
+    ``datetime.date`` or ``YYYY-MM-DD``; booleans ``true``/``false`` (also as strings); strings
+    and codes text (an int is accepted and turned into text). A missing or ``null`` value is
+    absent, never an error; keys the catalogue does not know are kept in ``raw`` and otherwise
+    ignored.
 
     Raises ``DeclarationError`` naming the field path and the 1-based item number.
     """

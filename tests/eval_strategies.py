@@ -389,6 +389,25 @@ def _value(draw: st.DrawFn, path: str) -> Any:
 ALL_FIELDS = NUMBER_FIELDS + CODE_FIELDS + STRING_FIELDS + DATE_FIELDS + BOOL_FIELDS
 
 
+def unchecked_declaration(raw: dict[str, Any]) -> Declaration:
+    """A declaration straight from plain data, without the input rule: values beyond it (1e308,
+    negative masses) reach the evaluator, whose own overflow rule the tests exercise with them
+    (arithmetic of values within the input rule can overflow too). Nested header objects become
+    dotted names; ``None`` is missing."""
+
+    def flat(data: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for key, value in data.items():
+            if isinstance(value, dict):
+                out.update(flat(value, f"{prefix}{key}."))
+            elif value is not None and key != "items":
+                out[prefix + key] = value
+        return out
+
+    items = tuple(flat(item) for item in raw.get("items") or ())
+    return Declaration(header=flat(raw), items=items, id=raw.get("id"))
+
+
 @st.composite
 def declarations(draw: st.DrawFn) -> Declaration:
     """A normalised declaration with 0..4 items; any field may be absent."""

@@ -335,3 +335,30 @@ def test_a_field_of_63_bytes_is_accepted_and_the_limit_applies_to_built_in_code(
     assert Field("item." + "a" * 63, FieldType.CODE).name == "a" * 63
     with pytest.raises(CatalogueError, match="would be 64 bytes long"):
         Field("declaration." + "a" * 32 + "." + "b" * 31, FieldType.CODE)
+
+
+@pytest.mark.parametrize(
+    ("minimum", "field_type", "reason"),
+    [
+        ('"0"', "number", "'minimum' must be a number"),
+        ("true", "number", "'minimum' must be a number"),
+        ("0", "code", "'minimum' applies to number fields only"),
+        ("1e16", "number", "'minimum' must be a finite number of at most 1e15 in magnitude"),
+        ("nan", "number", "'minimum' must be a finite number of at most 1e15 in magnitude"),
+    ],
+)
+def test_a_bad_minimum_names_file_line_and_field(
+    tmp_path: Path, minimum: str, field_type: str, reason: str
+) -> None:
+    text = f'[[field]]\npath = "item.a"\ntype = "{field_type}"\nminimum = {minimum}\n'
+    path = write(tmp_path, text, "my_fields.toml")
+    with pytest.raises(CatalogueError) as caught:
+        load_catalogue(path)
+    assert str(caught.value) == f"{path}:1: field 'item.a': {reason}"
+
+
+def test_number_fields_of_the_builtin_catalogue_are_never_negative(tmp_path: Path) -> None:
+    numbers = [f for f in default_catalogue() if f.type is FieldType.NUMBER]
+    assert numbers and all(f.minimum == 0 for f in numbers)
+    path = write(tmp_path, '[[field]]\npath = "item.delta"\ntype = "number"\nminimum = -5\n')
+    assert load_catalogue(path).fields["item.delta"].minimum == -5

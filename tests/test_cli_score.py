@@ -243,3 +243,83 @@ def test_store_without_tables_is_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "has no riskengine tables: run `riskengine db init`" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_batch_never_stops_at_a_bad_line(tmp_path: Path) -> None:
+    """Issue 11: 400- and 5,000-digit integers, 100,000-deep arrays, invalid UTF-8, NaN and
+    numbers beyond the input range are each rejected with their line; the lines after them are
+    scored."""
+    good = [json.dumps(_decl(f"G{k}")).encode() for k in range(4)]
+    lines = [
+        good[0],
+        b'{"id": "L400", "items": [{"customs_value": ' + b"9" * 400 + b"}]}",
+        b'{"id": "L5000", "items": [{"customs_value": ' + b"9" * 5000 + b"}]}",
+        good[1],
+        b"[" * 100_000 + b"]" * 100_000,
+        b'{"id": "bad-\xff-utf8", "items": []}',
+        good[2],
+        b'{"id": "NAN", "items": [{"customs_value": NaN}]}',
+        b'{"id": "E999", "items": [{"customs_value": 1e999}]}',
+        b'{"id": "S999", "items": [{"customs_value": "1e999"}]}',
+        b'{"id": "NEG", "items": [{"net_mass": -1}]}',
+        good[3],
+    ]
+    result = CliRunner().invoke(
+        cli, ["score", "--profiles", str(_profiles(tmp_path))], input=b"\n".join(lines) + b"\n"
+    )
+    assert result.exit_code == 1
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["id"] for r in records if not r.get("rejected")] == ["G0", "G1", "G2", "G3"]
+    assert all(r["fired"][0]["degree"] == 80 for r in records if not r.get("rejected"))
+    rejected = {r["line"]: (r["id"], r["field"], r["reason"]) for r in records if r.get("rejected")}
+    out_of_range = "is out of range (a number may be at most 1e15 in magnitude)"
+    assert rejected == {
+        2: ("L400", "item.customs_value", f"an integer of 400 digits {out_of_range}"),
+        3: (None, None, f"an integer of more than 4,300 digits {out_of_range}"),
+        5: (None, None, "not readable: arrays or objects nested too deeply"),
+        6: (None, None, "not valid UTF-8 text: invalid start byte (byte 13)"),
+        8: (None, None, "not valid JSON: NaN is not a JSON value"),
+        9: ("E999", "item.customs_value", f"1E+999 {out_of_range}"),
+        10: ("S999", "item.customs_value", f'"1e999" {out_of_range}'),
+        11: ("NEG", "item.net_mass", "expected a number that is not negative, got -1"),
+    }
+    assert "Traceback" not in result.output
+
+
+def test_a_batch_in_a_table_reports_a_bad_line_and_goes_on(tmp_path: Path) -> None:
+    stdin = (
+        b'\xfe\n{"id": "X", "items": [{"customs_value": 1e400}]}\n'
+        + json.dumps(_decl("A")).encode()
+    )
+    result = CliRunner().invoke(
+        cli, ["score", "--profiles", str(_profiles(tmp_path)), "--format", "table"], input=stdin
+    )
+    assert result.exit_code == 1
+    assert "declaration A on 2024-04-02: lane red" in result.stdout
+    assert result.stderr.splitlines() == [
+        "line 1: rejected: not valid UTF-8 text: invalid start byte (byte 1)",
+        "line 2: rejected: item 1, item.customs_value: 1E+400 is out of range (a number may be "
+        "at most 1e15 in magnitude)",
+    ]
+
+
+def test_a_single_file_with_a_number_out_of_range_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(_decl("D1", value=10**400)), encoding="utf-8")
+    result = run("score", path, "--profiles", _profiles(tmp_path))
+    assert result.exit_code == 1
+    assert result.output.strip().endswith(
+        "item 1, item.customs_value: an integer of 401 digits is out of range (a number may be "
+        "at most 1e15 in magnitude)"
+    )
+
+
+def test_the_command_prints_what_the_library_gives(tmp_path: Path) -> None:
+    from riskengine.evaluator import Engine
+
+    path = tmp_path / "d.json"
+    path.write_text(json.dumps(_decl("D1")), encoding="utf-8")
+    result = run("score", path, "--profiles", _profiles(tmp_path), "--explain")
+    engine = Engine.load([_profiles(tmp_path)])
+    expected = engine.score(_decl("D1"), explain=True).to_json(indent=2)
+    assert result.output == expected + "\n"

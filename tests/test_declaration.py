@@ -6,6 +6,7 @@ import datetime
 import functools
 import json
 import re
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -148,13 +149,15 @@ def test_the_catalogue_decides_what_is_read() -> None:
         (12, 12),
         (12.5, 12.5),
         (0, 0),
-        (-3.25, -3.25),
         ("12.5", 12.5),
         ("12", 12),
         (" 12.5 ", 12.5),
-        ("-0.5", -0.5),
         (".5", 0.5),
         ("1e3", 1000.0),
+        (Decimal("12.50"), 12.5),
+        (10**15, 10**15),
+        ("1e15", 1e15),
+        ("1000000000000000", 10**15),
     ],
 )
 def test_numbers(given_value: Any, expected: Any) -> None:
@@ -187,9 +190,66 @@ def test_not_numbers(bad: Any) -> None:
     assert error.reason.startswith("expected a number, got")
 
 
-@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize(
+    "bad", [float("nan"), float("inf"), float("-inf"), Decimal("Infinity"), Decimal("NaN")]
+)
 def test_non_finite_floats_are_errors(bad: float) -> None:
     assert item_error(bad).reason.startswith("expected a finite number")
+
+
+_RANGE = "is out of range (a number may be at most 1e15 in magnitude)"
+
+
+@pytest.mark.parametrize(
+    ("bad", "message"),
+    [
+        ("1e999", f'"1e999" {_RANGE}'),
+        (Decimal("1e400"), f"1E+400 {_RANGE}"),
+        (10**400, f"an integer of 401 digits {_RANGE}"),
+        pytest.param(10**5000 - 1, f"an integer of 5,000 digits {_RANGE}", id="5000-digits"),
+        ("9" * 5000, f'"{"9" * 37}..." {_RANGE}'),
+        (1e308, f"1e+308 {_RANGE}"),
+        (10**15 + 1, f"1000000000000001 {_RANGE}"),
+        ("1.0000000000000002e15", f'"1.0000000000000002e15" {_RANGE}'),
+    ],
+)
+def test_numbers_beyond_the_input_range_are_errors(bad: Any, message: str) -> None:
+    """One rule for every number entering riskengine (issue 11): finite and at most 1e15."""
+    error = item_error(bad, field="customs_value")
+    assert str(error) == f"item 1, item.customs_value: {message}"
+
+
+@pytest.mark.parametrize("bad", [-1, -0.5, "-3.25", Decimal("-2")])
+def test_negative_masses_and_values_are_errors(bad: Any) -> None:
+    for field in ("net_mass", "gross_mass", "customs_value", "invoice_value"):
+        error = item_error(bad, field=field)
+        assert error.reason.startswith("expected a number that is not negative, got ")
+    with pytest.raises(DeclarationError) as caught:
+        normalise({"invoice_total": bad})
+    assert caught.value.field == "declaration.invoice_total"
+
+
+def test_the_schema_bounds_numbers_like_the_normaliser() -> None:
+    check = validator()
+    schema = declaration_json_schema()
+    mass = schema["properties"]["items"]["items"]["properties"]["net_mass"]
+    assert (mass["minimum"], mass["maximum"]) == (0, 10**15)
+    for bad in (-1, -0.5, 10**15 + 1, 1e16, 1e308):
+        assert not check.is_valid({"items": [{"net_mass": bad}]}), bad
+        assert not check.is_valid({"invoice_total": bad}), bad
+        item_error(bad)
+    for good in (0, 0.5, 10**15):
+        assert check.is_valid({"items": [{"net_mass": good}]})
+        assert item_value(good) == good
+
+
+def test_a_user_catalogue_number_without_minimum_may_be_negative() -> None:
+    catalogue = Catalogue({"item.delta": Field("item.delta", FieldType.NUMBER)})
+    assert normalise_declaration({"items": [{"delta": -3.25}]}, catalogue).items == (
+        {"delta": -3.25},
+    )
+    with pytest.raises(DeclarationError, match="out of range"):
+        normalise_declaration({"items": [{"delta": -1e16}]}, catalogue)
 
 
 def test_header_number_error_has_no_item() -> None:
@@ -347,8 +407,8 @@ def test_schema_rejects_what_normalisation_rejects() -> None:
 _JSON_TEXT = st.text(max_size=12)
 _VALUES: dict[FieldType, st.SearchStrategy[Any]] = {
     FieldType.NUMBER: st.one_of(
-        st.integers(min_value=-(10**12), max_value=10**12),
-        st.floats(allow_nan=False, allow_infinity=False),
+        st.integers(min_value=0, max_value=10**15),
+        st.floats(min_value=0, max_value=1e15),
     ),
     FieldType.DATE: st.dates(min_value=datetime.date(1, 1, 1)).map(datetime.date.isoformat),
     FieldType.BOOLEAN: st.booleans(),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import linecache
 import threading
 import traceback
@@ -305,6 +306,109 @@ def test_batches_reject_bad_declarations_and_go_on() -> None:
     assert isinstance(third, RejectedDeclaration) and third.field == "declaration.date"
     (dated,) = [r for r in engine.score_many(batch[2:], DAY)]
     assert not isinstance(dated, RejectedDeclaration) and dated.fired
+
+
+def test_a_batch_rejects_numbers_out_of_range_instead_of_raising() -> None:
+    """Issue 11: ``customs_value = 10**400`` raised EvaluationError (OverflowError)."""
+    engine = Engine.load(sources={"a.rp": simple()})
+    batch: list[Any] = [
+        {"id": "huge", "date": "2024-04-02", "items": [{"customs_value": 10**400}]},
+        {"id": "inf", "date": "2024-04-02", "items": [{"customs_value": "1e999"}]},
+        {"id": "negative", "date": "2024-04-02", "items": [{}, {"net_mass": -1}]},
+        {"id": "ok", "date": "2024-04-02", "items": [{"hs_code": "6403"}]},
+    ]
+    huge, inf, negative, ok = engine.score_many(batch)
+    assert huge == RejectedDeclaration(
+        0, "huge", "item.customs_value", 1,
+        "an integer of 401 digits is out of range (a number may be at most 1e15 in magnitude)",
+    )  # fmt: skip
+    assert str(inf) == (
+        'declaration #1 (inf): item 1, item.customs_value: "1e999" is out of range (a number '
+        "may be at most 1e15 in magnitude)"
+    )
+    assert isinstance(negative, RejectedDeclaration)
+    assert negative.to_dict() == {
+        "rejected": True, "position": 2, "id": "negative", "field": "item.net_mass", "item": 2,
+        "reason": "expected a number that is not negative, got -1",
+    }  # fmt: skip
+    assert not isinstance(ok, RejectedDeclaration) and ok.fired
+
+
+def test_a_batch_goes_on_after_a_declaration_a_profile_fails_on() -> None:
+    engine = Engine.load(sources={"a.rp": simple()}, use_index=False)
+    broken = Declaration(header={"date": DAY}, items=({"hs_code": 6403},), id="broken")
+    rejected, ok = engine.score_many([broken, {"date": "2024-04-02", "items": [{}]}])
+    assert isinstance(rejected, RejectedDeclaration)
+    assert (rejected.declaration_id, rejected.field, rejected.item) == ("broken", "", None)
+    assert str(rejected).startswith("declaration #0 (broken): profile 2A/08/2024/00001-01 (a.rp:")
+    assert not isinstance(ok, RejectedDeclaration)
+
+
+def test_score_takes_the_declarations_own_date_when_as_of_is_omitted() -> None:
+    engine = Engine.load(sources={"a.rp": simple(in_force="2024-04-01 .. 2024-04-30")})
+    result = engine.score(FOOTWEAR)
+    assert result.as_of == dt.date(2024, 4, 2) and result.fired
+    assert engine.score({**FOOTWEAR, "date": "2024-05-02"}).fired == ()  # out of force
+    with pytest.raises(DeclarationError) as info:
+        engine.score({"items": [{"hs_code": "6403"}]})
+    assert str(info.value) == "declaration.date: no as-of date: give as_of or a declaration date"
+
+
+@pytest.mark.parametrize("explain", ["yes", 1, 0, "true", None, "Fired"])
+def test_explain_takes_only_true_false_or_fired(explain: Any) -> None:
+    engine = Engine.load(sources={"a.rp": simple()})
+    message = f"explain must be True, False or 'fired', got {explain!r}"
+    with pytest.raises(ValueError) as info:
+        engine.score(FOOTWEAR, DAY, explain=explain)
+    assert str(info.value) == message
+    with pytest.raises(ValueError):
+        engine.score_many([FOOTWEAR], explain=explain)
+
+
+def test_negative_masses_and_values_are_rejected() -> None:
+    engine = Engine.load(sources={"a.rp": simple()})
+    for field in ("net_mass", "gross_mass", "customs_value", "invoice_value"):
+        with pytest.raises(DeclarationError) as info:
+            engine.score({"items": [{field: -0.5}]}, DAY)
+        assert str(info.value) == (
+            f"item 1, item.{field}: expected a number that is not negative, got -0.5"
+        )
+
+
+def test_a_score_result_as_json() -> None:
+    engine = Engine.load(sources={"a.rp": simple()})
+    result = engine.score(FOOTWEAR)
+    data = result.to_dict()
+    assert data == {
+        "id": "UA100110-2024-000001",
+        "as_of": "2024-04-02",
+        "selected": True,
+        "lane": "red",
+        "controls": [
+            {"code": "102", "name": "Documentary check", "kind": "mandatory"},
+            {"code": "201", "name": "Physical inspection", "kind": "mandatory when"},
+        ],
+        "fired": [
+            {
+                "key": "2A/08/2024/00001-01",
+                "number": "2A/08/2024/00001-01",
+                "name": "Footwear 2A/08/2024/00001-01",
+                "degree": 70.0,
+                "controls": [
+                    {"code": "102", "name": "Documentary check", "kind": "mandatory"},
+                    {"code": "201", "name": "Physical inspection", "kind": "mandatory when"},
+                ],
+                "message": data["fired"][0]["message"],
+                "items": [1],
+            }
+        ],
+    }
+    assert json.loads(result.to_json()) == data
+    explained = engine.score(FOOTWEAR, explain="fired")
+    [why] = explained.to_dict()["explanations"]
+    assert why["fired"] is True and "degree" in why["text"]
+    assert "explanations" not in explained.to_dict(explanations=False)
+    assert result.to_dict(explanations=True)["explanations"] == []
 
 
 def test_invalid_profiles_are_rejected_with_diagnostics() -> None:

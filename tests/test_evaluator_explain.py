@@ -6,6 +6,7 @@ import datetime as dt
 
 from riskengine.evaluator import (
     Clearance,
+    ControlResult,
     Engine,
     HistoryRecord,
     IndicatorState,
@@ -149,3 +150,49 @@ def test_explaining_only_the_fired_profiles_gives_the_same_explanations() -> Non
     assert fired_only.fired == full.fired
     assert fired_only.explanations == tuple(f.explanation for f in full.fired)
     assert not engine.score({"items": [{"hs_code": "1"}]}, DAY, explain="fired").explanations
+
+
+def test_the_history_line_lists_its_records() -> None:
+    """Issue 11: the history line said "(2 records)" without listing them."""
+    _, why = explain(
+        {"declarant": {"id": "7"}, "items": [{"hs_code": "6403", "origin": "CN",
+                                               "customs_value": 100, "net_mass": 10}]}
+    )  # fmt: skip
+    lines = why.render().splitlines()
+    start = lines.index("    history of 7: negative 15, positive 0 (2 records)")
+    assert lines[start + 1 : start + 3] == [
+        "      2024-04-01 D-2: not completed (reasons 0201, coefficient 1): negative +10",
+        "      2024-03-03 D-1: not completed (reasons 0302, 0105, coefficient 0.5): negative +5",
+    ]
+    assert lines[start + 3] == "    degree 100"
+    assert [r.coefficient for r in why.items[0].history.records] == [0.5, 1.0]  # type: ignore[union-attr]
+
+
+def test_a_long_history_lists_the_most_recent_records() -> None:
+    clearances = [
+        Clearance(dt.date(2024, 3, 5) + dt.timedelta(days=k), {"declaration.declarant.id": "7"},
+                  False, ("0201",), f"D-{k}")
+        for k in range(14)
+    ]  # fmt: skip
+    controls = [
+        ControlResult(dt.date(2024, 3, 20), {"declaration.declarant.id": "7"}, False, "C-1")
+    ]  # fmt: skip
+    source = SOURCE.replace(
+        "negative max 20 per case 10 { 0201: 1.0  0302: 0.5 }",
+        "negative max 20 per case 10 { 0201: 1.0  0302: 0.5 }\n"
+        "        positive max 5 per clean control 2.5",
+    )
+    engine = Engine.load(sources={"e.rp": source},
+                         history=InMemoryHistoryProvider(clearances, controls))  # fmt: skip
+    result = engine.score({"declarant": {"id": "7"}, "items": [{"hs_code": "6403"}]}, DAY,
+                          explain=True)  # fmt: skip
+    lines = result.explanations[0].render().splitlines()
+    start = next(k for k, line in enumerate(lines) if line.startswith("    history of 7"))
+    assert lines[start] == "    history of 7: negative 20, positive 2.5 (15 records)"
+    shown = lines[start + 1 : start + 12]
+    assert shown[:2] == [
+        "      2024-03-20 C-1: control without violation: positive +2.5",
+        "      2024-03-18 D-13: not completed (reasons 0201, coefficient 1): negative +10",
+    ]
+    assert shown[-1] == "      ... 5 older records not listed"
+    assert len([s for s in shown if s.startswith("      2024-")]) == 10

@@ -20,12 +20,12 @@ import pytest
 
 from riskengine import model as m
 from riskengine.catalogue import default_catalogue
-from riskengine.declaration import normalise_declaration
 from riskengine.diagnostics import ProfileError
 from riskengine.evaluator import Engine, codegen
 from riskengine.evaluator.codegen import Unit
 from riskengine.semantics.limits import MAX_EXPRESSION_DEPTH
 from riskengine.syntax import parse_source
+from tests.eval_strategies import unchecked_declaration
 from tests.reference_interpreter import reference_score
 
 DAY = dt.date(2024, 3, 1)
@@ -252,7 +252,7 @@ def test_expressions_at_the_depth_limit_equal_the_reference(
     engine = Engine.load(sources={"deep.rp": source})
     parsed = parse_source(source, "deep.rp").source
     assert parsed is not None
-    decl = normalise_declaration({"items": [item]})
+    decl = unchecked_declaration({"items": [item]})
     expected = reference_score([parsed], decl, DAY, explain=True)
     assert engine.score(decl, DAY, explain=True) == expected
     assert engine.score(decl, DAY).fired == reference_score([parsed], decl, DAY).fired
@@ -271,7 +271,7 @@ def test_wide_expressions_accepted_by_check_equal_the_reference() -> None:
         parsed = parse_source(source, "wide.rp").source
         assert parsed is not None
         for item in (ITEM, {}, {**ITEM, "packages": 0}):
-            decl = normalise_declaration({"items": [item]})
+            decl = unchecked_declaration({"items": [item]})
             expected = reference_score([parsed], decl, DAY, explain=True)
             assert engine.score(decl, DAY, explain=True) == expected
 

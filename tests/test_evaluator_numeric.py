@@ -15,14 +15,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from riskengine.declaration import normalise_declaration
 from riskengine.evaluator import Engine, ProfileSet
 from riskengine.evaluator.compiled import CompiledProfile
 from riskengine.evaluator.explain import ARITHMETIC_MISSING
 from riskengine.semantics.limits import MAX_NUMBER_INTEGER_DIGITS
 from riskengine.syntax import parse_source
 from tests import eval_strategies
-from tests.eval_strategies import AS_OF, declarations, profile_files
+from tests.eval_strategies import AS_OF, declarations, profile_files, unchecked_declaration
 from tests.reference_interpreter import reference_score
 
 DAY = dt.date(2024, 3, 1)
@@ -41,8 +40,9 @@ profile draft "numeric" {{
 
 def _holds(condition: str, item: dict[str, Any]) -> bool:
     engine = Engine.load(sources={"n.rp": _profile(condition)})
-    fast = bool(engine.score({"items": [item]}, DAY).fired)
-    explained = bool(engine.score({"items": [item]}, DAY, explain=True).fired)
+    decl = unchecked_declaration({"items": [item]})
+    fast = bool(engine.score(decl, DAY).fired)
+    explained = bool(engine.score(decl, DAY, explain=True).fired)
     assert fast == explained
     return fast
 
@@ -104,17 +104,17 @@ profile draft "overflow" {
 }
 """
     engine = Engine.load(sources={"o.rp": source})
-    result = engine.score({"items": [BIG]}, DAY, explain=True)
+    result = engine.score(unchecked_declaration({"items": [BIG]}), DAY, explain=True)
     (fired,) = result.fired
     assert fired.degree == 0.0
-    assert engine.score({"items": [BIG]}, DAY).fired[0].degree == 0.0
+    assert engine.score(unchecked_declaration({"items": [BIG]}), DAY).fired[0].degree == 0.0
     item = fired.explanation.items[0]  # type: ignore[union-attr]
     assert item.degree_value is None and item.missing == ()
     assert f"degree missing ({ARITHMETIC_MISSING}) → 0" in result.explanations[0].render()
     # the same as the reference interpreter, explanation included
     sf = parse_source(source, "o.rp").source
     assert sf is not None
-    expected = reference_score([sf], normalise_declaration({"items": [BIG]}), DAY, explain=True)
+    expected = reference_score([sf], unchecked_declaration({"items": [BIG]}), DAY, explain=True)
     assert result == expected
 
 
@@ -126,11 +126,11 @@ profile draft "terms" {
 }
 """
     engine = Engine.load(sources={"t.rp": source})
-    result = engine.score({"items": [BIG]}, DAY, explain=True)
+    result = engine.score(unchecked_declaration({"items": [BIG]}), DAY, explain=True)
     item = result.explanations[0].items[0]
     assert [t.value for t in item.terms] == [1e308, 1e308, 100.0]
     assert item.degree_value is None and item.degree == 0.0
-    assert engine.score({"items": [BIG]}, DAY).fired[0].degree == 0.0
+    assert engine.score(unchecked_declaration({"items": [BIG]}), DAY).fired[0].degree == 0.0
 
 
 def test_a_literal_beyond_the_float_range_never_reaches_the_source_as_inf() -> None:

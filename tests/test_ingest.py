@@ -437,7 +437,7 @@ def test_conversions(store: sa.Engine, tmp_path: Path) -> None:
 "declaration.direction" = { value = "IM" }
 "declaration.transport.mode" = { column = "MODE", translate = "modes", on_unknown = "reject" }
 "item.hs_code" = { column = "HS", zfill = 10 }
-"item.customs_value" = { column = "VALUE", decimal_comma = true }
+"item.customs_value" = { column = "VALUE", decimal_comma = true, thousands = ["space", "."] }
 "item.origin" = { column = "ORIGIN", upper = true }
 "item.ip_registered" = { column = "IP", true_values = ["так"], false_values = ["ні"] }
 [translate.modes]

@@ -26,9 +26,9 @@ from hypothesis import strategies as st
 
 from riskengine import model as m
 from riskengine.catalogue import default_catalogue
-from riskengine.declaration import normalise_declaration
 from riskengine.evaluator import CompiledProfile, EmptyHistoryProvider, IndicatorState
 from riskengine.semantics.intervals import Analysis, Interval, degree_bounds
+from tests.eval_strategies import unchecked_declaration
 
 AS_OF = dt.date(2024, 3, 1)
 NUMBER_FIELDS = ("item.customs_value", "item.net_mass", "declaration.invoice_total")
@@ -140,7 +140,7 @@ def _inside(value: float | None, found: Interval) -> bool:
 
 
 def _explained(cp: CompiledProfile, raw: dict[str, Any]) -> Any:
-    decl = normalise_declaration(raw)
+    decl = unchecked_declaration(raw)
     return cp.run_explained(
         cp.variant(None), decl.header, decl.items, cp.region(None),
         EmptyHistoryProvider().history, AS_OF, True, None,

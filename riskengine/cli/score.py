@@ -15,13 +15,24 @@ from rich.table import Table
 
 from riskengine.catalogue import Catalogue, catalogue_with
 from riskengine.cli.common import use_color
-from riskengine.declaration import DeclarationError, normalise_declaration
+from riskengine.declaration import (
+    DeclarationError,
+    JsonInputError,
+    load_json,
+    normalise_declaration,
+)
 from riskengine.diagnostics import RiskEngineError
-from riskengine.evaluator import Engine, HistoryProvider, LaneConfig, ScoreResult
+from riskengine.evaluator import (
+    Engine,
+    EvaluationError,
+    HistoryProvider,
+    LaneConfig,
+    ScoreResult,
+)
 from riskengine.regional import NOT_APPLIED
 from riskengine.render.terminal import terminal_console
 
-__all__ = ["rejected_record", "result_record", "score"]
+__all__ = ["rejected_record", "score"]
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
@@ -31,39 +42,6 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
         return dt.date.fromisoformat(value)
     except ValueError:
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
-
-
-def result_record(result: ScoreResult, *, explain: bool = False) -> dict[str, Any]:
-    """A score as a JSON-ready dict: id, as-of date, lane, combined controls, fired profiles."""
-    record: dict[str, Any] = {
-        "id": result.declaration_id,
-        "as_of": result.as_of.isoformat(),
-        "selected": result.selected,
-        "lane": str(result.lane),
-        "controls": [
-            {"code": c.code, "name": c.name, "kind": c.kind.value} for c in result.controls
-        ],
-        "fired": [
-            {
-                "key": f.key,
-                "number": f.number,
-                "name": f.name,
-                "degree": f.degree,
-                "controls": [
-                    {"code": c.code, "name": c.name, "kind": c.kind.value} for c in f.controls
-                ],
-                "message": f.message,
-                "items": list(f.items),
-            }
-            for f in result.fired
-        ],
-    }
-    if explain:
-        record["explanations"] = [
-            {"key": e.key, "applies": e.applies, "fired": e.fired, "text": e.render()}
-            for e in result.explanations
-        ]
-    return record
 
 
 def rejected_record(
@@ -115,15 +93,29 @@ def _read_single(path: str) -> Any:
     except (OSError, UnicodeDecodeError) as exc:
         raise RiskEngineError(f"{path}: cannot read: {exc}") from None
     try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RiskEngineError(
-            f"{path}:{exc.lineno}:{exc.colno}: not valid JSON: {exc.msg}"
-        ) from None
+        return load_json(text)
+    except JsonInputError as exc:
+        where = f"{path}:{exc.line}:{exc.column}" if exc.line is not None else path
+        raise RiskEngineError(f"{where}: {exc}") from None
 
 
-def _lines(stream: IO[str]) -> Iterator[tuple[int, str]]:
-    for number, line in enumerate(stream, 1):
+def _lines(stream: IO[str]) -> Iterator[tuple[int, str | UnicodeDecodeError]]:
+    """The non-blank lines of standard input with their numbers, each decoded as UTF-8 on its
+    own: a line that is not UTF-8 comes as its decoding error, and the lines after it are read."""
+    binary: IO[bytes] | None = getattr(stream, "buffer", None)
+    if binary is None:  # a text stream without bytes underneath (a caller's StringIO)
+        for number, line in enumerate(stream, 1):
+            if line.strip():
+                yield number, line
+        return
+    for number, raw in enumerate(binary, 1):
+        if number == 1 and raw.startswith(b"\xef\xbb\xbf"):
+            raw = raw[3:]  # a byte order mark
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            yield number, exc
+            continue
         if line.strip():
             yield number, line
 
@@ -155,6 +147,51 @@ class _NotApplied:
             )
 
 
+def _score_line(
+    engine: Engine,
+    number: int,
+    line: str | UnicodeDecodeError,
+    as_of: dt.date | None,
+    explain: bool,
+    history: HistoryProvider | None,
+    unfilled: _NotApplied | None = None,
+) -> ScoreResult | dict[str, Any]:
+    """One line of a batch: its score, or its rejected record (never an exception for the
+    line's content)."""
+    if isinstance(line, UnicodeDecodeError):
+        reason = f"not valid UTF-8 text: {line.reason} (byte {line.start + 1})"
+        return rejected_record(number, None, None, None, reason)
+    try:
+        raw = load_json(line)
+    except JsonInputError as exc:
+        return rejected_record(number, None, None, None, str(exc))
+    if not isinstance(raw, dict):
+        return rejected_record(number, None, None, None, "not a JSON object")
+    ident = raw.get("id")
+    if (
+        not isinstance(ident, str | int)
+        or isinstance(ident, bool)
+        or (isinstance(ident, int) and not -(10**20) < ident < 10**20)
+    ):
+        ident = None
+    try:
+        decl = normalise_declaration(raw, engine.profiles.catalogue)
+        day = as_of or decl.header.get("date")
+        if not isinstance(day, dt.date):
+            return rejected_record(
+                number, ident, "declaration.date", None,
+                "no as-of date: give --as-of or a declaration date",
+            )  # fmt: skip
+        result = engine.score(decl, day, explain=explain, history=history)
+        if unfilled is not None:
+            unfilled.add(decl, day)
+        return result
+    except DeclarationError as exc:
+        return rejected_record(number, ident, exc.field, exc.item, exc.reason)
+    except EvaluationError as exc:
+        return rejected_record(number, ident, None, None, str(exc))
+
+
 def _score_batch(
     engine: Engine,
     stream: IO[str],
@@ -166,45 +203,22 @@ def _score_batch(
     unfilled: _NotApplied,
 ) -> int:
     rejected = 0
-    catalogue = engine.profiles.catalogue
     for number, line in _lines(stream):
-        record: dict[str, Any]
-        ident = None
-        try:
-            raw = json.loads(line)
-        except json.JSONDecodeError as exc:
-            record = rejected_record(number, None, None, None, f"not valid JSON: {exc.msg}")
-        else:
-            if not isinstance(raw, dict):
-                record = rejected_record(number, None, None, None, "not a JSON object")
+        outcome = _score_line(engine, number, line, as_of, explain, history, unfilled)
+        if isinstance(outcome, ScoreResult):
+            if fmt == "table" and console is not None:
+                _print_table(outcome, console, explain=explain)
+                console.print()
             else:
-                ident = raw.get("id")
-                try:
-                    decl = normalise_declaration(raw, catalogue)
-                    day = as_of or decl.header.get("date")
-                    if not isinstance(day, dt.date):
-                        record = rejected_record(
-                            number, ident, "declaration.date", None,
-                            "no as-of date: give --as-of or a declaration date",
-                        )  # fmt: skip
-                    else:
-                        result = engine.score(decl, day, explain=explain, history=history)
-                        unfilled.add(decl, day)
-                        record = result_record(result, explain=explain)
-                        if fmt == "table" and console is not None:
-                            _print_table(result, console, explain=explain)
-                            console.print()
-                            continue
-                except DeclarationError as exc:
-                    record = rejected_record(number, ident, exc.field, exc.item, exc.reason)
-        if record.get("rejected"):
-            rejected += 1
-            if fmt == "table":
-                where = f"item {record['item']}, " if record["item"] is not None else ""
-                field = f"{record['field']}: " if record["field"] else ""
-                click.echo(f"line {number}: rejected: {where}{field}{record['reason']}", err=True)
-                continue
-        click.echo(json.dumps(record, ensure_ascii=False))
+                click.echo(outcome.to_json(explanations=explain))
+            continue
+        rejected += 1
+        if fmt == "table":
+            where = f"item {outcome['item']}, " if outcome["item"] is not None else ""
+            field = f"{outcome['field']}: " if outcome["field"] else ""
+            click.echo(f"line {number}: rejected: {where}{field}{outcome['reason']}", err=True)
+        else:
+            click.echo(json.dumps(outcome, ensure_ascii=False))
     return rejected
 
 
@@ -262,8 +276,9 @@ def score(
     """Score DECLARATION (a JSON file) with the profiles in force on --as-of.
 
     With "-" or no DECLARATION, read JSON Lines on stdin and print one JSON result per line; a
-    line that cannot be scored gives a rejected record (line, field, item, reason) and the batch
-    goes on. Exit status 0 when everything was scored, 1 when some declarations were rejected.
+    line that cannot be scored (not UTF-8, not JSON, a wrong type, a number out of range) gives
+    a rejected record (line, field, item, reason) and the batch goes on. Exit status 0 when
+    everything was scored, 1 when some declarations were rejected.
     """
     lane_config = LaneConfig.from_toml(lanes) if lanes else None
     history: HistoryProvider | None = None
@@ -302,6 +317,6 @@ def score(
     unfilled.add(decl, day)
     unfilled.report(batch=False)
     if (fmt or "json") == "json":
-        click.echo(json.dumps(result_record(result, explain=explain), ensure_ascii=False, indent=2))
+        click.echo(result.to_json(explanations=explain, indent=2))
     else:
         _print_table(result, terminal_console(color=use_color()), explain=explain)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import bisect
 import datetime as dt
 import enum
+import json
 import os
 import threading
 import time
@@ -23,6 +24,7 @@ from riskengine.evaluator.compiled import (
     EMPTY_ITEMS,
     CompiledProfile,
     ControlForm,
+    EvaluationError,
     FiredProfile,
     merge_controls,
 )
@@ -160,11 +162,53 @@ class ScoreResult:
         """Whether at least one profile fired."""
         return bool(self.fired)
 
+    def to_dict(self, *, explanations: bool | None = None) -> dict[str, Any]:
+        """The result as JSON-ready data (what ``riskengine score`` prints): ``id``, ``as_of``
+        (ISO date), ``selected``, ``lane``, the combined ``controls`` and every ``fired``
+        profile (key, number, name, degree, controls, message, items); with explanations, a list
+        ``explanations`` (key, applies, fired, the rendered ``text``). ``explanations``:
+        ``None`` (default) adds them when the result has any, ``True``/``False`` always/never."""
+        record: dict[str, Any] = {
+            "id": self.declaration_id,
+            "as_of": self.as_of.isoformat(),
+            "selected": self.selected,
+            "lane": str(self.lane),
+            "controls": [_control(c) for c in self.controls],
+            "fired": [
+                {
+                    "key": f.key,
+                    "number": f.number,
+                    "name": f.name,
+                    "degree": f.degree,
+                    "controls": [_control(c) for c in f.controls],
+                    "message": f.message,
+                    "items": list(f.items),
+                }
+                for f in self.fired
+            ],
+        }
+        if explanations or (explanations is None and self.explanations):
+            record["explanations"] = [
+                {"key": e.key, "applies": e.applies, "fired": e.fired, "text": e.render()}
+                for e in self.explanations
+            ]
+        return record
+
+    def to_json(self, *, explanations: bool | None = None, indent: int | None = None) -> str:
+        """:meth:`to_dict` as JSON text (UTF-8 characters kept as they are)."""
+        return json.dumps(self.to_dict(explanations=explanations), ensure_ascii=False,
+                          indent=indent)  # fmt: skip
+
+
+def _control(form: ControlForm) -> dict[str, str]:
+    return {"code": form.code, "name": form.name, "kind": form.kind.value}
+
 
 @attrs.frozen
 class RejectedDeclaration:
     """A declaration of a batch that could not be scored: its position in the batch (0-based),
-    its id when known, and the field, item number and reason of the problem."""
+    its id when known, and the field (empty when the problem is not one field's), item number
+    and reason of the problem."""
 
     position: int
     declaration_id: str | None
@@ -173,10 +217,24 @@ class RejectedDeclaration:
     reason: str
 
     def __str__(self) -> str:
-        where = f"item {self.item}, {self.field}" if self.item is not None else self.field
-        return f"declaration #{self.position} ({self.declaration_id or 'no id'}): {where}: " + (
+        where = f"{self.field}: " if self.field else ""
+        if self.item is not None:
+            where = f"item {self.item}, {where}"
+        return f"declaration #{self.position} ({self.declaration_id or 'no id'}): {where}" + (
             self.reason
         )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready data: ``rejected`` (true), ``position``, ``id``, ``field``, ``item``,
+        ``reason``."""
+        return {
+            "rejected": True,
+            "position": self.position,
+            "id": self.declaration_id,
+            "field": self.field,
+            "item": self.item,
+            "reason": self.reason,
+        }
 
 
 @attrs.frozen
@@ -418,6 +476,13 @@ def _check(texts: Mapping[str, str], catalogue: Catalogue) -> tuple[list[m.Sourc
     return files, parse_time
 
 
+_NO_DATE = "no as-of date: give as_of or a declaration date"
+
+
+def _explain_problem(explain: object) -> str:
+    return f"explain must be True, False or 'fired', got {explain!r}"
+
+
 class Engine:
     """Scores declarations with a compiled profile set.
 
@@ -467,7 +532,7 @@ class Engine:
     def score(
         self,
         declaration: Declaration | Mapping[str, Any],
-        as_of: dt.date,
+        as_of: dt.date | None = None,
         *,
         explain: bool | Literal["fired"] = False,
         history: HistoryProvider | None = None,
@@ -475,15 +540,24 @@ class Engine:
         """Score one declaration on ``as_of`` with every profile that applies on that date.
 
         ``declaration``: a :class:`Declaration` or plain data (normalised with the set's
-        catalogue; a value of the wrong type raises :class:`DeclarationError` naming the field and
-        item). ``explain``: ``True`` evaluates every profile in force with explanations (slow:
-        for tests and inspection); ``"fired"`` scores as usual, then explains only the profiles
-        that fired (cheap). ``history``: overrides the engine's provider for this call.
+        catalogue; a value of the wrong type or out of range raises :class:`DeclarationError`
+        naming the field and item). ``as_of``: the scoring date; omitted, the declaration's own
+        ``declaration.date`` (as :meth:`score_many` and ``riskengine score`` do; without one,
+        :class:`DeclarationError` for ``declaration.date``). ``explain``: ``True`` evaluates
+        every profile in force with explanations (slow: for tests and inspection); ``"fired"``
+        scores as usual, then explains only the profiles that fired (cheap); anything else is a
+        ``ValueError``. ``history``: overrides the engine's provider for this call.
         """
         profile_set = self._set
+        if explain is not False and explain is not True and explain != "fired":
+            raise ValueError(_explain_problem(explain))
         decl = declaration
         if not isinstance(decl, Declaration):
             decl = normalise_declaration(decl, profile_set.catalogue)
+        if as_of is None:
+            as_of = decl.header.get("date")
+            if not isinstance(as_of, dt.date):
+                raise DeclarationError("declaration.date", None, _NO_DATE)
         if as_of.__class__ is not dt.date and (
             not isinstance(as_of, dt.date) or isinstance(as_of, dt.datetime)
         ):
@@ -583,9 +657,15 @@ class Engine:
         explain: bool | Literal["fired"] = False,
         history: HistoryProvider | None = None,
     ) -> list[ScoreResult | RejectedDeclaration]:
-        """Score a batch. A declaration with a value of the wrong type (or, when ``as_of`` is
-        ``None``, without a ``declaration.date`` to score it on) becomes a
-        :class:`RejectedDeclaration` in its place instead of stopping the batch."""
+        """Score a batch. A declaration that cannot be scored becomes a
+        :class:`RejectedDeclaration` in its place instead of stopping the batch: a value of the
+        wrong type or out of the input range (``customs_value = 10**400``, a negative mass), no
+        ``declaration.date`` to score it on when ``as_of`` is ``None``, or a profile that fails
+        on it (:class:`EvaluationError`: a :class:`Declaration` built by hand with a value of a
+        type its field does not have; the field is then empty and the reason names the
+        profile)."""
+        if explain is not False and explain is not True and explain != "fired":
+            raise ValueError(_explain_problem(explain))
         out: list[ScoreResult | RejectedDeclaration] = []
         catalogue = self._set.catalogue
         for position, raw in enumerate(declarations):
@@ -606,10 +686,12 @@ class Engine:
             if not isinstance(day, dt.date):
                 out.append(
                     RejectedDeclaration(
-                        position, decl.id, "declaration.date", None,
-                        "no as-of date: give as_of or a declaration date",
+                        position, decl.id, "declaration.date", None, _NO_DATE,
                     )
                 )  # fmt: skip
                 continue
-            out.append(self.score(decl, day, explain=explain, history=history))
+            try:
+                out.append(self.score(decl, day, explain=explain, history=history))
+            except EvaluationError as exc:
+                out.append(RejectedDeclaration(position, decl.id, "", None, str(exc)))
         return out

@@ -11,7 +11,7 @@ import attrs
 
 from riskengine import model as m
 from riskengine.evaluator.codegen import degree_terms, nodes
-from riskengine.evaluator.history import HistoryValue
+from riskengine.evaluator.history import HistoryRecord, HistoryValue
 from riskengine.evaluator.values import format_value, number
 
 __all__ = [
@@ -154,11 +154,13 @@ class ProfileExplanation:
             if item.history is not None and item.subject is None:
                 lines.append("    history: a subject field is missing, both values are 0")
             elif item.history is not None:
+                records = item.history.records
                 lines.append(
                     f"    history of {', '.join(map(str, item.subject or ()))}: negative "
                     f"{format_value(item.history.negative)}, positive "
-                    f"{format_value(item.history.positive)} ({len(item.history.records)} records)"
+                    f"{format_value(item.history.positive)} ({_count(len(records))})"
                 )
+                lines += _records(records)
             if item.degree_value is None and item.missing:
                 lines.append(f"    degree missing (missing: {', '.join(item.missing)}) → 0")
             elif item.degree_value is None and item.terms:
@@ -171,6 +173,40 @@ class ProfileExplanation:
                     f"    control {ctl.code} from {format_value(ctl.threshold)}{cond}: {verdict}"
                 )
         return "\n".join(lines)
+
+
+#: An explanation lists at most this many history records (the most recent); the count of the
+#: others follows.
+MAX_RECORDS_SHOWN = 10
+
+
+def _count(n: int) -> str:
+    return "1 record" if n == 1 else f"{n} records"
+
+
+def _records(records: Sequence[HistoryRecord]) -> list[str]:
+    """The history records behind a value, most recent first, one line each: the date, the
+    declaration, the reasons and coefficient of a non-completed clearance or the clean control,
+    and what it added before the cap."""
+    recent = sorted(records, key=lambda r: r.date, reverse=True)
+    lines = []
+    for record in recent[:MAX_RECORDS_SHOWN]:
+        what = f"{record.date.isoformat()} {record.declaration_id or '(no id)'}: "
+        if record.kind == "clearance":
+            reasons = ", ".join(record.reasons) or "no reason given"
+            coefficient = ""
+            if record.coefficient == 0:
+                coefficient = ", none listed by the profile"
+            elif record.coefficient is not None:
+                coefficient = f", coefficient {format_value(record.coefficient)}"
+            what += f"not completed (reasons {reasons}{coefficient}): negative "
+        else:
+            what += "control without violation: positive "
+        lines.append(f"      {what}+{format_value(record.value)}")
+    if len(recent) > MAX_RECORDS_SHOWN:
+        rest = len(recent) - MAX_RECORDS_SHOWN
+        lines.append(f"      ... {rest} older {'record' if rest == 1 else 'records'} not listed")
+    return lines
 
 
 def _shown(value: Any) -> str:

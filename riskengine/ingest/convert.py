@@ -17,7 +17,10 @@ The steps (``docs/ingest.md``): a missing value (``None``) stays missing. A text
 translation table apply, and the text is read as the field's type. A JSON value that is not text
 is not cleaned: a number for a text field becomes its text first (and is then upper-cased,
 padded and translated like a cell); for other types, the translation table is looked up with its
-text and the value is read as the type. The typed readers (:func:`read_number`,
+text and the value is read as the type. A number must be well-formed in the mapping's format
+(:func:`number_pattern`: the decimal mark, thousands separators only where declared) and follow
+the input rule of :mod:`riskengine.semantics.numbers` (finite, at most 1e15 in magnitude, not
+below the field's catalogue ``minimum``). The typed readers (:func:`read_number`,
 :func:`read_date`, :func:`read_boolean`, :func:`read_text`) say what is wrong; the generated code
 reads the common case inline and hands anything else to them.
 """
@@ -25,13 +28,14 @@ reads the common case inline and hands anything else to them.
 from __future__ import annotations
 
 import datetime as dt
-import math
+import json
 import re
 from collections.abc import Callable, Sequence
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from riskengine.catalogue import FieldType
+from riskengine.semantics.numbers import MAX_INPUT_NUMBER, InputNumberError, input_number
 
 if TYPE_CHECKING:
     from riskengine.ingest.mapping import FieldRule
@@ -41,6 +45,7 @@ __all__ = [
     "cell_code",
     "cell_converter",
     "compile_row",
+    "number_pattern",
     "read_boolean",
     "read_date",
     "read_number",
@@ -54,40 +59,87 @@ class ConversionError(ValueError):
 
 # --- the typed readers: any value, a message when it cannot be read ----------------------------
 
-_THOUSANDS = re.compile(r"[\s\u00a0\u202f']")
-
 #: Dates parsed once are remembered, per column, up to this many different texts.
 DATE_CACHE = 50_000
 
 
-def read_number(decimal_comma: bool) -> Callable[[Any], float | int]:
-    """A number from text (thousands separators allowed; with ``decimal_comma`` a ``,`` is the
-    decimal mark and ``.`` a thousands separator) or from a JSON number."""
+#: The thousands separators a mapping may declare (``thousands``); "space" stands for the three
+#: spaces exports use (space, no-break space, narrow no-break space).
+THOUSANDS = {
+    "space": " \u00a0\u202f",
+    " ": " ",
+    "\u00a0": "\u00a0",
+    "\u202f": "\u202f",
+    "'": "'",
+    "\u2019": "\u2019",
+    ".": ".",
+    ",": ",",
+}
+
+
+def number_pattern(decimal_comma: bool, thousands: str = "") -> re.Pattern[str]:
+    """A well-formed number in a mapping's format: an optional sign, digits (in groups of three
+    separated by one of ``thousands``, the same all along, when the mapping declares them), an
+    optional fraction after the decimal mark (``,`` with ``decimal_comma``, else ``.``) and an
+    optional exponent (``1.5e3``). Nothing else: no ``_``, no other digits or spaces."""
+    mark = "," if decimal_comma else "."
+    whole = "[0-9]+"
+    if thousands:
+        separators = "[" + "".join(re.escape(c) for c in thousands) + "]"
+        whole = f"(?:[0-9]{{1,3}}(?P<sep>{separators})[0-9]{{3}}(?:(?P=sep)[0-9]{{3}})*|[0-9]+)"
+    fraction = re.escape(mark) + "[0-9]"
+    return re.compile(f"[+-]?(?:{whole}(?:{fraction}*)?|{fraction}+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+
+
+def read_number(
+    decimal_comma: bool, thousands: str = "", minimum: float | None = None
+) -> Callable[[Any], float | int]:
+    """A number from text well-formed in the mapping's format (:func:`number_pattern`; the text
+    is stripped first) or from a JSON number, by the input rule
+    (:func:`riskengine.semantics.numbers.input_number`: finite, at most 1e15 in magnitude, not
+    below the field's ``minimum``). Text gives a ``float``."""
+    pattern = number_pattern(decimal_comma, thousands)
+    other_mark = number_pattern(not decimal_comma)
+    grouped = number_pattern(decimal_comma, "".join(THOUSANDS.values()).replace(
+        "," if decimal_comma else ".", ""))  # fmt: skip
 
     def read(value: Any) -> float | int:
-        if isinstance(value, bool):
+        if isinstance(value, bool) or not isinstance(value, str | int | float | Decimal):
             raise ConversionError(f"expected a number, got {value!r}")
-        if isinstance(value, int):
-            return value
-        if isinstance(value, float):
-            if not math.isfinite(value):
-                raise ConversionError(f"expected a finite number, got {value!r}")
-            return value
-        text = _THOUSANDS.sub("", str(value))
+        if not isinstance(value, str):
+            try:
+                return input_number(value, minimum=minimum)
+            except InputNumberError as exc:
+                raise ConversionError(str(exc)) from None
+        text = value.strip()
+        found = pattern.fullmatch(text)
+        if found is None:
+            raise ConversionError(f"expected a number, got {value!r}{_hint(text)}")
+        if found.groupdict().get("sep"):
+            text = text.replace(found["sep"], "")
         if decimal_comma:
-            if "." in text and "," in text:
-                text = text.replace(".", "")
             text = text.replace(",", ".")
         try:
-            number = float(text)
-        except ValueError:
-            hint = " (this mapping reads a decimal comma)" if decimal_comma else ""
-            if not decimal_comma and "," in text:
-                hint = " (set decimal_comma = true for a decimal comma)"
-            raise ConversionError(f"expected a number, got {value!r}{hint}") from None
-        if not math.isfinite(number):
-            raise ConversionError(f"expected a finite number, got {value!r}")
-        return number
+            return float(input_number(Decimal(text), minimum=minimum, shown=repr(value)))
+        except InputNumberError as exc:
+            raise ConversionError(str(exc)) from None
+
+    def _hint(text: str) -> str:
+        hints = []
+        if other_mark.fullmatch(text):
+            hints.append(
+                "this mapping reads a decimal comma"
+                if decimal_comma
+                else "set decimal_comma = true for a decimal comma"
+            )
+        found = grouped.fullmatch(text)
+        if found is not None and found["sep"]:
+            sep = found["sep"]
+            name = "space" if sep.isspace() else sep
+            hints.append(f"declare thousands = {json.dumps(name)} for {sep!r} between thousands")
+        if not hints and decimal_comma and "." in text:
+            hints.append("this mapping reads a decimal comma")
+        return f" ({'; or '.join(hints)})" if hints else ""
 
     return read
 
@@ -155,7 +207,7 @@ def read_text(value: Any) -> str:
 def _reader(rule: FieldRule) -> Callable[[Any], Any]:
     match rule.type:
         case FieldType.NUMBER:
-            return read_number(rule.decimal_comma)
+            return read_number(rule.decimal_comma, rule.thousands, rule.minimum)
         case FieldType.DATE:
             return read_date(rule.date_formats)
         case FieldType.BOOLEAN:
@@ -216,14 +268,21 @@ def cell_code(
         if textual:
             return [f"{v} = {x}"]
         if typed is FieldType.NUMBER:
+            # float() is the common case. It also takes what is not well-formed ("1_000", other
+            # scripts' digits, "inf", "1.5" where the decimal mark is a comma) or out of range:
+            # the reader has the last word on anything outside plain ASCII in range.
             text = f'{x}.replace(",", ".")' if rule.decimal_comma else x
-            return [  # float() is the common case; the reader takes separators, inf, nan, ...
+            low = float(-MAX_INPUT_NUMBER if rule.minimum is None else rule.minimum)
+            odd = f'not {x}.isascii() or "_" in {x}'
+            if rule.decimal_comma:
+                odd += f' or "." in {x}'
+            return [
                 "try:",
                 f"    {v} = float({text})",
                 "except ValueError:",
                 f"    {v} = R{k}({x})",
                 "else:",
-                f"    if {v} - {v}:",
+                f"    if not {low!r} <= {v} <= {float(MAX_INPUT_NUMBER)!r} or {odd}:",
                 f"        {v} = R{k}({x})",
             ]
         if typed is FieldType.DATE:

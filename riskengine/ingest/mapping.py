@@ -16,7 +16,7 @@ from typing import Any
 import attrs
 
 from riskengine.catalogue import Catalogue, FieldType, default_catalogue
-from riskengine.ingest.convert import ConversionError, cell_converter
+from riskengine.ingest.convert import THOUSANDS, ConversionError, cell_converter
 from riskengine.mapfile import MappingError, line_of, load_toml, read_text, suggest
 
 __all__ = [
@@ -64,12 +64,20 @@ _SOURCE_KEYS = {
 }  # fmt: skip
 #: The longest CSV cell read by default (characters): what Python's csv module allows by default.
 DEFAULT_MAX_CELL = 131_072
-_DEFAULT_KEYS = {"date_format", "decimal_comma", "true_values", "false_values", "strip"}
+_DEFAULT_KEYS = {
+    "date_format",
+    "decimal_comma",
+    "thousands",
+    "true_values",
+    "false_values",
+    "strip",
+}
 _RULE_KEYS = {
     "column",
     "value",
     "date_format",
     "decimal_comma",
+    "thousands",
     "true_values",
     "false_values",
     "translate",
@@ -93,6 +101,10 @@ class FieldRule:
     value: Any = None
     date_formats: tuple[str, ...] = ("%Y-%m-%d",)
     decimal_comma: bool = False
+    #: The thousands separators a number may have (characters; empty: none).
+    thousands: str = ""
+    #: The smallest value of a number (the catalogue field's ``minimum``).
+    minimum: float | None = None
     true_values: tuple[str, ...] = _DEFAULT_TRUE
     false_values: tuple[str, ...] = _DEFAULT_FALSE
     translate: Mapping[str, str] | None = None
@@ -161,6 +173,24 @@ def _strings(value: Any, what: str, fail: Callable[[str], MappingError]) -> tupl
     if any(isinstance(v, bool) for v in values):
         hint = ' (in YAML, quote yes, no, on, off, true and false: "yes")'
     raise fail(f"{what} must be a string or a list of strings{hint}")
+
+
+def _thousands(value: Any, decimal_comma: bool, fail: Callable[[str], MappingError]) -> str:
+    """The declared thousands separators as one string of characters."""
+    known = ", ".join(repr(k) for k in THOUSANDS)
+    chosen = _strings(value, "thousands", fail) if value != [] else ()
+    found = ""
+    for name in chosen:
+        if name not in THOUSANDS:
+            raise fail(f"thousands: {name!r} is not a thousands separator (one of {known})")
+        found += THOUSANDS[name]
+    mark = "," if decimal_comma else "."
+    if mark in found:
+        raise fail(
+            f"thousands: {mark!r} is the decimal mark of this field"
+            + ("" if decimal_comma else " (set decimal_comma = true for 1.234,5)")
+        )
+    return "".join(dict.fromkeys(found))
 
 
 def _mapping_syntax(source: str, syntax: str | None) -> str:
@@ -286,6 +316,7 @@ def parse_ingest_mapping(
         def rule_fail(reason: str, key: str = key, target: str = target) -> MappingError:
             return fail(reason, key, target)
 
+        minimum = None
         if declared_kind == "declarations":
             field = catalogue.get(target)
             if field is None:
@@ -294,6 +325,7 @@ def parse_ingest_mapping(
                     "not a catalogue field" + (f"; did you mean {hint!r}?" if hint else "")
                 )
             field_type = field.type
+            minimum = field.minimum
         else:
             if target not in record_types:
                 raise rule_fail(
@@ -319,6 +351,10 @@ def parse_ingest_mapping(
         for fmt in formats:
             if "%" not in fmt:
                 raise rule_fail(f"date_format {fmt!r} has no strptime directives such as %d")
+        decimal_comma = merged.get("decimal_comma", False)
+        if not isinstance(decimal_comma, bool):
+            raise rule_fail("decimal_comma must be true or false")
+        thousands = _thousands(merged.get("thousands", []), decimal_comma, rule_fail)
         translate_name = spec.get("translate")
         translate = None
         if translate_name is not None:
@@ -342,7 +378,9 @@ def parse_ingest_mapping(
             type=field_type,
             column=column,
             date_formats=formats,
-            decimal_comma=bool(merged.get("decimal_comma", False)),
+            decimal_comma=decimal_comma,
+            thousands=thousands,
+            minimum=minimum,
             true_values=_strings(merged.get("true_values", list(_DEFAULT_TRUE)), "true_values",
                                  rule_fail),
             false_values=_strings(merged.get("false_values", list(_DEFAULT_FALSE)), "false_values",

@@ -77,6 +77,8 @@ class HistoryRecord:
     (a control that found no violation, for positive history). ``value`` is what the event added
     before the cap: per_case × coefficient for a clearance (0 when none of its reasons is listed
     by the profile), the step for a clean control -- each the float of the exact value.
+    ``coefficient`` is that highest listed coefficient of a clearance's reasons (0 when none is
+    listed; ``None`` for a control), for explanations; it takes no part in equality.
     """
 
     kind: Literal["clearance", "control"]
@@ -84,6 +86,7 @@ class HistoryRecord:
     value: float
     declaration_id: str | None = None
     reasons: tuple[str, ...] = ()
+    coefficient: float | None = attrs.field(default=None, eq=False)
 
 
 @attrs.frozen
@@ -333,6 +336,7 @@ def history_value(
     if negative is not None:
         listed = terms.units
         num, den = negative.num, negative.den
+        scale = terms.scale
         for date, decl_id, reasons in clearances:
             counted = 0  # clearance_units(), written out: this loop is the providers' hot path
             for code in reasons:
@@ -341,7 +345,9 @@ def history_value(
                     counted = found
             units += counted
             value = (num * counted) / den  # before the cap
-            records.append(HistoryRecord("clearance", date, value, decl_id, tuple(reasons)))
+            records.append(
+                HistoryRecord("clearance", date, value, decl_id, tuple(reasons), counted / scale)
+            )
     clean = 0
     positive = terms.positive
     if positive is not None:

@@ -8,6 +8,9 @@
 * ``round(x)`` / ``round(x, n)`` rounds half away from zero (2.5 → 3, -2.5 → -3), like SQL's
   ``ROUND`` on exact numbers; :func:`round_half_away` is its one definition.
 * A difference of two dates is the whole number of days from the right one to the left one.
+* **Numbers entering riskengine** (declaration values, ingested cells, JSON input) are finite
+  and at most :data:`MAX_INPUT_NUMBER` (10^15) in magnitude; :func:`input_number` is the one
+  rule, read by the declaration normaliser and the ingest conversions.
 """
 
 from __future__ import annotations
@@ -20,9 +23,11 @@ from typing import Any
 
 __all__ = [
     "MAX_FINITE",
+    "MAX_INPUT_NUMBER",
     "MAX_ROUND_DIGITS",
     "days_between",
     "finite",
+    "input_number",
     "is_finite_number",
     "number",
     "round_half_away",
@@ -33,6 +38,75 @@ MAX_FINITE = 1.7976931348623157e308
 #: ``round(x, n)`` with ``n`` above this is ``x`` itself (a double has no digit beyond 10**-1075)
 #: and with ``n`` below its opposite 0 (every double is below half of ``10**400``).
 MAX_ROUND_DIGITS = 1100
+
+
+#: The largest magnitude of a number in input data: 10^15, inclusive. Every number a profile
+#: may write has at most 15 digits before the decimal point (``limits.py``), every integer up to
+#: it is exact as a double (2^53 is about 9.007e15), a money value of 15 digits fits the store's
+#: ``NUMERIC(18, 2)`` revenue, and products and quotients of such values and literals stay far
+#: from the float range on every engine (``1e308 / 0.1`` overflowed PostgreSQL). No customs
+#: value, mass or quantity comes near it (10^15 UAH is far above a year's imports).
+MAX_INPUT_NUMBER = 10**15
+
+
+class InputNumberError(ValueError):
+    """A number that :func:`input_number` refuses; the message is the reason."""
+
+
+def _shown(value: Any) -> str:
+    """A number as a message shows it: a long integer by its length."""
+    if isinstance(value, int):
+        if -(10**20) < value < 10**20:
+            return str(value)
+        # str() refuses 4,300 digits and more: count them from the bits (exact, at most one step)
+        digits = int((abs(value).bit_length() - 1) * 0.30102999566398) + 1
+        if abs(value) >= 10**digits:
+            digits += 1
+        return f"an integer of {digits:,} digits"
+    if isinstance(value, Decimal):
+        text = str(value)
+        return text if len(text) <= 40 else text[:37] + "..."
+    return repr(value)
+
+
+def input_number(
+    value: int | float | Decimal, *, minimum: float | None = None, shown: str | None = None
+) -> int | float:
+    """The rule for a number entering riskengine: ``value`` as the evaluator and the store see
+    it (an ``int`` stays an ``int``, a ``float`` or ``Decimal`` becomes a ``float``), or
+    :class:`InputNumberError` saying why not.
+
+    Refused: ``inf``, ``-inf`` and ``nan`` in any form (a float, ``Decimal('Infinity')``); a
+    number beyond :data:`MAX_INPUT_NUMBER` in magnitude, however it is written (``10**400``,
+    ``Decimal('1e400')``, the text ``"1e999"`` read as a ``Decimal``), judged on the double it
+    becomes; a number below ``minimum`` (the catalogue's ``minimum`` of the field, e.g. 0 for
+    masses and values). ``shown`` is how the value was written, for the message."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        raise InputNumberError(f"expected a number, got {shown or _shown(value)}")
+    result: int | float
+    if isinstance(value, int):
+        if not -MAX_INPUT_NUMBER <= value <= MAX_INPUT_NUMBER:
+            raise InputNumberError(_out_of_range(shown or _shown(value)))
+        result = int(value)
+    else:
+        if isinstance(value, Decimal):
+            if not value.is_finite():
+                raise InputNumberError(f"expected a finite number, got {shown or value}")
+            result = float(value)  # beyond the float range: inf, out of range below
+        else:
+            result = float(value)
+            if not math.isfinite(result):
+                raise InputNumberError(f"expected a finite number, got {shown or _shown(value)}")
+        if not -MAX_INPUT_NUMBER <= result <= MAX_INPUT_NUMBER:
+            raise InputNumberError(_out_of_range(shown or _shown(value)))
+    if minimum is not None and result < minimum:
+        what = "a number that is not negative" if minimum == 0 else f"a number ≥ {minimum:g}"
+        raise InputNumberError(f"expected {what}, got {shown or _shown(value)}")
+    return result
+
+
+def _out_of_range(shown: str) -> str:
+    return f"{shown} is out of range (a number may be at most 1e15 in magnitude)"
 
 
 def number(value: Decimal | int | float) -> float:

@@ -34,7 +34,7 @@ __all__ = [
     "record_catalogue",
 ]
 
-_KEYS = ("path", "type", "description", "description_uk", "example", "box")
+_KEYS = ("path", "type", "description", "description_uk", "example", "box", "minimum")
 
 
 class CatalogueMismatch(StoreError):
