@@ -67,6 +67,7 @@ from fuzz_cases import (
     PERIOD,
     STORES,
     Case,
+    as_stored,
     make_case,
     plain_case,
     sample_texts,
@@ -118,7 +119,14 @@ class Worker:
     def __init__(self, urls: dict[tuple[str, str], str]) -> None:
         self.urls = urls
         self._engines: dict[tuple[str, str], Any] = {}
+        from riskengine.declaration import normalise_declaration
+
         self._raws = {name: make() for name, make in STORES.items()}
+        # scored as the stores hold them (numbers the input rule refuses included)
+        self._decls = {
+            name: [as_stored(raw, normalise_declaration) for raw in raws]
+            for name, raws in self._raws.items()
+        }
         self._history: dict[str, Any] = {}
 
     def engine(self, key: tuple[str, str]) -> Any:
@@ -190,10 +198,10 @@ class Worker:
         history = self.history(store)
         selected = dict.fromkeys(keys, 0)
         controls: dict[str, dict[str, int]] = {k: {} for k in keys}
-        for raw in self._raws[store]:
+        for raw, decl in zip(self._raws[store], self._decls[store], strict=True):
             day = dt.date.fromisoformat(raw["date"])
-            fast = scorer.score(raw, day, history=history)
-            slow = scorer.score(raw, day, explain=True, history=history)
+            fast = scorer.score(decl, day, history=history)
+            slow = scorer.score(decl, day, explain=True, history=history)
             a = {(f.key, f.degree, tuple(c.code for c in f.controls)) for f in fast.fired}
             b = {(f.key, f.degree, tuple(c.code for c in f.controls)) for f in slow.fired}
             if a != b:

@@ -29,6 +29,7 @@ UPDATE = os.environ.get("RISKENGINE_UPDATE_GOLDEN") == "1"
 NOT_IN_GOLDEN = {
     "RE005": "a file that is not UTF-8 cannot be given as text (tests/test_checks.py reads one)",
     "RE006": "a missing path (tests/test_checks.py)",
+    "RE007": "said by the `check` command of a file without a profile (tests/test_cli_ux.py)",
     "RE312": "the grammar has no negative numbers there (tests/test_checks.py builds a model)",
     "RE313": "as RE312",
     "RE314": "as RE312",

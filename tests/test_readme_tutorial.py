@@ -68,7 +68,13 @@ def _row(output: str, key: str) -> list[float]:
 
 
 def _flagged(output: str, key: str) -> bool:
-    return "HIGH" in _summary_line(output, key)
+    """Whether the summary flags ``key`` HIGH (on the row, or under the key in its cell)."""
+    lines = output.splitlines()
+    at = lines.index(_summary_line(output, key))
+    below = (
+        [c.strip() for c in re.split(r"[│┃]", lines[at + 1])[1:-1]] if at + 1 < len(lines) else []
+    )
+    return "HIGH" in lines[at] or (bool(below) and below[0] == "HIGH")
 
 
 def _form_row(output: str, key: str, code: str) -> int:

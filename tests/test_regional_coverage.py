@@ -83,7 +83,7 @@ def test_the_sample_regional_profile_selects_in_the_demo_period(store: str) -> N
     done = run("backtest", PROFILES, "--db", store, *PERIOD, "--by", "office", "--no-record")
     assert done.exit_code == 0, done.output
     summary = next(ln for ln in done.output.splitlines() if ln.startswith(f"│ {REGIONAL}"))
-    selected = int(summary.split("│")[2].replace(",", ""))
+    selected = int(summary.split("│")[3].replace(",", ""))  # key, name, selected
     assert selected > 0
     assert (
         f"{REGIONAL}: regional, applied at UA100110, UA500110; at every other office not "

@@ -103,9 +103,27 @@ def dependencies(profile: m.Profile) -> dict[str, list[str]]:
     return out
 
 
+#: ``id(profile)`` → (profile, its order): the checks, the index planner, the interval analysis
+#: and the code generator all ask for the same profile's order. The profile is kept with its
+#: entry (so its id cannot be reused while the entry lives); the oldest entries go first.
+_ORDERS: dict[int, tuple[m.Profile, IndicatorOrder]] = {}
+_ORDERS_KEPT = 4096
+
+
 def indicator_order(profile: m.Profile) -> IndicatorOrder:
     """The evaluation order of ``profile``'s indicators and the cycles among them (iterative:
-    long chains of indicators need no deep recursion)."""
+    long chains of indicators need no deep recursion); memoised per profile object."""
+    hit = _ORDERS.get(id(profile))
+    if hit is not None and hit[0] is profile:
+        return hit[1]
+    found = _indicator_order(profile)
+    if len(_ORDERS) >= _ORDERS_KEPT:
+        del _ORDERS[next(iter(_ORDERS))]
+    _ORDERS[id(profile)] = (profile, found)
+    return found
+
+
+def _indicator_order(profile: m.Profile) -> IndicatorOrder:
     defined = definitions(profile)
     graph = dependencies(profile)
     white, grey, black = 0, 1, 2
