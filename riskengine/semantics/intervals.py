@@ -45,6 +45,7 @@ from __future__ import annotations
 import math
 import sys
 from collections.abc import Iterable, Mapping, Sequence
+from typing import NamedTuple
 
 import attrs
 
@@ -56,10 +57,9 @@ INF = math.inf
 _MAX = sys.float_info.max
 
 
-@attrs.frozen
-class Interval:
+class Interval(NamedTuple):
     """A closed range ``[lo, hi]`` of floats (±inf: unbounded) and whether the value may be
-    missing instead."""
+    missing instead. Immutable (a named tuple: the analysis builds many, and cheaply)."""
 
     lo: float
     hi: float
@@ -85,23 +85,38 @@ class Interval:
     def maybe_missing(self) -> Interval:
         return self if self.missing else Interval(self.lo, self.hi, True)
 
-    def __add__(self, other: Interval) -> Interval:
-        lo = _nan_to(self.lo + other.lo, -INF)
-        hi = _nan_to(self.hi + other.hi, INF)
-        over = _overflows(_fin(self.lo) + _fin(other.lo), _fin(self.hi) + _fin(other.hi))
-        return Interval(lo, hi, self.missing or other.missing or over)
+    # Each operation: the ends of the result, and whether a value inside the operands'
+    # intervals can overflow (then the result may be missing: a non-finite result is missing).
+    # With finite ends the overflow test is on the ends' own results; an infinite end stands
+    # for the largest finite value there (:func:`_fin`).
+
+    def __add__(self, other: Interval) -> Interval:  # type: ignore[override]
+        a, b, c, d = self.lo, self.hi, other.lo, other.hi
+        lo, hi = a + c, b + d
+        missing = self.missing or other.missing
+        if _isfinite(lo) and _isfinite(hi):
+            return Interval(lo, hi, missing)
+        over = _overflows(_fin(a) + _fin(c), _fin(b) + _fin(d))
+        return Interval(_nan_to(lo, -INF), _nan_to(hi, INF), missing or over)
 
     def __sub__(self, other: Interval) -> Interval:
-        lo = _nan_to(self.lo - other.hi, -INF)
-        hi = _nan_to(self.hi - other.lo, INF)
-        over = _overflows(_fin(self.lo) - _fin(other.hi), _fin(self.hi) - _fin(other.lo))
-        return Interval(lo, hi, self.missing or other.missing or over)
+        a, b, c, d = self.lo, self.hi, other.lo, other.hi
+        lo, hi = a - d, b - c
+        missing = self.missing or other.missing
+        if _isfinite(lo) and _isfinite(hi):
+            return Interval(lo, hi, missing)
+        over = _overflows(_fin(a) - _fin(d), _fin(b) - _fin(c))
+        return Interval(_nan_to(lo, -INF), _nan_to(hi, INF), missing or over)
 
-    def __mul__(self, other: Interval) -> Interval:
-        ends = [(a, b) for a in (self.lo, self.hi) for b in (other.lo, other.hi)]
-        products = [_mul(a, b) for a, b in ends]
-        over = _overflows(*(_fin(a) * _fin(b) for a, b in ends))
-        return Interval(min(products), max(products), self.missing or other.missing or over)
+    def __mul__(self, other: Interval) -> Interval:  # type: ignore[override]
+        a, b, c, d = self.lo, self.hi, other.lo, other.hi
+        p1, p2, p3, p4 = _mul(a, c), _mul(a, d), _mul(b, c), _mul(b, d)
+        missing = self.missing or other.missing
+        if _isfinite(p1) and _isfinite(p2) and _isfinite(p3) and _isfinite(p4):
+            return Interval(min(p1, p2, p3, p4), max(p1, p2, p3, p4), missing)
+        fa, fb, fc, fd = _fin(a), _fin(b), _fin(c), _fin(d)
+        over = _overflows(fa * fc, fa * fd, fb * fc, fb * fd)
+        return Interval(min(p1, p2, p3, p4), max(p1, p2, p3, p4), missing or over)
 
     def __truediv__(self, other: Interval) -> Interval:
         if other.lo <= 0.0 <= other.hi:
@@ -117,6 +132,9 @@ class Interval:
 
     def __neg__(self) -> Interval:
         return Interval(-self.hi, -self.lo, self.missing)
+
+
+_isfinite = math.isfinite
 
 
 UNBOUNDED = Interval(-INF, INF)
