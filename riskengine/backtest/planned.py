@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -18,7 +18,13 @@ from riskengine import model as m
 from riskengine.regional import apply_fill
 from riskengine.semantics.sql import sql_recursion
 from riskengine.semantics.types import field_types
-from riskengine.sql.compile import SqlScope, SqlUnsupported, compile_profile, register_functions
+from riskengine.sql.compile import (
+    ProfileSql,
+    SqlScope,
+    SqlUnsupported,
+    compile_profile,
+    register_functions,
+)
 
 if TYPE_CHECKING:
     from riskengine.catalogue import Catalogue
@@ -57,9 +63,9 @@ def _plan(
     margin = _nesting(len(profiles))
     for pp in profiles:
         pp = attrs.evolve(pp, types=types)
-        dummy = SqlScope(
-            field=lambda path: sa.column(path), dialect=dialect, lists=pp.lists, types=types
-        )
+        # typed NULLs for the fields: the SQL that an engine's parser is given when a deep
+        # profile is tried on it (:func:`_prepared`) is this compilation's
+        dummy = SqlScope(field=_null_field(types), dialect=dialect, lists=pp.lists, types=types)
         try:
             variants = (
                 [apply_fill(pp.profile, f) for f in pp.fills]
@@ -67,9 +73,9 @@ def _plan(
                 else [pp.profile]
             )
             for variant in variants:
-                compile_profile(variant, dummy)
+                compiled = compile_profile(variant, dummy)
                 if dialect in _LOCAL and profile_depth(variant, weighted=True) > _SAFE_DEPTH:
-                    _prepared(dialect, variant, pp.lists, types, margin)
+                    _prepared(dialect, variant, compiled, pp.lists, types, margin)
             planned.append(attrs.evolve(pp, pushdown=True, reason=None))
         except SqlUnsupported as exc:
             planned.append(attrs.evolve(pp, pushdown=False, reason=exc.reason))
@@ -182,17 +188,18 @@ _PREPARED: dict[Any, str | None] = {}
 def _prepared(
     dialect: str,
     profile: m.Profile,
+    compiled: ProfileSql,
     lists: Mapping[str, m.ListLit],
     types: Mapping[str, str],
     margin: int,
 ) -> None:
-    """:func:`_prepares`, remembered."""
+    """:func:`_prepares`, remembered per profile, lists, field types and margin."""
     key = (dialect, profile, tuple(sorted(lists.items())), tuple(sorted(types.items())), margin)
     if key not in _PREPARED:
         if len(_PREPARED) > 1024:
             _PREPARED.clear()
         try:
-            _prepares(dialect, profile, lists, types, margin)
+            _prepares(dialect, compiled, margin)
             _PREPARED[key] = None
         except SqlUnsupported as exc:
             _PREPARED[key] = exc.reason
@@ -201,33 +208,33 @@ def _prepared(
         raise SqlUnsupported(reason)
 
 
-def _prepares(
-    dialect: str,
-    profile: m.Profile,
-    lists: Mapping[str, m.ListLit],
-    types: Mapping[str, str],
-    margin: int,
-) -> None:
-    """Raise :class:`SqlUnsupported` when the engine cannot read the profile's expressions
-    nested ``margin`` CASE levels deep (as the one-pass query nests them)."""
+def _null_field(types: Mapping[str, str]) -> Callable[[str], Any]:
+    """Each field as a NULL of its SQL type (a double for numbers, text otherwise)."""
 
     def field(path: str) -> Any:
         return sa.cast(sa.null(), sa.Double() if types.get(path) == "number" else sa.String())
 
-    compiled = compile_profile(profile, SqlScope(field=field, dialect=dialect, lists=lists,
-                                                 types=types))  # fmt: skip
+    return field
+
+
+def _prepares(dialect: str, compiled: ProfileSql, margin: int) -> None:
+    """Raise :class:`SqlUnsupported` when the engine cannot read the profile's expressions
+    (compiled over typed NULLs) nested ``margin`` CASE levels deep, as the one-pass query
+    nests them: one statement selects them all."""
     exprs = [compiled.raw_degree, compiled.excluded, compiled.fires]
     exprs += [c for _, c in compiled.conditions if c is not None]
+    wrapped = []
     for expr in exprs:
         for _ in range(margin):
             expr = sa.case((sa.literal_column("1") == 1, expr), else_=sa.null())
-        try:
-            with _local(dialect).connect() as conn:
-                conn.execute(sa.select(expr))
-        except sa.exc.DBAPIError as exc:
-            problem = str(exc.orig) if exc.orig is not None else str(exc)
-            name = {"sqlite": "SQLite", "duckdb": "DuckDB"}[dialect]
-            raise SqlUnsupported(
-                f"{name} cannot read the profile's SQL, its expressions nest too deeply "
-                f"({problem.splitlines()[0]})"
-            ) from None
+        wrapped.append(expr)
+    try:
+        with _local(dialect).connect() as conn:
+            conn.execute(sa.select(*wrapped))
+    except sa.exc.DBAPIError as exc:
+        problem = str(exc.orig) if exc.orig is not None else str(exc)
+        name = {"sqlite": "SQLite", "duckdb": "DuckDB"}[dialect]
+        raise SqlUnsupported(
+            f"{name} cannot read the profile's SQL, its expressions nest too deeply "
+            f"({problem.splitlines()[0]})"
+        ) from None
