@@ -1,4 +1,5 @@
-"""The store's tables (SQLAlchemy Core): declarations, items, outcomes, controls, runs, registry.
+"""The store's tables (SQLAlchemy Core): declarations, items, outcomes, controls, runs, registry
+(the registry's own tables are in :mod:`riskengine.store.registry_schema`).
 
 Header and item columns are generated from the field catalogue: ``declaration.declarant.id``
 becomes the column ``declarant_id`` of ``declarations``, ``item.hs_code`` the column ``hs_code``
@@ -22,6 +23,7 @@ import sqlalchemy as sa
 
 from riskengine.catalogue import Catalogue, Field, FieldType, default_catalogue
 from riskengine.diagnostics import RiskEngineError
+from riskengine.store.registry_schema import registry_tables
 
 __all__ = [
     "CATALOGUE_TABLE",
@@ -312,38 +314,7 @@ def build_tables(catalogue: Catalogue | None = None) -> StoreTables:
         sa.Column("controls", sa.JSON),
         sa.Column("scored_at", sa.DateTime, nullable=False),
     )
-    profiles = sa.Table(
-        "profiles",
-        md,
-        _key(),
-        sa.Column("base_number", sa.Text, unique=True),
-        sa.Column("name", sa.Text, nullable=False),
-        sa.Column("created_at", sa.DateTime, nullable=False),
-        comment="Profile registry (later): one row per profile, editions in profile_editions.",
-    )
-    profile_editions = sa.Table(
-        "profile_editions",
-        md,
-        _key(),
-        sa.Column("profile_pk", sa.BigInteger, sa.ForeignKey("profiles.pk"), nullable=False),
-        sa.Column("edition", sa.Integer),
-        sa.Column("source", sa.Text, nullable=False),
-        sa.Column("sha256", sa.String(64), nullable=False),
-        sa.Column("status", sa.String(20), nullable=False),
-        sa.Column("created_at", sa.DateTime, nullable=False),
-        sa.UniqueConstraint("profile_pk", "sha256", name="uq_profile_editions_source"),
-    )
-    audit_log = sa.Table(
-        "audit_log",
-        md,
-        _key(),
-        sa.Column("logged_at", sa.DateTime, nullable=False),
-        sa.Column("actor", sa.Text, nullable=False),
-        sa.Column("action", sa.Text, nullable=False),
-        sa.Column("object", sa.Text),
-        sa.Column("details", sa.JSON),
-        comment="Append-only audit log of the registry (later).",
-    )
+    registry = registry_tables(md)
     catalogues = sa.Table(
         CATALOGUE_TABLE,
         md,
@@ -379,9 +350,9 @@ def build_tables(catalogue: Catalogue | None = None) -> StoreTables:
         backtest_runs=backtest_runs,
         ingest_files=ingest_files,
         ingest_batches=ingest_batches,
-        profiles=profiles,
-        profile_editions=profile_editions,
-        audit_log=audit_log,
+        profiles=registry["profiles"],
+        profile_editions=registry["profile_editions"],
+        audit_log=registry["audit_log"],
         catalogues=catalogues,
         field_columns=MappingProxyType(field_columns),
     )
