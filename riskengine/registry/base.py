@@ -1,0 +1,118 @@
+"""What every registry action shares: the transaction with its audit entry, keys, look-ups."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, TypeVar
+
+import attrs
+import sqlalchemy as sa
+
+from riskengine.registry.audit import append, current_actor, now
+from riskengine.registry.evidence import RegistryError
+from riskengine.registry.state import object_key, profile_state, table
+from riskengine.store.engine import database_errors
+from riskengine.store.migrate import ensure_schema
+
+__all__ = ["Action", "ProfileRow", "action", "next_key", "profile_row", "working_days_after"]
+
+T = TypeVar("T")
+
+
+@attrs.define
+class Action:
+    """An action under way: its connection, who acts, when, and the log entry's details."""
+
+    connection: sa.Connection
+    actor: str
+    at: dt.datetime
+    details: dict[str, Any] = attrs.field(factory=dict)
+    profile_pk: int | None = None
+
+
+@contextmanager
+def action(
+    store: sa.Engine, name: str, actor: str | None, profile_pk: int | None = None
+) -> Iterator[Action]:
+    """One registry action in one transaction: the caller sets ``profile_pk`` (if not given)
+    and ``details``; on success the log entry with the case file's state before and after is
+    appended in the same transaction, on any error nothing is written."""
+    with database_errors(store), store.begin() as connection:
+        ensure_schema(connection)
+        who = actor or current_actor(connection)
+        act = Action(connection, who, now(), profile_pk=profile_pk)
+        before = profile_state(connection, profile_pk) if profile_pk is not None else None
+        yield act
+        if act.profile_pk is None:  # pragma: no cover - every action names its profile
+            raise RegistryError(f"{name}: no profile")
+        after = profile_state(connection, act.profile_pk)
+        append(
+            connection,
+            actor=who,
+            action=name,
+            obj=object_key(act.profile_pk),
+            details=act.details,
+            hash_before=before,
+            hash_after=after,
+            at=act.at,
+        )
+
+
+def next_key(connection: sa.Connection, name: str) -> int:
+    """``max(pk) + 1`` of a registry table, inside the writing transaction."""
+    t = table(name)
+    top = connection.execute(sa.select(sa.func.max(t.c.pk))).scalar()
+    return 1 if top is None else int(top) + 1
+
+
+def insert(connection: sa.Connection, table_name: str, act: Action, **values: Any) -> int:
+    """Insert one row with a new key and the action's time and actor; returns the key."""
+    pk = next_key(connection, table_name)
+    row = {"pk": pk, "recorded_at": act.at, "recorded_by": act.actor, **values}
+    connection.execute(sa.insert(table(table_name)), row)
+    return pk
+
+
+@attrs.frozen
+class ProfileRow:
+    pk: int
+    name: str
+    sequence: int | None
+    base_number: str | None
+    status: str
+    terminated_on: dt.date | None
+
+
+def profile_row(connection: sa.Connection, number: str) -> ProfileRow:
+    """The registry profile a number names (``WW/XX/YYYY/ZZZZZ`` or with ``-VV``)."""
+    base = number.strip().rsplit("-", 1)[0] if number.count("-") else number.strip()
+    t = table("profiles")
+    row = connection.execute(
+        sa.select(
+            t.c.pk, t.c.name, t.c.sequence, t.c.base_number, t.c.status, t.c.terminated_on
+        ).where(t.c.base_number == base)
+    ).first()
+    if row is None:
+        raise RegistryError(f"the registry has no approved profile {number}")
+    return ProfileRow(*row)
+
+
+def one(connection: sa.Connection, query: sa.Select[Any], missing: Callable[[], str]) -> Any:
+    """The first row of ``query`` or a :class:`RegistryError` with ``missing()``."""
+    row = connection.execute(query).first()
+    if row is None:
+        raise RegistryError(missing())
+    return row
+
+
+def working_days_after(day: dt.date, days: int) -> dt.date:
+    """The date ``days`` working days (Monday to Friday) after ``day``; public holidays are not
+    known to riskengine and count as working days."""
+    out = day
+    while days:
+        out += dt.timedelta(days=1)
+        if out.weekday() < 5:
+            days -= 1
+    return out
