@@ -21,41 +21,51 @@ __all__ = ["Action", "ProfileRow", "action", "next_key", "profile_row", "working
 T = TypeVar("T")
 
 
-@attrs.define
 class Action:
-    """An action under way: its connection, who acts, when, and the log entry's details."""
+    """An action under way: its connection, who acts, when, and the log entry's details.
 
-    connection: sa.Connection
-    actor: str
-    at: dt.datetime
-    details: dict[str, Any] = attrs.field(factory=dict)
-    profile_pk: int | None = None
+    Setting :attr:`profile_pk` (before the action writes anything of that profile) records the
+    case file's state before the action."""
+
+    def __init__(self, connection: sa.Connection, actor: str, at: dt.datetime) -> None:
+        self.connection = connection
+        self.actor = actor
+        self.at = at
+        self.details: dict[str, Any] = {}
+        self.before: str | None = None
+        self._profile_pk: int | None = None
+
+    @property
+    def profile_pk(self) -> int | None:
+        return self._profile_pk
+
+    @profile_pk.setter
+    def profile_pk(self, pk: int) -> None:
+        if self._profile_pk is None:
+            self.before = profile_state(self.connection, pk)
+        self._profile_pk = pk
 
 
 @contextmanager
-def action(
-    store: sa.Engine, name: str, actor: str | None, profile_pk: int | None = None
-) -> Iterator[Action]:
-    """One registry action in one transaction: the caller sets ``profile_pk`` (if not given)
-    and ``details``; on success the log entry with the case file's state before and after is
-    appended in the same transaction, on any error nothing is written."""
+def action(store: sa.Engine, name: str, actor: str | None) -> Iterator[Action]:
+    """One registry action in one transaction: the caller sets ``profile_pk`` and ``details``;
+    on success the log entry with the case file's state before and after is appended in the
+    same transaction, on any error nothing is written."""
     with database_errors(store), store.begin() as connection:
         ensure_schema(connection)
         who = actor or current_actor(connection)
-        act = Action(connection, who, now(), profile_pk=profile_pk)
-        before = profile_state(connection, profile_pk) if profile_pk is not None else None
+        act = Action(connection, who, now())
         yield act
         if act.profile_pk is None:  # pragma: no cover - every action names its profile
             raise RegistryError(f"{name}: no profile")
-        after = profile_state(connection, act.profile_pk)
         append(
             connection,
             actor=who,
             action=name,
             obj=object_key(act.profile_pk),
             details=act.details,
-            hash_before=before,
-            hash_after=after,
+            hash_before=act.before,
+            hash_after=profile_state(connection, act.profile_pk),
             at=act.at,
         )
 

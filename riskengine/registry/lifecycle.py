@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from riskengine import model as m
 from riskengine.format import format_source, format_text
-from riskengine.registry.base import action, insert, one, profile_row
+from riskengine.registry.base import action, insert, next_key, one, profile_row
 from riskengine.registry.evidence import RegistryError, checked_text, gather_evidence
 from riskengine.registry.state import table
 from riskengine.syntax import parse_source
@@ -97,9 +97,10 @@ def submit(
                     "a profile's name is unique (§4.2.7)"
                 )
             if row is None:
+                act.profile_pk = next_key(c, "profiles")
                 pk = insert(c, "profiles", act, name=p.name, status="submitted")
             else:
-                pk = int(row.pk)
+                act.profile_pk = pk = int(row.pk)
                 c.execute(sa.update(profiles).where(profiles.c.pk == pk).values(status="submitted"))
             kind = "new"
         else:
@@ -121,8 +122,8 @@ def submit(
                 raise RegistryError(
                     f"submission {pending.pk} of {target.base_number} awaits the commission"
                 )
-            pk, kind = target.pk, "amend"
-        act.profile_pk = pk
+            act.profile_pk = pk = target.pk
+            kind = "amend"
         sub = insert(
             c,
             "profile_submissions",

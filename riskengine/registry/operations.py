@@ -22,6 +22,7 @@ from riskengine.registry.evidence import RegistryError, checked_text
 from riskengine.registry.lifecycle import sha256
 from riskengine.registry.state import table
 from riskengine.store.engine import database_errors
+from riskengine.syntax import parse_source
 
 __all__ = [
     "SUSPENSION_GROUNDS",
@@ -268,9 +269,12 @@ def fill(
     entered = entered_on or dt.date.today()
     with action(store, "fill", actor) as act:
         c = act.connection
-        parsed = checked_text(text, "fill.rp")
-        sf = parsed.files[0]
-        if len(sf.fills) != 1 or sf.profiles:
+        parsed = parse_source(text, "fill.rp")
+        if parsed.source is None or parsed.diagnostics:
+            checked_text(text, "fill.rp")  # raises with the syntax errors rendered
+        sf = parsed.source
+        assert sf is not None
+        if len(sf.fills) != 1 or sf.profiles or sf.lists:
             raise RegistryError("a fill entry is one `fill for NUMBER { … }` statement")
         f = sf.fills[0]
         ed = _edition(c, str(f.profile))

@@ -51,8 +51,16 @@ def _recorded() -> list[sa.Column[object]]:
     ]
 
 
-def registry_tables(md: sa.MetaData) -> dict[str, sa.Table]:
-    """Define the registry's tables in ``md`` (which must already hold ``backtest_runs``)."""
+def registry_tables(md: sa.MetaData, *, foreign_keys: bool = True) -> dict[str, sa.Table]:
+    """Define the registry's tables in ``md`` (which must already hold ``backtest_runs``).
+
+    ``foreign_keys=False`` leaves the references out: DuckDB refuses to UPDATE any column of a
+    row another table references, and registry rows (a profile's status, an edition's end) are
+    updated, so on DuckDB the registry keeps its references itself."""
+
+    def ref(target: str) -> list[sa.ForeignKey]:
+        return [sa.ForeignKey(target)] if foreign_keys else []
+
     profiles = sa.Table(
         "profiles",
         md,
@@ -70,7 +78,7 @@ def registry_tables(md: sa.MetaData) -> dict[str, sa.Table]:
         "profile_submissions",
         md,
         _key(),
-        sa.Column("profile_pk", sa.BigInteger, sa.ForeignKey("profiles.pk"), nullable=False),
+        sa.Column("profile_pk", sa.BigInteger, *ref("profiles.pk"), nullable=False),
         sa.Column("kind", sa.String(10), nullable=False),
         sa.Column("text", sa.Text, nullable=False),
         _sha("sha256"),
@@ -81,7 +89,7 @@ def registry_tables(md: sa.MetaData) -> dict[str, sa.Table]:
         sa.Column("tests_failed", sa.Integer, nullable=False),
         sa.Column("coverage", sa.Double, nullable=False),
         sa.Column(
-            "backtest_run_pk", sa.BigInteger, sa.ForeignKey("backtest_runs.pk"), nullable=False
+            "backtest_run_pk", sa.BigInteger, *ref("backtest_runs.pk"), nullable=False
         ),
         sa.Column("status", sa.String(20), nullable=False),
         *_recorded(),
@@ -93,8 +101,8 @@ def registry_tables(md: sa.MetaData) -> dict[str, sa.Table]:
         "commission_decisions",
         md,
         _key(),
-        sa.Column("profile_pk", sa.BigInteger, sa.ForeignKey("profiles.pk"), nullable=False),
-        sa.Column("submission_pk", sa.BigInteger, sa.ForeignKey("profile_submissions.pk")),
+        sa.Column("profile_pk", sa.BigInteger, *ref("profiles.pk"), nullable=False),
+        sa.Column("submission_pk", sa.BigInteger, *ref("profile_submissions.pk")),
         sa.Column("kind", sa.String(20), nullable=False),
         sa.Column("number", sa.Text, nullable=False),
         sa.Column("decided_on", sa.Date, nullable=False),
@@ -106,17 +114,17 @@ def registry_tables(md: sa.MetaData) -> dict[str, sa.Table]:
         "profile_editions",
         md,
         _key(),
-        sa.Column("profile_pk", sa.BigInteger, sa.ForeignKey("profiles.pk"), nullable=False),
+        sa.Column("profile_pk", sa.BigInteger, *ref("profiles.pk"), nullable=False),
         sa.Column("edition", sa.Integer, nullable=False),
         sa.Column("number", sa.Text, nullable=False, unique=True),
         sa.Column(
             "submission_pk",
             sa.BigInteger,
-            sa.ForeignKey("profile_submissions.pk"),
+            *ref("profile_submissions.pk"),
             nullable=False,
         ),
         sa.Column(
-            "decision_pk", sa.BigInteger, sa.ForeignKey("commission_decisions.pk"), nullable=False
+            "decision_pk", sa.BigInteger, *ref("commission_decisions.pk"), nullable=False
         ),
         sa.Column("text", sa.Text, nullable=False),
         _sha("sha256"),
@@ -135,7 +143,7 @@ def registry_tables(md: sa.MetaData) -> dict[str, sa.Table]:
         md,
         _key(),
         sa.Column(
-            "edition_pk", sa.BigInteger, sa.ForeignKey("profile_editions.pk"), nullable=False
+            "edition_pk", sa.BigInteger, *ref("profile_editions.pk"), nullable=False
         ),
         sa.Column("ground", sa.String(20), nullable=False),
         sa.Column("reason", sa.Text, nullable=False),
@@ -151,7 +159,7 @@ def registry_tables(md: sa.MetaData) -> dict[str, sa.Table]:
         "profile_suspensions",
         md,
         _key(),
-        sa.Column("profile_pk", sa.BigInteger, sa.ForeignKey("profiles.pk"), nullable=False),
+        sa.Column("profile_pk", sa.BigInteger, *ref("profiles.pk"), nullable=False),
         sa.Column("kind", sa.String(10), nullable=False),
         sa.Column("effective_on", sa.Date, nullable=False),
         sa.Column("ground", sa.String(20)),
@@ -164,9 +172,9 @@ def registry_tables(md: sa.MetaData) -> dict[str, sa.Table]:
         "regional_fills",
         md,
         _key(),
-        sa.Column("profile_pk", sa.BigInteger, sa.ForeignKey("profiles.pk"), nullable=False),
+        sa.Column("profile_pk", sa.BigInteger, *ref("profiles.pk"), nullable=False),
         sa.Column(
-            "edition_pk", sa.BigInteger, sa.ForeignKey("profile_editions.pk"), nullable=False
+            "edition_pk", sa.BigInteger, *ref("profile_editions.pk"), nullable=False
         ),
         sa.Column("office", sa.String(16), nullable=False),
         sa.Column("text", sa.Text, nullable=False),

@@ -5,7 +5,8 @@ r0001 created empty placeholders ``profiles``, ``profile_editions`` and ``audit_
 ever wrote; this revision drops them (refusing if one holds rows) and creates the registry's
 tables as :func:`riskengine.store.registry_schema.registry_tables` defines them. On SQLite and
 PostgreSQL, triggers refuse UPDATE/DELETE on the audit log and any change of an approved
-edition's text or number; DuckDB has no triggers (the chain's ``verify`` still detects edits).
+edition's text or number; DuckDB has no triggers (the chain's ``verify`` still detects edits) and the registry's
+tables get no foreign keys there (DuckDB refuses an UPDATE of any column of a referenced row).
 
 The tables are built from ``registry_schema`` as it is at this revision: a later change to those
 tables needs its own revision, and this one must then keep a frozen copy of today's definition.
@@ -38,10 +39,10 @@ depends_on = None
 _PLACEHOLDERS = ("audit_log", "profile_editions", "profiles")
 
 
-def _metadata() -> dict[str, sa.Table]:
+def _metadata(foreign_keys: bool) -> dict[str, sa.Table]:
     md = sa.MetaData(naming_convention=dict(NAMING_CONVENTION))
     sa.Table("backtest_runs", md, sa.Column("pk", sa.BigInteger, primary_key=True))
-    return registry_tables(md)
+    return registry_tables(md, foreign_keys=foreign_keys)
 
 
 def upgrade() -> None:
@@ -54,7 +55,7 @@ def upgrade() -> None:
                 "r0001 and will not drop data; move the rows away first"
             )
         op.drop_table(name)
-    tables = _metadata()
+    tables = _metadata(foreign_keys=bind.dialect.name != "duckdb")
     for name in REGISTRY_TABLES:
         tables[name].create(bind)
     if bind.dialect.name == "sqlite":
