@@ -4,6 +4,7 @@ chain and its tamper detection, the triggers that keep the log and approved text
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import os
 from collections.abc import Iterator
 
@@ -97,7 +98,11 @@ def test_the_whole_lifecycle_on_every_backend(db_url: str) -> None:
             amends=first.number,
         )
         second = r.amend(
-            store, sub.pk, decision="EC-40/2025", decided_on=D(2025, 6, 2), in_force_from=D(2025, 7, 1)
+            store,
+            sub.pk,
+            decision="EC-40/2025",
+            decided_on=D(2025, 6, 2),
+            in_force_from=D(2025, 7, 1),
         )
         assert second.number == "1A/12/2025/00001-02"
         assert "edition in force 2025-07-01" in second.text
@@ -111,19 +116,29 @@ def test_the_whole_lifecycle_on_every_backend(db_url: str) -> None:
         assert _numbers(store, D(2025, 8, 15)) == ["1A/12/2025/00001-02"]
 
         r.terminate(
-            store, "1A/12/2025/00001", decision="EC-90/2025", decided_on=D(2025, 11, 3),
+            store,
+            "1A/12/2025/00001",
+            decision="EC-90/2025",
+            decided_on=D(2025, 11, 3),
             last_day=D(2025, 11, 30),
-        )  # fmt: skip
+        )
         assert _numbers(store, D(2025, 11, 30)) == ["1A/12/2025/00001-02"]
         assert _numbers(store, D(2025, 12, 1)) == []
 
         log = _log(store)
         assert [e.action for e in log] == [
-            "submit", "approve", "clarify", "submit", "amend", "suspend", "resume", "terminate",
-        ]  # fmt: skip
+            "submit",
+            "approve",
+            "clarify",
+            "submit",
+            "amend",
+            "suspend",
+            "resume",
+            "terminate",
+        ]
         assert log[0].prev_hash == GENESIS and log[0].hash_before is None
         assert all(e.object == "profile/1" for e in log)
-        assert all(a.hash_after == b.hash_before for a, b in zip(log, log[1:], strict=False))
+        assert all(a.hash_after == b.hash_before for a, b in itertools.pairwise(log))
         assert r.verify(store) == r.Verification(8)
         with store.connect() as connection:
             eds = TABLES.profile_editions
@@ -223,36 +238,83 @@ def test_approve_and_amend_refusals(store: sa.Engine) -> None:
     early = dict(decision="EC-1", decided_on=D(2025, 3, 1), group="1A", unit="12")
     msg = _refused(store, r.approve, store, sub.pk, in_force_from=D(2025, 2, 1), **early)
     assert msg == "in force from 2025-02-01 is before the decision of 2025-03-01"
-    msg = _refused(store, r.approve, store, sub.pk, decision=" ", decided_on=D(2025, 1, 1),
-                   group="1A", unit="12", in_force_from=D(2025, 2, 1))  # fmt: skip
+    msg = _refused(
+        store,
+        r.approve,
+        store,
+        sub.pk,
+        decision=" ",
+        decided_on=D(2025, 1, 1),
+        group="1A",
+        unit="12",
+        in_force_from=D(2025, 2, 1),
+    )
     assert msg == "the commission's decision needs its number"
     msg = _refused(store, r.approve, store, 7, in_force_from=D(2025, 3, 1), **early)
     assert msg == "the registry has no submission 7"
-    msg = _refused(store, r.approve, store, sub.pk, decision="EC-1", decided_on=D(2025, 1, 1),
-                   group="1A", unit="99", in_force_from=D(2025, 2, 1))  # fmt: skip
+    msg = _refused(
+        store,
+        r.approve,
+        store,
+        sub.pk,
+        decision="EC-1",
+        decided_on=D(2025, 1, 1),
+        group="1A",
+        unit="99",
+        in_force_from=D(2025, 2, 1),
+    )
     assert "is not an initiating unit of appendix 4" in msg
 
     edition = r.approve(store, sub.pk, in_force_from=D(2025, 3, 1), **early)
     msg = _refused(store, r.approve, store, sub.pk, in_force_from=D(2025, 3, 1), **early)
     assert msg == "submission 1 is approved, not awaiting a decision"
 
-    msg = _refused(store, r.submit, store, DRAFT, tests=TESTS,
-                   backtest_run=record_backtest(store, DRAFT), amends=edition.number)  # fmt: skip
-    assert msg == "an amendment starts from the latest edition 1A/12/2025/00001-01; profile.rp is a draft"
+    msg = _refused(
+        store,
+        r.submit,
+        store,
+        DRAFT,
+        tests=TESTS,
+        backtest_run=record_backtest(store, DRAFT),
+        amends=edition.number,
+    )
+    assert (
+        msg
+        == "an amendment starts from the latest edition 1A/12/2025/00001-01; profile.rp is a draft"
+    )
 
     text = edition.text.replace("< 400", "< 450")
-    sub2 = r.submit(store, text, tests=TESTS, backtest_run=record_backtest(store, text),
-                    amends="1A/12/2025/00001")  # fmt: skip
+    sub2 = r.submit(
+        store,
+        text,
+        tests=TESTS,
+        backtest_run=record_backtest(store, text),
+        amends="1A/12/2025/00001",
+    )
     msg = _refused(store, r.approve, store, sub2.pk, in_force_from=D(2025, 3, 1), **early)
     assert msg == "submission 2 is an amendment: use `amend`"
-    msg = _refused(store, r.amend, store, sub2.pk, decision="EC-2", decided_on=D(2025, 2, 1),
-                   in_force_from=D(2025, 3, 1))  # fmt: skip
+    msg = _refused(
+        store,
+        r.amend,
+        store,
+        sub2.pk,
+        decision="EC-2",
+        decided_on=D(2025, 2, 1),
+        in_force_from=D(2025, 3, 1),
+    )
     assert msg == (
         "edition 2 must come into force after edition 1A/12/2025/00001-01 did (2025-03-01), "
         "not on 2025-03-01"
     )
-    msg = _refused(store, r.submit, store, text, tests=TESTS,
-                   backtest_run=record_backtest(store, text), amends="1A/12/2025/00001")  # fmt: skip
+    msg = _refused(
+        store,
+        r.submit,
+        store,
+        text,
+        tests=TESTS,
+        backtest_run=record_backtest(store, text),
+        amends="1A/12/2025/00001",
+    )
     assert msg == "submission 2 of 1A/12/2025/00001 awaits the commission"
 
 
@@ -271,8 +333,8 @@ def test_clarification_refusals_are_located(store: sa.Engine) -> None:
         "not allow; it needs the commission (amend):",
         "  line 15: indicator `cheap` changed",
     ]
-    assert "-        cheap \"Under 400 UAH per kg\": item.customs_value / item.net_mass < 400" in msg
-    assert "+        cheap \"Under 400 UAH per kg\": item.customs_value / item.net_mass < 450" in msg
+    assert '-        cheap "Under 400 UAH per kg": item.customs_value / item.net_mass < 400' in msg
+    assert '+        cheap "Under 400 UAH per kg": item.customs_value / item.net_mass < 450' in msg
 
     control = edition.text.replace("mandatory    from 60", "mandatory    from 50")
     msg = _refused(store, r.clarify, store, n, control, ground="10.2.1", reason="typo")
@@ -303,8 +365,9 @@ def test_suspension_and_termination_refusals(store: sa.Engine) -> None:
     n = edition.number
     msg = _refused(store, r.suspend, store, n, ground="10.2.1", on=D(2025, 3, 1), reason="x")
     assert msg.startswith("'10.2.1' is not a ground for suspension; §10.3 allows 10.3.1")
-    msg = _refused(store, r.suspend, store, "1A/12/2025/00077", ground="10.3.3",
-                   on=D(2025, 3, 1), reason="x")  # fmt: skip
+    msg = _refused(
+        store, r.suspend, store, "1A/12/2025/00077", ground="10.3.3", on=D(2025, 3, 1), reason="x"
+    )
     assert msg == "the registry has no approved profile 1A/12/2025/00077"
     msg = _refused(store, r.resume, store, n, on=D(2025, 3, 1), reason="x")
     assert msg == "1A/12/2025/00001 is not suspended"
@@ -312,25 +375,43 @@ def test_suspension_and_termination_refusals(store: sa.Engine) -> None:
     msg = _refused(store, r.suspend, store, n, ground="10.3.3", on=D(2025, 3, 2), reason="x")
     assert msg == "1A/12/2025/00001 is already suspended from 2025-03-01"
     msg = _refused(store, r.resume, store, n, on=D(2025, 2, 28), reason="x")
-    assert msg == "1A/12/2025/00001 is suspended from 2025-03-01: it cannot be resumed on 2025-02-28"
+    assert (
+        msg == "1A/12/2025/00001 is suspended from 2025-03-01: it cannot be resumed on 2025-02-28"
+    )
     r.terminate(store, n, decision="EC-9", decided_on=D(2025, 4, 1), last_day=D(2025, 4, 30))
-    msg = _refused(store, r.terminate, store, n, decision="EC-9", decided_on=D(2025, 4, 1),
-                   last_day=D(2025, 4, 30))  # fmt: skip
+    msg = _refused(
+        store,
+        r.terminate,
+        store,
+        n,
+        decision="EC-9",
+        decided_on=D(2025, 4, 1),
+        last_day=D(2025, 4, 30),
+    )
     assert msg == "1A/12/2025/00001 is terminated: it cannot be terminated"
     text = edition.text.replace("< 400", "< 450")
-    msg = _refused(store, r.submit, store, text, tests=TESTS,
-                   backtest_run=record_backtest(store, text), amends=n)  # fmt: skip
+    msg = _refused(
+        store,
+        r.submit,
+        store,
+        text,
+        tests=TESTS,
+        backtest_run=record_backtest(store, text),
+        amends=n,
+    )
     assert msg == "1A/12/2025/00001 is terminated: it cannot be amended"
 
 
 def test_termination_withdraws_an_edition_not_yet_in_force(store: sa.Engine) -> None:
     edition = _approved(store)
     text = edition.text.replace("< 400", "< 450")
-    sub = r.submit(store, text, tests=TESTS, backtest_run=record_backtest(store, text),
-                   amends=edition.number)  # fmt: skip
+    sub = r.submit(
+        store, text, tests=TESTS, backtest_run=record_backtest(store, text), amends=edition.number
+    )
     r.amend(store, sub.pk, decision="EC-2", decided_on=D(2025, 5, 1), in_force_from=D(2025, 9, 1))
-    r.terminate(store, edition.number, decision="EC-3", decided_on=D(2025, 6, 1),
-                last_day=D(2025, 6, 30))  # fmt: skip
+    r.terminate(
+        store, edition.number, decision="EC-3", decided_on=D(2025, 6, 1), last_day=D(2025, 6, 30)
+    )
     assert _numbers(store, D(2025, 6, 30)) == [edition.number]
     assert _numbers(store, D(2025, 9, 1)) == []
     with store.connect() as connection:
@@ -363,8 +444,11 @@ def test_a_fill_is_recorded_with_its_order_and_late_entry_flagged(store: sa.Engi
         rows = connection.execute(
             sa.text("SELECT responsible, viewers, late FROM regional_fills ORDER BY pk")
         ).all()
-    assert rows[0] == ('["O. Bondar, inspector, +380 44 1","P. Koval, inspector, +380 44 2"]',
-                       '["Head"]', 0)  # fmt: skip
+    assert rows[0] == (
+        '["O. Bondar, inspector, +380 44 1","P. Koval, inspector, +380 44 2"]',
+        '["Head"]',
+        0,
+    )
 
 
 def test_fill_refusals(store: sa.Engine) -> None:
@@ -378,8 +462,9 @@ def test_fill_refusals(store: sa.Engine) -> None:
     long = fill_text(n, "131", "2025-03-20", "2025-04-01 .. 2025-07-01")
     msg = _refused(store, r.fill, store, long, responsible=people, viewers=[])
     assert "longer than 3 months" in msg
-    msg = _refused(store, r.fill, store, good, responsible=people, viewers=[],
-                   entered_on=D(2025, 3, 19))  # fmt: skip
+    msg = _refused(
+        store, r.fill, store, good, responsible=people, viewers=[], entered_on=D(2025, 3, 19)
+    )
     assert msg == "the fill is entered on 2025-03-19, before its order of 2025-03-20"
     unknown = fill_text("1A/12/2025/00009-01", "1", "2025-03-20", "2025-04-01 .. 2025-06-30")
     msg = _refused(store, r.fill, store, unknown, responsible=people, viewers=[])
@@ -449,13 +534,18 @@ def test_a_removed_entry_is_named(store: sa.Engine) -> None:
 def test_reordered_entries_are_named(store: sa.Engine) -> None:
     _three_entries(store)
     # swap the content of entries 3 and 4, keys kept in place
-    columns = "logged_at, actor, action, object, details, hash_before, hash_after, prev_hash, entry_hash"
+    columns = (
+        "logged_at, actor, action, object, details, hash_before, hash_after, prev_hash, entry_hash"
+    )
     _tamper(
         store,
         f"CREATE TEMP TABLE keep AS SELECT pk, {columns} FROM audit_log WHERE pk IN (3, 4)",
-        "UPDATE audit_log SET (" + columns + ") = (SELECT " + columns
+        "UPDATE audit_log SET ("
+        + columns
+        + ") = (SELECT "
+        + columns
         + " FROM keep WHERE keep.pk = 7 - audit_log.pk) WHERE pk IN (3, 4)",
-    )  # fmt: skip
+    )
     result = r.verify(store)
     assert result.entry == 3
     assert result.problem is not None and result.problem.startswith("entry 3 (resume profile/1)")

@@ -97,7 +97,7 @@ def os_actor() -> str:
     """The operating-system user, as recorded on SQLite and DuckDB (not authenticated)."""
     try:
         return "os:" + getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name in this environment
+    except Exception:  # no user name in this environment
         return "os:unknown"
 
 
@@ -223,17 +223,17 @@ def verify(connection: sa.Connection) -> Verification:
         last[entry.object] = entry
     states = profile_states(connection)
     for key, state in states.items():
-        entry = last.get(key)
-        if entry is None:
+        found = last.get(key)
+        if found is None:
             return Verification(
                 len(log), f"profile {key} is in the registry but no log entry records it", None
             )
-        if entry.hash_after != state:
+        if found.hash_after != state:
             return Verification(
                 len(log),
-                f"the case file of {key} is not in the state entry {entry.pk} "
-                f"({entry.action}) recorded: it was changed outside the registry, or the "
+                f"the case file of {key} is not in the state entry {found.pk} "
+                f"({found.action}) recorded: it was changed outside the registry, or the "
                 "entries after it were removed",
-                entry.pk,
+                found.pk,
             )
     return result

@@ -13,7 +13,7 @@ from riskengine.backtest.run import profile_sha256
 from riskengine.checks import CheckResult, check_sources
 from riskengine.diagnostics import RiskEngineError
 from riskengine.evaluator.engine import Engine
-from riskengine.profiletest import Status, TestFileError, parse_test_text, run_tests
+from riskengine.profiletest import Diff, Status, TestFileError, parse_test_text, run_tests
 from riskengine.store.schema import TABLES
 
 __all__ = ["Evidence", "RegistryError", "checked_text", "gather_evidence"]
@@ -57,6 +57,10 @@ def _one_profile(result: CheckResult, file: str) -> tuple[m.SourceFile, m.Profil
     return source, source.profiles[0]
 
 
+def _diffs(diffs: tuple[Diff, ...]) -> str:
+    return "; ".join(f"{d.field} expected {d.expected}, got {d.actual}" for d in diffs)
+
+
 def _tests(text: str, file: str, tests: str) -> tuple[int, int, float]:
     stem = file.rsplit("/", 1)[-1].removesuffix(".rp")
     try:
@@ -69,7 +73,10 @@ def _tests(text: str, file: str, tests: str) -> tuple[int, int, float]:
     if bad:
         lines = [
             f"  {r.status} {r.case.name}: "
-            + (r.error or "; ".join(f"{d.field} expected {d.expected}, got {d.actual}" for d in r.diffs))
+            + (
+                r.error
+                or "; ".join(f"{d.field} expected {d.expected}, got {d.actual}" for d in r.diffs)
+            )
             for r in bad
         ]
         raise RegistryError(

@@ -106,7 +106,9 @@ def submit(
         else:
             target = profile_row(c, amends)
             if target.status != "approved":
-                raise RegistryError(f"{target.base_number} is {target.status}: it cannot be amended")
+                raise RegistryError(
+                    f"{target.base_number} is {target.status}: it cannot be amended"
+                )
             latest = _latest_edition(c, target.pk)
             if p.number is None or str(p.number) != latest.number:
                 raise RegistryError(
@@ -227,7 +229,9 @@ def approve(
                 f"in force from {in_force_from} is before the decision of {decided_on}"
             )
         if in_force_to is not None and in_force_to < in_force_from:
-            raise RegistryError(f"in force to {in_force_to} is before in force from {in_force_from}")
+            raise RegistryError(
+                f"in force to {in_force_to} is before in force from {in_force_from}"
+            )
         top = c.execute(sa.select(sa.func.max(profiles.c.sequence))).scalar()
         sequence = 1 if top is None else int(top) + 1
         if sequence > MAX_SEQUENCE:
@@ -298,9 +302,7 @@ def return_for_rework(
         c = act.connection
         row = one(
             c,
-            sa.select(subs.c.profile_pk, subs.c.status, subs.c.kind).where(
-                subs.c.pk == submission
-            ),
+            sa.select(subs.c.profile_pk, subs.c.status, subs.c.kind).where(subs.c.pk == submission),
             lambda: f"the registry has no submission {submission}",
         )
         if row.status != "pending":
@@ -453,9 +455,7 @@ def terminate(
             raise RegistryError(f"{p.base_number} is {p.status}: it cannot be terminated")
         _decision(c, act, p.pk, None, "terminate", decision, decided_on)
         live = eds.c.profile_pk == p.pk
-        c.execute(
-            sa.update(eds).where(live, eds.c.in_force_from > last_day).values(withdrawn=True)
-        )
+        c.execute(sa.update(eds).where(live, eds.c.in_force_from > last_day).values(withdrawn=True))
         c.execute(
             sa.update(eds)
             .where(

@@ -150,9 +150,7 @@ def clarify(
 def _events(c: sa.Connection, profile_pk: int) -> list[sa.Row[tuple[str, dt.date]]]:
     s = table("profile_suspensions")
     rows = c.execute(
-        sa.select(s.c.kind, s.c.effective_on)
-        .where(s.c.profile_pk == profile_pk)
-        .order_by(s.c.pk)
+        sa.select(s.c.kind, s.c.effective_on).where(s.c.profile_pk == profile_pk).order_by(s.c.pk)
     )
     return list(rows)  # type: ignore[arg-type]
 
@@ -322,9 +320,7 @@ def fill(
             "late": late,
             "sha256": sha256(text),
         }
-    return FillRecord(
-        pk, f.office, f.order.number, f.order.date, f.valid.start, f.valid.end, late
-    )
+    return FillRecord(pk, f.office, f.order.number, f.order.date, f.valid.start, f.valid.end, late)
 
 
 @attrs.frozen

@@ -58,18 +58,14 @@ def _rows(connection: sa.Connection, profile_pk: int | None) -> dict[int, dict[s
     if profile_pk is not None:
         query = query.where(profiles.c.pk == profile_pk)
     for row in connection.execute(query):
-        files[int(row.pk)]["profiles"].append(
-            {k: _plain(v) for k, v in row._mapping.items()}
-        )
+        files[int(row.pk)]["profiles"].append({k: _plain(v) for k, v in row._mapping.items()})
     for name in _DIRECT:
         t = table(name)
         query = sa.select(*t.c).order_by(t.c.pk)
         if profile_pk is not None:
             query = query.where(t.c.profile_pk == profile_pk)
         for row in connection.execute(query):
-            files[int(row.profile_pk)][name].append(
-                {k: _plain(v) for k, v in row._mapping.items()}
-            )
+            files[int(row.profile_pk)][name].append({k: _plain(v) for k, v in row._mapping.items()})
     clar, ed = table("profile_clarifications"), table("profile_editions")
     query = (
         sa.select(ed.c.profile_pk, *clar.c)

@@ -88,9 +88,7 @@ def registry_tables(md: sa.MetaData, *, foreign_keys: bool = True) -> dict[str, 
         sa.Column("tests_passed", sa.Integer, nullable=False),
         sa.Column("tests_failed", sa.Integer, nullable=False),
         sa.Column("coverage", sa.Double, nullable=False),
-        sa.Column(
-            "backtest_run_pk", sa.BigInteger, *ref("backtest_runs.pk"), nullable=False
-        ),
+        sa.Column("backtest_run_pk", sa.BigInteger, *ref("backtest_runs.pk"), nullable=False),
         sa.Column("status", sa.String(20), nullable=False),
         *_recorded(),
         comment="A text submitted to the commission (new profile or amendment) with its "
@@ -123,9 +121,7 @@ def registry_tables(md: sa.MetaData, *, foreign_keys: bool = True) -> dict[str, 
             *ref("profile_submissions.pk"),
             nullable=False,
         ),
-        sa.Column(
-            "decision_pk", sa.BigInteger, *ref("commission_decisions.pk"), nullable=False
-        ),
+        sa.Column("decision_pk", sa.BigInteger, *ref("commission_decisions.pk"), nullable=False),
         sa.Column("text", sa.Text, nullable=False),
         _sha("sha256"),
         sa.Column("approved_on", sa.Date, nullable=False),
@@ -142,9 +138,7 @@ def registry_tables(md: sa.MetaData, *, foreign_keys: bool = True) -> dict[str, 
         "profile_clarifications",
         md,
         _key(),
-        sa.Column(
-            "edition_pk", sa.BigInteger, *ref("profile_editions.pk"), nullable=False
-        ),
+        sa.Column("edition_pk", sa.BigInteger, *ref("profile_editions.pk"), nullable=False),
         sa.Column("ground", sa.String(20), nullable=False),
         sa.Column("reason", sa.Text, nullable=False),
         _sha("before_sha256"),
@@ -173,9 +167,7 @@ def registry_tables(md: sa.MetaData, *, foreign_keys: bool = True) -> dict[str, 
         md,
         _key(),
         sa.Column("profile_pk", sa.BigInteger, *ref("profiles.pk"), nullable=False),
-        sa.Column(
-            "edition_pk", sa.BigInteger, *ref("profile_editions.pk"), nullable=False
-        ),
+        sa.Column("edition_pk", sa.BigInteger, *ref("profile_editions.pk"), nullable=False),
         sa.Column("office", sa.String(16), nullable=False),
         sa.Column("text", sa.Text, nullable=False),
         _sha("sha256"),

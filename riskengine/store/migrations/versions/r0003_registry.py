@@ -5,8 +5,9 @@ r0001 created empty placeholders ``profiles``, ``profile_editions`` and ``audit_
 ever wrote; this revision drops them (refusing if one holds rows) and creates the registry's
 tables as :func:`riskengine.store.registry_schema.registry_tables` defines them. On SQLite and
 PostgreSQL, triggers refuse UPDATE/DELETE on the audit log and any change of an approved
-edition's text or number; DuckDB has no triggers (the chain's ``verify`` still detects edits) and the registry's
-tables get no foreign keys there (DuckDB refuses an UPDATE of any column of a referenced row).
+edition's text or number. DuckDB has no triggers (the chain's ``verify`` still detects edits)
+and the registry's tables get no foreign keys there (DuckDB refuses an UPDATE of any column of a
+referenced row).
 
 The tables are built from ``registry_schema`` as it is at this revision: a later change to those
 tables needs its own revision, and this one must then keep a frozen copy of today's definition.
