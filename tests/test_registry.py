@@ -581,3 +581,50 @@ def test_the_actor_is_the_os_user_on_sqlite(store: sa.Engine) -> None:
     with store.connect() as connection:
         recorded = connection.execute(sa.text("SELECT recorded_by FROM profiles")).scalar_one()
     assert recorded == "os:" + getpass.getuser()
+
+
+# ------------------------------------------------------------------------------------ migration
+
+
+def test_r0003_goes_down_to_r0002_and_up_again(db_url: str) -> None:
+    from alembic import command
+
+    from riskengine.store import migrate
+
+    store = new_store(db_url)
+    try:
+        _approved(store)
+        with store.begin() as connection:
+            # the downgrade drops the registry's tables with their rows and triggers
+            command.downgrade(migrate.alembic_config(connection), "r0002")
+            assert migrate.current_revision(connection) == "r0002"
+            assert "profile_submissions" not in sa.inspect(connection).get_table_names()
+            command.upgrade(migrate.alembic_config(connection), "head")
+            assert migrate.current_revision(connection) == "r0003"
+        assert _approved(store).number == "1A/12/2025/00001-01"
+    finally:
+        store.dispose()
+
+
+def test_r0003_will_not_drop_a_placeholder_holding_rows(tmp_path: os.PathLike[str]) -> None:
+    from riskengine.store import migrate
+    from riskengine.store.engine import connect
+
+    engine = connect(f"sqlite:///{os.path.join(tmp_path, 'old.db')}")
+    try:
+        with engine.begin() as connection:
+            migrate.upgrade_connection(connection, revision="r0002")
+            connection.execute(
+                sa.text(
+                    "INSERT INTO audit_log (pk, logged_at, actor, action) "
+                    "VALUES (1, '2025-01-01 00:00:00', 'x', 'y')"
+                )
+            )
+        with pytest.raises(RuntimeError) as info, engine.begin() as connection:
+            migrate.upgrade_connection(connection)
+        assert str(info.value) == (
+            "table audit_log holds 1 rows: r0003 replaces the empty placeholder tables of r0001 "
+            "and will not drop data; move the rows away first"
+        )
+    finally:
+        engine.dispose()
