@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from riskengine import registry as r
 from riskengine.checks import check_sources
 from riskengine.format import format_text
+from riskengine.registry import audit
 from riskengine.registry.audit import GENESIS
 from riskengine.registry.lifecycle import sha256
 from riskengine.store.schema import TABLES
@@ -138,6 +139,10 @@ def test_the_whole_lifecycle_on_every_backend(db_url: str) -> None:
         ]
         assert log[0].prev_hash == GENESIS and log[0].hash_before is None
         assert all(e.object == "profile/1" for e in log)
+        if db_url.startswith("postgresql"):
+            assert {e.actor for e in log} == {"db:postgres"}  # the database login
+        else:
+            assert {e.actor for e in log} == {audit.os_actor()}
         assert all(a.hash_after == b.hash_before for a, b in itertools.pairwise(log))
         assert r.verify(store) == r.Verification(8)
         with store.connect() as connection:
@@ -151,6 +156,27 @@ def test_the_whole_lifecycle_on_every_backend(db_url: str) -> None:
         ]
     finally:
         store.dispose()
+
+
+def test_a_real_backtest_run_is_the_evidence(store: sa.Engine, tmp_path: os.PathLike[str]) -> None:
+    from click.testing import CliRunner
+
+    from riskengine.cli import cli
+
+    draft = os.path.join(tmp_path, "footwear.rp")
+    with open(draft, "w", encoding="utf-8") as f:
+        f.write(DRAFT)
+    url = store.url.render_as_string(hide_password=False)
+    args = ["backtest", draft, "--db", url, "--from", "2025-01-01", "--to", "2025-12-31"]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    sub = r.submit(store, DRAFT, tests=TESTS, backtest_run=1, file="footwear.rp")
+    assert (sub.pk, sub.kind) == (1, "new")
+    with store.connect() as connection:
+        row = connection.execute(
+            sa.text("SELECT backtest_run_pk, tests_passed, coverage FROM profile_submissions")
+        ).one()
+    assert tuple(row) == (1, 1, 50.0)
 
 
 def test_the_approved_text_is_the_formatters_and_keeps_the_comments(store: sa.Engine) -> None:
@@ -628,3 +654,20 @@ def test_r0003_will_not_drop_a_placeholder_holding_rows(tmp_path: os.PathLike[st
         )
     finally:
         engine.dispose()
+
+
+def test_a_key_taken_by_a_concurrent_action_is_a_clear_refusal(
+    store: sa.Engine, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from riskengine.registry import base
+
+    r.submit(store, DRAFT, tests=TESTS, backtest_run=record_backtest(store, DRAFT))
+    # what a concurrent writer would see: the same max(pk) + 1 as the other transaction
+    monkeypatch.setattr(base, "next_key", lambda connection, name: 1)
+    other = DRAFT.replace("Undervalued footwear from China", "Other")
+    msg = _refused(store, r.submit, store, other, tests=TESTS,
+                   backtest_run=record_backtest(store, other))  # fmt: skip
+    assert msg.startswith("submit refused by the database (UNIQUE constraint failed: profiles.pk)")
+    assert msg.endswith(
+        "another registry action ran at the same time; nothing was written, try again"
+    )

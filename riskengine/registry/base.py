@@ -47,11 +47,25 @@ class Action:
 
 
 @contextmanager
+def _concurrent(name: str) -> Iterator[None]:
+    """Two actions at once may both take the same new key or number; the database's unique
+    constraints refuse the second, which is reported as such (nothing of it was written)."""
+    try:
+        yield
+    except sa.exc.IntegrityError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        raise RegistryError(
+            f"{name} refused by the database ({reason}): another registry action ran at the "
+            "same time; nothing was written, try again"
+        ) from None
+
+
+@contextmanager
 def action(store: sa.Engine, name: str, actor: str | None) -> Iterator[Action]:
     """One registry action in one transaction: the caller sets ``profile_pk`` and ``details``;
     on success the log entry with the case file's state before and after is appended in the
     same transaction, on any error nothing is written."""
-    with database_errors(store), store.begin() as connection:
+    with _concurrent(name), database_errors(store), store.begin() as connection:
         ensure_schema(connection)
         who = actor or current_actor(connection)
         act = Action(connection, who, now())
