@@ -404,6 +404,12 @@ def test_suspension_and_termination_refusals(store: sa.Engine) -> None:
     assert (
         msg == "1A/12/2025/00001 is suspended from 2025-03-01: it cannot be resumed on 2025-02-28"
     )
+    msg = _refused(store, r.terminate, store, n, decision="EC-9", decided_on=D(2025, 4, 1),
+                   last_day=D(2025, 3, 30))  # fmt: skip
+    assert msg == (
+        "a decision of 2025-04-01 cannot end the profile in the past (2025-03-30): the earliest "
+        "last day is the day before the decision"
+    )
     r.terminate(store, n, decision="EC-9", decided_on=D(2025, 4, 1), last_day=D(2025, 4, 30))
     msg = _refused(
         store,
@@ -495,6 +501,12 @@ def test_fill_refusals(store: sa.Engine) -> None:
     unknown = fill_text("1A/12/2025/00009-01", "1", "2025-03-20", "2025-04-01 .. 2025-06-30")
     msg = _refused(store, r.fill, store, unknown, responsible=people, viewers=[])
     assert msg.startswith("the registry has no edition 1A/12/2025/00009-01")
+    before = fill_text(n, "131", "2024-09-20", "2024-10-01 .. 2024-12-31")
+    msg = _refused(store, r.fill, store, before, responsible=people, viewers=[])
+    assert msg == (
+        f"the fill is valid 2024-10-01 .. 2024-12-31, when {n} is not in force "
+        "(2025-02-01 .. 2026-12-31)"
+    )
     central = _approved(store).number
     msg = _refused(store, r.fill, store, good.replace(n, central), responsible=people, viewers=[])
     assert "1A/12/2025/00002-01" in msg

@@ -453,6 +453,11 @@ def terminate(
         act.profile_pk = p.pk
         if p.status != "approved":
             raise RegistryError(f"{p.base_number} is {p.status}: it cannot be terminated")
+        if last_day < decided_on - dt.timedelta(days=1):
+            raise RegistryError(
+                f"a decision of {decided_on} cannot end the profile in the past ({last_day}): "
+                "the earliest last day is the day before the decision"
+            )
         _decision(c, act, p.pk, None, "terminate", decision, decided_on)
         live = eds.c.profile_pk == p.pk
         c.execute(sa.update(eds).where(live, eds.c.in_force_from > last_day).values(withdrawn=True))

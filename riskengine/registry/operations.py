@@ -52,9 +52,14 @@ def _edition(c: sa.Connection, number: str) -> sa.Row[tuple[int, int, str, bool]
     eds = table("profile_editions")
     return one(  # type: ignore[no-any-return]
         c,
-        sa.select(eds.c.pk, eds.c.profile_pk, eds.c.text, eds.c.withdrawn).where(
-            eds.c.number == number.strip()
-        ),
+        sa.select(
+            eds.c.pk,
+            eds.c.profile_pk,
+            eds.c.text,
+            eds.c.withdrawn,
+            eds.c.in_force_from,
+            eds.c.in_force_to,
+        ).where(eds.c.number == number.strip()),
         lambda: f"the registry has no edition {number} (give the full number WW/XX/YYYY/ZZZZZ-VV)",
     )
 
@@ -292,6 +297,14 @@ def fill(
         if entered < f.order.date:
             raise RegistryError(
                 f"the fill is entered on {entered}, before its order of {f.order.date}"
+            )
+        if f.valid.end < ed.in_force_from or (
+            ed.in_force_to is not None and f.valid.start > ed.in_force_to
+        ):
+            until = "" if ed.in_force_to is None else str(ed.in_force_to)
+            raise RegistryError(
+                f"the fill is valid {f.valid.start} .. {f.valid.end}, when {f.profile} is not in "
+                f"force ({ed.in_force_from} .. {until})"
             )
         late = entered > working_days_after(f.order.date, ENTRY_DAYS)
         pk = insert(
