@@ -683,3 +683,24 @@ def test_a_key_taken_by_a_concurrent_action_is_a_clear_refusal(
     assert msg.endswith(
         "another registry action ran at the same time; nothing was written, try again"
     )
+
+
+def test_verify_names_an_edited_entry_on_every_backend(db_url: str) -> None:
+    """Someone able to lift the guard (SQLite: drop the trigger; PostgreSQL: a superuser
+    disabling the table's triggers; DuckDB: none) edits entry 2: verify names it."""
+    store = new_store(db_url)
+    try:
+        _approved(store)
+        with store.begin() as connection:
+            lift = {
+                "sqlite": ["DROP TRIGGER audit_log_no_update"],
+                "postgresql": ["ALTER TABLE audit_log DISABLE TRIGGER USER"],
+            }.get(connection.dialect.name, [])
+            for statement in lift:
+                connection.execute(sa.text(statement))
+            connection.execute(sa.text("UPDATE audit_log SET details = '{}' WHERE pk = 2"))
+        assert r.verify(store) == r.Verification(
+            2, "entry 2 (approve profile/1) was edited: its content no longer matches its hash", 2
+        )
+    finally:
+        store.dispose()
