@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any
 
 import attrs
 import sqlalchemy as sa
@@ -16,9 +16,16 @@ from riskengine.registry.state import object_key, profile_state, table
 from riskengine.store.engine import database_errors
 from riskengine.store.migrate import ensure_schema
 
-__all__ = ["Action", "ProfileRow", "action", "next_key", "profile_row", "working_days_after"]
-
-T = TypeVar("T")
+__all__ = [
+    "Action",
+    "ProfileRow",
+    "action",
+    "insert",
+    "next_key",
+    "one",
+    "profile_row",
+    "working_days_after",
+]
 
 
 class Action:

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 
 from riskengine import model as m
 from riskengine.format import format_source, format_text
-from riskengine.registry.base import action, insert, next_key, one, profile_row
+from riskengine.registry.base import Action, action, insert, next_key, one, profile_row
 from riskengine.registry.evidence import RegistryError, checked_text, gather_evidence
 from riskengine.registry.state import table
 from riskengine.syntax import parse_source
@@ -173,15 +173,20 @@ def _pending(c: sa.Connection, submission: int, kind: str) -> sa.Row[tuple[int, 
 
 
 def _decision(
-    c: sa.Connection, act: object, profile_pk: int, sub: int | None, kind: str, number: str,
+    c: sa.Connection,
+    act: Action,
+    profile_pk: int,
+    sub: int | None,
+    kind: str,
+    number: str,
     decided_on: dt.date,
-) -> int:  # fmt: skip
+) -> int:
     if not number.strip():
         raise RegistryError("the commission's decision needs its number")
     return insert(
         c,
         "commission_decisions",
-        act,  # type: ignore[arg-type]
+        act,
         profile_pk=profile_pk,
         submission_pk=sub,
         kind=kind,
@@ -219,7 +224,7 @@ def approve(
 ) -> Edition:
     """Record the commission's approval: the next sequence number ZZZZZ, edition 01, the number
     ``group/unit/YEAR/ZZZZZ-01`` (YEAR of the decision) written into the approved text."""
-    profiles, eds = table("profiles"), table("profile_editions")
+    profiles = table("profiles")
     with action(store, "approve", actor) as act:
         c = act.connection
         row = _pending(c, submission, "new")
@@ -276,7 +281,6 @@ def approve(
             in_force_to=in_force_to,
             withdrawn=False,
         )
-        del eds
         act.details = {
             "submission": submission,
             "decision": decision,
