@@ -156,7 +156,10 @@ def ingest(
                 if os.path.exists(shown)
                 else " (the file is no longer there: --force writes it again)"
             )
-            click.echo(f"{result.rows_rejected} rows were rejected: {shown}{gone}")
+            click.echo(
+                f"{plural(result.rows_rejected, 'row')} "
+                f"{'was' if result.rows_rejected == 1 else 'were'} rejected: {shown}{gone}"
+            )
             sys.exit(1)
         return
     resumed = f", resumed after row {result.resumed_from}" if result.resumed_from else ""
@@ -168,7 +171,8 @@ def ingest(
     )
     if result.declarations_apart:
         click.echo(
-            f"{result.declarations_apart} declarations had rows apart from each other in the "
+            f"{plural(result.declarations_apart, 'declaration')} had rows apart from each "
+            "other in the "
             "file: each was put together and stored whole, or rejected whole (a file sorted "
             f"by {'its group_by column' if mapping is None else mapping.group_by} is read once)"
         )

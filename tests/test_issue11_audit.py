@@ -1,0 +1,86 @@
+"""Issue 11 replayed as a user would: the command, what it prints, its exit status.
+
+Each test is one scenario of the issue run through the command line (or the Python API) on a
+scratch folder; the assertions are on what the user sees.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from click.testing import CliRunner
+
+from riskengine.cli import cli
+
+MAPPING = """\
+[source]
+format = "csv"
+delimiter = ";"
+group_by = "ID"
+[fields]
+"declaration.id" = "ID"
+"declaration.date" = "DATE"
+"declaration.office" = "OFFICE"
+"declaration.declarant.id" = "DECLARANT"
+"item.hs_code" = "HS"
+"item.customs_value" = "VALUE"
+"item.net_mass" = "NET"
+"""
+HEADER = "ID;DATE;OFFICE;DECLARANT;HS;VALUE;NET\n"
+
+
+def _row(decl: str, hs: str, value: str = "100") -> str:
+    return f"{decl};2025-01-01;UA100110;1;{hs};{value};10\n"
+
+
+def _init(tmp_path: Path) -> str:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    result = CliRunner().invoke(cli, ["db", "init", "--db", url])
+    assert result.exit_code == 0, result.output
+    return url
+
+
+def test_one_declaration_apart_is_said_in_the_singular(tmp_path: Path) -> None:
+    """Rows A, B, A: A stored with both items, and the note reads "1 declaration had"."""
+    url = _init(tmp_path)
+    (tmp_path / "map.toml").write_text(MAPPING)
+    export = tmp_path / "aba.csv"
+    export.write_text(
+        HEADER + _row("A", "6403990000") + _row("B", "6403990000") + _row("A", "6404990000", "300")
+    )
+    result = CliRunner().invoke(
+        cli, ["ingest", str(export), "--mapping", str(tmp_path / "map.toml"), "--db", url]
+    )
+    assert result.exit_code == 0, result.output
+    assert "2 declarations added" in result.output
+    assert "1 declaration had rows apart from each other in the file" in result.output
+    assert "1 declarations" not in result.output
+    engine = sa.create_engine(url)
+    with engine.connect() as c:
+        items = c.execute(
+            sa.text(
+                "select d.id, i.hs_code from items i join declarations d "
+                "on d.pk = i.decl_pk order by d.id, i.item_no"
+            )
+        ).all()
+    engine.dispose()
+    assert [tuple(r) for r in items] == [
+        ("A", "6403990000"),
+        ("A", "6404990000"),
+        ("B", "6403990000"),
+    ]
+
+
+def test_unchanged_ingest_with_one_reject_says_row_was(tmp_path: Path) -> None:
+    url = _init(tmp_path)
+    (tmp_path / "map.toml").write_text(MAPPING)
+    export = tmp_path / "one_bad.csv"
+    export.write_text(HEADER + _row("A", "6403990000") + _row("B", "6403990000", "1_000"))
+    args = ["ingest", str(export), "--mapping", str(tmp_path / "map.toml"), "--db", url]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 1, first.output
+    assert "1 row rejected" in first.output
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code == 1, again.output
+    assert f"1 row was rejected: {export}.rejects.csv\n" in again.output
