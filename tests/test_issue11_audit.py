@@ -84,3 +84,23 @@ def test_unchanged_ingest_with_one_reject_says_row_was(tmp_path: Path) -> None:
     again = CliRunner().invoke(cli, args)
     assert again.exit_code == 1, again.output
     assert f"1 row was rejected: {export}.rejects.csv\n" in again.output
+
+
+def test_catalogue_help_says_where_the_default_comes_from() -> None:
+    """Item 8: the store remembers its catalogue; the help of a command that opens no store
+    (sql, test) does not promise the store's catalogue, db init says it records it."""
+
+    def option_help(*command: str) -> str:
+        result = CliRunner().invoke(cli, [*command, "--help"], terminal_width=200)
+        assert result.exit_code == 0, result.output
+        line = next(x for x in result.output.splitlines() if x.strip().startswith("--catalogue"))
+        return line
+
+    for command in (("sql",), ("test",)):
+        shown = option_help(*command)
+        assert "store" not in shown, shown
+        assert "[[reason]]" in shown
+    for command in (("db", "init"), ("db", "upgrade")):
+        assert "the store records it" in option_help(*command)
+    for command in (("backtest",), ("ingest",)):
+        assert "the catalogue the store was initialised with" in option_help(*command)

@@ -23,7 +23,14 @@ from riskengine.backtest.pushdown import BREAKDOWNS, PlannedProfile
 from riskengine.backtest.run import BacktestOptions, planned_from, run_backtest
 from riskengine.backtest.selected import CHANGES, SELECTED, Lists, RowWriter
 from riskengine.checks import load_checked
-from riskengine.cli.common import elapsed_status, expand_paths, open_store, plural, use_color
+from riskengine.cli.common import (
+    catalogue_option,
+    elapsed_status,
+    expand_paths,
+    open_store,
+    plural,
+    use_color,
+)
 from riskengine.render.terminal import terminal_console
 
 __all__ = ["backtest"]
@@ -245,7 +252,7 @@ def _connect(url: str | None, memory_limit: str | None, catalogue_path: str | No
     is_flag=True,
     help="Count every control result on a selected declaration, whatever its procedure.",
 )
-@click.option("--catalogue", "catalogue_path", type=click.Path(exists=True, dir_okay=False))
+@catalogue_option
 @click.option("--no-history", is_flag=True, help="Treat negative/positive history as 0.")
 @click.option("--no-record", is_flag=True, help="Do not record the run in the store.")
 @click.option(

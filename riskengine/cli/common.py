@@ -35,6 +35,8 @@ __all__ = [
     "Settings",
     "atomic_write",
     "catalogue_option",
+    "catalogue_option_no_store",
+    "catalogue_option_recorded",
     "echo_diagnostics",
     "elapsed_status",
     "expand_paths",
@@ -232,16 +234,44 @@ def store_url_option(func: click.decorators.FC) -> click.decorators.FC:
     )(func)
 
 
-def catalogue_option(func: click.decorators.FC) -> click.decorators.FC:
-    """``--catalogue FILE``: a user catalogue extending the built-in fields."""
+CATALOGUE_HELP = (
+    "A user catalogue (TOML: [[field]] and [[reason]] tables) extending the built-in fields "
+    "and reasons. Default: the catalogue the store was initialised with (db init "
+    "--catalogue), else the built-in."
+)
+CATALOGUE_RECORDED_HELP = (
+    "A user catalogue (TOML: [[field]] and [[reason]] tables) extending the built-in fields "
+    "and reasons; the store records it, and later commands use it without --catalogue."
+)
+CATALOGUE_NO_STORE_HELP = (
+    "A user catalogue (TOML: [[field]] and [[reason]] tables) extending the built-in fields "
+    "and reasons (default: the built-in ones)."
+)
+
+
+def catalogue_option(
+    func: click.decorators.FC, help_text: str = CATALOGUE_HELP
+) -> click.decorators.FC:
+    """``--catalogue FILE``: a user catalogue extending the built-in fields (``help_text``
+    says where the default comes from: the store's catalogue, or none for a command that opens
+    no store)."""
     return click.option(
         "--catalogue",
         "catalogue_path",
         type=click.Path(exists=True, dir_okay=False),
         default=None,
-        help="A user catalogue (TOML, [[field]] tables) extending the built-in fields. Default: "
-        "the catalogue the store was initialised with (db init --catalogue), else the built-in.",
+        help=help_text,
     )(func)
+
+
+def catalogue_option_recorded(func: click.decorators.FC) -> click.decorators.FC:
+    """``--catalogue FILE`` of ``db init`` and ``db upgrade``: the catalogue the store records."""
+    return catalogue_option(func, CATALOGUE_RECORDED_HELP)
+
+
+def catalogue_option_no_store(func: click.decorators.FC) -> click.decorators.FC:
+    """``--catalogue FILE`` of a command that reads no store (``sql``, ``test``)."""
+    return catalogue_option(func, CATALOGUE_NO_STORE_HELP)
 
 
 def _given_catalogue(catalogue_path: str | None) -> Catalogue | None:

@@ -11,7 +11,7 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from riskengine.cli.common import catalogue_option, expand_paths, iso_date
+from riskengine.cli.common import catalogue_option_no_store, expand_paths, iso_date
 
 __all__ = ["DIALECTS", "compiled_sql", "sql"]
 
@@ -147,7 +147,7 @@ def _breakdowns(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--to", "date_to", callback=iso_date, help="Last day (default: today).")
 @click.option("--by", callback=_breakdowns, help="Breakdowns as in backtest: month,office,regime.")
 @click.option("--no-history", is_flag=True, help="Without the negative/positive history joins.")
-@catalogue_option
+@catalogue_option_no_store
 def sql(
     paths: Sequence[Path],
     dialect: str,
