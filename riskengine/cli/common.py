@@ -339,8 +339,9 @@ def iso_date(ctx: click.Context, param: click.Parameter, value: str | None) -> d
 @contextmanager
 def elapsed_status(description: str, quiet: bool = False) -> Iterator[None]:
     """A spinner with the elapsed time on standard error while a long step runs, then
-    ``description: done in 12.3 s`` there; only when standard error is a terminal (JSON, CSV
-    and tables on standard output stay clean, and nothing is written when it is redirected)."""
+    ``description: done in 12.3 s`` (or ``37 ms``, ``3 min 05 s``) there; only when standard
+    error is a terminal (JSON, CSV and tables on standard output stay clean, and nothing is
+    written when it is redirected)."""
     import time
 
     from rich.console import Console
@@ -360,7 +361,9 @@ def elapsed_status(description: str, quiet: bool = False) -> Iterator[None]:
     ) as progress:
         progress.add_task(description, total=None)
         yield
-    console.print(f"{description}: done in {time.perf_counter() - started:.1f} s", markup=False)
+    from riskengine.render.words import duration
+
+    console.print(f"{description}: done in {duration(time.perf_counter() - started)}", markup=False)
 
 
 @contextmanager

@@ -106,4 +106,6 @@ def db_analyze(url: str | None) -> None:
         seconds = analyze(engine)
     finally:
         engine.dispose()
-    click.echo(f"store {shown_url(url)}: statistics refreshed in {seconds:.1f} s")
+    from riskengine.render.words import duration
+
+    click.echo(f"store {shown_url(url)}: statistics refreshed in {duration(seconds)}")
