@@ -77,9 +77,20 @@ def _thresholds(path: str | None, high: float | None, low: float | None) -> Thre
     if path is not None:
         try:
             text = Path(path).read_text(encoding="utf-8")
-            table = tomllib.loads(text).get("backtest", {})
+            document = tomllib.loads(text)
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise click.BadParameter(f"{path}: {exc}", param_hint="--config") from None
+        if "backtest" not in document:
+            # thresholds at the top level or under a misspelt table would be silently ignored
+            found = ", ".join(
+                f"[{k}]" if isinstance(v, dict) else repr(k) for k, v in document.items()
+            )
+            raise click.BadParameter(
+                f"{path}: no [backtest] table ({'found ' + found if found else 'the file is empty'}"
+                "): the thresholds go under [backtest], e.g. [backtest] high_selectivity = 5.0",
+                param_hint="--config",
+            )
+        table = document["backtest"]
         if not isinstance(table, dict):
             raise click.BadParameter(f"{path}: [backtest] must be a table", param_hint="--config")
         data = dict(table)
