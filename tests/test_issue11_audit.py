@@ -104,3 +104,59 @@ def test_catalogue_help_says_where_the_default_comes_from() -> None:
         assert "the store records it" in option_help(*command)
     for command in (("backtest",), ("ingest",)):
         assert "the catalogue the store was initialised with" in option_help(*command)
+
+
+ONE_DECLARATION = (
+    '{"id": "K1", "date": "2025-03-01", "office": "UA100110", "declarant": {"id": "1"}, '
+    '"items": [{"hs_code": "6403990000", "customs_value": 5, "net_mass": 1}]}\n'
+)
+FOOTWEAR = """\
+profile draft "Footwear" {
+    indicators {
+        footwear: item.hs_code starts with ("6403")
+    }
+    degree = 100 * footwear
+    message "footwear {item.hs_code}"
+    controls {
+        102 "Documentary check" mandatory from 70
+    }
+}
+"""
+CONTROLS_MAP = """\
+kind = "controls"
+[source]
+delimiter = ";"
+[fields]
+declaration_id = "DECL_ID"
+procedure = "PROCEDURE"
+violation_found = { column = "RESULT", true_values = ["V"], false_values = ["OK"] }
+revenue = "REVENUE"
+date = "DATE"
+"""
+
+
+def test_one_selected_declaration_with_a_control_of_another_procedure(tmp_path: Path) -> None:
+    """Item 15 in the singular: "its 1 selected declaration has 1 control result"."""
+    url = _init(tmp_path)
+    runner = CliRunner()
+    (tmp_path / "one.jsonl").write_text(ONE_DECLARATION)
+    assert runner.invoke(cli, ["ingest", str(tmp_path / "one.jsonl"), "--db", url]).exit_code == 0
+    (tmp_path / "ctl.toml").write_text(CONTROLS_MAP)
+    (tmp_path / "ctl.csv").write_text(
+        "DECL_ID;PROCEDURE;RESULT;REVENUE;DATE\nK1;INSPECTION;V;100.10;2025-03-02\n"
+    )
+    ingested = runner.invoke(
+        cli, ["ingest", str(tmp_path / "ctl.csv"), "--mapping", str(tmp_path / "ctl.toml"),
+              "--db", url],
+    )  # fmt: skip
+    assert ingested.exit_code == 0, ingested.output
+    (tmp_path / "footwear.rp").write_text(FOOTWEAR)
+    run = runner.invoke(
+        cli, ["backtest", str(tmp_path / "footwear.rp"), "--db", url, "--from", "2025-01-01",
+              "--to", "2025-12-31", "--no-record"],
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    assert (
+        "warning: Footwear: its 1 selected declaration has 1 control result, none for a "
+        "procedure it applied (102): 0 controls counted; --any-control counts them"
+    ) in " ".join(run.stderr.split())
