@@ -160,3 +160,42 @@ def test_one_selected_declaration_with_a_control_of_another_procedure(tmp_path: 
         "warning: Footwear: its 1 selected declaration has 1 control result, none for a "
         "procedure it applied (102): 0 controls counted; --any-control counts them"
     ) in " ".join(run.stderr.split())
+
+
+ONE_DAY_GAP = """\
+profile 5B/20/2012/00007-01 "Regional price limits" {
+    approved 2012-02-01
+    in force 2012-03-01 .. 2012-12-31
+    filling regional by "Regional customs"
+    module declaration
+    spheres 203
+    regional { max_price: number }
+    indicators { cheap: item.customs_value / item.net_mass < region.max_price }
+    degree = 100 * cheap
+    message "Price below {region.max_price}"
+    controls { 102 "Documentary check" mandatory from 50 }
+}
+
+fill for 5B/20/2012/00007-01 {
+    office UA100000 order "1" of 2012-03-01 valid 2012-03-01 .. 2012-05-31
+    values { max_price = 1.5 }
+}
+
+fill for 5B/20/2012/00007-01 {
+    office UA100000 order "2" of 2012-05-20 valid 2012-06-02 .. 2012-08-31
+    values { max_price = 1.2 }
+}
+"""
+
+
+def test_a_regional_gap_of_one_day_is_said_in_the_singular(tmp_path: Path) -> None:
+    """Item 12's warning (RE415) for a single day: "on that day", not "on those 1 days"."""
+    path = tmp_path / "regional.rp"
+    path.write_text(ONE_DAY_GAP)
+    result = CliRunner().invoke(cli, ["check", str(path)])
+    assert result.exit_code == 0, result.output
+    assert "warning[RE415]: no office's fill is valid on 2012-06-01 of the in-force period" in (
+        result.output
+    )
+    assert "applies to no declaration on that day" in result.output
+    assert "1 days" not in result.output
