@@ -199,3 +199,31 @@ def test_a_regional_gap_of_one_day_is_said_in_the_singular(tmp_path: Path) -> No
     )
     assert "applies to no declaration on that day" in result.output
     assert "1 days" not in result.output
+
+
+def test_the_sweep_charts_say_one_declaration_in_the_singular(tmp_path: Path) -> None:
+    """The HTML sweep's tooltips: "(1 declaration)", "(1 hit in 1 control)"."""
+    url = _init(tmp_path)
+    runner = CliRunner()
+    (tmp_path / "one.jsonl").write_text(ONE_DECLARATION)
+    assert runner.invoke(cli, ["ingest", str(tmp_path / "one.jsonl"), "--db", url]).exit_code == 0
+    (tmp_path / "ctl.toml").write_text(CONTROLS_MAP)
+    (tmp_path / "ctl.csv").write_text(
+        "DECL_ID;PROCEDURE;RESULT;REVENUE;DATE\nK1;102;V;100.10;2025-03-02\n"
+    )
+    ingested = runner.invoke(
+        cli, ["ingest", str(tmp_path / "ctl.csv"), "--mapping", str(tmp_path / "ctl.toml"),
+              "--db", url],
+    )  # fmt: skip
+    assert ingested.exit_code == 0, ingested.output
+    (tmp_path / "footwear.rp").write_text(FOOTWEAR)
+    html = tmp_path / "report.html"
+    run = runner.invoke(
+        cli, ["backtest", str(tmp_path / "footwear.rp"), "--db", url, "--from", "2025-01-01",
+              "--to", "2025-12-31", "--no-record", "--sweep", "--html", str(html)],
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    text = html.read_text(encoding="utf-8")
+    assert "selectivity 100.00 % (1 declaration)" in text
+    assert "hit rate 100.00 % (1 hit in 1 control)" in text
+    assert "(1 declarations)" not in text and "1 hits" not in text
