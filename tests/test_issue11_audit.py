@@ -227,3 +227,30 @@ def test_the_sweep_charts_say_one_declaration_in_the_singular(tmp_path: Path) ->
     assert "selectivity 100.00 % (1 declaration)" in text
     assert "hit rate 100.00 % (1 hit in 1 control)" in text
     assert "(1 declarations)" not in text and "1 hits" not in text
+
+
+def test_a_catalogue_with_errors_is_a_usage_error_in_every_command(tmp_path: Path) -> None:
+    """docs/cli.md: a bad option value is status 2. `check`, `show` and `fields` said so for a
+    catalogue with errors; the commands that open a store said status 1: now all say 2, with
+    the file, line and reason, and create nothing."""
+    bad = tmp_path / "reasons.toml"
+    bad.write_text('[[reason]]\ncode = 1401\nname_uk = "x"\n', encoding="utf-8")
+    (tmp_path / "p.rp").write_text(FOOTWEAR)
+    (tmp_path / "one.jsonl").write_text(ONE_DECLARATION)
+    (tmp_path / "tests").mkdir()
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    profile, decls = str(tmp_path / "p.rp"), str(tmp_path / "one.jsonl")
+    period = ["--from", "2025-01-01", "--to", "2025-12-31"]
+    for command in (
+        ["db", "init", "--db", url], ["db", "upgrade", "--db", url],
+        ["db", "current", "--db", url], ["ingest", decls, "--db", url],
+        ["backtest", profile, "--db", url, *period], ["score", decls, "--profiles", profile],
+        ["sql", profile], ["test", str(tmp_path / "tests")], ["show", profile], ["fields"],
+        ["check", profile],
+    ):  # fmt: skip
+        result = CliRunner().invoke(cli, [*command, "--catalogue", str(bad)])
+        assert result.exit_code == 2, (command, result.output)
+        assert "Invalid value for '--catalogue'" in result.output, command
+        assert f"{bad}:1: reason 1401: write the code in quotes" in result.output, command
+        assert "Traceback" not in result.output
+    assert not (tmp_path / "store.db").exists()

@@ -37,6 +37,7 @@ __all__ = [
     "catalogue_option",
     "catalogue_option_no_store",
     "catalogue_option_recorded",
+    "checked_catalogue",
     "echo_diagnostics",
     "elapsed_status",
     "expand_paths",
@@ -249,6 +250,20 @@ CATALOGUE_NO_STORE_HELP = (
 )
 
 
+def checked_catalogue(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """Callback of ``--catalogue``: the file is read when the options are, so a catalogue with
+    errors is a bad option value (status 2) in every command, as in ``check``."""
+    if value is None:
+        return None
+    from riskengine.catalogue import CatalogueError, catalogue_with
+
+    try:
+        catalogue_with(value)
+    except CatalogueError as exc:
+        raise click.BadParameter(str(exc)) from None
+    return value
+
+
 def catalogue_option(
     func: click.decorators.FC, help_text: str = CATALOGUE_HELP
 ) -> click.decorators.FC:
@@ -260,6 +275,7 @@ def catalogue_option(
         "catalogue_path",
         type=click.Path(exists=True, dir_okay=False),
         default=None,
+        callback=checked_catalogue,
         help=help_text,
     )(func)
 

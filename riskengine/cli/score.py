@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from riskengine.catalogue import Catalogue, catalogue_with
-from riskengine.cli.common import use_color
+from riskengine.cli.common import checked_catalogue, use_color
 from riskengine.declaration import (
     DeclarationError,
     JsonInputError,
@@ -261,6 +261,7 @@ def _store_history(url: str, catalogue_path: str | None) -> tuple[HistoryProvide
     "--catalogue",
     "catalogue_path",
     type=click.Path(exists=True, dir_okay=False),
+    callback=checked_catalogue,
     help="Your declaration fields (TOML); with --db, default: the store's catalogue.",
 )
 def score(
