@@ -191,5 +191,12 @@ def sql(
     )
     for key, reason in left_out:
         click.echo(f"-- {key}: not in this query, the backtest evaluates it in Python ({reason})")
+    if dialect == "sqlite" and "re_fullmatch(" in text:
+        # the sqlite3 shell does not know it: say so rather than let "no such function" surprise
+        click.echo(
+            "-- re_fullmatch(pattern, value) (`matches`) is riskengine's own SQLite function: run "
+            "the query on an engine given it by riskengine.sql.compile.register_functions(engine), "
+            "not in the sqlite3 shell."
+        )
     if text:
         click.echo(text.rstrip() + ";")
