@@ -6,6 +6,7 @@ scratch folder; the assertions are on what the user sees.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -285,3 +286,18 @@ def test_sql_for_sqlite_runs_as_printed_with_riskengines_function(tmp_path: Path
     # the other dialects have no such comment
     pg = CliRunner().invoke(cli, ["sql", str(SAMPLE_PROFILES), "--dialect", "postgresql"])
     assert pg.exit_code == 0 and "re_fullmatch" not in pg.output
+
+
+def test_fields_with_a_plain_word_that_matches_nothing_suggests_a_wildcard() -> None:
+    """`riskengine fields brand` matched nothing without a word why (patterns match whole
+    paths); it now points to '*brand*', which lists item.brand."""
+    runner = CliRunner()
+    plain = runner.invoke(cli, ["fields", "brand"])
+    assert plain.exit_code == 0, plain.output
+    assert plain.output == (
+        "no field matches brand (a pattern matches whole paths: '*brand*' finds the paths "
+        "containing it)\n"
+    )
+    wild = runner.invoke(cli, ["fields", "*brand*", "--format", "json"])
+    assert "item.brand" in [f["path"] for f in json.loads(wild.output)]
+    assert runner.invoke(cli, ["fields", "x*"]).output == "no field matches x*\n"
