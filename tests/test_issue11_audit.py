@@ -301,3 +301,30 @@ def test_fields_with_a_plain_word_that_matches_nothing_suggests_a_wildcard() -> 
     wild = runner.invoke(cli, ["fields", "*brand*", "--format", "json"])
     assert "item.brand" in [f["path"] for f in json.loads(wild.output)]
     assert runner.invoke(cli, ["fields", "x*"]).output == "no field matches x*\n"
+
+
+def test_a_json_number_beyond_the_float_range_is_out_of_range_as_in_score(
+    tmp_path: Path,
+) -> None:
+    """Item 4, one rule everywhere: `ingest` said "got inf" for a JSON `1e400` that `score`
+    reports as "1E+400 is out of range"; both now say the latter, and the good line is stored."""
+    url = _init(tmp_path)
+    good = ONE_DECLARATION.strip()
+    bad = good.replace('"K1"', '"K0"').replace('"customs_value": 5', '"customs_value": 1e400')
+    batch = tmp_path / "batch.jsonl"
+    batch.write_text(f"{bad}\n{good}\n")
+    ingested = CliRunner().invoke(cli, ["ingest", str(batch), "--db", url])
+    assert ingested.exit_code == 1, ingested.output
+    assert "1 declaration added" in ingested.output
+    rejects = (tmp_path / "batch.jsonl.rejects.csv").read_text()
+    reason = "1E+400 is out of range (a number may be at most 1e15 in magnitude)"
+    assert f'1,1,K0,"item 1, item.customs_value: {reason}"' in rejects
+    assert "inf" not in rejects.split("\n")[1].split(",{")[0]
+    (tmp_path / "p.rp").write_text(FOOTWEAR)
+    scored = CliRunner().invoke(
+        cli, ["score", "-", "--profiles", str(tmp_path / "p.rp")], input=f"{bad}\n{good}\n"
+    )
+    assert scored.exit_code == 1
+    first, second = (json.loads(line) for line in scored.stdout.splitlines())
+    assert (first["rejected"], first["id"], first["reason"]) == (True, "K0", reason)
+    assert second["id"] == "K1" and second["selected"] is True

@@ -13,6 +13,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -189,6 +190,14 @@ def _json_int(text: str) -> int:
     return int(text)
 
 
+def _json_float(text: str) -> float | Decimal:
+    """A JSON number with a fraction or exponent: a float, or beyond the float range (``1e400``)
+    the exact ``Decimal``, so that the input rule says ``1E+400 is out of range`` as ``score``
+    does, not ``got inf`` for a number nobody wrote as infinity."""
+    value = float(text)
+    return value if value - value == 0 else Decimal(text)
+
+
 def _has_nul(value: Any) -> bool:
     stack = [value]
     while stack:
@@ -216,7 +225,7 @@ def jsonl_rows(stream: IO[str]) -> Iterator[Row]:
             yield Row(number, number, None, (text,), "the line is not valid UTF-8 text")
             continue
         try:
-            value = json.loads(text, parse_int=_json_int)
+            value = json.loads(text, parse_int=_json_int, parse_float=_json_float)
         except json.JSONDecodeError as exc:
             yield Row(
                 number, number, None, (text,), f"invalid JSON: {exc.msg} at column {exc.colno}"
