@@ -328,3 +328,23 @@ def test_a_json_number_beyond_the_float_range_is_out_of_range_as_in_score(
     first, second = (json.loads(line) for line in scored.stdout.splitlines())
     assert (first["rejected"], first["id"], first["reason"]) == (True, "K0", reason)
     assert second["id"] == "K1" and second["selected"] is True
+
+
+def test_score_reads_a_jsonl_file_as_a_batch(tmp_path: Path) -> None:
+    """`riskengine score batch.jsonl` said "batch.jsonl:2:1: not valid JSON: Extra data": a
+    .jsonl file is now scored line by line as standard input is, bad lines rejected with their
+    numbers, bad UTF-8 included, and the good lines after them scored."""
+    good = ONE_DECLARATION.strip().encode()
+    bad_number = good.replace(b'"K1"', b'"K0"').replace(b": 5,", b": 1e400,")
+    not_utf8 = good.replace(b'"K1"', b'"K\xff"')
+    batch = tmp_path / "batch.jsonl"
+    batch.write_bytes(b"\n".join([bad_number, not_utf8, b"", good]) + b"\n")
+    (tmp_path / "p.rp").write_text(FOOTWEAR)
+    result = CliRunner().invoke(cli, ["score", str(batch), "--profiles", str(tmp_path / "p.rp")])
+    assert result.exit_code == 1, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r.get("rejected", False), r.get("line"), r["id"]) for r in records] == [
+        (True, 1, "K0"), (True, 2, None), (False, None, "K1")
+    ]  # fmt: skip
+    assert records[1]["reason"].startswith("not valid UTF-8 text")
+    assert records[2]["selected"] is True

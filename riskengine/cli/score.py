@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sys
@@ -33,6 +34,9 @@ from riskengine.regional import NOT_APPLIED
 from riskengine.render.terminal import terminal_console
 
 __all__ = ["rejected_record", "score"]
+
+#: A DECLARATION file with one of these suffixes is a batch (JSON Lines), like standard input.
+BATCH_SUFFIXES = (".jsonl", ".ndjson")
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
@@ -276,7 +280,8 @@ def score(
 ) -> None:
     """Score DECLARATION (a JSON file) with the profiles in force on --as-of.
 
-    With "-" or no DECLARATION, read JSON Lines on stdin and print one JSON result per line; a
+    With "-" or no DECLARATION, read JSON Lines on stdin (or from a DECLARATION file named
+    *.jsonl or *.ndjson) and print one JSON result per line; a
     line that cannot be scored (not UTF-8, not JSON, a wrong type, a number out of range) gives
     a rejected record (line, field, item, reason) and the batch goes on. Exit status 0 when
     everything was scored, 1 when some declarations were rejected.
@@ -288,15 +293,22 @@ def score(
     else:
         catalogue = catalogue_with(catalogue_path)
     engine = Engine.load(list(profiles), catalogue=catalogue, lanes=lane_config)
-    if declaration == "-":
+    if declaration == "-" or declaration.lower().endswith(BATCH_SUFFIXES):
         chosen = fmt or "json"
         console = None
         if chosen == "table":
             console = terminal_console(color=use_color())
         unfilled = _NotApplied(engine)
-        rejected = _score_batch(
-            engine, sys.stdin, as_of, explain, history, chosen, console, unfilled
-        )
+        with contextlib.ExitStack() as stack:
+            # a .jsonl file is a batch, read as standard input is (each line decoded on its own)
+            stream = (
+                sys.stdin
+                if declaration == "-"
+                else stack.enter_context(open(declaration, encoding="utf-8"))
+            )
+            rejected = _score_batch(
+                engine, stream, as_of, explain, history, chosen, console, unfilled
+            )
         unfilled.report(batch=True)
         if rejected:
             sys.exit(1)
