@@ -348,3 +348,42 @@ def test_score_reads_a_jsonl_file_as_a_batch(tmp_path: Path) -> None:
     ]  # fmt: skip
     assert records[1]["reason"].startswith("not valid UTF-8 text")
     assert records[2]["selected"] is True
+
+
+JSONL_MAPPING = """\
+[source]
+format = "jsonl"
+[fields]
+"declaration.id" = "id"
+"declaration.date" = "date"
+"item.customs_value" = "v"
+"""
+
+
+def test_a_csv_file_under_a_json_lines_mapping_is_refused_before_anything_is_written(
+    tmp_path: Path,
+) -> None:
+    """Item 13 with a mapping: a CSV export under a mapping that reads JSON Lines had every row
+    rejected as invalid JSON and the previous rejects file replaced. Now refused, nothing
+    written; a JSON Lines file whose first line is broken still goes through line by line."""
+    (tmp_path / "jsonl.toml").write_text(JSONL_MAPPING)
+    export = tmp_path / "export.csv"
+    export.write_text(HEADER + _row("A", "6403990000"))
+    rejects = tmp_path / "export.csv.rejects.csv"
+    rejects.write_text("the rejects of the last run\n")
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    args = ["ingest", str(export), "--mapping", str(tmp_path / "jsonl.toml"), "--db", url]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert (
+        f"{export} is not JSON Lines (no line starts with '{{'), but the mapping reads JSON "
+        'Lines: set format = "csv" in [source] for a CSV file; nothing was read or written'
+    ) in result.output
+    assert rejects.read_text() == "the rejects of the last run\n"
+    assert not (tmp_path / "new.db").exists()
+    lines = tmp_path / "lines.jsonl"
+    lines.write_text('garbage\n{"id": "W2", "date": "2025-03-01", "v": 1.5e3}\n')
+    args = ["ingest", str(lines), "--mapping", str(tmp_path / "jsonl.toml"), "--db", url]
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 1, result.output
+    assert "1 declaration added" in result.output and "1 row rejected" in result.output

@@ -68,6 +68,19 @@ def sniff_format(path: str | os.PathLike[str]) -> str | None:
     return "jsonl" if text.startswith(b"{") else "csv"
 
 
+def has_no_json_line(path: str | os.PathLike[str]) -> bool:
+    """Whether the file's first 4 KiB hold lines and not one of them starts with ``{``: no JSON
+    Lines file at all (a CSV export), as opposed to a JSON Lines file with a broken line."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(4096)
+    except OSError:
+        return False
+    lines = [line.strip() for line in head.removeprefix(b"\xef\xbb\xbf").splitlines()]
+    lines = [line for line in lines if line]
+    return bool(lines) and not any(line.startswith(b"{") for line in lines)
+
+
 class Row:
     """One source row (a plain slotted class: one is made per row, so it must be cheap)."""
 
