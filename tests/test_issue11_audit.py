@@ -387,3 +387,32 @@ def test_a_csv_file_under_a_json_lines_mapping_is_refused_before_anything_is_wri
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 1, result.output
     assert "1 declaration added" in result.output and "1 row rejected" in result.output
+
+
+def test_the_lists_written_are_named_and_counted_in_the_singular(tmp_path: Path) -> None:
+    """Item 14's lists: "1 selected declaration written to …", "1 change of selection written
+    to …", and the comparison points to the file written instead of "--changes FILE"."""
+    url = _init(tmp_path)
+    (tmp_path / "one.jsonl").write_text(ONE_DECLARATION)
+    assert (
+        CliRunner().invoke(cli, ["ingest", str(tmp_path / "one.jsonl"), "--db", url]).exit_code == 0
+    )
+    old, new = tmp_path / "old.rp", tmp_path / "new.rp"
+    old.write_text(FOOTWEAR)
+    new.write_text(FOOTWEAR.replace("degree = 100 * footwear", "degree = 50 * footwear"))
+    selected, changes = tmp_path / "selected.csv", tmp_path / "changes.csv"
+    run = CliRunner().invoke(
+        cli, ["backtest", str(old), "--compare", str(new), "--db", url, "--from", "2025-01-01",
+              "--to", "2025-12-31", "--no-record", "--selected", str(selected),
+              "--changes", str(changes)],
+        terminal_width=400,
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    assert f"1 selected declaration written to {selected}" in run.stderr
+    assert f"1 change of selection written to {changes}" in run.stderr
+    said = " ".join(run.stdout.split())
+    assert f"newly selected by A: 1 (e.g. K1); no longer selected: 0; every one in {changes}" in (
+        said
+    )
+    assert "--changes FILE" not in said
+    assert len(changes.read_text().splitlines()) == 2  # the header and K1

@@ -32,6 +32,7 @@ from riskengine.cli.common import (
     use_color,
 )
 from riskengine.render.terminal import terminal_console
+from riskengine.render.words import plural as counted
 
 __all__ = ["backtest"]
 
@@ -349,9 +350,12 @@ def backtest(
     finally:
         engine.dispose()  # DuckDB: let the next open in this process choose its own settings
     for name, writer in writers.items():
-        what = "selected declarations" if name == "selected" else "changes of selection"
-        err.print(f"{writer.count:,} {what} written to {writer.path}", highlight=False,
-                  soft_wrap=True)  # fmt: skip
+        what = (
+            counted(writer.count, "selected declaration")
+            if name == "selected"
+            else counted(writer.count, "change") + " of selection"
+        )
+        err.print(f"{what} written to {writer.path}", highlight=False, soft_wrap=True)
     for warning in result.warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if html_path is not None:
@@ -361,7 +365,8 @@ def backtest(
         err.print(f"report written to {html_path}")
     if fmt == "table":
         console = terminal_console(color=use_color())
-        print_tables(result, console)
+        changes = writers.get("changed")
+        print_tables(result, console, None if changes is None else str(changes.path))
         print_diagnostics(result, console)
         return
     text = to_json(result) if fmt == "json" else to_csv(result)
