@@ -416,3 +416,19 @@ def test_the_lists_written_are_named_and_counted_in_the_singular(tmp_path: Path)
     )
     assert "--changes FILE" not in said
     assert len(changes.read_text().splitlines()) == 2  # the header and K1
+
+
+def test_a_csv_export_named_json_without_a_mapping_is_a_usage_error(tmp_path: Path) -> None:
+    """Item 13: the suffix .json/.jsonl no longer overrides the content: a CSV export named
+    export.json without --mapping is refused (status 2) before anything is written."""
+    export = tmp_path / "export.json"
+    export.write_text(HEADER + _row("A", "6403990000"))
+    rejects = tmp_path / "export.json.rejects.csv"
+    rejects.write_text("the rejects of the last run\n")
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    result = CliRunner().invoke(cli, ["ingest", str(export), "--db", url])
+    assert result.exit_code == 2, result.output
+    assert f"{export} is not JSON Lines" in result.output
+    assert "a CSV file needs --mapping MAP.toml" in result.output
+    assert rejects.read_text() == "the rejects of the last run\n"
+    assert not (tmp_path / "new.db").exists()

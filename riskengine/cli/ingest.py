@@ -87,13 +87,17 @@ def ingest(
     from riskengine.store.engine import connect
 
     if mapping_path is None:
-        from riskengine.ingest.read import sniff_format
+        from riskengine.ingest.read import has_no_json_line, sniff_format
 
         suffix = Path(file).suffix.lower()
-        if suffix not in (".jsonl", ".ndjson", ".json") and (
-            sniff_format(file) == "csv"
-            or (sniff_format(file) is None and suffix in (".csv", ".tsv"))
-        ):
+        json_suffix = suffix in (".jsonl", ".ndjson", ".json")
+        if (
+            not json_suffix
+            and (
+                sniff_format(file) == "csv"
+                or (sniff_format(file) is None and suffix in (".csv", ".tsv"))
+            )
+        ) or (json_suffix and has_no_json_line(file)):  # a CSV export named .json
             raise click.UsageError(
                 f"{file} is not JSON Lines (its first line does not start with '{{'): a CSV "
                 "file needs --mapping MAP.toml, which says which column is which field "

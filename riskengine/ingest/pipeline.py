@@ -180,7 +180,7 @@ def _format(source: str, mapping: IngestMapping) -> str:
             )
         return fmt
     suffix = os.path.splitext(source)[1].lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
+    if suffix in (".jsonl", ".ndjson", ".json") and not has_no_json_line(source):
         return "jsonl"
     sniffed = sniff_format(source)
     if sniffed == "csv" or (sniffed is None and suffix in (".csv", ".tsv")):
