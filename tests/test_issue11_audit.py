@@ -432,3 +432,26 @@ def test_a_csv_export_named_json_without_a_mapping_is_a_usage_error(tmp_path: Pa
     assert "a CSV file needs --mapping MAP.toml" in result.output
     assert rejects.read_text() == "the rejects of the last run\n"
     assert not (tmp_path / "new.db").exists()
+
+
+def test_a_backtest_where_no_form_applies_prints_no_empty_table(tmp_path: Path) -> None:
+    """Item 12 on the terminal: a regional profile with no fill valid in the period says so and
+    prints no header-only "Control forms applied" table."""
+    url = _init(tmp_path)
+    (tmp_path / "one.jsonl").write_text(ONE_DECLARATION)
+    assert (
+        CliRunner().invoke(cli, ["ingest", str(tmp_path / "one.jsonl"), "--db", url]).exit_code == 0
+    )
+    sample = (SAMPLE_PROFILES / "regional_unit_price.rp").read_text(encoding="utf-8")
+    (tmp_path / "regional.rp").write_text(sample, encoding="utf-8")  # without its fills
+    run = CliRunner().invoke(
+        cli, ["backtest", str(tmp_path / "regional.rp"), "--db", url, "--from", "2025-01-01",
+              "--to", "2025-12-31", "--no-record"],
+        terminal_width=200,
+    )  # fmt: skip
+    assert run.exit_code == 0, run.output
+    assert (
+        "1A/20/2023/00005-01: regional, not applied: no fill valid in 2025-01-01 .. 2025-12-31"
+        in run.stdout
+    )
+    assert "Control forms applied" not in run.stdout

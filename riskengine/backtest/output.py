@@ -165,7 +165,8 @@ def print_tables(result: BacktestResult, console: Console, changes_path: str | N
     _numbers(forms, ["Declarations"], [r[2:] for r in rows])
     for key, code, n in rows:
         forms.add_row(escape(key), escape(code), n)
-    print_table(console, forms)
+    if rows:  # no profile applied any form (a regional one without a valid fill): no empty table
+        print_table(console, forms)
     shown = (("considered", "Declarations"), *SUMMARY[:5])
     for key in opts.by:
         table = Table(title=f"By {key}")
