@@ -455,3 +455,18 @@ def test_a_backtest_where_no_form_applies_prints_no_empty_table(tmp_path: Path) 
         in run.stdout
     )
     assert "Control forms applied" not in run.stdout
+
+
+def test_a_backtest_period_that_ends_before_it_starts_is_a_usage_error(tmp_path: Path) -> None:
+    """docs/cli.md: a bad option value is status 2, as `sql` and `demo-data` say for the same
+    mistake; `backtest` said status 1 after opening the store."""
+    (tmp_path / "p.rp").write_text(FOOTWEAR)
+    result = CliRunner().invoke(
+        cli, ["backtest", str(tmp_path / "p.rp"), "--db", f"sqlite:///{tmp_path / 'n.db'}",
+              "--from", "2025-12-01", "--to", "2025-01-31"],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--to': --to 2025-01-31 is before --from 2025-12-01" in (
+        result.output
+    )
+    assert not (tmp_path / "n.db").exists()

@@ -302,6 +302,10 @@ def backtest(
     from riskengine.store.schema import build_tables
     from riskengine.store.source import native_source
 
+    if date_to < date_from:  # a bad option value: status 2, before the store is opened
+        raise click.BadParameter(
+            f"--to {date_to} is before --from {date_from}", param_hint="'--to'"
+        )
     engine, catalogue = _connect(url, memory_limit, catalogue_path)
     checked = load_checked(expand_paths(profiles), catalogue)
     main = planned_from(checked)
