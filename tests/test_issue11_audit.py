@@ -470,3 +470,27 @@ def test_a_backtest_period_that_ends_before_it_starts_is_a_usage_error(tmp_path:
         result.output
     )
     assert not (tmp_path / "n.db").exists()
+
+
+def test_backtest_output_in_a_missing_folder_is_a_usage_error_not_an_internal_one(
+    tmp_path: Path,
+) -> None:
+    """`backtest -o nodir/o.json` ran the whole backtest, then ended with "internal error:
+    FileNotFoundError" (status 70); `--html nodir/r.html` failed after the run (status 1).
+    Both folders are now checked with the options, as --selected's is (status 2)."""
+    url = _init(tmp_path)
+    (tmp_path / "p.rp").write_text(FOOTWEAR)
+    base = ["backtest", str(tmp_path / "p.rp"), "--db", url, "--from", "2025-01-01", "--to",
+            "2025-12-31", "--no-record"]  # fmt: skip
+    missing = tmp_path / "nodir"
+    for option, name in (("-o", "o.json"), ("--html", "r.html")):
+        extra = ["--format", "json"] if option == "-o" else []
+        result = CliRunner().invoke(cli, [*base, *extra, option, str(missing / name)])
+        assert result.exit_code == 2, result.output
+        assert f"{str(missing / name)!r}: the folder {str(missing)!r} does not exist" in (
+            result.output
+        )
+        assert "internal error" not in result.output
+    done = CliRunner().invoke(cli, [*base, "--format", "json", "-o", str(tmp_path / "o.json")])
+    assert done.exit_code == 0, done.output
+    assert json.loads((tmp_path / "o.json").read_text())["profiles"][0]["key"] == "Footwear"

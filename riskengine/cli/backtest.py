@@ -120,6 +120,16 @@ def _list_path(ctx: click.Context, param: click.Parameter, value: str | None) ->
     return path
 
 
+def _output_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--html`` / ``--output``: the folder must exist, checked before the backtest runs (not
+    found after it, or as an internal error)."""
+    if value is not None and not Path(value).parent.is_dir():
+        raise click.BadParameter(
+            f"{value!r}: the folder {str(Path(value).parent)!r} does not exist"
+        )
+    return value
+
+
 def _list_writers(
     selected: Path | None, changes: Path | None
 ) -> tuple[contextlib.ExitStack, dict[str, RowWriter]]:
@@ -230,8 +240,20 @@ def _connect(url: str | None, memory_limit: str | None, catalogue_path: str | No
     default="table",
     show_default=True,
 )
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write an HTML report.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write JSON/CSV here.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False),
+    callback=_output_path,
+    help="Write an HTML report.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    callback=_output_path,
+    help="Write JSON/CSV here.",
+)
 @click.option("--config", type=click.Path(exists=True, dir_okay=False), help="TOML thresholds.")
 @click.option(
     "--indicators", is_flag=True, help="Count where each indicator was true (one more pass)."
@@ -375,6 +397,11 @@ def backtest(
         return
     text = to_json(result) if fmt == "json" else to_csv(result)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        from riskengine.diagnostics import RiskEngineError
+
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:  # the folder was checked; a write can still be refused
+            raise RiskEngineError(f"cannot write {output}: {exc.strerror or exc}") from None
     else:
         click.echo(text, nl=False)
