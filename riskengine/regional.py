@@ -143,8 +143,9 @@ def office_coverage(
 
 
 def describe_periods(periods: Sequence[Period], limit: int = 3) -> str:
-    """``2024-01-01 .. 2024-03-31, 2024-07-01 .. 2024-09-30`` (and how many more)."""
-    shown = ", ".join(f"{a} .. {b}" for a, b in periods[:limit])
+    """``2024-01-01 .. 2024-03-31, 2024-07-01 .. 2024-09-30`` (and how many more); a single day
+    is one date (``2024-06-01``, not ``2024-06-01 .. 2024-06-01``)."""
+    shown = ", ".join(str(a) if a == b else f"{a} .. {b}" for a, b in periods[:limit])
     more = len(periods) - limit
     return shown + (f" and {more} more" if more > 0 else "")
 

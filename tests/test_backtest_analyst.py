@@ -186,6 +186,29 @@ def test_an_unknown_config_key_is_an_error_located_in_the_file(tmp_path: Path) -
     assert "--low-selectivity" in run.output and "between 0 and 100" in run.output
 
 
+def test_a_config_without_a_backtest_table_is_an_error(tmp_path: Path) -> None:
+    """Thresholds at the top level, or under a misspelt table, were silently ignored (HIGH
+    stayed at 5 %): the file is refused, saying what it holds, and nothing is run."""
+    url, profile, _ = _cli_store(tmp_path)
+    config = tmp_path / "backtest.toml"
+    for text, found in (
+        ("high_selectivity = 1.0\n", "found 'high_selectivity'"),
+        ("[backtset]\nhigh_selectivity = 1.0\n", "found [backtset]"),
+        ("", "the file is empty"),
+    ):
+        config.write_text(text, "utf-8")
+        run = _cli(str(profile), "--db", url, "--config", str(config))
+        assert run.exit_code == 2, run.output
+        assert f"{config}: no [backtest] table ({found}): the thresholds go under [backtest]" in (
+            " ".join(run.output.split())
+        )
+        assert "Backtest" not in run.output
+    config.write_text("[backtest]\nhigh_selectivity = 1.0\n", "utf-8")
+    run = _cli(str(profile), "--db", url, "--config", str(config))
+    assert run.exit_code == 0, run.output
+    assert "HIGH = selectivity ≥ 1 %" in run.output
+
+
 def test_low_selectivity_is_flagged_everywhere(tmp_path: Path) -> None:
     url, profile, draft = _cli_store(tmp_path)
     config = tmp_path / "backtest.toml"

@@ -126,7 +126,7 @@ def _summary(result: BacktestResult) -> Table:
     return table
 
 
-def print_tables(result: BacktestResult, console: Console) -> None:
+def print_tables(result: BacktestResult, console: Console, changes_path: str | None = None) -> None:
     """The terminal view: a summary (numbers and names), control forms, each breakdown and
     comparison. A table wider than the console is printed at the width it needs, not cut."""
     opts = result.options
@@ -165,7 +165,8 @@ def print_tables(result: BacktestResult, console: Console) -> None:
     _numbers(forms, ["Declarations"], [r[2:] for r in rows])
     for key, code, n in rows:
         forms.add_row(escape(key), escape(code), n)
-    print_table(console, forms)
+    if rows:  # no profile applied any form (a regional one without a valid fill): no empty table
+        print_table(console, forms)
     shown = (("considered", "Declarations"), *SUMMARY[:5])
     for key in opts.by:
         table = Table(title=f"By {key}")
@@ -211,7 +212,11 @@ def print_tables(result: BacktestResult, console: Console) -> None:
             + f"; no longer selected: {cmp.no_longer_selected:,}"
             + (f" (e.g. {', '.join(cmp.examples_gone)})" if cmp.examples_gone else "")
             + (
-                "; every one: --changes FILE"
+                (
+                    f"; every one in {changes_path}"
+                    if changes_path is not None
+                    else "; every one: --changes FILE"
+                )
                 if cmp.newly_selected or cmp.no_longer_selected
                 else ""
             ),

@@ -10,6 +10,7 @@ from __future__ import annotations
 from riskengine.backtest.output import cell
 from riskengine.backtest.report import _h, _td, svg_line_chart
 from riskengine.backtest.run import BacktestResult, ProfileResult
+from riskengine.render.words import plural
 
 __all__ = ["diagnostics", "warnings"]
 
@@ -77,7 +78,7 @@ def _sweep(result: BacktestResult, p: ProfileResult) -> str:
                 f"{t.threshold:g}",
                 t.selectivity,
                 f"degree ≥ {t.threshold:g}: selectivity {cell('selectivity', t.selectivity)} % "
-                f"({t.selected:,} declarations)",
+                f"({plural(t.selected, 'declaration')})",
             )
             for t in p.sweep
         ],
@@ -90,7 +91,7 @@ def _sweep(result: BacktestResult, p: ProfileResult) -> str:
                 f"{t.threshold:g}",
                 None if t.hit_rate is None else 100 * t.hit_rate,
                 f"degree ≥ {t.threshold:g}: hit rate {cell('hit_rate', t.hit_rate)} % "
-                f"({t.hits:,} hits in {t.controls_carried:,} controls)",
+                f"({plural(t.hits, 'hit')} in {plural(t.controls_carried, 'control')})",
             )
             for t in p.sweep
         ],

@@ -50,6 +50,7 @@ from riskengine.catalogue import Catalogue
 from riskengine.diagnostics import RiskEngineError
 from riskengine.format import format_fill, format_profile
 from riskengine.regional import office_coverage
+from riskengine.render.words import plural
 from riskengine.semantics.sql import sql_recursion
 
 
@@ -582,8 +583,10 @@ def unmatched_controls(
                 else "0 controls counted; --any-control counts them"
             )
             out.append(
-                f"{pp.key}: its {c.selected:,} selected declarations have {c.controls_any:,} "
-                f"control results, none for a procedure it applied ({codes}): {counted}"
+                f"{pp.key}: its {plural(c.selected, 'selected declaration')} "
+                f"{'has' if c.selected == 1 else 'have'} "
+                f"{plural(c.controls_any, 'control result')}, none for a procedure it applied "
+                f"({codes}): {counted}"
             )
     return out
 

@@ -343,7 +343,8 @@ def check_fill_coverage(p: m.Profile, fills: Sequence[m.Fill], report: Reporter)
         report(
             "RE415",
             f"no office's fill is valid on {describe_periods(missing)} {what}: the regional "
-            f"profile {p.key} applies to no declaration on those {days} days",
+            f"profile {p.key} applies to no declaration "
+            + ("on that day" if days == 1 else f"on those {days} days"),
             span,
             "add the offices' fills valid on those dates (one per office and quarter)",
         )

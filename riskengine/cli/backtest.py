@@ -23,8 +23,16 @@ from riskengine.backtest.pushdown import BREAKDOWNS, PlannedProfile
 from riskengine.backtest.run import BacktestOptions, planned_from, run_backtest
 from riskengine.backtest.selected import CHANGES, SELECTED, Lists, RowWriter
 from riskengine.checks import load_checked
-from riskengine.cli.common import elapsed_status, expand_paths, open_store, plural, use_color
+from riskengine.cli.common import (
+    catalogue_option,
+    elapsed_status,
+    expand_paths,
+    open_store,
+    plural,
+    use_color,
+)
 from riskengine.render.terminal import terminal_console
+from riskengine.render.words import plural as counted
 
 __all__ = ["backtest"]
 
@@ -70,9 +78,20 @@ def _thresholds(path: str | None, high: float | None, low: float | None) -> Thre
     if path is not None:
         try:
             text = Path(path).read_text(encoding="utf-8")
-            table = tomllib.loads(text).get("backtest", {})
+            document = tomllib.loads(text)
         except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise click.BadParameter(f"{path}: {exc}", param_hint="--config") from None
+        if "backtest" not in document:
+            # thresholds at the top level or under a misspelt table would be silently ignored
+            found = ", ".join(
+                f"[{k}]" if isinstance(v, dict) else repr(k) for k, v in document.items()
+            )
+            raise click.BadParameter(
+                f"{path}: no [backtest] table ({'found ' + found if found else 'the file is empty'}"
+                "): the thresholds go under [backtest], e.g. [backtest] high_selectivity = 5.0",
+                param_hint="--config",
+            )
+        table = document["backtest"]
         if not isinstance(table, dict):
             raise click.BadParameter(f"{path}: [backtest] must be a table", param_hint="--config")
         data = dict(table)
@@ -99,6 +118,16 @@ def _list_path(ctx: click.Context, param: click.Parameter, value: str | None) ->
     if not path.parent.is_dir():
         raise click.BadParameter(f"{value!r}: the folder {str(path.parent)!r} does not exist")
     return path
+
+
+def _output_path(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``--html`` / ``--output``: the folder must exist, checked before the backtest runs (not
+    found after it, or as an internal error)."""
+    if value is not None and not Path(value).parent.is_dir():
+        raise click.BadParameter(
+            f"{value!r}: the folder {str(Path(value).parent)!r} does not exist"
+        )
+    return value
 
 
 def _list_writers(
@@ -211,8 +240,20 @@ def _connect(url: str | None, memory_limit: str | None, catalogue_path: str | No
     default="table",
     show_default=True,
 )
-@click.option("--html", "html_path", type=click.Path(dir_okay=False), help="Write an HTML report.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Write JSON/CSV here.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False),
+    callback=_output_path,
+    help="Write an HTML report.",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False),
+    callback=_output_path,
+    help="Write JSON/CSV here.",
+)
 @click.option("--config", type=click.Path(exists=True, dir_okay=False), help="TOML thresholds.")
 @click.option(
     "--indicators", is_flag=True, help="Count where each indicator was true (one more pass)."
@@ -245,7 +286,7 @@ def _connect(url: str | None, memory_limit: str | None, catalogue_path: str | No
     is_flag=True,
     help="Count every control result on a selected declaration, whatever its procedure.",
 )
-@click.option("--catalogue", "catalogue_path", type=click.Path(exists=True, dir_okay=False))
+@catalogue_option
 @click.option("--no-history", is_flag=True, help="Treat negative/positive history as 0.")
 @click.option("--no-record", is_flag=True, help="Do not record the run in the store.")
 @click.option(
@@ -283,6 +324,10 @@ def backtest(
     from riskengine.store.schema import build_tables
     from riskengine.store.source import native_source
 
+    if date_to < date_from:  # a bad option value: status 2, before the store is opened
+        raise click.BadParameter(
+            f"--to {date_to} is before --from {date_from}", param_hint="'--to'"
+        )
     engine, catalogue = _connect(url, memory_limit, catalogue_path)
     checked = load_checked(expand_paths(profiles), catalogue)
     main = planned_from(checked)
@@ -331,9 +376,12 @@ def backtest(
     finally:
         engine.dispose()  # DuckDB: let the next open in this process choose its own settings
     for name, writer in writers.items():
-        what = "selected declarations" if name == "selected" else "changes of selection"
-        err.print(f"{writer.count:,} {what} written to {writer.path}", highlight=False,
-                  soft_wrap=True)  # fmt: skip
+        what = (
+            counted(writer.count, "selected declaration")
+            if name == "selected"
+            else counted(writer.count, "change") + " of selection"
+        )
+        err.print(f"{what} written to {writer.path}", highlight=False, soft_wrap=True)
     for warning in result.warnings:
         err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if html_path is not None:
@@ -343,11 +391,17 @@ def backtest(
         err.print(f"report written to {html_path}")
     if fmt == "table":
         console = terminal_console(color=use_color())
-        print_tables(result, console)
+        changes = writers.get("changed")
+        print_tables(result, console, None if changes is None else str(changes.path))
         print_diagnostics(result, console)
         return
     text = to_json(result) if fmt == "json" else to_csv(result)
     if output:
-        Path(output).write_text(text, encoding="utf-8")
+        from riskengine.diagnostics import RiskEngineError
+
+        try:
+            Path(output).write_text(text, encoding="utf-8")
+        except OSError as exc:  # the folder was checked; a write can still be refused
+            raise RiskEngineError(f"cannot write {output}: {exc.strerror or exc}") from None
     else:
         click.echo(text, nl=False)

@@ -7,7 +7,12 @@ import sys
 import click
 
 from riskengine.catalogue import catalogue_with
-from riskengine.cli.common import catalogue_option, shown_url, store_url_option
+from riskengine.cli.common import (
+    catalogue_option,
+    catalogue_option_recorded,
+    shown_url,
+    store_url_option,
+)
 from riskengine.store import migrate
 
 __all__ = ["db"]
@@ -20,7 +25,7 @@ def db() -> None:
 
 @db.command("init")
 @store_url_option
-@catalogue_option
+@catalogue_option_recorded
 def db_init(url: str | None, catalogue_path: str | None) -> None:
     """Create the store's tables (or bring an existing store up to date).
 
@@ -34,7 +39,7 @@ def db_init(url: str | None, catalogue_path: str | None) -> None:
 
 @db.command("upgrade")
 @store_url_option
-@catalogue_option
+@catalogue_option_recorded
 @click.option("--revision", default="head", show_default=True, help="Target revision.")
 def db_upgrade(url: str | None, catalogue_path: str | None, revision: str) -> None:
     """Run new schema revisions and add columns for new catalogue fields.
@@ -101,4 +106,6 @@ def db_analyze(url: str | None) -> None:
         seconds = analyze(engine)
     finally:
         engine.dispose()
-    click.echo(f"store {shown_url(url)}: statistics refreshed in {seconds:.1f} s")
+    from riskengine.render.words import duration
+
+    click.echo(f"store {shown_url(url)}: statistics refreshed in {duration(seconds)}")

@@ -79,7 +79,13 @@ def fields(patterns: tuple[str, ...], catalogue: Path | None, fmt: str, lang: st
         return
     console = terminal_console(color=use_color())
     if not chosen:
-        click.echo(f"no field matches {' '.join(patterns)}")
+        plain = [p for p in patterns if not any(c in p for c in "*?[")]
+        hint = (
+            f" (a pattern matches whole paths: '*{plain[0]}*' finds the paths containing it)"
+            if plain
+            else ""
+        )
+        click.echo(f"no field matches {' '.join(patterns)}{hint}")
         return
     table = Table(title=f"Declaration fields ({plural(len(chosen), 'field')})")
     table.add_column("Path", no_wrap=True, width=max(len(f.path) for f in chosen))

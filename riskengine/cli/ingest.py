@@ -87,13 +87,17 @@ def ingest(
     from riskengine.store.engine import connect
 
     if mapping_path is None:
-        from riskengine.ingest.read import sniff_format
+        from riskengine.ingest.read import has_no_json_line, sniff_format
 
         suffix = Path(file).suffix.lower()
-        if suffix not in (".jsonl", ".ndjson", ".json") and (
-            sniff_format(file) == "csv"
-            or (sniff_format(file) is None and suffix in (".csv", ".tsv"))
-        ):
+        json_suffix = suffix in (".jsonl", ".ndjson", ".json")
+        if (
+            not json_suffix
+            and (
+                sniff_format(file) == "csv"
+                or (sniff_format(file) is None and suffix in (".csv", ".tsv"))
+            )
+        ) or (json_suffix and has_no_json_line(file)):  # a CSV export named .json
             raise click.UsageError(
                 f"{file} is not JSON Lines (its first line does not start with '{{'): a CSV "
                 "file needs --mapping MAP.toml, which says which column is which field "
@@ -156,7 +160,10 @@ def ingest(
                 if os.path.exists(shown)
                 else " (the file is no longer there: --force writes it again)"
             )
-            click.echo(f"{result.rows_rejected} rows were rejected: {shown}{gone}")
+            click.echo(
+                f"{plural(result.rows_rejected, 'row')} "
+                f"{'was' if result.rows_rejected == 1 else 'were'} rejected: {shown}{gone}"
+            )
             sys.exit(1)
         return
     resumed = f", resumed after row {result.resumed_from}" if result.resumed_from else ""
@@ -168,7 +175,8 @@ def ingest(
     )
     if result.declarations_apart:
         click.echo(
-            f"{result.declarations_apart} declarations had rows apart from each other in the "
+            f"{plural(result.declarations_apart, 'declaration')} had rows apart from each "
+            "other in the "
             "file: each was put together and stored whole, or rejected whole (a file sorted "
             f"by {'its group_by column' if mapping is None else mapping.group_by} is read once)"
         )

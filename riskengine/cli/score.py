@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import sys
@@ -14,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from riskengine.catalogue import Catalogue, catalogue_with
-from riskengine.cli.common import use_color
+from riskengine.cli.common import checked_catalogue, use_color
 from riskengine.declaration import (
     DeclarationError,
     JsonInputError,
@@ -33,6 +34,9 @@ from riskengine.regional import NOT_APPLIED
 from riskengine.render.terminal import terminal_console
 
 __all__ = ["rejected_record", "score"]
+
+#: A DECLARATION file with one of these suffixes is a batch (JSON Lines), like standard input.
+BATCH_SUFFIXES = (".jsonl", ".ndjson")
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
@@ -261,6 +265,7 @@ def _store_history(url: str, catalogue_path: str | None) -> tuple[HistoryProvide
     "--catalogue",
     "catalogue_path",
     type=click.Path(exists=True, dir_okay=False),
+    callback=checked_catalogue,
     help="Your declaration fields (TOML); with --db, default: the store's catalogue.",
 )
 def score(
@@ -275,7 +280,8 @@ def score(
 ) -> None:
     """Score DECLARATION (a JSON file) with the profiles in force on --as-of.
 
-    With "-" or no DECLARATION, read JSON Lines on stdin and print one JSON result per line; a
+    With "-" or no DECLARATION, read JSON Lines on stdin (or from a DECLARATION file named
+    *.jsonl or *.ndjson) and print one JSON result per line; a
     line that cannot be scored (not UTF-8, not JSON, a wrong type, a number out of range) gives
     a rejected record (line, field, item, reason) and the batch goes on. Exit status 0 when
     everything was scored, 1 when some declarations were rejected.
@@ -287,15 +293,22 @@ def score(
     else:
         catalogue = catalogue_with(catalogue_path)
     engine = Engine.load(list(profiles), catalogue=catalogue, lanes=lane_config)
-    if declaration == "-":
+    if declaration == "-" or declaration.lower().endswith(BATCH_SUFFIXES):
         chosen = fmt or "json"
         console = None
         if chosen == "table":
             console = terminal_console(color=use_color())
         unfilled = _NotApplied(engine)
-        rejected = _score_batch(
-            engine, sys.stdin, as_of, explain, history, chosen, console, unfilled
-        )
+        with contextlib.ExitStack() as stack:
+            # a .jsonl file is a batch, read as standard input is (each line decoded on its own)
+            stream = (
+                sys.stdin
+                if declaration == "-"
+                else stack.enter_context(open(declaration, encoding="utf-8"))
+            )
+            rejected = _score_batch(
+                engine, stream, as_of, explain, history, chosen, console, unfilled
+            )
         unfilled.report(batch=True)
         if rejected:
             sys.exit(1)

@@ -11,7 +11,7 @@ from typing import Any
 import click
 import sqlalchemy as sa
 
-from riskengine.cli.common import catalogue_option, expand_paths, iso_date
+from riskengine.cli.common import catalogue_option_no_store, expand_paths, iso_date
 
 __all__ = ["DIALECTS", "compiled_sql", "sql"]
 
@@ -147,7 +147,7 @@ def _breakdowns(ctx: click.Context, param: click.Parameter, value: str | None) -
 @click.option("--to", "date_to", callback=iso_date, help="Last day (default: today).")
 @click.option("--by", callback=_breakdowns, help="Breakdowns as in backtest: month,office,regime.")
 @click.option("--no-history", is_flag=True, help="Without the negative/positive history joins.")
-@catalogue_option
+@catalogue_option_no_store
 def sql(
     paths: Sequence[Path],
     dialect: str,
@@ -191,5 +191,12 @@ def sql(
     )
     for key, reason in left_out:
         click.echo(f"-- {key}: not in this query, the backtest evaluates it in Python ({reason})")
+    if dialect == "sqlite" and "re_fullmatch(" in text:
+        # the sqlite3 shell does not know it: say so rather than let "no such function" surprise
+        click.echo(
+            "-- re_fullmatch(pattern, value) (`matches`) is riskengine's own SQLite function: run "
+            "the query on an engine given it by riskengine.sql.compile.register_functions(engine), "
+            "not in the sqlite3 shell."
+        )
     if text:
         click.echo(text.rstrip() + ";")

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from riskengine.catalogue import catalogue_with
-from riskengine.cli.common import plural, use_color, user_error
+from riskengine.cli.common import catalogue_option_no_store, plural, use_color, user_error
 from riskengine.diagnostics import ProfileError, RiskEngineError
 from riskengine.evaluator import Engine
 from riskengine.profiletest import (
@@ -164,7 +164,7 @@ def _text(run: RunResult, console: Console) -> None:
     is_flag=True,
     help="Measure coverage only over the profiles that have cases (default: every profile).",
 )
-@click.option("--catalogue", "catalogue_path", type=click.Path(exists=True, dir_okay=False))
+@catalogue_option_no_store
 def test(
     paths: tuple[str, ...],
     profiles_dir: str | None,

@@ -35,7 +35,14 @@ from riskengine.catalogue import Catalogue, default_catalogue
 from riskengine.ingest.batches import Batch, group_key, prefetch, read_batches
 from riskengine.ingest.mapping import IngestMapping, MappingError, native_mapping
 from riskengine.ingest.process import ConversionProcess, use_parallel
-from riskengine.ingest.read import csv_rows, detect_format, groups, jsonl_rows, sniff_format
+from riskengine.ingest.read import (
+    csv_rows,
+    detect_format,
+    groups,
+    has_no_json_line,
+    jsonl_rows,
+    sniff_format,
+)
 from riskengine.ingest.records import Declarations, Records
 from riskengine.ingest.rejects import RejectsFile, rejects_of
 from riskengine.ingest.resume import FileState, file_state, identity, restart
@@ -162,9 +169,18 @@ def _format(source: str, mapping: IngestMapping) -> str:
     """The file's format; without a mapping it must be JSON Lines (a CSV file is an error,
     raised before anything is read or written)."""
     if mapping.rules:
-        return detect_format(source, mapping)
+        fmt = detect_format(source, mapping)
+        if fmt == "jsonl" and has_no_json_line(source):
+            # every row would be rejected as invalid JSON, and the last rejects file replaced
+            raise MappingError(
+                f"{source} is not JSON Lines (no line starts with '{{'), but the mapping reads "
+                'JSON Lines: set format = "csv" in [source] for a CSV file; nothing was read '
+                "or written",
+                file=mapping.file,
+            )
+        return fmt
     suffix = os.path.splitext(source)[1].lower()
-    if suffix in (".jsonl", ".ndjson", ".json"):
+    if suffix in (".jsonl", ".ndjson", ".json") and not has_no_json_line(source):
         return "jsonl"
     sniffed = sniff_format(source)
     if sniffed == "csv" or (sniffed is None and suffix in (".csv", ".tsv")):

@@ -13,6 +13,7 @@ import json
 import os
 import re
 from collections.abc import Callable, Iterator, Sequence
+from decimal import Decimal
 from pathlib import Path
 from typing import IO, Any
 
@@ -65,6 +66,19 @@ def sniff_format(path: str | os.PathLike[str]) -> str | None:
     if not text:
         return None
     return "jsonl" if text.startswith(b"{") else "csv"
+
+
+def has_no_json_line(path: str | os.PathLike[str]) -> bool:
+    """Whether the file's first 4 KiB hold lines and not one of them starts with ``{``: no JSON
+    Lines file at all (a CSV export), as opposed to a JSON Lines file with a broken line."""
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(4096)
+    except OSError:
+        return False
+    lines = [line.strip() for line in head.removeprefix(b"\xef\xbb\xbf").splitlines()]
+    lines = [line for line in lines if line]
+    return bool(lines) and not any(line.startswith(b"{") for line in lines)
 
 
 class Row:
@@ -189,6 +203,14 @@ def _json_int(text: str) -> int:
     return int(text)
 
 
+def _json_float(text: str) -> float | Decimal:
+    """A JSON number with a fraction or exponent: a float, or beyond the float range (``1e400``)
+    the exact ``Decimal``, so that the input rule says ``1E+400 is out of range`` as ``score``
+    does, not ``got inf`` for a number nobody wrote as infinity."""
+    value = float(text)
+    return value if value - value == 0 else Decimal(text)
+
+
 def _has_nul(value: Any) -> bool:
     stack = [value]
     while stack:
@@ -216,7 +238,7 @@ def jsonl_rows(stream: IO[str]) -> Iterator[Row]:
             yield Row(number, number, None, (text,), "the line is not valid UTF-8 text")
             continue
         try:
-            value = json.loads(text, parse_int=_json_int)
+            value = json.loads(text, parse_int=_json_int, parse_float=_json_float)
         except json.JSONDecodeError as exc:
             yield Row(
                 number, number, None, (text,), f"invalid JSON: {exc.msg} at column {exc.colno}"
