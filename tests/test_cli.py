@@ -385,10 +385,11 @@ def test_an_internal_error_is_reported_without_a_traceback(
     assert isinstance(debug.exception, RuntimeError)
 
 
-#: What ``riskengine --help`` listed before the commands were registered statically.
+#: What ``riskengine --help`` listed before the commands were registered statically, and
+#: ``registry`` (issue 12).
 COMMANDS = [
-    "backtest", "check", "db", "demo", "demo-data", "fields", "fmt", "ingest", "score", "show",
-    "sql", "test",
+    "backtest", "check", "db", "demo", "demo-data", "fields", "fmt", "ingest", "registry",
+    "score", "show", "sql", "test",
 ]  # fmt: skip
 
 
@@ -400,6 +401,10 @@ def test_help_lists_every_command() -> None:
     assert listed == COMMANDS
     assert sorted(cli.commands) == COMMANDS
     assert sorted(cli.commands["db"].commands) == ["analyze", "current", "init", "upgrade"]  # type: ignore[attr-defined]
+    assert sorted(cli.commands["registry"].commands) == [  # type: ignore[attr-defined]
+        "amend", "approve", "clarify", "export", "fill", "list", "log", "resume", "return",
+        "show", "submit", "suspend", "terminate", "verify",
+    ]  # fmt: skip
 
 
 def test_a_command_module_that_fails_to_import_is_an_error(tmp_path: Path) -> None:
