@@ -373,3 +373,14 @@ def test_a_fill_prints_its_order_and_flags_a_late_entry(url: str, tmp_path: Path
         f"| {NUMBER}-01 | UA100110 | N-17 of 2025-03-03 | 2025-03-10 .. 2025-06-09 | "
         "O. Koval, P. Shevchenko | I. Bondar | 2025-03-06 | late |"
     ) in shown
+
+
+def test_the_case_file_escapes_texts_in_its_tables(url: str, tmp_path: Path) -> None:
+    _submit_and_approve(url, tmp_path)
+    reason = "hits | <b>bold</b> *x*"
+    result = run(
+        url, "suspend", NUMBER, "--ground", "10.3.3", "--on", "2025-03-01", "--reason", reason
+    )
+    assert result.exit_code == 0, result.output
+    shown = run(url, "show", NUMBER).stdout
+    assert r"| suspend | 2025-03-01 | 10.3.3 | hits \| \<b\>bold\</b\> \*x\* |" in shown

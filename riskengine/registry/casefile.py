@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import difflib
 import json
+import re
 
 import attrs
 import sqlalchemy as sa
@@ -70,6 +71,15 @@ def edition_diff(before: str, after: str, old_name: str, new_name: str) -> str:
     return "".join(x if x.endswith("\n") else x + "\n" for x in lines)
 
 
+_MD_SPECIAL = re.compile(r"([\\`*_\[\]<>|])")
+
+
+def _md(value: object) -> str:
+    """A text from the registry as one line of Markdown: punctuation escaped (as the passport
+    does), so a reason or a name never becomes markup or breaks a table."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(str(value).split()))
+
+
 def _day(value: object) -> str:
     return "" if value is None else str(value)
 
@@ -86,7 +96,7 @@ def case_file(connection: sa.Connection, number: str) -> str:
     eds, decs = table("profile_editions"), table("commission_decisions")
     subs, clar = table("profile_submissions"), table("profile_clarifications")
     susp, fills = table("profile_suspensions"), table("regional_fills")
-    out = [f"# {p.base_number}: {p.name}", ""]
+    out = [f"# {p.base_number}: {_md(p.name)}", ""]
     state = p.status + (f" (last day {p.terminated_on})" if p.terminated_on else "")
     out += [f"State: {state}.", ""]
 
@@ -121,7 +131,9 @@ def case_file(connection: sa.Connection, number: str) -> str:
         .order_by(decs.c.pk)
     ).all()
     out += ["| decision | number | date | submission |", "|---|---|---|---|"]
-    out += [f"| {d.kind} | {d.number} | {d.decided_on} | {_day(d.submission_pk)} |" for d in rows]
+    out += [
+        f"| {d.kind} | {_md(d.number)} | {d.decided_on} | {_day(d.submission_pk)} |" for d in rows
+    ]
     out.append("")
 
     clars = connection.execute(
@@ -134,9 +146,9 @@ def case_file(connection: sa.Connection, number: str) -> str:
     if clars:
         out += ["| edition | ground | reason | changed | recorded |", "|---|---|---|---|---|"]
         for c in clars:
-            changed = ", ".join(json.loads(c.changed)) if c.changed.startswith("[") else c.changed
+            changed = ", ".join(json.loads(c.changed))
             when = c.recorded_at.date()
-            out.append(f"| {c.number} | {c.ground} | {c.reason} | {changed} | {when} |")
+            out.append(f"| {c.number} | {c.ground} | {_md(c.reason)} | {changed} | {when} |")
     else:
         out.append("None.")
     out.append("")
@@ -150,7 +162,7 @@ def case_file(connection: sa.Connection, number: str) -> str:
     if events:
         out += ["| event | from | ground | reason |", "|---|---|---|---|"]
         for s in events:
-            out.append(f"| {s.kind} | {s.effective_on} | {_day(s.ground)} | {s.reason} |")
+            out.append(f"| {s.kind} | {s.effective_on} | {_day(s.ground)} | {_md(s.reason)} |")
     else:
         out.append("None.")
     out.append("")
@@ -169,9 +181,9 @@ def case_file(connection: sa.Connection, number: str) -> str:
         ]
         for f in fill_rows:
             out.append(
-                f"| {f.number} | {f.office} | {f.order_number} of {f.order_date} | "
-                f"{f.valid_from} .. {f.valid_to} | {', '.join(json.loads(f.responsible))} | "
-                f"{', '.join(json.loads(f.viewers))} | {f.entered_on} | "
+                f"| {f.number} | {f.office} | {_md(f.order_number)} of {f.order_date} | "
+                f"{f.valid_from} .. {f.valid_to} | {_md(', '.join(json.loads(f.responsible)))} | "
+                f"{_md(', '.join(json.loads(f.viewers)))} | {f.entered_on} | "
                 f"{'late' if f.late else 'no'} |"
             )
     else:
@@ -197,5 +209,5 @@ def case_file(connection: sa.Connection, number: str) -> str:
     out += ["| entry | at (UTC) | actor | action | hash |", "|---|---|---|---|---|"]
     for a in entries(connection, object_key(p.pk)):
         at = a.logged_at.isoformat(sep=" ", timespec="seconds")
-        out.append(f"| {a.pk} | {at} | {a.actor} | {a.action} | `{a.entry_hash[:12]}` |")
+        out.append(f"| {a.pk} | {at} | {_md(a.actor)} | {a.action} | `{a.entry_hash[:12]}` |")
     return "\n".join(out) + "\n"
