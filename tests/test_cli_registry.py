@@ -4,6 +4,9 @@ the case file, the log, tamper detection by ``verify`` and the exit codes of ref
 from __future__ import annotations
 
 import os
+import re
+import shlex
+import subprocess
 from pathlib import Path
 
 import click.testing
@@ -384,3 +387,46 @@ def test_the_case_file_escapes_texts_in_its_tables(url: str, tmp_path: Path) -> 
     assert result.exit_code == 0, result.output
     shown = run(url, "show", NUMBER).stdout
     assert r"| suspend | 2025-03-01 | 10.3.3 | hits \| \<b\>bold\</b\> \*x\* |" in shown
+
+
+def _session(page: str) -> list[tuple[str, str]]:
+    """The commands of the page's ``console`` block after "On the command line", each with the
+    output shown under it."""
+    block = page.split("## On the command line", 1)[1].split("```console\n", 1)[1]
+    block = block.split("\n```\n", 1)[0]
+    steps: list[tuple[str, list[str]]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        else:
+            steps[-1][1].append(line)
+    return [(command, "".join(x + "\n" for x in out)) for command, out in steps]
+
+
+def _masked(text: str) -> str:
+    """A log line without what changes between runs: the time and the actor."""
+    return re.sub(r"^(\d+) \S+ \S+ \S+ ", r"\1 TIME ACTOR ", text, flags=re.MULTILINE)
+
+
+def test_the_session_in_docs_registry_md_prints_what_it_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    page = (Path(__file__).parent.parent / "docs" / "registry.md").read_text(encoding="utf-8")
+    steps = _session(page)
+    assert len(steps) == 15
+    monkeypatch.chdir(tmp_path)
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    store = new_store(url)
+    assert record_backtest(store, DRAFT) == 1
+    store.dispose()
+    write(tmp_path / "footwear.rp", DRAFT)
+    write(tmp_path / "footwear.test.toml", TESTS)
+    for command, shown in steps:
+        if command.startswith("sed "):
+            subprocess.run(command, shell=True, check=True, cwd=tmp_path)
+            continue
+        args = shlex.split(command)
+        assert args[:2] == ["riskengine", "registry"], command
+        result = CliRunner().invoke(cli, args[1:], env={"RISKENGINE_DB": url})
+        assert _masked(result.output) == _masked(shown), command
+        assert result.exit_code == (1 if shown.startswith("error:") else 0), command
