@@ -364,7 +364,7 @@ def test_a_fill_prints_its_order_and_flags_a_late_entry(url: str, tmp_path: Path
     assert (result.exit_code, result.stdout) == (
         0,
         "fill 2 of UA100110: order N-17 of 2025-03-03, valid 2025-03-10 .. 2025-06-09; LATE: "
-        "entered after 2025-03-05, 2 working days after the order (§11.4)\n",
+        "entered 2025-03-06, due by 2025-03-05 (2 working days after the order, §11.4)\n",
     )
     result = run(url, "fill", fill, "--responsible", "O. Koval", "--entered-on", "2025-03-05")
     assert result.exit_code == 1
@@ -430,3 +430,37 @@ def test_the_session_in_docs_registry_md_prints_what_it_shows(
         result = CliRunner().invoke(cli, args[1:], env={"RISKENGINE_DB": url})
         assert _masked(result.output) == _masked(shown), command
         assert result.exit_code == (1 if shown.startswith("error:") else 0), command
+
+
+def test_a_submitted_profile_is_listed_and_shown_by_its_key(url: str, tmp_path: Path) -> None:
+    store = new_store(url)
+    run_pk = record_backtest(store, DRAFT)
+    store.dispose()
+    draft, tests = write(tmp_path / "d.rp", DRAFT), write(tmp_path / "d.test.toml", TESTS)
+    assert run(url, "submit", draft, "--tests", tests, "--run", str(run_pk)).exit_code == 0
+    result = run(url, "list")
+    assert result.stdout.splitlines()[1] == (
+        "profile/1  Undervalued footwear from China  -         submitted"
+    )
+    shown = run(url, "show", "profile/1")
+    assert shown.exit_code == 0, shown.output
+    assert shown.stdout.startswith(
+        "# profile/1: Undervalued footwear from China\n\nState: submitted."
+    )
+    assert "| 1 | new | pending | 0 errors, 0 warnings in 1 file | 1 passed, 0 failed |" in (
+        shown.stdout
+    )
+    result = run(url, "show", "profile/7")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "error: the registry has no profile profile/7\n",
+    )
+
+
+def test_a_file_that_is_not_utf8_is_refused(url: str, tmp_path: Path) -> None:
+    new_store(url).dispose()
+    bad = tmp_path / "bad.rp"
+    bad.write_bytes(b'profile draft "\xff" {}\n')
+    result = run(url, "fill", bad, "--responsible", "A", "--responsible", "B")
+    assert result.exit_code == 1
+    assert result.stderr == (f"error: {bad} is not UTF-8 text (invalid start byte at byte 15)\n")

@@ -323,7 +323,8 @@ def fill(
     )
     if f.late:
         due = working_days_after(f.order_date, 2)
-        line += f"; LATE: entered after {due}, 2 working days after the order (§11.4)"
+        entered = entered_on or dt.date.today()
+        line += f"; LATE: entered {entered}, due by {due} (2 working days after the order, §11.4)"
     click.echo(line)
 
 

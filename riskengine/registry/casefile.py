@@ -16,7 +16,8 @@ import attrs
 import sqlalchemy as sa
 
 from riskengine.registry.audit import entries
-from riskengine.registry.base import profile_row
+from riskengine.registry.base import ProfileRow, profile_row
+from riskengine.registry.evidence import RegistryError
 from riskengine.registry.operations import current_text, in_force
 from riskengine.registry.state import object_key, table
 
@@ -27,7 +28,7 @@ __all__ = ["ProfileLine", "case_file", "edition_diff", "profiles"]
 class ProfileLine:
     """One profile of the registry as ``list`` shows it."""
 
-    number: str  # the base number, or "submission N" before approval
+    number: str  # the base number, or "profile/KEY" before approval
     name: str
     edition: str  # the full number of the edition in force on the day, or "-"
     state: str
@@ -55,7 +56,7 @@ def profiles(connection: sa.Connection, day: dt.date) -> list[ProfileLine]:
                 )
             ).first()
             state = "suspended" if has_current is not None else "approved, not in force"
-        number = row.base_number or f"(profile/{row.pk})"
+        number = row.base_number or object_key(int(row.pk))
         out.append(ProfileLine(str(number), str(row.name), live.get(row.pk, "-"), state))
     return out
 
@@ -89,14 +90,31 @@ def _fence(text: str, lang: str = "") -> list[str]:
     return [fence + lang, text.rstrip("\n"), fence]
 
 
+def _profile(connection: sa.Connection, number: str) -> ProfileRow:
+    """The profile a number names, or ``profile/KEY`` (how ``list`` and the log name a profile
+    before it has a number)."""
+    found = re.fullmatch(r"profile/(\d+)", number.strip())
+    if found is None:
+        return profile_row(connection, number)
+    t = table("profiles")
+    row = connection.execute(
+        sa.select(
+            t.c.pk, t.c.name, t.c.sequence, t.c.base_number, t.c.status, t.c.terminated_on
+        ).where(t.c.pk == int(found.group(1)))
+    ).first()
+    if row is None:
+        raise RegistryError(f"the registry has no profile {number.strip()}")
+    return ProfileRow(*row)
+
+
 def case_file(connection: sa.Connection, number: str) -> str:
-    """The case file of the profile ``number`` (base number, or a full number with edition) as
-    Markdown. Raises RegistryError for an unknown number."""
-    p = profile_row(connection, number)
+    """The case file of the profile ``number`` (base number, a full number with edition, or
+    ``profile/KEY`` before approval) as Markdown. Raises RegistryError for an unknown one."""
+    p = _profile(connection, number)
     eds, decs = table("profile_editions"), table("commission_decisions")
     subs, clar = table("profile_submissions"), table("profile_clarifications")
     susp, fills = table("profile_suspensions"), table("regional_fills")
-    out = [f"# {p.base_number}: {_md(p.name)}", ""]
+    out = [f"# {p.base_number or object_key(p.pk)}: {_md(p.name)}", ""]
     state = p.status + (f" (last day {p.terminated_on})" if p.terminated_on else "")
     out += [f"State: {state}.", ""]
 
