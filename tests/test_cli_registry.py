@@ -464,3 +464,23 @@ def test_a_file_that_is_not_utf8_is_refused(url: str, tmp_path: Path) -> None:
     result = run(url, "fill", bad, "--responsible", "A", "--responsible", "B")
     assert result.exit_code == 1
     assert result.stderr == (f"error: {bad} is not UTF-8 text (invalid start byte at byte 15)\n")
+
+
+def test_export_refuses_a_folder_with_other_profiles(url: str, tmp_path: Path) -> None:
+    _submit_and_approve(url, tmp_path)
+    out = tmp_path / "out"
+    result = run(url, "export", out, "--as-of", "2025-03-01")
+    assert result.exit_code == 0, result.output
+    result = run(url, "export", out, "--as-of", "2025-03-01")  # the same set again: fine
+    assert result.exit_code == 0, result.output
+    result = run(url, "export", out, "--as-of", "2025-01-01")  # nothing in force yet
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"error: {out} holds 1A_12_2025_00001-01.rp, not an edition in force on 2025-01-01: a "
+        "folder loaded as the profiles in force must hold nothing else; export to an empty "
+        "folder (nothing was written)\n"
+    )
+    assert [p.name for p in out.iterdir()] == ["1A_12_2025_00001-01.rp"]
+    afile = write(tmp_path / "afile", "x")
+    result = run(url, "export", afile, "--as-of", "2025-03-01")
+    assert result.exit_code == 2  # click: a directory is expected

@@ -409,13 +409,22 @@ def export_name(number: str) -> str:
 @_date_option("--as-of", "The day whose editions in force are exported (default: today).", False)
 def export(url: str | None, directory: str, as_of: dt.date | None) -> None:
     """Write the current text of each edition in force to DIRECTORY, one .rp file per profile
-    named by its number (1A_12_2025_00001-01.rp)."""
+    named by its number (1A_12_2025_00001-01.rp). Refused when DIRECTORY holds other .rp files
+    (an earlier export's profiles no longer in force)."""
     from riskengine import registry as r
 
     day = as_of or dt.date.today()
     with _reading(url) as connection:
         live = r.in_force(connection, day)
     out = Path(directory)
+    names = {export_name(x.number) for x in live}
+    stale = sorted(p.name for p in out.glob("*.rp") if p.name not in names) if out.is_dir() else []
+    if stale:
+        raise r.RegistryError(
+            f"{out} holds {', '.join(stale)}, not an edition in force on {day}: a folder loaded "
+            "as the profiles in force must hold nothing else; export to an empty folder "
+            "(nothing was written)"
+        )
     try:
         out.mkdir(parents=True, exist_ok=True)
         for x in live:
