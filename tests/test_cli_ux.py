@@ -404,6 +404,12 @@ MISSING: dict[str, list[list[str]] | None] = {
     "demo-data": None,
     "sql": [["sql", "nope.rp"], ["sql", str(FOOTWEAR), "--catalogue", "nope.toml"]],
     "fields": [["fields", "--catalogue", "nope.toml"]],
+    "registry": [
+        ["registry", "submit", "nope.rp", "--tests", str(FOOTWEAR), "--run", "1"],
+        ["registry", "submit", str(FOOTWEAR), "--tests", "nope.toml", "--run", "1"],
+        ["registry", "clarify", "1A/12/2025/00001-01", "nope.rp", "--ground", "10.2.3"],
+        ["registry", "fill", "nope.rp", "--responsible", "A", "--responsible", "B"],
+    ],
 }
 
 
