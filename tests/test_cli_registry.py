@@ -242,15 +242,10 @@ def _whole_path(url: str, tmp_path: Path) -> None:
     assert (result.exit_code, result.stdout) == (0, "the log verifies: 8 entries\n")
 
 
-def test_the_whole_path_on_the_command_line(url: str, tmp_path: Path) -> None:
-    _whole_path(url, tmp_path)
-
-
-@pytest.mark.postgresql
-def test_the_whole_path_on_postgresql(pg_schema: tuple[sa.URL, str], tmp_path: Path) -> None:
-    base, schema = pg_schema
-    pg = base.update_query_dict({"options": f"-csearch_path={schema}"})
-    _whole_path(pg.render_as_string(hide_password=False), tmp_path)
+def test_the_whole_path_on_every_backend(db_url: str, tmp_path: Path) -> None:
+    """SQLite, PostgreSQL (a fresh schema of the local server; in CI it must be there) and
+    DuckDB, through the conftest's ``db_url``."""
+    _whole_path(db_url, tmp_path)
 
 
 def test_a_tampered_log_row_fails_verify_naming_it(url: str, tmp_path: Path) -> None:
