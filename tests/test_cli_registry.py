@@ -479,3 +479,29 @@ def test_export_refuses_a_folder_with_other_profiles(url: str, tmp_path: Path) -
     afile = write(tmp_path / "afile", "x")
     result = run(url, "export", afile, "--as-of", "2025-03-01")
     assert result.exit_code == 2  # click: a directory is expected
+
+
+def test_a_returned_submission_can_be_submitted_again(url: str, tmp_path: Path) -> None:
+    store = new_store(url)
+    run_pk = record_backtest(store, DRAFT)
+    store.dispose()
+    draft, tests = write(tmp_path / "d.rp", DRAFT), write(tmp_path / "d.test.toml", TESTS)
+    submit = ["submit", draft, "--tests", tests, "--run", str(run_pk)]
+    assert run(url, *submit).exit_code == 0
+    result = run(url, "return", "1", "--decision", "EC-2/2025", "--decided-on", "2025-01-10")
+    assert (result.exit_code, result.stdout) == (
+        0,
+        "submission 1 returned for rework (decision EC-2/2025 of 2025-01-10)\n",
+    )
+    assert run(url, "list").stdout.splitlines()[1].split()[-1] == "returned"
+    result = run(url, "return", "1", "--decision", "EC-3/2025", "--decided-on", "2025-01-11")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        "error: submission 1 is returned, not awaiting a decision\n",
+    )
+    result = run(url, *submit)
+    assert (result.exit_code, result.stdout) == (
+        0,
+        'submission 2: "Undervalued footwear from China", a new profile, awaits the commission\n',
+    )
+    assert run(url, "verify").stdout == "the log verifies: 3 entries\n"
