@@ -61,11 +61,12 @@ def _plan(
 ) -> list[PlannedProfile]:
     planned = []
     margin = _nesting(len(profiles))
+    # typed NULLs for the fields: the SQL that an engine's parser is given when a deep profile
+    # is tried on it (:func:`_prepared`) is this compilation's
+    null_field = _null_field(types)
     for pp in profiles:
         pp = attrs.evolve(pp, types=types)
-        # typed NULLs for the fields: the SQL that an engine's parser is given when a deep
-        # profile is tried on it (:func:`_prepared`) is this compilation's
-        dummy = SqlScope(field=_null_field(types), dialect=dialect, lists=pp.lists, types=types)
+        dummy = SqlScope(field=null_field, dialect=dialect, lists=pp.lists, types=types)
         try:
             variants = (
                 [apply_fill(pp.profile, f) for f in pp.fills]
