@@ -239,12 +239,19 @@ def test_an_old_case_file_is_purged_by_the_head_only_through_purge(site: Site) -
     ed = r.approve(site.engine("secretary"), sub.pk, decision="EC-1", decided_on=D(2019, 1, 10),
                    group="1A", unit="12", in_force_from=D(2019, 2, 1))  # fmt: skip
     base = ed.number.rsplit("-", 1)[0]
+    r.grant(site.admin, lg["filler"], "office_filler", office="UA100110")
+    fill = fill_text(ed.number, "131", "2019-03-20", "2019-04-01 .. 2019-06-30")
+    r.fill(site.engine("filler"), fill, responsible=PEOPLE, viewers=[],
+           entered_on=D(2019, 3, 21))  # fmt: skip
     r.terminate(site.engine("secretary"), base, decision="EC-2", decided_on=D(2020, 1, 10),
                 last_day=D(2020, 1, 31))  # fmt: skip
     # past retention, but a raw DELETE has no purge entry in the log: refused
-    assert "a case file is kept" in site.raw("head", "DELETE FROM commission_decisions")
+    for name in ("regional_fills", "commission_decisions", "profiles"):
+        assert "a case file is kept" in site.raw("head", f"DELETE FROM {name}")
+    assert "permission denied" in site.raw("filler", "DELETE FROM regional_fills")
     details = r.purge(site.engine("head"), base)
     assert details["rows"]["profiles"] == 1 and details["kept_until"] == "2023-01-31"
+    assert details["rows"]["regional_fills"] == 1
     with site.admin.connect() as connection:
         last = r.entries(connection)[-1]
         left = connection.execute(sa.text("SELECT count(*) FROM profile_editions")).scalar()

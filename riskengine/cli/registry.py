@@ -442,7 +442,32 @@ def export(url: str | None, directory: str, as_of: dt.date | None) -> None:
 _office = click.option(
     "--office", metavar="CODE", default=None, help="The office (office_filler, office_viewer)."
 )
-_role = click.argument("role", metavar="ROLE")
+_role = click.argument(
+    "role",
+    type=click.Choice(
+        [
+            "analyst",
+            "risk_unit_head",
+            "secretary",
+            "office_filler",
+            "office_viewer",
+            "deployer",
+            "auditor",
+            "admin",
+        ]
+    ),
+)
+
+
+def _check_role(role: str, office: str | None) -> None:
+    """An office role without an office (or the reverse) is bad usage: status 2."""
+    from riskengine.registry import RegistryError
+    from riskengine.registry.access import check_role
+
+    try:
+        check_role(role, office)
+    except RegistryError as exc:
+        raise click.UsageError(str(exc)) from None
 
 
 @registry.command("grant")
@@ -455,6 +480,7 @@ def grant(url: str | None, login: str, role: str, office: str | None) -> None:
     secretary, office_filler, office_viewer, deployer, auditor, admin (docs/registry.md)."""
     from riskengine import registry as r
 
+    _check_role(role, office)
     with _store(url) as store:
         who = r.grant(store, login, role, office=office)
     click.echo(f"{who} has the role {role}" + (f" for {office}" if office else ""))
@@ -469,6 +495,7 @@ def revoke(url: str | None, login: str, role: str, office: str | None) -> None:
     """Take the registry role ROLE (for --office CODE) from LOGIN."""
     from riskengine import registry as r
 
+    _check_role(role, office)
     with _store(url) as store:
         who = r.revoke(store, login, role, office=office)
     click.echo(f"{who} no longer has the role {role}" + (f" for {office}" if office else ""))
