@@ -93,15 +93,20 @@ def test_each_action_needs_its_role_and_a_refusal_writes_nothing(store: sa.Engin
         r.grant(store, who, role)
     r.grant(store, "ann", "office_filler", office="UA100110")
     msg = _refused(store, _submit, actor="os:sec")
-    assert msg == "os:sec may not submit: it needs the role risk_unit_head; os:sec has the roles secretary"
+    assert (
+        msg
+        == "os:sec may not submit: it needs the role risk_unit_head; os:sec has the roles secretary"
+    )
     sub = _submit(store, REGIONAL, REGIONAL_TESTS, actor="os:head")
     msg = _refused(store, _approve, sub.pk, actor="os:head")
     assert msg == (
-        "os:head may not approve: it needs the role secretary; os:head has the roles "
-        "risk_unit_head"
+        "os:head may not approve: it needs the role secretary; os:head has the roles risk_unit_head"
     )
     msg = _refused(store, _approve, sub.pk, actor="os:nobody")
-    assert msg == "os:nobody may not approve: it needs the role secretary; os:nobody has no registry role"
+    assert (
+        msg
+        == "os:nobody may not approve: it needs the role secretary; os:nobody has no registry role"
+    )
     ed = _approve(store, sub.pk, actor="os:sec")
     base = ed.number.rsplit("-", 1)[0]
     for call, kwargs, verb, role in [
