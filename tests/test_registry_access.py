@@ -331,3 +331,69 @@ def test_r0004_goes_down_to_r0003_and_up_again(db_url: str) -> None:
         assert _approve(store, _submit(store).pk).number == "1A/12/2025/00001-01"
     finally:
         store.dispose()
+
+
+# ------------------------------------------------------------------------------------- docs
+
+
+def _block(page: str, heading: str) -> list[tuple[str, str]]:
+    """The commands of the first ``console`` block after ``heading``, with their output."""
+    block = page.split(heading, 1)[1].split("```console\n", 1)[1].split("\n```\n", 1)[0]
+    steps: list[tuple[str, list[str]]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        else:
+            steps[-1][1].append(line)
+    return [(command, "".join(x + "\n" for x in out)) for command, out in steps]
+
+
+def _replay(tmp_path: Path, steps: list[tuple[str, str]]) -> None:
+    import re
+    import shlex
+
+    url = f"sqlite:///{tmp_path / 'registry.db'}"
+    for command, shown in steps:
+        args = shlex.split(command)
+        env = {"RISKENGINE_DB": url, "LOGNAME": "root"}  # the page's user, on any machine
+        while "=" in args[0]:
+            name, value = args.pop(0).split("=", 1)
+            env[name] = value
+        assert args[:2] == ["riskengine", "registry"], command
+        result = CliRunner().invoke(cli, args[1:], env=env)
+        expected = re.sub(r"purged on \S+ ", f"purged on {today()} ", shown)
+        assert result.output == expected, command
+        assert result.exit_code == (1 if shown.startswith("error:") else 0), command
+
+
+def _setup_docs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *texts: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    store = new_store(f"sqlite:///{tmp_path / 'registry.db'}")
+    for text in texts:
+        record_backtest(store, text)
+    store.dispose()
+    (tmp_path / "footwear.rp").write_text(DRAFT, encoding="utf-8")
+    (tmp_path / "footwear.test.toml").write_text(TESTS, encoding="utf-8")
+
+
+PAGE = Path(__file__).parent.parent / "docs" / "registry.md"
+
+
+def test_the_access_session_in_docs_registry_md_prints_what_it_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps = _block(PAGE.read_text(encoding="utf-8"), "### SQLite and DuckDB")
+    assert len(steps) == 13
+    _setup_docs(tmp_path, monkeypatch, DRAFT)
+    _replay(tmp_path, steps)
+
+
+def test_the_retention_session_in_docs_registry_md_prints_what_it_shows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    steps = _block(PAGE.read_text(encoding="utf-8"), "## Retention")
+    assert len(steps) == 12
+    boots = DRAFT.replace("Undervalued footwear from China", "Undervalued boots")
+    _setup_docs(tmp_path, monkeypatch, DRAFT, boots)
+    (tmp_path / "boots.rp").write_text(boots, encoding="utf-8")
+    _replay(tmp_path, steps)

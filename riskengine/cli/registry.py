@@ -456,6 +456,7 @@ _role = click.argument(
             "admin",
         ]
     ),
+    metavar="ROLE",
 )
 
 
@@ -513,13 +514,23 @@ def members(url: str | None) -> None:
         me = current_actor(connection)
         postgresql = connection.dialect.name == "postgresql"
         mine = r.roles_of(connection, me)
+        superuser = (
+            postgresql
+            and connection.execute(
+                sa.text("SELECT current_setting('is_superuser') = 'on'")
+            ).scalar()
+        )
     if rows:
         table = [("actor", "role", "office")] + [(x.actor, x.role, x.office or "") for x in rows]
         widths = [max(len(row[i]) for row in table) for i in range(2)]
         for row in table:
             line = f"{row[0].ljust(widths[0])}  {row[1].ljust(widths[1])}  {row[2]}"
             click.echo(printable(line.rstrip()))
-    if postgresql:
+    if superuser:
+        click.echo(
+            f"you are {me} (the database login), a superuser: PostgreSQL lets it do anything"
+        )
+    elif postgresql:
         held = ", ".join(x.role + (f" for {x.office}" if x.office else "") for x in mine)
         click.echo(f"you are {me} (the database login): {held or 'no registry role'}")
     elif not rows:
