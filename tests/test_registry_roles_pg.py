@@ -282,3 +282,20 @@ def test_a_revoked_filler_can_no_longer_fill(site: Site) -> None:
         "'{}', NULL, NULL, '0', '0')",
     )
     assert f"permission denied for schema {site.schema}" in refused
+
+
+def test_granting_to_a_login_that_does_not_exist_is_a_clear_refusal(site: Site) -> None:
+    with pytest.raises(r.RegistryError) as info:
+        r.grant(site.admin, f"{site.schema}_nobody", "auditor")
+    assert str(info.value) == (
+        f'PostgreSQL refused `GRANT riskengine_auditor TO "{site.schema}_nobody"`: role '
+        f'"{site.schema}_nobody" does not exist'
+    )
+    with pytest.raises(r.RegistryError) as info:
+        r.grant(site.engine("head"), site.logins["auditor"], "auditor")
+    assert str(info.value) == (
+        f"db:{site.logins['head']} may not grant: it needs the role admin; "
+        f"db:{site.logins['head']} has no registry role"
+    )
+    with site.admin.connect() as connection:
+        assert r.members(connection) == [] and r.entries(connection) == []

@@ -163,7 +163,10 @@ def _pg_may(connection: sa.Connection, role: str, office: str | None) -> bool:
     if role == "admin":  # who may write the member table: its owner's members
         return bool(
             connection.execute(
-                sa.text("SELECT has_table_privilege(current_user, 'registry_members', 'INSERT')")
+                sa.text(
+                    "SELECT has_table_privilege(current_user, to_regclass('registry_members'), "
+                    "'INSERT')"
+                )
             ).scalar_one()
         )
     member = connection.execute(

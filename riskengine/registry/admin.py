@@ -48,6 +48,16 @@ def _quoted(connection: sa.Connection, name: str) -> str:
     return str(connection.dialect.identifier_preparer.quote_identifier(name))
 
 
+def _pg_run(connection: sa.Connection, statement: str) -> None:
+    """A GRANT or REVOKE of a group role; the database's refusal (no such login, no right to
+    grant the role) as a :class:`RegistryError` (the transaction is rolled back)."""
+    try:
+        connection.execute(sa.text(statement))
+    except sa.exc.DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig is not None else str(exc)
+        raise RegistryError(f"PostgreSQL refused `{statement}`: {reason}") from None
+
+
 def grant(
     store: sa.Engine, login: str, role: str, *, office: str | None = None, actor: str | None = None
 ) -> str:
@@ -76,9 +86,7 @@ def grant(
             place = f" for {office}" if office else ""
             raise RegistryError(f"{who} already has the role {role}{place}")
         if postgresql:
-            c.execute(
-                sa.text(f"GRANT {PG_ROLE_PREFIX}{role} TO {_quoted(c, who.removeprefix('db:'))}")
-            )
+            _pg_run(c, f"GRANT {PG_ROLE_PREFIX}{role} TO {_quoted(c, who.removeprefix('db:'))}")
         insert(c, "registry_members", act, actor=who, role=role, office=office)
         act.details = {"member": who, "role": role, "office": office}
     return who
@@ -112,9 +120,7 @@ def revoke(
         if c.dialect.name == "postgresql" and not any(
             x.actor == who and x.role == role for x in rest
         ):
-            c.execute(
-                sa.text(f"REVOKE {PG_ROLE_PREFIX}{role} FROM {_quoted(c, who.removeprefix('db:'))}")
-            )
+            _pg_run(c, f"REVOKE {PG_ROLE_PREFIX}{role} FROM {_quoted(c, who.removeprefix('db:'))}")
         act.details = {"member": who, "role": role, "office": office}
     return who
 
