@@ -123,7 +123,7 @@ def test_an_office_filler_cannot_write_another_offices_fill_with_raw_sql(site: S
     insert = (
         "INSERT INTO regional_fills SELECT pk + 100, profile_pk, edition_pk, '{office}', text, "
         "sha256, order_number, order_date, valid_from, valid_to, responsible, viewers, "
-        "entered_on, late, recorded_at, recorded_by FROM regional_fills"
+        "entered_on, late, recorded_at, 'db:' || current_user FROM regional_fills"
     )
     refused = site.raw("filler", insert.format(office="UA500000"))
     assert 'new row violates row-level security policy for table "regional_fills"' in refused
@@ -299,3 +299,26 @@ def test_granting_to_a_login_that_does_not_exist_is_a_clear_refusal(site: Site) 
     )
     with site.admin.connect() as connection:
         assert r.members(connection) == [] and r.entries(connection) == []
+
+
+def test_the_recorded_actor_is_the_login(site: Site) -> None:
+    number = _setup(site)
+    filler = site.logins["filler"]
+    with pytest.raises(r.RegistryError) as info:
+        r.fill(site.engine("filler"), _fill(number), responsible=PEOPLE, viewers=[],
+               entered_on=D(2025, 3, 21), actor="db:someone_else")  # fmt: skip
+    assert str(info.value) == (
+        f"on PostgreSQL the actor is the database login db:{filler}: actor='db:someone_else' "
+        "is refused"
+    )
+    # raw SQL naming someone else: the database refuses
+    refused = site.raw(
+        "filler",
+        "INSERT INTO audit_log SELECT pk + 1, logged_at, 'db:someone_else', action, object, "
+        "details, hash_before, hash_after, entry_hash, entry_hash FROM audit_log "
+        "ORDER BY pk DESC LIMIT 1",
+    )
+    assert (
+        f"INSERT refused on audit_log: actor is db:someone_else, but the login is db:{filler}"
+        in refused
+    )

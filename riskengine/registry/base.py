@@ -84,6 +84,7 @@ def action(store: sa.Engine, name: str, actor: str | None) -> Iterator[Action]:
     with _concurrent(name), database_errors(store), store.begin() as connection:
         who = actor or current_actor(connection)
         if connection.dialect.name == "postgresql":  # the login's rights decide what it sees
+            _same_login(connection, who)
             require(connection, who, name)
             ensure_schema(connection)
         else:  # the rights are rows of the store
@@ -116,6 +117,19 @@ def action(store: sa.Engine, name: str, actor: str | None) -> Iterator[Action]:
             hash_before=act.before,
             hash_after=profile_state(connection, act.profile_pk),
             at=act.at,
+        )
+
+
+def _same_login(connection: sa.Connection, actor: str) -> None:
+    """On PostgreSQL the actor is the login: naming another is refused (the database's triggers
+    would refuse the rows), except to a superuser."""
+    login = current_actor(connection)
+    if actor == login:
+        return
+    superuser = connection.execute(sa.text("SELECT current_setting('is_superuser')")).scalar()
+    if superuser != "on":
+        raise RegistryError(
+            f"on PostgreSQL the actor is the database login {login}: actor={actor!r} is refused"
         )
 
 

@@ -20,6 +20,8 @@ PostgreSQL only:
   triggers or row-level security or change the grants;
 * grants per table and role (:data:`GRANTS`); nobody is granted UPDATE or DELETE on
   ``audit_log`` and its triggers refuse both to every role, the owner's included;
+* a row's recorded actor (``audit_log.actor``, ``recorded_by``) must be the login writing it
+  (``db:`` + ``current_user``; a superuser may record another name);
 * row-level security on ``regional_fills``: INSERT and UPDATE only of a row whose office is one
   of the login's offices in ``registry_members`` (role ``office_filler``); SELECT of every row
   (every registry action hashes the profile's whole case file); DELETE left to the retention
@@ -164,6 +166,20 @@ BEGIN
 END $$
 """
 
+#: PostgreSQL: a row's recorded actor is the login writing it (a superuser may name another).
+_PG_ACTOR = """
+CREATE FUNCTION riskengine_actor() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    IF to_jsonb(NEW) ->> TG_ARGV[0] IS DISTINCT FROM 'db:' || current_user
+       AND current_setting('is_superuser') <> 'on' THEN
+        RAISE EXCEPTION 'INSERT refused on %: % is %, but the login is db:%',
+            TG_TABLE_NAME, TG_ARGV[0], to_jsonb(NEW) ->> TG_ARGV[0], current_user
+            USING ERRCODE = '42501';
+    END IF;
+    RETURN NEW;
+END $$
+"""
+
 _PG_ROLE = """
 DO $$ BEGIN
     IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = '{name}') THEN
@@ -187,6 +203,13 @@ def _pg_upgrade() -> None:
     )
     op.execute("DROP TRIGGER IF EXISTS profile_editions_no_delete ON profile_editions")
     op.execute(_PG_RETENTION)
+    op.execute(_PG_ACTOR)
+    for name in REGISTRY:
+        column = "actor" if name == "audit_log" else "recorded_by"
+        op.execute(
+            f"CREATE TRIGGER {name}_actor BEFORE INSERT ON {name} "
+            f"FOR EACH ROW EXECUTE FUNCTION riskengine_actor('{column}')"
+        )
     for name in CASE_FILE:
         op.execute(
             f"CREATE TRIGGER {name}_retention BEFORE DELETE ON {name} "
@@ -238,6 +261,7 @@ def _pg_upgrade() -> None:
         op.execute(f"ALTER TABLE {name} OWNER TO {OWNER}")
     op.execute(f"ALTER FUNCTION riskengine_refuse() OWNER TO {OWNER}")
     op.execute(f"ALTER FUNCTION riskengine_retention() OWNER TO {OWNER}")
+    op.execute(f"ALTER FUNCTION riskengine_actor() OWNER TO {OWNER}")
 
 
 def _pg_downgrade() -> None:
@@ -261,6 +285,9 @@ def _pg_downgrade() -> None:
         op.execute(f"DROP TRIGGER IF EXISTS {name}_retention ON {name}")
         op.execute(f"DROP TRIGGER IF EXISTS {name}_no_truncate ON {name}")
     op.execute("DROP FUNCTION IF EXISTS riskengine_retention()")
+    for name in REGISTRY:
+        op.execute(f"DROP TRIGGER IF EXISTS {name}_actor ON {name}")
+    op.execute("DROP FUNCTION IF EXISTS riskengine_actor()")
     op.execute(
         "CREATE TRIGGER profile_editions_no_delete BEFORE DELETE ON profile_editions "
         "FOR EACH ROW EXECUTE FUNCTION riskengine_refuse('an approved edition is never deleted')"
