@@ -323,12 +323,16 @@ def test_r0004_goes_down_to_r0003_and_up_again(db_url: str) -> None:
 
     store = new_store(db_url)
     try:
+        _approve(store, _submit(store).pk)  # a store at r0003 with a case file, upgraded
         with store.begin() as connection:
             command.downgrade(migrate.alembic_config(connection), "r0003")
             assert "registry_members" not in sa.inspect(connection).get_table_names()
             command.upgrade(migrate.alembic_config(connection), "head")
             assert migrate.current_revision(connection) == migrate.head_revision()
-        assert _approve(store, _submit(store).pk).number == "1A/12/2025/00001-01"
+        assert r.verify(store).ok
+        other = DRAFT.replace("Undervalued footwear from China", "Other")
+        assert _approve(store, _submit(store, other).pk).number == "1A/12/2025/00002-01"
+        assert r.verify(store).ok
     finally:
         store.dispose()
 
