@@ -402,8 +402,9 @@ def test_help_lists_every_command() -> None:
     assert sorted(cli.commands) == COMMANDS
     assert sorted(cli.commands["db"].commands) == ["analyze", "current", "init", "upgrade"]  # type: ignore[attr-defined]
     assert sorted(cli.commands["registry"].commands) == [  # type: ignore[attr-defined]
-        "amend", "approve", "clarify", "export", "fill", "list", "log", "resume", "return",
-        "show", "submit", "suspend", "terminate", "verify",
+        "amend", "approve", "clarify", "export", "fill", "grant", "list", "log", "members",
+        "purge", "resume", "return", "revoke", "show", "submit", "suspend", "terminate",
+        "verify",
     ]  # fmt: skip
 
 
