@@ -407,3 +407,43 @@ def test_the_commands_in_docs_registry_md_print_what_they_show(
     written = (tmp_path / "case-00001.html").read_text(encoding="utf-8")
     assert '<h1>Case file of <span class="key">1A/12/2025/00001</span>: Undervalued' in written
     assert not (tmp_path / "x.html").exists()
+
+
+def test_the_page_is_built_from_every_backend(db_url: str) -> None:
+    """The case file read from SQLite, PostgreSQL and DuckDB: one edition clarified, one
+    amended; the page shows both diffs and the escaped reason."""
+    from riskengine import registry as r
+    from riskengine.registry.casefile import read_case_file
+
+    store = new_store(db_url)
+    try:
+        sub = r.submit(store, DRAFT, tests=TESTS, backtest_run=record_backtest(store, DRAFT))
+        first = r.approve(
+            store, sub.pk, decision="EC-1", decided_on=dt.date(2025, 1, 10), group="1A",
+            unit="12", in_force_from=dt.date(2025, 2, 1),
+        )  # fmt: skip
+        clarified = first.text.replace("+380 44 000 0000", "+380 44 000 0001")
+        r.clarify(store, first.number, clarified, ground="10.2.3", reason="new <phone>")
+        amended = clarified.replace("< 400", "< 450")
+        run = record_backtest(store, amended)
+        sub2 = r.submit(store, amended, tests=TESTS, backtest_run=run, amends=first.number)
+        r.amend(
+            store, sub2.pk, decision="EC-2", decided_on=dt.date(2025, 6, 2),
+            in_force_from=dt.date(2025, 7, 1),
+        )  # fmt: skip
+        with store.connect() as connection:
+            found = read_case_file(connection, NUMBER)
+    finally:
+        store.dispose()
+    assert [e.number for e in found.editions] == [f"{NUMBER}-01", f"{NUMBER}-02"]
+    assert [a.action for a in found.log] == ["submit", "approve", "clarify", "submit", "amend"]
+    page = render_html(found, generated=dt.datetime(2026, 1, 1))
+    # the clarification changed 1 line (the phone); edition 02's approved text differs from
+    # 01's in 5 (the number, edition approved, edition in force, the phone, the price)
+    assert page.count('<tr class="del">') == 6 and page.count('<tr class="add">') == 6
+    assert "new &lt;phone&gt;" in page
+    assert f'<span class="key">{NUMBER}-02</span>: changes from' in page
+    assert (
+        '<td class="code">    contact &quot;Ivan Petrenko&quot; phone &quot;+380 44 000 '
+        '<span class="chg">0001</span>&quot;</td>'
+    ) in page
