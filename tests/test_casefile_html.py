@@ -371,6 +371,23 @@ def _minimal(name: str) -> CaseFile:
     )  # fmt: skip
 
 
+def test_a_returned_draft_shows_its_submitted_text(tmp_path: Path) -> None:
+    from riskengine import registry as r
+    from riskengine.registry.casefile import read_case_file
+
+    store = new_store(f"sqlite:///{tmp_path / 'store.db'}")
+    try:
+        sub = r.submit(store, DRAFT, tests=TESTS, backtest_run=record_backtest(store, DRAFT))
+        r.return_for_rework(store, sub.pk, decision="EC-3", decided_on=dt.date(2025, 1, 5))
+        with store.connect() as connection:
+            page = render_html(read_case_file(connection, "profile/1"))
+    finally:
+        store.dispose()
+    assert "<h3>Submission 1 (returned): the submitted text</h3>" in page
+    assert '<td class="ln">1</td><td class="code"># Footwear under-valuation: first draft.' in page
+    assert '<p class="none">None: the profile has not been approved.</p>' in page
+
+
 def test_a_profile_not_yet_approved_has_an_empty_but_complete_page() -> None:
     page = render_html(_minimal("Draft"), generated=dt.datetime(2026, 1, 2, 3, 4, 5))
     assert '<h1>Case file of <span class="key">profile/1</span>: Draft</h1>' in page
@@ -432,15 +449,26 @@ def test_the_page_is_built_from_every_backend(db_url: str) -> None:
             in_force_from=dt.date(2025, 7, 1),
         )  # fmt: skip
         with store.connect() as connection:
+            second = r.current_text(connection, 2)
+        third = second.replace("< 450", "< 500")  # awaits the commission
+        run = record_backtest(store, third)
+        later = TESTS.replace("as_of = 2025-05-05", "as_of = 2025-08-05")  # 02 is in force
+        r.submit(store, third, tests=later, backtest_run=run, amends=f"{NUMBER}-02")
+        with store.connect() as connection:
             found = read_case_file(connection, NUMBER)
     finally:
         store.dispose()
     assert [e.number for e in found.editions] == [f"{NUMBER}-01", f"{NUMBER}-02"]
-    assert [a.action for a in found.log] == ["submit", "approve", "clarify", "submit", "amend"]
+    assert [a.action for a in found.log] == [
+        "submit", "approve", "clarify", "submit", "amend", "submit",
+    ]  # fmt: skip
     page = render_html(found, generated=dt.datetime(2026, 1, 1))
     # the clarification changed 1 line (the phone); edition 02's approved text differs from
-    # 01's in 5 (the number, edition approved, edition in force, the phone, the price)
-    assert page.count('<tr class="del">') == 6 and page.count('<tr class="add">') == 6
+    # 01's in 5 (the number, edition approved, edition in force, the phone, the price); the
+    # pending amendment changes 1 line of 02's current text (the price)
+    assert page.count('<tr class="del">') == 7 and page.count('<tr class="add">') == 7
+    assert "<h3>Submission 3 (pending): the submitted text</h3>" in page
+    assert f"--- {NUMBER}-02 current  +++ submission 3: 1 line added (+), 1 removed (-)" in page
     assert "new &lt;phone&gt;" in page
     assert f'<span class="key">{NUMBER}-02</span>: changes from' in page
     assert (

@@ -199,6 +199,7 @@ class EvidenceEntry:
     coverage: float
     backtest_run: int
     sha256: str
+    text: str = ""  # the submitted text
 
 
 @attrs.frozen
@@ -316,6 +317,7 @@ def read_case_file(connection: sa.Connection, number: str) -> CaseFile:
             float(s.coverage),
             int(s.backtest_run_pk),
             str(s.sha256),
+            str(s.text),
         )
         for s in connection.execute(
             sa.select(*subs.c).where(subs.c.profile_pk == p.pk).order_by(subs.c.pk)

@@ -447,7 +447,19 @@ def _evidence(cf: CaseFile) -> str:
         "backtest run is the key of the recorded run in the store's "
         "<code>backtest_runs</code> table, which tested this very text.</p>"
     )
-    return _section("evidence", _table(headers, rows) + "\n" + note)
+    out = [_table(headers, rows), note]
+    for s in cf.evidence:
+        if s.status == "approved" or not s.text:
+            continue  # an approved text is an edition's, shown above
+        out.append(f"<h3>Submission {s.submission} ({_h(s.status)}): the submitted text</h3>")
+        pending_amendment = s.kind == "amend" and s.status == "pending" and cf.editions
+        base = cf.editions[-1] if pending_amendment else None
+        if base is None:
+            out.append(_listing(s.text, f"submission {s.submission}"))
+        else:  # an amendment: what it changes in the edition in force's current text
+            name = f"submission {s.submission}"
+            out.append(_diff(base.current, s.text, f"{base.number} current", name))
+    return _section("evidence", "\n".join(out))
 
 
 def _details(text: str) -> str:
