@@ -121,17 +121,17 @@ def _version() -> str:
         return "unknown"
 
 
-def _table(headers: Sequence[str], rows: Iterable[Sequence[str]], *, caption: str = "") -> str:
-    """A table of already-escaped cells (a cell starting with ``<td`` is used as it is), in its
-    own box: on a narrow screen the box scrolls, never the page."""
+def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
+    """A table of already-escaped cells (a cell the code wrote as ``<td …>…</td>`` is used as
+    it is: escaped text never starts with ``<``), in its own box: on a narrow screen the box
+    scrolls, never the page."""
     head = "".join(f"<th>{_h(x)}</th>" for x in headers)
     body = "".join(
         "<tr>" + "".join(c if c.startswith("<td") else f"<td>{c}</td>" for c in row) + "</tr>"
         for row in rows
     )
-    cap = f"<caption>{_h(caption)}</caption>" if caption else ""
     return (
-        f'<div class="table-box"><table class="rows">{cap}<thead><tr>{head}</tr></thead>'
+        f'<div class="table-box"><table class="rows"><thead><tr>{head}</tr></thead>'
         f"<tbody>{body}</tbody></table></div>"
     )
 
