@@ -50,7 +50,7 @@ table { border-collapse: collapse; margin: 0; }
 table.rows { width: 100%; }
 th, td { border: 1px solid #888; padding: .2rem .45rem; text-align: left; vertical-align: top; }
 th { background: #eee; }
-td { overflow-wrap: anywhere; }
+td { overflow-wrap: break-word; }
 td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.num, td.day, .key, .flag, .nowrap { white-space: nowrap; }
 table.meta th { background: none; font-weight: normal; color: #444; width: 12rem; }
@@ -112,6 +112,11 @@ def _h(value: object) -> str:
 def _key(number: str) -> str:
     """A profile or edition number, kept on one line."""
     return f'<span class="key">{_h(number)}</span>'
+
+
+def _d(day: dt.date | str) -> str:
+    """A date (or a time), never broken over lines."""
+    return f'<span class="nowrap">{_h(day)}</span>'
 
 
 def _version() -> str:
@@ -374,11 +379,6 @@ def _suspensions(cf: CaseFile) -> str:
     return _section("suspensions", _table(("event", "from", "ground (§10.3)", "reason"), rows))
 
 
-def _d(day: dt.date) -> str:
-    """A date, never broken over lines."""
-    return f'<span class="nowrap">{_h(day)}</span>'
-
-
 def _entered(entered: dt.date, order_date: dt.date, late: bool) -> str:
     if not late:
         return f"{_d(entered)}<br>on time"
@@ -480,7 +480,7 @@ def _log(cf: CaseFile) -> str:
     rows = (
         (
             f'<td class="num">{a.pk}</td>',
-            f'<td class="day">{_h(a.logged_at.isoformat(sep=" ", timespec="seconds"))}</td>',
+            f"{_d(a.logged_at.date())} {_d(a.logged_at.time().isoformat('seconds'))}",
             _h(a.actor),
             _h(a.action),
             _details(a.details),
