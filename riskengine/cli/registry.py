@@ -352,13 +352,39 @@ def list_(url: str | None, as_of: dt.date | None) -> None:
 @registry.command("show")
 @store_url_option
 @click.argument("number")
-def show(url: str | None, number: str) -> None:
-    """Print the case file of the profile NUMBER as Markdown."""
-    from riskengine.registry.casefile import case_file
+@click.option(
+    "--format",
+    "fmt_name",
+    type=click.Choice(["markdown", "html"]),
+    default="markdown",
+    show_default=True,
+    help="markdown, or a self-contained printable html page (inline CSS, nothing fetched).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the case file to this file instead of standard output.",
+)
+def show(url: str | None, number: str, fmt_name: str, output: Path | None) -> None:
+    """Print the case file of the profile NUMBER (its base number, a full number with edition,
+    or profile/KEY before approval) as Markdown, or as an HTML page with --format html."""
+    from riskengine.cli.common import EXIT_PROBLEMS, user_error
+    from riskengine.registry.casefile import markdown, read_case_file
+    from riskengine.registry.casefile_html import render_html
 
     with _reading(url) as connection:
-        text = case_file(connection, number)
-    click.echo(printable(text), nl=False)
+        found = read_case_file(connection, number)
+    text = render_html(found) if fmt_name == "html" else markdown(found)
+    if output is None:
+        click.echo(printable(text), nl=False)
+        return
+    try:
+        atomic_write(output, text)
+    except OSError as exc:
+        user_error(f"cannot write {output}: {exc.strerror or exc}")
+        sys.exit(EXIT_PROBLEMS)
+    click.echo(f"wrote {output}", err=True)
 
 
 @registry.command("log")

@@ -48,6 +48,23 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _lanes(ctx: click.Context, param: click.Parameter, value: str | None) -> LaneConfig | None:
+    """Callback of ``--lanes``: the file is read with the options, so a lane file that cannot be
+    read or holds a bad setting is a bad option value (status 2), as ``--catalogue`` is."""
+    if value is None:
+        return None
+    try:
+        return LaneConfig.from_toml(value)
+    except UnicodeDecodeError as exc:
+        where = f"{exc.reason} at byte {exc.start}"
+        raise click.BadParameter(f"{value}: not UTF-8 text ({where})") from None
+    except RiskEngineError as exc:
+        message = str(exc)
+        if not message.startswith(f"{value}:"):
+            message = f"{value}: {message}"
+        raise click.BadParameter(message) from None
+
+
 def rejected_record(
     line: int | None, ident: Any, field: str | None, item: int | None, reason: str
 ) -> dict[str, Any]:
@@ -260,7 +277,13 @@ def _store_history(url: str, catalogue_path: str | None) -> tuple[HistoryProvide
     help="json (default for batches and pipes) or table.",
 )
 @click.option("--db", "url", metavar="URL", help="Read history from the store at URL.")
-@click.option("--lanes", type=click.Path(exists=True, dir_okay=False), help="Lane TOML file.")
+@click.option(
+    "--lanes",
+    "lane_config",
+    type=click.Path(exists=True, dir_okay=False),
+    callback=_lanes,
+    help="Lane TOML file.",
+)
 @click.option(
     "--catalogue",
     "catalogue_path",
@@ -275,7 +298,7 @@ def score(
     explain: bool,
     fmt: str | None,
     url: str | None,
-    lanes: str | None,
+    lane_config: LaneConfig | None,
     catalogue_path: str | None,
 ) -> None:
     """Score DECLARATION (a JSON file) with the profiles in force on --as-of.
@@ -286,7 +309,6 @@ def score(
     a rejected record (line, field, item, reason) and the batch goes on. Exit status 0 when
     everything was scored, 1 when some declarations were rejected.
     """
-    lane_config = LaneConfig.from_toml(lanes) if lanes else None
     history: HistoryProvider | None = None
     if url is not None:
         history, catalogue = _store_history(url, catalogue_path)
