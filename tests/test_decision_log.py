@@ -415,3 +415,32 @@ def test_sigkill_loses_nothing_acknowledged(tmp_path: Path, store: str) -> None:
 
 def _count_lines(path: Path) -> int:
     return path.read_bytes().count(b"\n")
+
+
+def test_many_scoring_threads_and_a_full_queue(
+    tmp_path: Path,
+    engine: Engine,
+    declarations: list,  # type: ignore[type-arg]
+) -> None:
+    """record() from several threads at once; with a tiny queue they wait for room (counted),
+    and nothing is dropped."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate.init(url)
+    results = [(engine.score(d), d) for d in declarations]
+    log = DecisionLog(url, spool=tmp_path / "spool.jsonl", revision="r", batch_size=10,
+                      max_queue=20)  # fmt: skip
+
+    def work(part: int) -> None:
+        for result, declaration in results[part::4]:
+            log.record(result, declaration)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    log.close()
+    stats = log.stats()
+    assert stats.written == len(declarations) and stats.backlog == 0
+    assert stats.blocked > 0
+    assert _count(url) == len(declarations)
