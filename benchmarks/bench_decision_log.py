@@ -74,7 +74,11 @@ def main() -> None:
     parser.add_argument("--no-pg", action="store_true", help="SQLite only")
     args = parser.parse_args()
 
-    print(f"python {platform.python_version()}, {os.cpu_count()} cores, {dt.date.today()}")
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(
+        f"python {platform.python_version()}, {os.cpu_count()} cores, {dt.date.today()}, "
+        f"load average {load}"
+    )
     engine = Engine.load(ROOT / "profiles")
     decls = [r.declaration for r in generate(args.declarations, seed=5)]
     print(f"{len(engine.profiles)} sample profiles, {len(decls):,} demo declarations")
@@ -131,6 +135,7 @@ def _run(engine: Engine, decls: list, stores: dict[str, str], work: str, rounds:
             best[name] = min(best[name], time.perf_counter() - started)
     n = len(decls)
     base = best["log off"]
+    print(f"(load average now {', '.join(f'{x:.1f}' for x in os.getloadavg())})")
     print(f"\nscoring throughput, best of {rounds} rounds (on: until every record is written)")
     print(f"{'':24} {'decl/s':>10} {'vs off':>8}")
     for name, seconds in best.items():
