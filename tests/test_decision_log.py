@@ -444,3 +444,21 @@ def test_many_scoring_threads_and_a_full_queue(
     assert stats.written == len(declarations) and stats.backlog == 0
     assert stats.blocked > 0
     assert _count(url) == len(declarations)
+
+
+def test_a_process_that_exits_without_close_writes_everything(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate.init(url)
+    code = (
+        "from riskengine.decisionlog import DecisionLog\n"
+        "from riskengine.evaluator import Engine\n"
+        f"engine = Engine.load({str(ROOT / 'profiles')!r})\n"
+        f"log = DecisionLog({url!r}, spool={str(tmp_path / 's.jsonl')!r}, revision='r',"
+        " flush_interval=60)\n"
+        "for k in range(250):\n"
+        "    log.record(engine.score({'id': f'D{k}', 'date': '2025-03-01'}))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert _count(url) == 250

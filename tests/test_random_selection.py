@@ -135,6 +135,10 @@ def test_a_chosen_declaration_is_marked_and_its_lane_raised() -> None:
     never = Engine.load(ROOT / "profiles", random=RandomSelection(KEY, rate=0.0))
     result = never.score(README_DECLARATION)
     assert result.random_selected is False and result.lane is Lane.YELLOW
+    plain_result = plain.score(green)
+    applied = always.apply(plain_result, {"office": "UA100110"})
+    assert (applied.lane, applied.random_selected) == (Lane.RED, True)
+    assert (plain_result.lane, plain_result.random_selected) == (Lane.GREEN, None)  # untouched
     no_id = engine.score({"date": "2025-03-01", "office": "UA100110"})
     assert no_id.random_selected is False and no_id.lane is Lane.GREEN  # not reproducible
 

