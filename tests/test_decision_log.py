@@ -5,6 +5,7 @@ acknowledged."""
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import os
 import signal
@@ -20,7 +21,7 @@ import sqlalchemy as sa
 
 from riskengine.decisionlog import DecisionLog, RecordError, SpoolError
 from riskengine.demo.generate import generate
-from riskengine.evaluator import Engine, ScoreResult
+from riskengine.evaluator import Engine, Lane, ScoreResult
 from riskengine.store import migrate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -462,3 +463,24 @@ def test_a_process_that_exits_without_close_writes_everything(tmp_path: Path) ->
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert _count(url) == 250
+
+
+def test_r0007_goes_down_and_up_again(db_url: str, tmp_path: Path) -> None:
+    from alembic import command
+
+    from riskengine.store.engine import connect
+
+    migrate.init(db_url)
+    with DecisionLog(db_url, spool=tmp_path / "s.jsonl", revision="r") as log:
+        log.record(ScoreResult("D1", dt.date(2025, 3, 1), (), (), Lane.GREEN))
+    store = connect(db_url)
+    try:
+        with store.begin() as connection:
+            command.downgrade(migrate.alembic_config(connection), "r0003")
+            assert "decision_log" not in sa.inspect(connection).get_table_names()
+            command.upgrade(migrate.alembic_config(connection), "head")
+            assert migrate.current_revision(connection) == "r0007"
+            assert "decision_log" in sa.inspect(connection).get_table_names()
+    finally:
+        store.dispose()
+    assert _count(db_url) == 0
