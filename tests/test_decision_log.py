@@ -484,3 +484,18 @@ def test_r0007_goes_down_and_up_again(db_url: str, tmp_path: Path) -> None:
     finally:
         store.dispose()
     assert _count(db_url) == 0
+
+
+def test_a_store_without_the_table_says_how_to_fix_it(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate.init(url)
+    _take_table_away(url)
+    with DecisionLog(url, spool=tmp_path / "s.jsonl", revision="r") as log:
+        log.record(ScoreResult("D1", dt.date(2025, 3, 1), (), (), Lane.GREEN))
+        log.flush(30)
+        stats = log.stats()
+    assert stats.spooled == 1 and not stats.store_up
+    assert stats.last_error == (
+        "(sqlite3.OperationalError) no such table: decision_log (a store older than revision "
+        "r0007 needs `riskengine db upgrade`)"
+    )

@@ -48,6 +48,9 @@ __all__ = ["DecisionLog", "LogStats"]
 
 logger = logging.getLogger("riskengine.decisionlog")
 
+#: How SQLite, PostgreSQL and DuckDB say that a table does not exist.
+_NO_TABLE = ("no such table", "does not exist")
+
 
 @attrs.frozen
 class LogStats:
@@ -189,6 +192,8 @@ class DecisionLog:
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise RecordError(f"the decision log did not finish writing within {timeout} s")
+        while self._items or self._held:  # recorded while the writer was stopping
+            self._drain()
         self._closed = True
         atexit.unregister(self.close)
         self._sink.close()
@@ -297,6 +302,8 @@ class DecisionLog:
         except Exception as exc:  # unreachable, refused, missing table: spool and retry later
             self._counts["failures"] += 1
             reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            if "decision_log" in reason and any(m in reason for m in _NO_TABLE):
+                reason += " (a store older than revision r0007 needs `riskengine db upgrade`)"
             self._last_error = reason
             if self._store_up:
                 logger.warning("decision log: the store is unavailable, spooling: %s", reason)
