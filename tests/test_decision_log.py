@@ -499,3 +499,34 @@ def test_a_store_without_the_table_says_how_to_fix_it(tmp_path: Path) -> None:
         "(sqlite3.OperationalError) no such table: decision_log (a store older than revision "
         "r0007 needs `riskengine db upgrade`)"
     )
+
+
+def test_neither_store_nor_spool_holds_the_records_in_memory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The disk is full too: nothing is acknowledged (flush times out), nothing is dropped,
+    and everything is written once the spool can be written again."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate.init(url)
+    _take_table_away(url)
+    log = DecisionLog(url, spool=tmp_path / "s.jsonl", revision="r", retry_interval=0.1)
+    spool = log._spool
+    append = spool.append
+
+    def full(rows: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(spool, "append", full)
+    for k in range(30):
+        log.record(ScoreResult(f"D{k}", dt.date(2025, 3, 1), (), (), Lane.GREEN))
+    assert not log.flush(0.5)
+    stats = log.stats()
+    assert stats.queued == 30 and stats.spooled == 0 and stats.backlog == 30
+    assert "No space left on device" in (stats.last_error or "")
+    monkeypatch.setattr(spool, "append", append)
+    assert log.flush(30)
+    assert log.stats().spooled == 30
+    _bring_table_back(url)
+    _wait(lambda: log.stats().spooled == 0)
+    log.close()
+    assert log.stats().replayed == 30 and _count(url) == 30

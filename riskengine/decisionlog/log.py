@@ -287,8 +287,10 @@ class DecisionLog:
         try:
             self._spool.append(records)
         except OSError as exc:
-            self._last_error = f"cannot write the spool {self._spool.path}: {exc}"
-            logger.error("decision log: %s", self._last_error)
+            error = f"cannot write the spool {self._spool.path}: {exc}"
+            if error != self._last_error:  # said once, not at every retry
+                logger.error("decision log: %s (holding %d records in memory)", error, len(records))
+            self._last_error = error
             self._held = records
             return
         self._counts["spool_appends"] += len(records)
