@@ -192,8 +192,14 @@ class DecisionLog:
         self._thread.join(timeout)
         if self._thread.is_alive():
             raise RecordError(f"the decision log did not finish writing within {timeout} s")
-        while self._items or self._held:  # recorded while the writer was stopping
+        if self._items or self._held:  # recorded while the writer was stopping
             self._drain()
+            if self._held:
+                self._closing = False
+                raise RecordError(
+                    f"the decision log cannot acknowledge {len(self._held)} records: "
+                    f"{self._last_error}"
+                )
         self._closed = True
         atexit.unregister(self.close)
         self._sink.close()
