@@ -167,7 +167,7 @@ def entry_from_result(
     when: float,
 ) -> Entry:
     """Check what the scoring thread must check (an id, a revision) and take the few header
-    values the record needs; the rest is built by the writer thread (:func:`build_record`)."""
+    values the record needs; the rest is built by the writer thread (:func:`build_row`)."""
     if result.declaration_id is None:
         raise RecordError(
             "a decision without a declaration id cannot be logged (records are keyed by "
