@@ -530,3 +530,34 @@ def test_neither_store_nor_spool_holds_the_records_in_memory(
     _wait(lambda: log.stats().spooled == 0)
     log.close()
     assert log.stats().replayed == 30 and _count(url) == 30
+
+
+def test_record_without_blocking_refuses_when_full(tmp_path: Path) -> None:
+    """For an event loop: ``block=False`` raises LogFull instead of waiting for room."""
+    from riskengine.decisionlog import LogFull
+
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate.init(url)
+    log = DecisionLog(url, spool=tmp_path / "s.jsonl", revision="r", batch_size=5, max_queue=5,
+                      flush_interval=3600)  # fmt: skip
+    gate = threading.Event()
+    write = log._sink.write
+
+    def slow(rows: object) -> int:
+        gate.wait(30)
+        return write(rows)  # type: ignore[arg-type]
+
+    log._sink.write = slow  # type: ignore[method-assign]
+    accepted = refused = 0
+    for k in range(40):
+        try:
+            log.record(ScoreResult(f"D{k}", dt.date(2025, 3, 1), (), (), Lane.GREEN), block=False)
+            accepted += 1
+        except LogFull as exc:
+            refused += 1
+            assert "waiting for the store" in str(exc)
+    gate.set()
+    log.close()
+    stats = log.stats()
+    assert refused > 0 and stats.refused == refused
+    assert stats.written == accepted == _count(url)

@@ -62,3 +62,25 @@ def test_the_cli_session_of_production_md_is_real(tmp_path: Path) -> None:
     assert failed.returncode == 2
     assert failed.stdout.splitlines() == want
     assert DEMO_KEY not in done.stdout + done.stderr + failed.stdout
+
+
+def test_the_python_example_of_production_md_is_real(tmp_path: Path) -> None:
+    """The decision-log example: run as the page shows it (a SQLite store, then nothing
+    listening on port 1, then the store again), it prints what the page says."""
+    text = PAGE.read_text(encoding="utf-8")
+    code = next(b for b in _blocks(text, "python") if "DecisionLog(URL" in b)
+    config = next(b for b in _blocks(text, "toml") if "[random]" in b)
+    start = text.index(code)
+    shown = next(b for b in _blocks(text[start:], "text"))
+    (tmp_path / "random.toml").write_text(config, encoding="utf-8")
+    (tmp_path / "random.key").write_text(DEMO_KEY + "\n", encoding="utf-8")
+    shutil.copytree(ROOT / "profiles", tmp_path / "profiles")
+    (tmp_path / "example.py").write_text(code, encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "RISKENGINE_RANDOM_KEY_FILE": "random.key"}
+    env.pop("RISKENGINE_RANDOM_KEY", None)
+    done = subprocess.run(
+        [sys.executable, "-u", "example.py"], cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout
+    assert done.stdout.splitlines() == shown.splitlines()

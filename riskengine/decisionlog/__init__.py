@@ -10,7 +10,7 @@ back, idempotent per (declaration id, bundle revision). See ``docs/production.md
     log.close()                        # everything in the store or fsync'd in the spool
 """
 
-from riskengine.decisionlog.log import DecisionLog, LogStats
+from riskengine.decisionlog.log import DecisionLog, LogFull, LogStats
 from riskengine.decisionlog.record import COLUMNS, DecisionRecord, RecordError
 from riskengine.decisionlog.sink import StoreSink
 from riskengine.decisionlog.spool import Spool, SpoolError
@@ -19,6 +19,7 @@ __all__ = [
     "COLUMNS",
     "DecisionLog",
     "DecisionRecord",
+    "LogFull",
     "LogStats",
     "RecordError",
     "Spool",

@@ -44,12 +44,16 @@ from riskengine.decisionlog.spool import Spool
 from riskengine.declaration import Declaration
 from riskengine.evaluator.engine import ScoreResult
 
-__all__ = ["DecisionLog", "LogStats"]
+__all__ = ["DecisionLog", "LogFull", "LogStats"]
 
 logger = logging.getLogger("riskengine.decisionlog")
 
 #: How SQLite, PostgreSQL and DuckDB say that a table does not exist.
 _NO_TABLE = ("no such table", "does not exist")
+
+
+class LogFull(RecordError):
+    """``record(..., block=False)`` found the queue full: the decision was not recorded."""
 
 
 @attrs.frozen
@@ -62,7 +66,8 @@ class LogStats:
     records written to the spool; ``failures``: store writes that failed (each batch then
     spooled); ``skipped_lines``: spool lines that were not records (cut off by a crash before
     they were acknowledged); ``blocked``: times ``record`` waited for room in a full queue;
-    ``store_up``: whether the last store write worked; ``last_error``: the last failure.
+    ``refused``: records refused with :class:`LogFull`; ``store_up``: whether the last store
+    write worked; ``last_error``: the last failure.
     """
 
     queued: int
@@ -74,6 +79,7 @@ class LogStats:
     failures: int
     skipped_lines: int
     blocked: int
+    refused: int
     store_up: bool
     last_error: str | None
 
@@ -146,6 +152,7 @@ class DecisionLog:
         declaration: Declaration | Mapping[str, Any] | None = None,
         *,
         revision: str | None = None,
+        block: bool = True,
     ) -> None:
         """Queue the decision ``result`` for the log; returns at once (no I/O).
 
@@ -153,13 +160,18 @@ class DecisionLog:
         its office, regime and date. ``revision`` overrides the log's for this record; the
         result's own ``bundle_revision`` comes first. Raises :class:`RecordError` when the
         result has no declaration id, there is no revision, or the log is closed. Waits only
-        when ``max_queue`` records are waiting (the writer cannot keep up even by spooling).
+        when ``max_queue`` records are waiting (the writer cannot keep up even by spooling);
+        with ``block=False`` (an event loop that must not wait) it raises :class:`LogFull`
+        instead, and the decision is not recorded.
         """
         if self._closing:
             raise RecordError("the decision log is closed")
         entry = entry_from_result(result, declaration, revision or self.revision, time.time())
         items = self._items
         if len(items) >= self._max_queue:
+            if not block:
+                self._counts["refused"] += 1
+                raise LogFull(f"the decision log holds {len(items)} records waiting for the store")
             self._wait_for_room()
         items.append(entry)
         if len(items) >= self._batch_size:
@@ -235,6 +247,7 @@ class DecisionLog:
             failures=c["failures"],
             skipped_lines=c["skipped_lines"],
             blocked=c["blocked"],
+            refused=c["refused"],
             store_up=self._store_up,
             last_error=self._last_error,
         )
