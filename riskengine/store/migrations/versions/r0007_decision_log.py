@@ -4,7 +4,7 @@ A frozen copy of :mod:`riskengine.store.decision_schema` as it is at this revisi
 table with a new revision, never here). The primary key (declaration id, bundle revision) is
 what makes writing a record twice harmless: writers insert with ``ON CONFLICT DO NOTHING``.
 ``scoring_results`` (r0001, one row per fired profile of a stored declaration, for backtest
-runs) is left as it is.
+runs; nothing writes it today) is left as it is.
 
 Revision ID: r0007
 Revises: r0003 (r0004-r0006 are other branches' revisions; the chain is re-linked at merge)
