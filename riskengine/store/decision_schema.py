@@ -2,11 +2,12 @@
 
 Not ``scoring_results`` (r0001): that table was laid out for backtest runs, one row per *fired
 profile* of a declaration already in the store (``decl_pk`` is a non-null reference to
-``declarations``, keys are chosen by the writer as ``max(pk) + 1``); nothing writes it today. A clearance system's
-declaration is scored when it is lodged, long before (if ever) it is ingested, every decision is
-logged (green ones too), and several service replicas write at once. So the decision log is its
-own table, keyed by what makes a decision unique: the declaration's id and the bundle revision
-it was scored with (a replay of the same record is then ignored, never doubled).
+``declarations``, keys are chosen by the writer as ``max(pk) + 1``); nothing writes it today. A
+clearance system's declaration is scored when it is lodged, long before (if ever) it is
+ingested, every decision is logged (green ones too), and several service replicas write at
+once. So the decision log is its own table, keyed by what makes a decision unique: the
+declaration's id and the bundle revision it was scored with (a replay of the same record is
+then ignored, never doubled).
 """
 
 from __future__ import annotations
