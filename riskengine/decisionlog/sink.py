@@ -22,6 +22,8 @@ from riskengine.store.schema import TABLES
 __all__ = ["StoreSink"]
 
 _INCOMING = "decision_log_incoming"
+#: Rows per INSERT statement on DuckDB (12 bound parameters each).
+_DUCKDB_CHUNK = 500
 
 
 def _incoming_table() -> sa.Table:
@@ -123,12 +125,19 @@ class StoreSink:
             if self.copy:
                 return self._copy(connection, rows)
             if self.backend == "sqlite":
-                result = connection.exec_driver_sql(self._sql, list(rows))
+                count = connection.exec_driver_sql(self._sql, list(rows)).rowcount
+            elif self.backend == "duckdb":
+                # one multi-row VALUES statement per chunk: DuckDB's executemany runs row by
+                # row (68 records/s measured, against 700/s this way)
+                count = 0
+                for k in range(0, len(rows), _DUCKDB_CHUNK):
+                    values = [dict(zip(COLUMNS, typed_row(r), strict=True))
+                              for r in rows[k : k + _DUCKDB_CHUNK]]  # fmt: skip
+                    count += connection.execute(self._insert.values(values)).rowcount
             else:
-                result = connection.execute(
+                count = connection.execute(
                     self._insert, [dict(zip(COLUMNS, typed_row(r), strict=True)) for r in rows]
-                )
-            count = result.rowcount
+                ).rowcount
         return len(rows) if count is None or count < 0 else count
 
     def _copy(self, connection: sa.Connection, rows: Sequence[Row]) -> int:
