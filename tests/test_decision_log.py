@@ -561,3 +561,14 @@ def test_record_without_blocking_refuses_when_full(tmp_path: Path) -> None:
     stats = log.stats()
     assert refused > 0 and stats.refused == refused
     assert stats.written == accepted == _count(url)
+
+
+def test_a_spool_that_cannot_be_opened_is_a_clear_error(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate.init(url)
+    (tmp_path / "a-file").write_text("", encoding="utf-8")
+    with pytest.raises(SpoolError, match=r"cannot use .*a-file/spool.jsonl as the spool: "):
+        DecisionLog(url, spool=tmp_path / "a-file" / "spool.jsonl", revision="r")
+    (tmp_path / "a-folder").mkdir()
+    with pytest.raises(SpoolError, match=r"cannot use .*a-folder as the spool: Is a directory"):
+        DecisionLog(url, spool=tmp_path / "a-folder", revision="r")

@@ -32,8 +32,11 @@ class Spool:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._lock_fd = os.open(f"{self.path}.lock", os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as exc:
+            raise SpoolError(f"cannot use {self.path} as the spool: {exc.strerror}") from None
         try:
             fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -42,7 +45,11 @@ class Spool:
                 f"the spool {self.path} is in use by another process (each process needs its "
                 "own spool file)"
             ) from None
-        self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as exc:
+            os.close(self._lock_fd)
+            raise SpoolError(f"cannot use {self.path} as the spool: {exc.strerror}") from None
         #: Bytes cut off a torn last line when opened (never acknowledged).
         self.torn_bytes = self._cut_torn_tail()
         self.count = self._count_lines()
