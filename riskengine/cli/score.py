@@ -28,6 +28,8 @@ from riskengine.evaluator import (
     EvaluationError,
     HistoryProvider,
     LaneConfig,
+    RandomSelection,
+    RandomSelectionError,
     ScoreResult,
 )
 from riskengine.regional import NOT_APPLIED
@@ -82,7 +84,7 @@ def rejected_record(
 def _print_table(result: ScoreResult, console: Console, *, explain: bool) -> None:
     head = (
         f"declaration {result.declaration_id or '(no id)'} on {result.as_of.isoformat()}: "
-        f"lane {result.lane}"
+        f"lane {result.lane}" + (" (chosen for a random control)" if result.random_selected else "")
     )
     console.print(head, style="bold", markup=False)
     if not result.fired:
@@ -243,6 +245,19 @@ def _score_batch(
     return rejected
 
 
+def _random_selection(config: str | None, key_file: str | None) -> RandomSelection | None:
+    """The random selection of ``--random-config``; a bad file or no key is a bad option
+    value (status 2). The key is never part of a message."""
+    if config is None:
+        if key_file is not None:
+            raise click.UsageError("--random-key-file needs --random-config")
+        return None
+    try:
+        return RandomSelection.from_toml(config, key_file=key_file)
+    except RandomSelectionError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--random-config'") from None
+
+
 def _store_history(url: str, catalogue_path: str | None) -> tuple[HistoryProvider, Catalogue]:
     """History from the store at ``url`` (reachable and initialised) and its catalogue."""
     from riskengine.cli.common import open_store
@@ -291,6 +306,17 @@ def _store_history(url: str, catalogue_path: str | None) -> tuple[HistoryProvide
     callback=checked_catalogue,
     help="Your declaration fields (TOML); with --db, default: the store's catalogue.",
 )
+@click.option(
+    "--random-config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Minimum random inspection rates per office and regime (TOML, [random]).",
+)
+@click.option(
+    "--random-key-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The random selection's secret key (default: $RISKENGINE_RANDOM_KEY_FILE, "
+    "$RISKENGINE_RANDOM_KEY, or key_file in the TOML).",
+)
 def score(
     declaration: str,
     profiles: tuple[str, ...],
@@ -300,6 +326,8 @@ def score(
     url: str | None,
     lane_config: LaneConfig | None,
     catalogue_path: str | None,
+    random_config: str | None,
+    random_key_file: str | None,
 ) -> None:
     """Score DECLARATION (a JSON file) with the profiles in force on --as-of.
 
@@ -308,13 +336,18 @@ def score(
     line that cannot be scored (not UTF-8, not JSON, a wrong type, a number out of range) gives
     a rejected record (line, field, item, reason) and the batch goes on. Exit status 0 when
     everything was scored, 1 when some declarations were rejected.
+
+    With --random-config, declarations are also chosen for random control at the configured
+    rate (a keyed hash of the id: the same choice on every run with the same key); each result
+    then says "random_selected" and a chosen one's lane is raised (docs/production.md).
     """
+    random = _random_selection(random_config, random_key_file)
     history: HistoryProvider | None = None
     if url is not None:
         history, catalogue = _store_history(url, catalogue_path)
     else:
         catalogue = catalogue_with(catalogue_path)
-    engine = Engine.load(list(profiles), catalogue=catalogue, lanes=lane_config)
+    engine = Engine.load(list(profiles), catalogue=catalogue, lanes=lane_config, random=random)
     if declaration == "-" or declaration.lower().endswith(BATCH_SUFFIXES):
         chosen = fmt or "json"
         console = None

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from riskengine.catalogue import Catalogue, Field, FieldType, default_catalogue
 from riskengine.diagnostics import RiskEngineError
+from riskengine.store.decision_schema import decision_log_table
 from riskengine.store.registry_schema import registry_tables
 
 __all__ = [
@@ -133,6 +134,7 @@ class StoreTables:
     profile_editions: sa.Table
     audit_log: sa.Table
     catalogues: sa.Table
+    decision_log: sa.Table
     field_columns: Mapping[str, str]
 
     def column(self, path: str) -> sa.Column[Any]:
@@ -327,6 +329,8 @@ def build_tables(catalogue: Catalogue | None = None) -> StoreTables:
         "replacing the built-in ones, as JSON); the highest version is in force.",
     )
 
+    decision_log = decision_log_table(md)
+
     for path in INDEXED_FIELDS:
         name = field_columns.get(path)
         if name is None:
@@ -354,6 +358,7 @@ def build_tables(catalogue: Catalogue | None = None) -> StoreTables:
         profile_editions=registry["profile_editions"],
         audit_log=registry["audit_log"],
         catalogues=catalogues,
+        decision_log=decision_log,
         field_columns=MappingProxyType(field_columns),
     )
 
