@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -21,10 +22,13 @@ from riskengine.cli.common import (
 )
 from riskengine.render.terminal import terminal_console
 
+if TYPE_CHECKING:
+    from riskengine.kpi.passport import Passport
+
 __all__ = ["kpi"]
 
 
-def _passports(ctx: click.Context, paths: tuple[str, ...]) -> list:  # type: ignore[type-arg]
+def _passports(ctx: click.Context, paths: tuple[str, ...]) -> list[Passport]:
     from riskengine.kpi.passport import PassportError, default_passports_dir, load_passports
 
     try:
@@ -55,15 +59,27 @@ def check(ctx: click.Context, paths: tuple[str, ...]) -> None:
 
 
 @kpi.command("report")
-@click.option("--year", type=click.IntRange(1900, 2999), required=True,
-              help="The reporting year (a passport's year_start_month may make it end in it).")
-@click.option("--by", type=click.Choice(["office"]), default=None,
-              help="Also one table per office (declaration.office).")
+@click.option(
+    "--year",
+    type=click.IntRange(1900, 2999),
+    required=True,
+    help="The reporting year (a passport's year_start_month may make it end in it).",
+)
+@click.option(
+    "--by",
+    type=click.Choice(["office"]),
+    default=None,
+    help="Also one table per office (declaration.office).",
+)
 @click.option("--passports", "paths", multiple=True, type=click.Path(),
               help="A passport file or a folder of them (repeatable; default: the shipped demo "
               "passports).")  # fmt: skip
-@click.option("--html", "html_path", type=click.Path(dir_okay=False),
-              help="Also write the report as a self-contained HTML page with charts.")
+@click.option(
+    "--html",
+    "html_path",
+    type=click.Path(dir_okay=False),
+    help="Also write the report as a self-contained HTML page with charts.",
+)
 @store_url_option
 @click.pass_context
 def report(

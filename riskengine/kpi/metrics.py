@@ -39,6 +39,7 @@ __all__ = [
     "MetricNotAvailable",
     "MetricSpec",
     "compute_metric",
+    "in_period",
     "offices",
     "run_sql",
     "wilson",
@@ -117,10 +118,8 @@ class MetricSpec:
 # --- building blocks ------------------------------------------------------------------------
 
 
-def _in_period(tables: StoreTables, period: Period, office: str | None) -> list[Any]:
-    conditions: list[Any] = [
-        tables.column("declaration.date").between(period.start, period.end)
-    ]
+def in_period(tables: StoreTables, period: Period, office: str | None) -> list[Any]:
+    conditions: list[Any] = [tables.column("declaration.date").between(period.start, period.end)]
     if office is not None:
         conditions.append(tables.column("declaration.office") == office)
     return conditions
@@ -178,7 +177,7 @@ def _share(
             sa.func.sum(w).label("whole"),
         )
         .select_from(parts["from"])
-        .where(*_in_period(tables, period, office), *(where or []))
+        .where(*in_period(tables, period, office), *(where or []))
     )
     row = conn.execute(query).one()
     part, whole = float(row.part or 0), float(row.whole or 0)
@@ -213,9 +212,7 @@ def _released_without_inspection(
 
     def join(base: sa.Select[Any], parts: dict[str, Any]) -> sa.Select[Any]:
         extra(base, parts)
-        parts["from"] = parts["from"].join(
-            outcomes, outcomes.c.decl_pk == tables.declarations.c.pk
-        )
+        parts["from"] = parts["from"].join(outcomes, outcomes.c.decl_pk == tables.declarations.c.pk)
         return base
 
     def condition(parts: dict[str, Any]) -> Any:
@@ -257,9 +254,7 @@ def _aeo_share(
 ) -> Measure:
     aeo = tables.column("declaration.declarant.aeo")
     weight = params.get("weight", "declarations")
-    return _share(
-        conn, tables, period, office, lambda parts: aeo.is_(True), weight, lambda b, p: b
-    )
+    return _share(conn, tables, period, office, lambda parts: aeo.is_(True), weight, lambda b, p: b)
 
 
 def _controls(
@@ -297,7 +292,7 @@ def _controls(
             sa.func.sum(per_declaration.c.revenue).label("revenue"),
         )
         .select_from(d.join(per_declaration, per_declaration.c.decl_pk == d.c.pk))
-        .where(*_in_period(tables, period, office))
+        .where(*in_period(tables, period, office))
     )
     row = conn.execute(query).one()
     return int(row.n or 0), int(row.hits or 0), float(row.revenue or 0)
@@ -348,7 +343,7 @@ def _selectivity(
     query = (
         sa.select(sa.func.count(chosen.c.decl_pk).label("part"), sa.func.count().label("whole"))
         .select_from(d.outerjoin(chosen, chosen.c.decl_pk == d.c.pk))
-        .where(*_in_period(tables, period, office))
+        .where(*in_period(tables, period, office))
     )
     row = conn.execute(query).one()
     part, whole = int(row.part or 0), int(row.whole or 0)
@@ -422,11 +417,14 @@ METRICS: Mapping[str, MetricSpec] = {
     ),
     "release_time": MetricSpec(
         _release_time,
-        {"statistic": _one_of("mean", "median"), "corridor": _one_of("green", "yellow", "red"),
-         "physical": _codes},
+        {
+            "statistic": _one_of("mean", "median"),
+            "corridor": _one_of("green", "yellow", "red"),
+            "physical": _codes,
+        },
         unit="hours",
         description="hours from lodgement to release",
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -450,7 +448,7 @@ def offices(conn: sa.Connection, tables: StoreTables, period: Period) -> list[st
     office = tables.column("declaration.office")
     query = (
         sa.select(office)
-        .where(*_in_period(tables, period, None), office.is_not(None))
+        .where(*in_period(tables, period, None), office.is_not(None))
         .distinct()
         .order_by(office)
     )
@@ -469,9 +467,7 @@ def check_sql(sql: str) -> str:
     return ""
 
 
-def run_sql(
-    engine: sa.Engine, sql: str, period: Period, office: str | None = None
-) -> Measure:
+def run_sql(engine: sa.Engine, sql: str, period: Period, office: str | None = None) -> Measure:
     """A SQL source's value: the first column of its first row, with ``:period_start``,
     ``:period_end`` and ``:office`` (``NULL`` for all offices) bound.
 
@@ -492,15 +488,19 @@ def run_sql(
                 conn.exec_driver_sql("PRAGMA query_only = ON")
             elif backend == "postgresql":
                 conn.exec_driver_sql("SET TRANSACTION READ ONLY")
-            types = {"period_start": sa.Date(), "period_end": sa.Date(), "office": sa.Text()}
+            types: dict[str, sa.types.TypeEngine[Any]] = {
+                "period_start": sa.Date(),
+                "period_end": sa.Date(),
+                "office": sa.Text(),
+            }
             used = {k: v for k, v in binds.items() if re.search(rf"(?<![:\w]):{k}\b", sql)}
-            statement = sa.text(sql).bindparams(
-                *(sa.bindparam(k, type_=types[k]) for k in used)
-            )
+            statement = sa.text(sql).bindparams(*(sa.bindparam(k, type_=types[k]) for k in used))
             row = conn.execute(statement, used).first()
         except sa.exc.SQLAlchemyError as exc:
             reason = getattr(exc, "orig", None) or exc
-            raise KpiError(f"the SQL source failed: {str(reason).strip().splitlines()[0]}") from None
+            raise KpiError(
+                f"the SQL source failed: {str(reason).strip().splitlines()[0]}"
+            ) from None
         finally:
             transaction.rollback()
             if backend == "sqlite":

@@ -9,6 +9,7 @@ See ``docs/kpi.md`` for the format.
 from __future__ import annotations
 
 import enum
+import itertools
 import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
@@ -147,13 +148,19 @@ class _Where:
                 if current == table:
                     table_line = number
                 continue
-            if current == table and key is not None:
-                if re.match(rf"['\"]?{re.escape(key)}['\"]?\s*=", line):
-                    return number
-            if key is not None and table and current == "":
-                # dotted keys at the top level: ``target.method = "mean"``
-                if re.match(rf"{re.escape(table)}\.{re.escape(key)}\s*=", line):
-                    return number
+            if (
+                current == table
+                and key is not None
+                and re.match(rf"['\"]?{re.escape(key)}['\"]?\s*=", line)
+            ):
+                return number
+            if (  # dotted keys at the top level: ``target.method = "mean"``
+                key is not None
+                and table
+                and current == ""
+                and re.match(rf"{re.escape(table)}\.{re.escape(key)}\s*=", line)
+            ):
+                return number
         return table_line
 
     def error(self, reason: str, table: str, key: str | None = None) -> PassportError:
@@ -310,7 +317,7 @@ def _scale(data: Mapping[str, Any], where: _Where) -> Scale:
             "thresholds",
         )
     numbers = [_number(v, where, "scale", "thresholds") for v in raw]
-    if any(n <= 0 for n in numbers) or any(a <= b for a, b in zip(numbers, numbers[1:])):
+    if any(n <= 0 for n in numbers) or any(a <= b for a, b in itertools.pairwise(numbers)):
         raise where.error(
             "must be positive and strictly decreasing (for 5, 4, 3, 2 points)", "scale",
             "thresholds",

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from riskengine.kpi.passport import Passport
 from riskengine.kpi.report import KpiReport, KpiRow
 from riskengine.kpi.targets import Total
 from riskengine.render.terminal import print_table
@@ -74,9 +75,8 @@ def total_text(report: KpiReport, group: str | None) -> str:
     result: Total = report.totals[group]
     rows = report.group_rows(group)
     left = len(rows) - result.n
-    text = (
-        f"total ({_group_name(group)}): {result.points} / (5 × {result.n}) = "
-        + (f"{result.value:.2f} ({100 * result.value:.0f} %)" if result.value is not None else "—")
+    text = f"total ({_group_name(group)}): {result.points} / (5 × {result.n}) = " + (
+        f"{result.value:.2f} ({100 * result.value:.0f} %)" if result.value is not None else "—"
     )
     if left:
         text += f"; {left} of {len(rows)} KPIs not scored"
@@ -129,6 +129,7 @@ _CSS = """
 body { font: 14px/1.45 system-ui, sans-serif; margin: 0 auto; padding: 1rem; max-width: 1200px;
        color: #222; box-sizing: border-box; }
 h1 { font-size: 1.4rem; } h2 { font-size: 1.15rem; margin-top: 2rem; }
+h1, h2, h3, p, dd, li, figcaption { overflow-wrap: anywhere; }
 .scroll { overflow-x: auto; max-width: 100%; }
 table { border-collapse: collapse; width: 100%; }
 th, td { border-bottom: 1px solid #ddd; padding: .3rem .45rem; text-align: left;
@@ -223,8 +224,10 @@ def _totals_chart(report: KpiReport) -> str:
     parts = [f'<svg viewBox="0 0 {width} {height}" role="img" aria-label="totals by office">']
     for pct in (0, 50, 100):
         y = 180 - 160 * pct / 100
-        parts.append(f'<line x1="34" y1="{y}" x2="{width}" y2="{y}" stroke="#ddd"/>'
-                     f'<text x="30" y="{y + 4}" font-size="11" text-anchor="end">{pct}%</text>')
+        parts.append(
+            f'<line x1="34" y1="{y}" x2="{width}" y2="{y}" stroke="#ddd"/>'
+            f'<text x="30" y="{y + 4}" font-size="11" text-anchor="end">{pct}%</text>'
+        )
     for i, group in enumerate(groups):
         x = 40 + i * (bar + gap)
         value = report.totals[group].value
@@ -246,7 +249,7 @@ def _table(report: KpiReport, group: str | None) -> str:
     body = []
     for row in report.group_rows(group):
         tds = []
-        for heading, text in zip(COLUMNS, cells(row)):
+        for heading, text in zip(COLUMNS, cells(row), strict=True):
             numeric = heading in ("Baseline", "Target", "Actual", "Score")
             tds.append(f'<td class="num">{_h(text)}</td>' if numeric else f"<td>{_h(text)}</td>")
         tds.append(f"<td>{_bullet(row)}</td>")
@@ -260,7 +263,7 @@ def report_html(report: KpiReport, *, generated: dt.datetime | None = None) -> s
     when = (generated or dt.datetime.now()).strftime("%Y-%m-%d %H:%M")
     periods = sorted({row.period.label for row in report.rows})
     out = [
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
         f"<title>KPI report {report.year}</title><style>{_CSS}</style></head><body>",
         f"<h1>KPI report {report.year}</h1>",
@@ -273,19 +276,23 @@ def report_html(report: KpiReport, *, generated: dt.datetime | None = None) -> s
                    "<figcaption>Total score (% of the maximum) of each office.</figcaption>"
                    "</figure>")  # fmt: skip
     for group in report.groups:
-        out.append(f"<h2>{_h(_group_name(group).capitalize())}</h2>")
+        title = "All offices" if group is None else f"Office {group}"
+        out.append(f"<h2>{_h(title)}</h2>")
         out.append(_table(report, group))
         out.append(f'<p class="total">{_h(total_text(report, group))}</p>')
         lines = notes(report, group)
         if lines:
             out.append('<ul class="notes">' + "".join(f"<li>{_h(n)}</li>" for n in lines) +
                        "</ul>")  # fmt: skip
-        out.append("<figure>" + _score_chart(report, group) +
-                   f"<figcaption>Scores, {_h(_group_name(group))} (of 5).</figcaption></figure>")
+        out.append(
+            "<figure>"
+            + _score_chart(report, group)
+            + f"<figcaption>Scores, {_h(_group_name(group))} (of 5).</figcaption></figure>"
+        )
     out.append("<h2>Passports</h2>")
     for passport in _passports(report):
         out.append(
-            f"<h3>{_h(passport.name)}</h3><dl class=\"notes\">"
+            f'<h3>{_h(passport.name)}</h3><dl class="notes">'
             + "".join(
                 f"<dt>{_h(k)}</dt><dd>{_h(v)}</dd>"
                 for k, v in (
@@ -302,8 +309,8 @@ def report_html(report: KpiReport, *, generated: dt.datetime | None = None) -> s
     return "\n".join(out)
 
 
-def _passports(report: KpiReport) -> Sequence[object]:
-    seen: dict[str, object] = {}
+def _passports(report: KpiReport) -> Sequence[Passport]:
+    seen: dict[str, Passport] = {}
     for row in report.rows:
         seen.setdefault(row.passport.id, row.passport)
     return list(seen.values())

@@ -13,8 +13,14 @@ from collections.abc import Sequence
 import attrs
 import sqlalchemy as sa
 
-from riskengine.kpi.metrics import KpiError, Measure, MetricNotAvailable, compute_metric, offices
-from riskengine.kpi.metrics import run_sql
+from riskengine.kpi.metrics import (
+    KpiError,
+    Measure,
+    MetricNotAvailable,
+    compute_metric,
+    offices,
+    run_sql,
+)
 from riskengine.kpi.passport import Passport, TargetMethod
 from riskengine.kpi.periods import Period, reporting_year
 from riskengine.kpi.targets import Score, Total, mean, score, total, trimmed_mean

@@ -84,13 +84,11 @@ class Score:
     ratio: float
 
 
-def score(
-    actual: float, target: float, direction: Direction, scale: Scale | None = None
-) -> Score:
+def score(actual: float, target: float, direction: Direction, scale: Scale | None = None) -> Score:
     """The 1–5 score of ``actual`` against ``target`` on ``scale`` (see the module's text)."""
     thresholds = scale.thresholds if scale is not None else DEFAULT_THRESHOLDS
     ratio = attainment(actual, target, direction)
-    for points, least in zip((5, 4, 3, 2), thresholds):
+    for points, least in zip((5, 4, 3, 2), thresholds, strict=True):
         if ratio >= least:
             return Score(points, ratio)
     return Score(1, ratio)
