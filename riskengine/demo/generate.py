@@ -633,7 +633,7 @@ def _release_times(
         low, high = _SAME_DAY_HOURS[corridor]
         latest = dt.datetime.combine(date, dt.time(23, 59))
         released = min(lodged + dt.timedelta(hours=low + (high - low) * u3), latest)
-        released = released.replace(microsecond=0)
+        released = released.replace(second=0, microsecond=0)  # whole minutes, as exported
     return attrs.evolve(outcome, lodged_at=lodged, released_at=released)
 
 

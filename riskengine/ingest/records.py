@@ -323,10 +323,10 @@ class Records:
                 first = record
             else:
                 for name in ("completed", "date", "lodged_at", "released_at"):
-                    if record[name] != first[name]:
+                    if record.get(name) != first.get(name):
                         return None, {row.number: (
                             f"{name} differs from row {group.rows[0].number} of the same "
-                            f"declaration: {record[name]!r} vs {first[name]!r}"
+                            f"declaration: {record.get(name)!r} vs {first.get(name)!r}"
                         )}, ident  # fmt: skip
             reasons.extend(codes)
         if self.mapping.kind == "outcomes":
