@@ -35,7 +35,8 @@ def _times(engine: sa.Engine) -> None:
         OutcomeRecord("D4", False, dt.date(2025, 9, 30), ("0101",), T(2025, 9, 30, 9), None),
         # released, but the service did not record the times
         OutcomeRecord("D5", True, dt.date(2025, 10, 1)),
-        OutcomeRecord("D6", True, dt.date(2025, 12, 31), (), T(2025, 12, 31, 8), T(2025, 12, 31, 16)),
+        OutcomeRecord("D6", True, dt.date(2025, 12, 31), (), T(2025, 12, 31, 8),
+                      T(2025, 12, 31, 16)),
     ]  # fmt: skip
     with engine.begin() as conn:
         result = write_outcomes(conn, records, replace=True)
