@@ -282,14 +282,17 @@ def test_report_in_the_terminal(kpi_db: str, passports: Path) -> None:
         assert heading in out
     lines = {line.split("│")[1].strip(): line for line in out.splitlines() if "│" in line}
     # green: 1 of 6 = 16.7 % against 40: ratio 0.42, 1 point
-    assert re.search(r"2024: 50\.0 │ +40\.0 \(normative\) │ +16\.7 │ % .* │ 1 \(0\.42\)",
+    assert re.search(r"2024: 50\.0 │ +40\.0 │ +16\.7 │ % .* │ 1 \(0\.42\)",
                      lines["Green corridor"])  # fmt: skip
+    assert "green: target: normative value" in out
     # AEO 2 of 6 = 33.3 % against the trimmed mean of 10..99 without 2+2: 30; ratio 1.11
-    assert re.search(r"30\.0 \(trimmed_mean\) │ +33\.3 │ .* │ 5 \(1\.11\)", lines["AEO share"])
+    assert re.search(r"30\.0 │ +33\.3 │ .* │ 5 \(1\.11\)", lines["AEO share"])
     # random hit rate 2025: D4 hit, D5 clean = 50 % [9.5–90.5]; target: the mean of 2024,
     # which had no random control: no target, not scored
     assert re.search(r"50\.0 \[9\.5–90\.5\]", lines["Random hit rate"])
     assert "total (all offices): 6 / (5 × 2) = 0.60 (60 %); 2 of 4 KPIs not scored" in out
+    assert "aeo: target: mean of 1 of 5 past periods, the 2 highest (best) and the 2 worst " \
+        "dropped" in out  # fmt: skip
     assert "random-hits: not scored: no target: no past period with data (1 looked at)" in out
     assert "reviews: not scored: not available yet: reviews done on time" in out
 
@@ -366,3 +369,48 @@ def test_report_on_a_missing_store(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "riskengine db init" in result.output
     assert not (tmp_path / "none.db").exists()
+
+
+def test_trimmed_mean_target_from_the_store_with_few_periods(kpi_db: str) -> None:
+    from riskengine.kpi.report import build_report
+    from riskengine.store.engine import connect
+    from riskengine.store.schema import build_tables
+
+    text = GOOD.replace('method = "normative"\nvalue = 40.0',
+                        'method = "trimmed_mean"\npast_periods = 3')  # fmt: skip
+    engine = connect(kpi_db)
+    try:
+        report = build_report(engine, build_tables(), [parse_passport(text, "g.toml")], 2025)
+    finally:
+        engine.dispose()
+    [row] = report.rows
+    # 2022 and 2023 have no declaration; 2024: D7 yellow, D8 green = 50 %
+    assert row.past == (("2022", None), ("2023", None), ("2024", 50.0))
+    assert row.target == 50.0
+    assert row.target_note == (
+        "only 1 past period (the trimmed mean needs at least 5): plain mean used; "
+        "2 without data skipped"
+    )
+    assert row.score is not None and row.score.points == 1  # 16.7 / 50 = 0.33
+
+
+def test_docs_kpi_md_shows_the_real_report(tmp_path: Path) -> None:
+    """docs/kpi.md's report is what `kpi report` prints on the demo store (the demo's data:
+    demo-data with the same default seed and size as `riskengine demo`)."""
+    root = Path(__file__).resolve().parent.parent
+    doc = (root / "docs" / "kpi.md").read_text(encoding="utf-8")
+    command = "$ riskengine kpi report --db riskengine-demo/riskengine.db --year 2025\n"
+    shown = doc.split(command, 1)[1].split("\n```", 1)[0]
+    url = f"sqlite:///{tmp_path / 'demo.db'}"
+    runner = CliRunner()
+    made = runner.invoke(cli, ["demo-data", "--db", url, "--quiet"])
+    assert made.exit_code == 0, made.output
+    result = runner.invoke(cli, ["kpi", "report", "--db", url, "--year", "2025"])
+    assert result.exit_code == 0, result.output
+    printed = "\n".join(line.rstrip() for line in result.output.splitlines())
+    assert printed == shown
+    by_office = runner.invoke(
+        cli, ["kpi", "report", "--db", url, "--year", "2025", "--by", "office"]
+    )
+    totals = [line for line in by_office.output.splitlines() if line.startswith("total (")]
+    assert "\n".join(totals) in doc

@@ -45,7 +45,7 @@ def kpi() -> None:
 
 
 @kpi.command("check")
-@click.argument("paths", nargs=-1, type=click.Path())
+@click.argument("paths", nargs=-1, type=click.Path(exists=True))
 @click.pass_context
 def check(ctx: click.Context, paths: tuple[str, ...]) -> None:
     """Read KPI passports (files or folders of *.toml; default: the shipped demo passports)."""
@@ -71,7 +71,7 @@ def check(ctx: click.Context, paths: tuple[str, ...]) -> None:
     default=None,
     help="Also one table per office (declaration.office).",
 )
-@click.option("--passports", "paths", multiple=True, type=click.Path(),
+@click.option("--passports", "paths", multiple=True, type=click.Path(exists=True),
               help="A passport file or a folder of them (repeatable; default: the shipped demo "
               "passports).")  # fmt: skip
 @click.option(

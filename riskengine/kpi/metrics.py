@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -153,48 +153,33 @@ def _share(
     tables: StoreTables,
     period: Period,
     office: str | None,
-    condition: Callable[[dict[str, Any]], Any],
+    source: Any,
+    part: Any,
     weight: str,
-    extra: Callable[[sa.Select[Any], dict[str, Any]], sa.Select[Any]],
-    where: list[Any] | None = None,
+    where: Sequence[Any] = (),
 ) -> Measure:
+    """100 × Σ weight where ``part`` / Σ weight over the declarations of ``source`` (the
+    declarations, joined to what ``part`` and ``where`` read) in the period; the weight is 1 or
+    the declaration's customs value."""
     d = tables.declarations
-    parts: dict[str, Any] = {}
-    query_from: Any = d
-    values = None
+    w: Any = sa.literal(1)
     if weight == "customs_value":
         values = _customs_values(tables)
-        query_from = query_from.outerjoin(values, values.c.decl_pk == d.c.pk)
-    parts["from"] = query_from
-    w: Any = sa.func.coalesce(values.c.value, 0.0) if values is not None else sa.literal(1)
-    parts["weight"] = w
-    base = sa.select(sa.literal(0))
-    base = extra(base, parts)
-    cond = condition(parts)
+        source = source.outerjoin(values, values.c.decl_pk == d.c.pk)
+        w = sa.func.coalesce(values.c.value, 0.0)
     query = (
         sa.select(
-            sa.func.sum(sa.case((cond, w), else_=0)).label("part"),
+            sa.func.sum(sa.case((part, w), else_=0)).label("part"),
             sa.func.sum(w).label("whole"),
         )
-        .select_from(parts["from"])
-        .where(*in_period(tables, period, office), *(where or []))
+        .select_from(source)
+        .where(*in_period(tables, period, office), *where)
     )
     row = conn.execute(query).one()
-    part, whole = float(row.part or 0), float(row.whole or 0)
+    numerator, whole = float(row.part or 0), float(row.whole or 0)
     if whole == 0:
-        return Measure(None, part, whole)
-    return Measure(100.0 * part / whole, part, whole)
-
-
-def _with_lanes(params: Mapping[str, Any], tables: StoreTables) -> Any:
-    lanes = _physical(tables, params)
-
-    def extra(base: sa.Select[Any], parts: dict[str, Any]) -> sa.Select[Any]:
-        parts["from"] = parts["from"].outerjoin(lanes, lanes.c.decl_pk == tables.declarations.c.pk)
-        parts["lanes"] = lanes
-        return base
-
-    return extra
+        return Measure(None, numerator, whole)
+    return Measure(100.0 * numerator / whole, numerator, whole)
 
 
 # --- the metrics ----------------------------------------------------------------------------
@@ -207,21 +192,14 @@ def _released_without_inspection(
     office: str | None,
     params: Mapping[str, Any],
 ) -> Measure:
-    extra = _with_lanes(params, tables)
-    outcomes = tables.outcomes
-
-    def join(base: sa.Select[Any], parts: dict[str, Any]) -> sa.Select[Any]:
-        extra(base, parts)
-        parts["from"] = parts["from"].join(outcomes, outcomes.c.decl_pk == tables.declarations.c.pk)
-        return base
-
-    def condition(parts: dict[str, Any]) -> Any:
-        return sa.func.coalesce(parts["lanes"].c.physical, 0) == 0
-
-    return _share(
-        conn, tables, period, office, condition, "declarations", join,
-        where=[outcomes.c.completed.is_(True)],
-    )  # fmt: skip
+    d, outcomes = tables.declarations, tables.outcomes
+    lanes = _physical(tables, params)
+    source = d.join(outcomes, outcomes.c.decl_pk == d.c.pk).outerjoin(
+        lanes, lanes.c.decl_pk == d.c.pk
+    )
+    part = sa.func.coalesce(lanes.c.physical, 0) == 0
+    where = [outcomes.c.completed.is_(True)]
+    return _share(conn, tables, period, office, source, part, "declarations", where)
 
 
 def _corridor_share(
@@ -231,18 +209,17 @@ def _corridor_share(
     office: str | None,
     params: Mapping[str, Any],
 ) -> Measure:
+    d = tables.declarations
+    lanes = _physical(tables, params)
+    source = d.outerjoin(lanes, lanes.c.decl_pk == d.c.pk)
     corridor = params["corridor"]
-
-    def condition(parts: dict[str, Any]) -> Any:
-        physical = parts["lanes"].c.physical
-        if corridor == "green":
-            return physical.is_(None)
-        if corridor == "red":
-            return physical == 1
-        return physical == 0
-
+    part: Any
+    if corridor == "green":
+        part = lanes.c.physical.is_(None)
+    else:
+        part = lanes.c.physical == (1 if corridor == "red" else 0)
     weight = params.get("weight", "declarations")
-    return _share(conn, tables, period, office, condition, weight, _with_lanes(params, tables))
+    return _share(conn, tables, period, office, source, part, weight)
 
 
 def _aeo_share(
@@ -252,9 +229,9 @@ def _aeo_share(
     office: str | None,
     params: Mapping[str, Any],
 ) -> Measure:
-    aeo = tables.column("declaration.declarant.aeo")
+    part = tables.column("declaration.declarant.aeo").is_(True)
     weight = params.get("weight", "declarations")
-    return _share(conn, tables, period, office, lambda parts: aeo.is_(True), weight, lambda b, p: b)
+    return _share(conn, tables, period, office, tables.declarations, part, weight)
 
 
 def _controls(

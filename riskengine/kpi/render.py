@@ -24,12 +24,13 @@ COLUMNS = ("KPI", "Indicator", "Baseline", "Target", "Actual", "Unit", "Source",
 
 
 def number(value: float | None) -> str:
-    """A value as shown: thousands separated, one decimal (none for whole numbers)."""
+    """A value as shown: thousands separated, one decimal (none from 1,000 on, nor for whole
+    numbers from 100 on)."""
     if value is None:
         return "—"
     if math.isinf(value):
         return "∞"
-    if float(value).is_integer() and abs(value) >= 100:
+    if abs(value) >= 1000 or (float(value).is_integer() and abs(value) >= 100):
         return f"{value:,.0f}"
     return f"{value:,.1f}"
 
@@ -38,12 +39,14 @@ def _group_name(group: str | None) -> str:
     return "all offices" if group is None else f"office {group}"
 
 
-def cells(row: KpiRow) -> tuple[str, ...]:
-    """The seeds' table row: KPI, indicator, baseline, target, actual, unit, source,
-    periodicity, score."""
+def cells(row: KpiRow, *, method: bool = True) -> tuple[str, ...]:
+    """The seeds' table row: KPI, indicator, baseline, target (with its method unless
+    ``method`` is false), actual, unit, source, periodicity, score."""
     p = row.passport
     baseline = f"{p.baseline_year}: {number(row.baseline)}"
-    target = f"{number(row.target)} ({p.target.method.value})"
+    target = number(row.target)
+    if method:
+        target += f" ({p.target.method.value.replace('_', ' ')})"
     if row.actual is None or row.actual.value is None:
         actual = "n/a"
     else:
@@ -89,13 +92,13 @@ def notes(report: KpiReport, group: str | None) -> list[str]:
     for row in report.group_rows(group):
         if row.problem:
             lines.append(f"{row.passport.id}: not scored: {row.problem}")
-        elif row.target_note and row.passport.target.method.value in ("mean", "trimmed_mean"):
+        elif row.target_note:
             lines.append(f"{row.passport.id}: target: {row.target_note}")
     return lines
 
 
 #: Text columns wrap down to these widths (numbers never wrap).
-_MIN_WIDTHS = {"KPI": 14, "Indicator": 18, "Unit": 4, "Source": 14, "Periodicity": 9}
+_MIN_WIDTHS = {"KPI": 12, "Indicator": 16, "Unit": 4, "Source": 12, "Periodicity": 9}
 
 
 def print_report(report: KpiReport, console: Console) -> None:
@@ -116,7 +119,7 @@ def print_report(report: KpiReport, console: Console) -> None:
                              min_width=_MIN_WIDTHS.get(heading),
                              overflow="ellipsis" if numeric else "fold")  # fmt: skip
         for row in report.group_rows(group):
-            table.add_row(*(escape(c) for c in cells(row)))
+            table.add_row(*(escape(c) for c in cells(row, method=False)))
         print_table(console, table)
         console.print(total_text(report, group), markup=False, highlight=False)
         for line in notes(report, group):
