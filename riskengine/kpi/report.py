@@ -24,7 +24,7 @@ from riskengine.kpi.metrics import (
 from riskengine.kpi.passport import Passport, TargetMethod
 from riskengine.kpi.periods import Period, reporting_year
 from riskengine.kpi.targets import Score, Total, mean, score, total, trimmed_mean
-from riskengine.store.schema import StoreTables
+from riskengine.store.schema import SchemaError, StoreTables
 
 __all__ = ["KpiReport", "KpiRow", "build_report", "measure"]
 
@@ -77,7 +77,7 @@ def measure(
             return compute_metric(conn, tables, source.metric, source.params, period, office)
     except MetricNotAvailable:
         raise
-    except KpiError as exc:
+    except (KpiError, SchemaError) as exc:  # a failing query; a store without a needed column
         raise KpiError(f"{passport.file or passport.id}: source: {exc}") from None
 
 
