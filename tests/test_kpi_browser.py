@@ -1,6 +1,7 @@
 """The KPI report's HTML page opened in headless Chromium at 1,280 and 640 px: what it shows
 (read from ``--dump-dom``), nothing wider than its container, nothing fetched from outside, every
-passport text escaped. Skipped without Chromium, except in CI (``CI=true``) where it fails."""
+passport text escaped. The browser tests are skipped without Chromium, except in CI
+(``CI=true``) where they fail."""
 
 from __future__ import annotations
 
@@ -21,7 +22,6 @@ from tests.test_report_browser import _PROBE, _chromium, _run_chromium
 
 @pytest.fixture(scope="module")
 def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    _chromium()
     folder = tmp_path_factory.mktemp("kpi-html")
     url = f"sqlite:///{folder / 'kpi.db'}"
     migrate.init(url)
@@ -61,6 +61,7 @@ def test_page_is_self_contained_and_escaped(page: Path) -> None:
 
 @pytest.mark.parametrize("width", [1280, 640])
 def test_page_in_chromium(page: Path, tmp_path: Path, width: int) -> None:
+    _chromium()
     probe = tmp_path / f"probe-{width}.html"
     probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"),
                      encoding="utf-8")  # fmt: skip

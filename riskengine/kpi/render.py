@@ -283,6 +283,8 @@ def report_html(report: KpiReport, *, generated: dt.datetime | None = None) -> s
         out.append(f"<h2>{_h(title)}</h2>")
         out.append(_table(report, group))
         out.append(f'<p class="total">{_h(total_text(report, group))}</p>')
+        out.append('<p class="notes">Actual against target: the bar is the actual value, the '
+                   "black mark the target, the grey mark the baseline.</p>")  # fmt: skip
         lines = notes(report, group)
         if lines:
             out.append('<ul class="notes">' + "".join(f"<li>{_h(n)}</li>" for n in lines) +
