@@ -9,7 +9,15 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from riskengine.kpi.metrics import KpiError, MetricNotAvailable, compute_metric, offices, run_sql
+from riskengine.kpi.metrics import (
+    EMPTY,
+    KpiError,
+    MetricNotAvailable,
+    compute_metric,
+    compute_metric_each,
+    offices,
+    run_sql,
+)
 from riskengine.kpi.periods import Period, reporting_year
 from riskengine.store.schema import build_tables
 
@@ -162,6 +170,30 @@ def test_per_office(kpi_store: sa.Engine) -> None:
     # office B: D3 D4 D6, all red
     assert metric(kpi_store, "corridor_share", office="B", corridor="red").value == 100.0
     assert metric(kpi_store, "aeo_share", office="C").value is None  # no declaration
+
+
+@pytest.mark.parametrize(
+    ("name", "params"),
+    [
+        ("released_without_physical_inspection", {}),
+        ("corridor_share", {"corridor": "green"}),
+        ("corridor_share", {"corridor": "red", "weight": "customs_value"}),
+        ("aeo_share", {"weight": "customs_value"}),
+        ("hit_rate", {"control": "risk"}),
+        ("hit_rate", {"control": "random"}),
+        ("revenue_per_control", {"control": "all"}),
+        ("selectivity", {"profile": "P1"}),
+    ],
+)
+def test_each_office_in_one_query_equals_one_office_at_a_time(
+    kpi_store: sa.Engine, name: str, params: dict[str, Any]
+) -> None:
+    with kpi_store.connect() as conn:
+        for period in (YEAR, reporting_year(2025, 10), reporting_year(2023)):
+            grouped = compute_metric_each(conn, build_tables(), name, params, period)
+            for office in ("A", "B", "C"):
+                one = compute_metric(conn, build_tables(), name, params, period, office)
+                assert grouped.get(office, EMPTY) == one, (period, office)
 
 
 def test_reporting_year_october_to_september(kpi_store: sa.Engine) -> None:

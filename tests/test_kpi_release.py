@@ -71,6 +71,26 @@ def test_release_time_mean_median_and_by_corridor(timed_store: sa.Engine) -> Non
     assert times == 5  # D5 has none
 
 
+def test_release_time_each_office_in_one_query(timed_store: sa.Engine) -> None:
+    from riskengine.kpi.metrics import compute_metric_each
+
+    with timed_store.connect() as conn:
+        grouped = compute_metric_each(
+            conn, build_tables(), "release_time", {"statistic": "median"}, reporting_year(2025)
+        )
+        # office A: D1 1 h, D2 3 h (D5 untimed); office B: D3 24 h, D6 8 h (D4 not released)
+        assert {k: (m.value, m.numerator, m.denominator) for k, m in grouped.items()} == {
+            "A": (2.0, 2, 3),
+            "B": (16.0, 2, 2),
+        }
+        for office in ("A", "B"):
+            one = compute_metric(
+                conn, build_tables(), "release_time", {"statistic": "median"},
+                reporting_year(2025), office,
+            )  # fmt: skip
+            assert one == grouped[office]
+
+
 def test_release_time_without_times_has_no_data(store: sa.Engine) -> None:
     write_kpi_store(store)
     assert _release(store) == (None, 0, 5)

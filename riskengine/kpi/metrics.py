@@ -33,12 +33,15 @@ from riskengine.kpi.periods import Period
 from riskengine.store.schema import StoreTables
 
 __all__ = [
+    "EMPTY",
     "METRICS",
     "KpiError",
     "Measure",
     "MetricNotAvailable",
     "MetricSpec",
+    "Scope",
     "compute_metric",
+    "compute_metric_each",
     "in_period",
     "offices",
     "run_sql",
@@ -68,6 +71,10 @@ class Measure:
     numerator: float | None = None
     denominator: float | None = None
     interval: tuple[float, float] | None = None
+
+
+#: The measure of an office without any declaration in the period.
+EMPTY = Measure(None, 0, 0)
 
 
 def wilson(hits: int, n: int, z: float = Z95) -> tuple[float, float] | None:
@@ -105,10 +112,25 @@ def _key(value: Any) -> str:
 
 
 @attrs.frozen
+class Scope:
+    """Which declarations a metric counts: one ``office`` (``None``: all), or ``each`` office
+    in one grouped query (the keys of the result are then the offices)."""
+
+    office: str | None = None
+    each: bool = False
+
+
+#: What a metric returns: a measure per office (``None``: all offices); an office without any
+#: declaration in the period may be absent (:data:`EMPTY`).
+Measures = dict[str | None, "Measure"]
+Compute = Callable[[sa.Connection, StoreTables, Period, Scope, Mapping[str, Any]], Measures]
+
+
+@attrs.frozen
 class MetricSpec:
     """A built-in metric: its parameters (name → check), the required ones, its unit."""
 
-    compute: Callable[[sa.Connection, StoreTables, Period, str | None, Mapping[str, Any]], Measure]
+    compute: Compute
     params: Mapping[str, Callable[[Any], str]]
     required: tuple[str, ...] = ()
     unit: str = "%"
@@ -119,10 +141,24 @@ class MetricSpec:
 
 
 def in_period(tables: StoreTables, period: Period, office: str | None) -> list[Any]:
+    """The conditions on ``declarations`` of a period (and an office)."""
     conditions: list[Any] = [tables.column("declaration.date").between(period.start, period.end)]
     if office is not None:
         conditions.append(tables.column("declaration.office") == office)
     return conditions
+
+
+def scoped_rows(
+    conn: sa.Connection, tables: StoreTables, query: Any, period: Period, scope: Scope
+) -> dict[str | None, Any]:
+    """``query`` (aggregates over a FROM with ``declarations``) for the period: one row for the
+    scope's office, or one row per office (declarations without an office left out)."""
+    query = query.where(*in_period(tables, period, scope.office))
+    if not scope.each:
+        return {scope.office: conn.execute(query).one()}
+    office = tables.column("declaration.office")
+    grouped = query.add_columns(office.label("office_key")).group_by(office)
+    return {row.office_key: row for row in conn.execute(grouped) if row.office_key is not None}
 
 
 def _physical(tables: StoreTables, params: Mapping[str, Any]) -> sa.Subquery:
@@ -152,12 +188,12 @@ def _share(
     conn: sa.Connection,
     tables: StoreTables,
     period: Period,
-    office: str | None,
+    scope: Scope,
     source: Any,
     part: Any,
     weight: str,
     where: Sequence[Any] = (),
-) -> Measure:
+) -> Measures:
     """100 × Σ weight where ``part`` / Σ weight over the declarations of ``source`` (the
     declarations, joined to what ``part`` and ``where`` read) in the period; the weight is 1 or
     the declaration's customs value."""
@@ -173,13 +209,14 @@ def _share(
             sa.func.sum(w).label("whole"),
         )
         .select_from(source)
-        .where(*in_period(tables, period, office), *where)
+        .where(*where)
     )
-    row = conn.execute(query).one()
-    numerator, whole = float(row.part or 0), float(row.whole or 0)
-    if whole == 0:
-        return Measure(None, numerator, whole)
-    return Measure(100.0 * numerator / whole, numerator, whole)
+    measures: Measures = {}
+    for key, row in scoped_rows(conn, tables, query, period, scope).items():
+        numerator, whole = float(row.part or 0), float(row.whole or 0)
+        value = 100.0 * numerator / whole if whole else None
+        measures[key] = Measure(value, numerator, whole)
+    return measures
 
 
 # --- the metrics ----------------------------------------------------------------------------
@@ -189,9 +226,9 @@ def _released_without_inspection(
     conn: sa.Connection,
     tables: StoreTables,
     period: Period,
-    office: str | None,
+    scope: Scope,
     params: Mapping[str, Any],
-) -> Measure:
+) -> Measures:
     d, outcomes = tables.declarations, tables.outcomes
     lanes = _physical(tables, params)
     source = d.join(outcomes, outcomes.c.decl_pk == d.c.pk).outerjoin(
@@ -199,16 +236,16 @@ def _released_without_inspection(
     )
     part = sa.func.coalesce(lanes.c.physical, 0) == 0
     where = [outcomes.c.completed.is_(True)]
-    return _share(conn, tables, period, office, source, part, "declarations", where)
+    return _share(conn, tables, period, scope, source, part, "declarations", where)
 
 
 def _corridor_share(
     conn: sa.Connection,
     tables: StoreTables,
     period: Period,
-    office: str | None,
+    scope: Scope,
     params: Mapping[str, Any],
-) -> Measure:
+) -> Measures:
     d = tables.declarations
     lanes = _physical(tables, params)
     source = d.outerjoin(lanes, lanes.c.decl_pk == d.c.pk)
@@ -219,28 +256,28 @@ def _corridor_share(
     else:
         part = lanes.c.physical == (1 if corridor == "red" else 0)
     weight = params.get("weight", "declarations")
-    return _share(conn, tables, period, office, source, part, weight)
+    return _share(conn, tables, period, scope, source, part, weight)
 
 
 def _aeo_share(
     conn: sa.Connection,
     tables: StoreTables,
     period: Period,
-    office: str | None,
+    scope: Scope,
     params: Mapping[str, Any],
-) -> Measure:
+) -> Measures:
     part = tables.column("declaration.declarant.aeo").is_(True)
     weight = params.get("weight", "declarations")
-    return _share(conn, tables, period, office, tables.declarations, part, weight)
+    return _share(conn, tables, period, scope, tables.declarations, part, weight)
 
 
 def _controls(
     conn: sa.Connection,
     tables: StoreTables,
     period: Period,
-    office: str | None,
+    scope: Scope,
     params: Mapping[str, Any],
-) -> tuple[int, int, float]:
+) -> dict[str | None, tuple[int, int, float]]:
     """Controlled declarations of the kind, those with a hit, and their revenue."""
     cr = tables.control_results
     kind = params.get("control", "risk")
@@ -262,51 +299,55 @@ def _controls(
         .subquery("controlled")
     )
     d = tables.declarations
-    query = (
-        sa.select(
-            sa.func.count().label("n"),
-            sa.func.sum(per_declaration.c.hit).label("hits"),
-            sa.func.sum(per_declaration.c.revenue).label("revenue"),
-        )
-        .select_from(d.join(per_declaration, per_declaration.c.decl_pk == d.c.pk))
-        .where(*in_period(tables, period, office))
-    )
-    row = conn.execute(query).one()
-    return int(row.n or 0), int(row.hits or 0), float(row.revenue or 0)
+    query = sa.select(
+        sa.func.count().label("n"),
+        sa.func.sum(per_declaration.c.hit).label("hits"),
+        sa.func.sum(per_declaration.c.revenue).label("revenue"),
+    ).select_from(d.join(per_declaration, per_declaration.c.decl_pk == d.c.pk))
+    return {
+        key: (int(row.n or 0), int(row.hits or 0), float(row.revenue or 0))
+        for key, row in scoped_rows(conn, tables, query, period, scope).items()
+    }
 
 
 def _hit_rate(
     conn: sa.Connection,
     tables: StoreTables,
     period: Period,
-    office: str | None,
+    scope: Scope,
     params: Mapping[str, Any],
-) -> Measure:
-    n, hits, _ = _controls(conn, tables, period, office, params)
-    interval = wilson(hits, n)
-    if interval is None:
-        return Measure(None, hits, n)
-    return Measure(100.0 * hits / n, hits, n, (100.0 * interval[0], 100.0 * interval[1]))
+) -> Measures:
+    measures: Measures = {}
+    for key, (n, hits, _) in _controls(conn, tables, period, scope, params).items():
+        interval = wilson(hits, n)
+        if interval is None:
+            measures[key] = Measure(None, hits, n)
+        else:
+            low, high = 100.0 * interval[0], 100.0 * interval[1]
+            measures[key] = Measure(100.0 * hits / n, hits, n, (low, high))
+    return measures
 
 
 def _revenue_per_control(
     conn: sa.Connection,
     tables: StoreTables,
     period: Period,
-    office: str | None,
+    scope: Scope,
     params: Mapping[str, Any],
-) -> Measure:
-    n, _, revenue = _controls(conn, tables, period, office, params)
-    return Measure(revenue / n if n else None, revenue, n)
+) -> Measures:
+    return {
+        key: Measure(revenue / n if n else None, revenue, n)
+        for key, (n, _, revenue) in _controls(conn, tables, period, scope, params).items()
+    }
 
 
 def _selectivity(
     conn: sa.Connection,
     tables: StoreTables,
     period: Period,
-    office: str | None,
+    scope: Scope,
     params: Mapping[str, Any],
-) -> Measure:
+) -> Measures:
     cr = tables.control_results
     selected = (
         sa.select(cr.c.decl_pk)
@@ -317,23 +358,23 @@ def _selectivity(
         selected = selected.where(cr.c.profile_key == params["profile"])
     chosen = selected.subquery("selected")
     d = tables.declarations
-    query = (
-        sa.select(sa.func.count(chosen.c.decl_pk).label("part"), sa.func.count().label("whole"))
-        .select_from(d.outerjoin(chosen, chosen.c.decl_pk == d.c.pk))
-        .where(*in_period(tables, period, office))
-    )
-    row = conn.execute(query).one()
-    part, whole = int(row.part or 0), int(row.whole or 0)
-    return Measure(100.0 * part / whole if whole else None, part, whole)
+    query = sa.select(
+        sa.func.count(chosen.c.decl_pk).label("part"), sa.func.count().label("whole")
+    ).select_from(d.outerjoin(chosen, chosen.c.decl_pk == d.c.pk))
+    measures: Measures = {}
+    for key, row in scoped_rows(conn, tables, query, period, scope).items():
+        part, whole = int(row.part or 0), int(row.whole or 0)
+        measures[key] = Measure(100.0 * part / whole if whole else None, part, whole)
+    return measures
 
 
 def _reviews_on_time(
     conn: sa.Connection,
     tables: StoreTables,
     period: Period,
-    office: str | None,
+    scope: Scope,
     params: Mapping[str, Any],
-) -> Measure:
+) -> Measures:
     raise MetricNotAvailable(
         "not available yet: reviews done on time needs the effectiveness-review records "
         "(issue 14, review queue and review reports), which the store does not hold yet"
@@ -344,12 +385,12 @@ def _release_time(
     conn: sa.Connection,
     tables: StoreTables,
     period: Period,
-    office: str | None,
+    scope: Scope,
     params: Mapping[str, Any],
-) -> Measure:
+) -> Measures:
     from riskengine.kpi.release import release_time
 
-    return release_time(conn, tables, period, office, params)
+    return release_time(conn, tables, period, scope, params)
 
 
 _WEIGHT = _one_of("declarations", "customs_value")
@@ -414,10 +455,27 @@ def compute_metric(
     office: str | None = None,
 ) -> Measure:
     """The built-in metric ``name`` for ``period`` (and ``office``)."""
+    return _spec(name).compute(conn, tables, period, Scope(office), params).get(office, EMPTY)
+
+
+def compute_metric_each(
+    conn: sa.Connection,
+    tables: StoreTables,
+    name: str,
+    params: Mapping[str, Any],
+    period: Period,
+) -> Measures:
+    """The built-in metric ``name`` for ``period``, for each office in one grouped query: the
+    same values as :func:`compute_metric` per office (an office without declarations in the
+    period is absent: :data:`EMPTY`)."""
+    return _spec(name).compute(conn, tables, period, Scope(each=True), params)
+
+
+def _spec(name: str) -> MetricSpec:
     spec = METRICS.get(name)
     if spec is None:
         raise KpiError(f"unknown metric {name!r} (built-in: {', '.join(sorted(METRICS))})")
-    return spec.compute(conn, tables, period, office, params)
+    return spec
 
 
 def offices(conn: sa.Connection, tables: StoreTables, period: Period) -> list[str]:

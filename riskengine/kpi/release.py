@@ -15,7 +15,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from riskengine.kpi.metrics import PHYSICAL_CODES, Measure, in_period
+from riskengine.kpi.metrics import PHYSICAL_CODES, Measure, Measures, Scope, in_period
 from riskengine.kpi.periods import Period
 from riskengine.store.schema import StoreTables
 
@@ -26,9 +26,9 @@ def release_time(
     conn: sa.Connection,
     tables: StoreTables,
     period: Period,
-    office: str | None,
+    scope: Scope,
     params: Mapping[str, Any],
-) -> Measure:
+) -> Measures:
     """Mean (or median, ``statistic = "median"``) hours from lodgement to release; numerator:
     the declarations with both times, denominator: the released declarations."""
     outcomes, times = tables.outcomes, tables.release_times
@@ -36,7 +36,7 @@ def release_time(
     source: Any = d.join(outcomes, outcomes.c.decl_pk == d.c.pk).outerjoin(
         times, times.c.decl_pk == d.c.pk
     )
-    conditions = [*in_period(tables, period, office), outcomes.c.completed.is_(True)]
+    conditions = [*in_period(tables, period, scope.office), outcomes.c.completed.is_(True)]
     corridor = params.get("corridor")
     if corridor is not None:
         cr = tables.control_results
@@ -54,17 +54,26 @@ def release_time(
             lanes.c.physical.is_(None) if corridor == "green"
             else lanes.c.physical == (1 if corridor == "red" else 0)
         )  # fmt: skip
-    query = sa.select(times.c.lodged_at, times.c.released_at).select_from(source)
-    hours: list[float] = []
-    released = 0
-    for lodged, done in conn.execute(query.where(*conditions)):
-        released += 1
+    office = tables.column("declaration.office")
+    query = sa.select(office, times.c.lodged_at, times.c.released_at).select_from(source)
+    hours: dict[str | None, list[float]] = {}
+    released: dict[str | None, int] = {}
+    if not scope.each:
+        hours[scope.office], released[scope.office] = [], 0
+    for where, lodged, done in conn.execute(query.where(*conditions)):
+        key = where if scope.each else scope.office
+        if key is None and scope.each:
+            continue
+        released[key] = released.get(key, 0) + 1
+        timed = hours.setdefault(key, [])
         if lodged is not None and done is not None:
-            hours.append((done - lodged).total_seconds() / 3600)
-    if not hours:
-        return Measure(None, 0, released)
-    if params.get("statistic", "mean") == "median":
-        value = float(statistics.median(hours))
-    else:
-        value = sum(hours) / len(hours)
-    return Measure(value, len(hours), released)
+            timed.append((done - lodged).total_seconds() / 3600)
+    measures: Measures = {}
+    for key, values in hours.items():
+        if not values:
+            measures[key] = Measure(None, 0, released[key])
+        elif params.get("statistic", "mean") == "median":
+            measures[key] = Measure(float(statistics.median(values)), len(values), released[key])
+        else:
+            measures[key] = Measure(sum(values) / len(values), len(values), released[key])
+    return measures

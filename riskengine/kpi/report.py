@@ -14,10 +14,13 @@ import attrs
 import sqlalchemy as sa
 
 from riskengine.kpi.metrics import (
+    EMPTY,
     KpiError,
     Measure,
+    Measures,
     MetricNotAvailable,
     compute_metric,
+    compute_metric_each,
     offices,
     run_sql,
 )
@@ -68,22 +71,54 @@ def measure(
     office: str | None = None,
 ) -> Measure:
     """The passport's source for ``period`` and ``office``; a failing source names the file."""
-    source = passport.source
-    try:
-        if source.sql is not None:
-            return run_sql(engine, source.sql, period, office)
-        assert source.metric is not None
-        with engine.connect() as conn:
-            return compute_metric(conn, tables, source.metric, source.params, period, office)
-    except MetricNotAvailable:
-        raise
-    except (KpiError, SchemaError) as exc:  # a failing query; a store without a needed column
-        raise KpiError(f"{passport.file or passport.id}: source: {exc}") from None
+    return _Measurer(engine, tables).measure(passport, period, office)
+
+
+class _Measurer:
+    """Measures with a cache; with ``each``, a built-in metric is computed for every office in
+    one grouped query per period (the per-office tables of ``--by office``)."""
+
+    def __init__(self, engine: sa.Engine, tables: StoreTables, *, each: bool = False) -> None:
+        self.engine = engine
+        self.tables = tables
+        self.each = each
+        self.cache: dict[tuple[str, Period, str | None], Measure] = {}
+        self.grouped: dict[tuple[str, Period], Measures] = {}
+
+    def measure(self, passport: Passport, period: Period, office: str | None) -> Measure:
+        key = (passport.id, period, office)
+        found = self.cache.get(key)
+        if found is None:
+            found = self.cache[key] = self._compute(passport, period, office)
+        return found
+
+    def _compute(self, passport: Passport, period: Period, office: str | None) -> Measure:
+        source = passport.source
+        try:
+            if source.sql is not None:
+                return run_sql(self.engine, source.sql, period, office)
+            assert source.metric is not None
+            if self.each and office is not None:
+                grouped = self.grouped.get((passport.id, period))
+                if grouped is None:
+                    with self.engine.connect() as conn:
+                        grouped = compute_metric_each(
+                            conn, self.tables, source.metric, source.params, period
+                        )
+                    self.grouped[(passport.id, period)] = grouped
+                return grouped.get(office, EMPTY)
+            with self.engine.connect() as conn:
+                return compute_metric(
+                    conn, self.tables, source.metric, source.params, period, office
+                )
+        except MetricNotAvailable:
+            raise
+        except (KpiError, SchemaError) as exc:  # a failing query; a store without a column
+            raise KpiError(f"{passport.file or passport.id}: source: {exc}") from None
 
 
 def _target(
-    engine: sa.Engine,
-    tables: StoreTables,
+    measurer: _Measurer,
     passport: Passport,
     year: int,
     office: str | None,
@@ -101,7 +136,7 @@ def _target(
         assert target.past_periods is not None
         for back in range(target.past_periods, 0, -1):
             period = reporting_year(year - back, passport.year_start_month)
-            past.append((period.label, measure(engine, tables, passport, period, office).value))
+            past.append((period.label, measurer.measure(passport, period, office).value))
     values = [v for _, v in past if v is not None]
     if not values:
         return None, f"no past period with data ({len(past)} looked at)", tuple(past)
@@ -114,17 +149,11 @@ def _target(
     return computed.value, note + reference, tuple(past)
 
 
-def _row(
-    engine: sa.Engine,
-    tables: StoreTables,
-    passport: Passport,
-    year: int,
-    office: str | None,
-) -> KpiRow:
+def _row(measurer: _Measurer, passport: Passport, year: int, office: str | None) -> KpiRow:
     period = reporting_year(year, passport.year_start_month)
     problem: str | None = None
     try:
-        actual: Measure | None = measure(engine, tables, passport, period, office)
+        actual: Measure | None = measurer.measure(passport, period, office)
     except MetricNotAvailable as exc:
         static = passport.target.value  # limit / normative; the means need the metric
         return KpiRow(passport, office, period, None, passport.baseline_value, static, "", (),
@@ -132,8 +161,8 @@ def _row(
     baseline = passport.baseline_value
     if baseline is None:
         baseline_period = reporting_year(passport.baseline_year, passport.year_start_month)
-        baseline = measure(engine, tables, passport, baseline_period, office).value
-    target, note, past = _target(engine, tables, passport, year, office)
+        baseline = measurer.measure(passport, baseline_period, office).value
+    target, note, past = _target(measurer, passport, year, office)
     points: Score | None = None
     if actual is None or actual.value is None:
         problem = "no data in the period"
@@ -163,7 +192,8 @@ def build_report(
             for month in sorted({p.year_start_month for p in passports}):
                 found.update(offices(conn, tables, reporting_year(year, month)))
         groups += sorted(found)
-    rows = [_row(engine, tables, p, year, group) for group in groups for p in passports]
+    measurer = _Measurer(engine, tables, each=by_office)
+    rows = [_row(measurer, p, year, group) for group in groups for p in passports]
     totals = {
         group: total([r.score.points for r in rows if r.office == group and r.score is not None])
         for group in groups
