@@ -386,10 +386,10 @@ def test_an_internal_error_is_reported_without_a_traceback(
 
 
 #: What ``riskengine --help`` listed before the commands were registered statically, and
-#: ``registry`` (issue 12).
+#: ``registry`` (issue 12) and ``kpi`` (issue 14).
 COMMANDS = [
-    "backtest", "check", "db", "demo", "demo-data", "fields", "fmt", "ingest", "registry",
-    "score", "show", "sql", "test",
+    "backtest", "check", "db", "demo", "demo-data", "fields", "fmt", "ingest", "kpi",
+    "registry", "score", "show", "sql", "test",
 ]  # fmt: skip
 
 

@@ -320,16 +320,18 @@ class Records:
                 )
                 continue
             codes, problem = self._reasons(record)
+            if problem is None:
+                problem = _release_times(record)
             if problem is not None:
                 return None, {row.number: problem}, ident
             if first is None:
                 first = record
             else:
-                for name in ("completed", "date"):
-                    if record[name] != first[name]:
+                for name in ("completed", "date", "lodged_at", "released_at"):
+                    if record.get(name) != first.get(name):
                         return None, {row.number: (
                             f"{name} differs from row {group.rows[0].number} of the same "
-                            f"declaration: {record[name]!r} vs {first[name]!r}"
+                            f"declaration: {record.get(name)!r} vs {first.get(name)!r}"
                         )}, ident  # fmt: skip
             reasons.extend(codes)
         if self.mapping.kind == "outcomes":
@@ -345,6 +347,8 @@ class Records:
                     first["completed"],
                     first["date"],
                     tuple(dict.fromkeys(reasons)),
+                    first.get("lodged_at"),
+                    first.get("released_at"),
                 )
             )
         return records, {}, ident
@@ -363,6 +367,27 @@ class Records:
             return None
         values, problem = Reader([rule], self.mapping, None).read(found)
         return text_or_none(values[0]) if problem is None and values else None
+
+
+def _release_times(record: dict[str, Any]) -> str | None:
+    """Read an outcome's ``lodged_at``/``released_at`` (ISO 8601 text) into datetimes, in
+    ``record``; a problem (not a date and time, released before lodged) or ``None``."""
+    import datetime as dt
+
+    for name in ("lodged_at", "released_at"):
+        text = record.get(name)
+        if text is None or isinstance(text, dt.datetime):
+            continue
+        try:
+            moment = dt.datetime.fromisoformat(str(text).strip())
+        except ValueError:
+            return f"{name}: expected an ISO 8601 date and time (2025-03-01T10:15), got {text!r}"
+        record[name] = moment.replace(tzinfo=None) if moment.tzinfo is None else (
+            moment.astimezone(dt.UTC).replace(tzinfo=None))  # fmt: skip
+    lodged, released = record.get("lodged_at"), record.get("released_at")
+    if lodged is not None and released is not None and released < lodged:
+        return f"released_at {released.isoformat()} is before lodged_at {lodged.isoformat()}"
+    return None
 
 
 def _decimal(value: Any) -> Any:

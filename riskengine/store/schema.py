@@ -126,6 +126,7 @@ class StoreTables:
     outcomes: sa.Table
     outcome_reasons: sa.Table
     control_results: sa.Table
+    release_times: sa.Table
     scoring_results: sa.Table
     backtest_runs: sa.Table
     ingest_files: sa.Table
@@ -292,6 +293,21 @@ def build_tables(catalogue: Catalogue | None = None) -> StoreTables:
         sa.UniqueConstraint("decl_pk", "procedure", "date", name="uq_control_results_natural"),
         comment="Controls carried out: which procedure, ordered by which profile (or at random).",
     )
+    release_times = sa.Table(  # revision r0008
+        "release_times",
+        md,
+        sa.Column(
+            "decl_pk",
+            sa.BigInteger,
+            sa.ForeignKey("declarations.pk"),
+            primary_key=True,
+            autoincrement=False,
+        ),
+        sa.Column("lodged_at", sa.DateTime),
+        sa.Column("released_at", sa.DateTime),
+        comment="When each declaration was lodged and released (the release-time KPI); written "
+        "with its clearance outcome.",
+    )
     backtest_runs = sa.Table(
         "backtest_runs",
         md,
@@ -350,6 +366,7 @@ def build_tables(catalogue: Catalogue | None = None) -> StoreTables:
         outcomes=outcomes,
         outcome_reasons=outcome_reasons,
         control_results=control_results,
+        release_times=release_times,
         scoring_results=scoring_results,
         backtest_runs=backtest_runs,
         ingest_files=ingest_files,
