@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from riskengine.catalogue import Catalogue, catalogue_with
-from riskengine.cli.common import checked_catalogue, use_color
+from riskengine.cli.common import checked_catalogue, note_drafts, use_color
 from riskengine.declaration import (
     DeclarationError,
     JsonInputError,
@@ -67,6 +67,8 @@ def _print_table(result: ScoreResult, console: Console, *, explain: bool) -> Non
         f"declaration {result.declaration_id or '(no id)'} on {result.as_of.isoformat()}: "
         f"lane {result.lane}"
     )
+    if result.bundle_revision is not None:
+        head += f" (bundle revision {result.bundle_revision})"
     console.print(head, style="bold", markup=False)
     if not result.fired:
         console.print("no profile fired", markup=False)
@@ -245,10 +247,21 @@ def _store_history(url: str, catalogue_path: str | None) -> tuple[HistoryProvide
 @click.option(
     "--profiles",
     "profiles",
-    required=True,
     multiple=True,
     type=click.Path(exists=True),
-    help="Profile files or folders (repeatable).",
+    help="Profile files or folders (repeatable), for development: drafts are scored too.",
+)
+@click.option(
+    "--bundle",
+    "bundle_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Score with the approved set of this signed bundle instead (needs --public-key).",
+)
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The bundle's public key file (KEYFILE.pub).",
 )
 @click.option("--as-of", callback=_date, help="Score on this date (default: the declaration's).")
 @click.option("--explain", is_flag=True, help="Explain every profile in force (slow).")
@@ -277,6 +290,8 @@ def score(
     url: str | None,
     lanes: str | None,
     catalogue_path: str | None,
+    bundle_path: str | None,
+    public_key: str | None,
 ) -> None:
     """Score DECLARATION (a JSON file) with the profiles in force on --as-of.
 
@@ -285,14 +300,32 @@ def score(
     line that cannot be scored (not UTF-8, not JSON, a wrong type, a number out of range) gives
     a rejected record (line, field, item, reason) and the batch goes on. Exit status 0 when
     everything was scored, 1 when some declarations were rejected.
+
+    The profiles come from --profiles (files or folders, for development: drafts are loaded
+    and a note says so) or from a signed --bundle with its --public-key (the approved set; each
+    result carries the bundle's revision).
     """
+    if bool(profiles) == (bundle_path is not None):
+        raise click.UsageError("give --profiles (files or folders) or --bundle, one of them")
+    if (bundle_path is None) != (public_key is None):
+        raise click.UsageError("--bundle and --public-key go together")
+    if bundle_path is not None and catalogue_path is not None:
+        raise click.UsageError("a bundle brings its own catalogue: leave out --catalogue")
     lane_config = LaneConfig.from_toml(lanes) if lanes else None
     history: HistoryProvider | None = None
-    if url is not None:
-        history, catalogue = _store_history(url, catalogue_path)
+    if bundle_path is not None and public_key is not None:
+        engine = Engine.from_bundle(bundle_path, public_key, lanes=lane_config)
+        if url is not None:
+            history, _ = _store_history(url, None)
     else:
-        catalogue = catalogue_with(catalogue_path)
-    engine = Engine.load(list(profiles), catalogue=catalogue, lanes=lane_config)
+        if url is not None:
+            history, catalogue = _store_history(url, catalogue_path)
+        else:
+            catalogue = catalogue_with(catalogue_path)
+        engine = Engine.load(
+            list(profiles), catalogue=catalogue, lanes=lane_config, allow_drafts=True
+        )
+        note_drafts(engine.profiles)
     if declaration == "-" or declaration.lower().endswith(BATCH_SUFFIXES):
         chosen = fmt or "json"
         console = None

@@ -10,6 +10,7 @@ from riskengine.evaluator.compiled import (
     EvaluationError,
     FiredProfile,
 )
+from riskengine.evaluator.drafts import DraftError
 from riskengine.evaluator.engine import (
     Engine,
     Lane,
@@ -37,6 +38,7 @@ from riskengine.evaluator.history import (
     HistoryValue,
     InMemoryHistoryProvider,
 )
+from riskengine.evaluator.windows import Window
 
 __all__ = [
     "Clearance",
@@ -44,6 +46,7 @@ __all__ = [
     "ControlExplanation",
     "ControlForm",
     "ControlResult",
+    "DraftError",
     "EmptyHistoryProvider",
     "Engine",
     "EvaluationError",
@@ -64,4 +67,5 @@ __all__ = [
     "RejectedDeclaration",
     "ScoreResult",
     "TermExplanation",
+    "Window",
 ]
