@@ -24,6 +24,7 @@ import io
 import json
 import os
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -321,7 +322,7 @@ def _member(archive: zipfile.ZipFile, name: str, path: str) -> bytes:
         raise BundleError(f"{path}: member {name} is larger than {MAX_MEMBER} bytes", name)
     try:
         return archive.read(info)
-    except (zipfile.BadZipFile, OSError, EOFError, ValueError) as exc:  # CRC or inflation errors
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, ValueError) as exc:  # CRC, inflation
         raise BundleError(
             f"{path}: member {name} is damaged ({exc}): it was changed after signing", name
         ) from None
