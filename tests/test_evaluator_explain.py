@@ -182,8 +182,8 @@ def test_a_long_history_lists_the_most_recent_records() -> None:
         "negative max 20 per case 10 { 0201: 1.0  0302: 0.5 }\n"
         "        positive max 5 per clean control 2.5",
     )
-    engine = Engine.load(sources={"e.rp": source},
-                         history=InMemoryHistoryProvider(clearances, controls), allow_drafts=True)  # fmt: skip
+    engine = Engine.load(sources={"e.rp": source}, allow_drafts=True,
+                         history=InMemoryHistoryProvider(clearances, controls))  # fmt: skip
     result = engine.score({"declarant": {"id": "7"}, "items": [{"hs_code": "6403"}]}, DAY,
                           explain=True)  # fmt: skip
     lines = result.explanations[0].render().splitlines()

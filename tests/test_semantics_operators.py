@@ -192,8 +192,10 @@ profile draft "late" {
 }
 """
     engine = Engine.load(
-        sources={"late.rp": source}, catalogue=_catalogue(tmp_path), allow_drafts=True
-    )  # type: ignore[arg-type]
+        sources={"late.rp": source},
+        catalogue=_catalogue(tmp_path),  # type: ignore[arg-type]
+        allow_drafts=True,
+    )
     day = dt.date(2024, 1, 1)
     late = {"date": "2024-01-01", "arrival_date": "2024-01-31", "items": [{}]}
     assert not engine.score(late, day).fired  # 30 days: not > 30
