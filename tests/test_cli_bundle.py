@@ -159,23 +159,10 @@ def test_inspect_as_text_and_json(registry: dict[str, Any]) -> None:
 
 
 def _declaration(folder: Path, date: str) -> Path:
+    item = {"hs_code": "6403990000", "origin": "CN", "customs_value": 1000, "net_mass": 10}
     path = folder / f"d-{date}.json"
     path.write_text(
-        json.dumps(
-            {
-                "id": "D1",
-                "date": date,
-                "office": "UA100110",
-                "items": [
-                    {
-                        "hs_code": "6403990000",
-                        "origin": "CN",
-                        "customs_value": 1000,
-                        "net_mass": 10,
-                    },
-                ],
-            }  # fmt: skip
-        ),
+        json.dumps({"id": "D1", "date": date, "office": "UA100110", "items": [item]}),
         encoding="utf-8",
     )
     return path
