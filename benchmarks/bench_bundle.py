@@ -178,7 +178,9 @@ def main() -> None:
         samples = {p.name: p.read_text(encoding="utf-8") for p in (ROOT / "profiles").glob("*.rp")}
         started = time.perf_counter()
         store, numbers = fill_registry(f"sqlite:///{work / 'samples.db'}", drafts(samples))
-        regional = numbers["Regional monitoring of low unit prices of goods chosen by the customs office"]
+        regional = numbers[
+            "Regional monitoring of low unit prices of goods chosen by the customs office"
+        ]
         fills = sample_fills(regional)
         for fill in fills[:-1]:
             enter(store, fill)
@@ -192,7 +194,9 @@ def main() -> None:
             started = time.perf_counter()
             texts = drafts(profile_sources(args.editions))[: args.editions]
             store, _ = fill_registry(f"sqlite:///{work / 'many.db'}", texts)
-            print(f"\n{len(texts)} generated editions filled in {time.perf_counter() - started:.1f} s")
+            print(
+                f"\n{len(texts)} generated editions filled in {time.perf_counter() - started:.1f} s"
+            )
             try:
                 measure(f"{len(texts)} editions", store, work, None, args.repeat)
             finally:

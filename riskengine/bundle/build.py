@@ -34,7 +34,6 @@ from riskengine.bundle.load import check_members
 from riskengine.catalogue import Catalogue
 from riskengine.registry.audit import append, canonical_json, current_actor, now
 from riskengine.registry.audit import verify as verify_log
-from riskengine.registry.operations import current_text
 from riskengine.registry.state import table
 from riskengine.store.access import require_schema
 from riskengine.store.catalogue import read_catalogue
@@ -90,13 +89,10 @@ def encode_classifier(found: classifiers.Classifier) -> bytes:
 
 
 def _periods(
-    connection: sa.Connection, profile_pk: int
+    events: list[tuple[str, dt.date]],
 ) -> tuple[tuple[dt.date, dt.date | None], ...]:
-    """The profile's suspension periods: from a suspension to the day before its resumption."""
-    s = table("profile_suspensions")
-    events = connection.execute(
-        sa.select(s.c.kind, s.c.effective_on).where(s.c.profile_pk == profile_pk).order_by(s.c.pk)
-    ).all()
+    """A profile's suspension periods from its events in order: from a suspension to the day
+    before its resumption; open while not resumed."""
     out: list[tuple[dt.date, dt.date | None]] = []
     start: dt.date | None = None
     for kind, day in events:
@@ -109,6 +105,36 @@ def _periods(
     if start is not None:
         out.append((start, None))
     return tuple(out)
+
+
+def _current_texts(connection: sa.Connection, editions: list[int]) -> dict[int, str]:
+    """The latest clarification of each edition that has one (one query: what
+    :func:`riskengine.registry.operations.current_text` gives edition by edition)."""
+    clar = table("profile_clarifications")
+    out: dict[int, str] = {}
+    if editions:
+        rows = connection.execute(
+            sa.select(clar.c.edition_pk, clar.c.text)
+            .where(clar.c.edition_pk.in_(editions))
+            .order_by(clar.c.pk)
+        )
+        for edition_pk, text in rows:
+            out[int(edition_pk)] = str(text)  # the last one wins
+    return out
+
+
+def _events(connection: sa.Connection, profiles: list[int]) -> dict[int, list[tuple[str, dt.date]]]:
+    s = table("profile_suspensions")
+    out: dict[int, list[tuple[str, dt.date]]] = {pk: [] for pk in profiles}
+    if profiles:
+        rows = connection.execute(
+            sa.select(s.c.profile_pk, s.c.kind, s.c.effective_on)
+            .where(s.c.profile_pk.in_(profiles))
+            .order_by(s.c.pk)
+        )
+        for profile_pk, kind, day in rows:
+            out[int(profile_pk)].append((str(kind), day))
+    return out
 
 
 def _next_revision(connection: sa.Connection) -> int:
@@ -133,6 +159,7 @@ def _content(
             eds.c.pk,
             eds.c.profile_pk,
             eds.c.number,
+            eds.c.text,
             eds.c.sha256,
             eds.c.in_force_from,
             eds.c.in_force_to,
@@ -146,8 +173,10 @@ def _content(
     members: dict[str, bytes] = {}
     editions: list[EditionEntry] = []
     numbers: dict[int, str] = {}
+    clarified = _current_texts(connection, [int(row.pk) for row in rows])
+    events = _events(connection, sorted({int(row.profile_pk) for row in rows}))
     for row in rows:
-        text = current_text(connection, int(row.pk)).encode("utf-8")
+        text = clarified.get(int(row.pk), str(row.text)).encode("utf-8")
         name = file_of(str(row.number))
         members[name] = text
         digest = sha256_bytes(text)
@@ -160,7 +189,7 @@ def _content(
                 digest != row.sha256,
                 row.in_force_from,
                 row.in_force_to,
-                _periods(connection, int(row.profile_pk)),
+                _periods(events[int(row.profile_pk)]),
             )
         )
         numbers[int(row.pk)] = str(row.number)
