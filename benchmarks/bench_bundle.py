@@ -112,7 +112,8 @@ def sample_fills(number: str) -> list[str]:
         for block in re.findall(r"^fill for .*?^}\n", text, re.M | re.S):
             valid = re.search(r"valid (\d{4}-\d\d-\d\d) \.\. (\d{4}-\d\d-\d\d)", block)
             assert valid is not None
-            if START <= dt.date.fromisoformat(valid[1]) and dt.date.fromisoformat(valid[2]) <= END:
+            first, last = dt.date.fromisoformat(valid[1]), dt.date.fromisoformat(valid[2])
+            if first >= START and last <= END:
                 out.append(re.sub(r"^fill for \S+", f"fill for {number}", block))
     return out
 
@@ -155,8 +156,9 @@ def measure(label: str, store: sa.Engine, work: Path, extra_fill: str | None, re
     # the rebuild after a fill: each call is a new revision, recorded in the log
     build_best, build_median = best(lambda: b.build(store, AS_OF, private, target), repeat)
     after = b.read_bundle(target, public).manifest
-    print(f"  rebuild{' after a fill' if extra_fill else ''} (revision {after.revision}, "
-          f"{len(after.fills)} fills): best {build_best:.3f} s, median {build_median:.3f} s")  # fmt: skip
+    what = "rebuild after a fill" if extra_fill else "rebuild"
+    print(f"  {what} (revision {after.revision}, {len(after.fills)} fills): "
+          f"best {build_best:.3f} s, median {build_median:.3f} s")  # fmt: skip
     folder = work / f"{label}-folder"
     export(store, folder, target, public)
     bundle_best, bundle_median = best(lambda: Engine.from_bundle(target, public), repeat)
