@@ -568,7 +568,7 @@ def test_the_difference_of_two_dates_is_a_number_of_days() -> None:
     )
     result = check_sources({"d.rp": text})
     assert result.errors == [], result.render()
-    engine = Engine.load(sources={"d.rp": text})
+    engine = Engine.load(sources={"d.rp": text}, allow_drafts=True)
     header = {"id": "X1", "date": "2025-03-01", "items": [{"hs_code": "6403990000"}]}
     far = engine.score({**header, "transit_deadline": "2025-03-12"}, dt.date(2025, 3, 1))
     near = engine.score({**header, "transit_deadline": "2025-03-11"}, dt.date(2025, 3, 1))

@@ -36,6 +36,13 @@ profile draft "Cheap footwear" {
 """
 
 
+#: What the development command says on standard error when the set holds a draft.
+DRAFT_NOTE = (
+    "note: 1 draft loaded for development (allow_drafts); the clearance software loads only "
+    "approved editions, from a signed bundle"
+)
+
+
 def run(*args: str | Path, stdin: str | None = None) -> click.testing.Result:
     return CliRunner().invoke(cli, [str(a) for a in args], input=stdin)
 
@@ -63,9 +70,11 @@ def test_single_declaration_as_json(tmp_path: Path) -> None:
     path.write_text(json.dumps(_decl("D1")), encoding="utf-8")
     result = run("score", path, "--profiles", _profiles(tmp_path), "--as-of", "2024-04-02")
     assert result.exit_code == 0, result.output
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
     assert data["id"] == "D1"
     assert data["as_of"] == "2024-04-02"
+    assert data["bundle_revision"] is None  # a folder, not a bundle
+    assert result.stderr == DRAFT_NOTE + "\n"  # the draft is scored, and the command says so
     assert data["lane"] == "red"
     [fired] = data["fired"]
     assert fired["degree"] == 80  # footwear 50 + 10 UAH/kg < 12.50: 30
@@ -79,7 +88,7 @@ def test_single_declaration_takes_its_own_date(tmp_path: Path) -> None:
     path.write_text(json.dumps(_decl("D1", date="2025-01-31")), encoding="utf-8")
     result = run("score", path, "--profiles", _profiles(tmp_path))
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["as_of"] == "2025-01-31"
+    assert json.loads(result.stdout)["as_of"] == "2025-01-31"
 
 
 def test_single_declaration_without_any_date_is_a_usage_error(tmp_path: Path) -> None:
@@ -105,7 +114,7 @@ def test_explain_in_json(tmp_path: Path) -> None:
     path = tmp_path / "d.json"
     path.write_text(json.dumps(_decl("D1")), encoding="utf-8")
     result = run("score", path, "--profiles", _profiles(tmp_path), "--explain")
-    [why] = json.loads(result.output)["explanations"]
+    [why] = json.loads(result.stdout)["explanations"]
     assert why["fired"] is True and why["applies"] is True
     assert "indicator footwear: true" in why["text"]
 
@@ -140,7 +149,7 @@ def test_batch_with_bad_lines_in_the_middle(tmp_path: Path) -> None:
     ]
     result = run("score", "--profiles", _profiles(tmp_path), stdin="\n".join(lines) + "\n")
     assert result.exit_code == 1
-    records = [json.loads(line) for line in result.output.splitlines()]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 6  # the empty line is skipped
     assert records[0]["id"] == "A" and records[0]["fired"][0]["degree"] == 80
     assert records[1] == {
@@ -166,7 +175,7 @@ def test_batch_all_scored_exits_0_and_as_of_overrides(tmp_path: Path) -> None:
         stdin="\n".join(lines),
     )  # fmt: skip
     assert result.exit_code == 0, result.output
-    records = [json.loads(line) for line in result.output.splitlines()]
+    records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["id"] for r in records] == ["X0", "X1", "X2"]
     assert {r["as_of"] for r in records} == {"2024-06-01"}
 
@@ -187,7 +196,7 @@ def test_lanes_file(tmp_path: Path) -> None:
     path = tmp_path / "d.json"
     path.write_text(json.dumps(_decl("D1")), encoding="utf-8")
     result = run("score", path, "--profiles", _profiles(tmp_path), "--lanes", lanes)
-    assert json.loads(result.output)["lane"] == "yellow"
+    assert json.loads(result.stdout)["lane"] == "yellow"
 
 
 def test_history_from_the_store(tmp_path: Path) -> None:
@@ -208,10 +217,10 @@ def test_history_from_the_store(tmp_path: Path) -> None:
     engine.dispose()
     path = tmp_path / "d.json"
     path.write_text(json.dumps(_decl("D1", value=5000)), encoding="utf-8")
-    without = json.loads(run("score", path, "--profiles", _profiles(tmp_path)).output)
+    without = json.loads(run("score", path, "--profiles", _profiles(tmp_path)).stdout)
     result = run("score", path, "--profiles", _profiles(tmp_path), "--db", url)
     assert result.exit_code == 0, result.output
-    with_history = json.loads(result.output)
+    with_history = json.loads(result.stdout)
     assert without["fired"][0]["degree"] == 50
     assert with_history["fired"][0]["degree"] == 70  # 2 cases × 10 × 1.0, capped at 20
 
@@ -297,6 +306,7 @@ def test_a_batch_in_a_table_reports_a_bad_line_and_goes_on(tmp_path: Path) -> No
     assert result.exit_code == 1
     assert "declaration A on 2024-04-02: lane red" in result.stdout
     assert result.stderr.splitlines() == [
+        DRAFT_NOTE,
         "line 1: rejected: not valid UTF-8 text: invalid start byte (byte 1)",
         "line 2: rejected: item 1, item.customs_value: 1E+400 is out of range (a number may be "
         "at most 1e15 in magnitude)",
@@ -320,6 +330,6 @@ def test_the_command_prints_what_the_library_gives(tmp_path: Path) -> None:
     path = tmp_path / "d.json"
     path.write_text(json.dumps(_decl("D1")), encoding="utf-8")
     result = run("score", path, "--profiles", _profiles(tmp_path), "--explain")
-    engine = Engine.load([_profiles(tmp_path)])
+    engine = Engine.load([_profiles(tmp_path)], allow_drafts=True)
     expected = engine.score(_decl("D1"), explain=True).to_json(indent=2)
-    assert result.output == expected + "\n"
+    assert result.stdout == expected + "\n"

@@ -391,6 +391,7 @@ MISSING: dict[str, list[list[str]] | None] = {
         ["score", "nope.json", "--profiles", str(PROFILES)],
         ["score", "--profiles", "nope"],
         ["score", "--profiles", str(PROFILES), "--lanes", "nope.toml"],
+        ["score", "--bundle", "nope.bundle", "--public-key", str(FOOTWEAR)],
     ],
     "test": [["test", "nope"], ["test", str(PROFILES), "--profiles", "nope"]],
     "backtest": [
@@ -413,6 +414,12 @@ MISSING: dict[str, list[list[str]] | None] = {
         ["registry", "submit", str(FOOTWEAR), "--tests", "nope.toml", "--run", "1"],
         ["registry", "clarify", "1A/12/2025/00001-01", "nope.rp", "--ground", "10.2.3"],
         ["registry", "fill", "nope.rp", "--responsible", "A", "--responsible", "B"],
+    ],
+    "bundle": [
+        ["bundle", "build", "--key", "nope.key", "-o", "x.bundle"],
+        ["bundle", "verify", "nope.bundle", "--public-key", str(FOOTWEAR)],
+        ["bundle", "verify", str(FOOTWEAR), "--public-key", "nope.pub"],
+        ["bundle", "inspect", "nope.bundle"],
     ],
 }
 

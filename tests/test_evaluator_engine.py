@@ -382,6 +382,7 @@ def test_a_score_result_as_json() -> None:
     assert data == {
         "id": "UA100110-2024-000001",
         "as_of": "2024-04-02",
+        "bundle_revision": None,
         "selected": True,
         "lane": "red",
         "controls": [

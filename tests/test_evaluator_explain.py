@@ -49,14 +49,14 @@ HISTORY = InMemoryHistoryProvider(
 
 
 def explain(raw: dict[str, object]):  # type: ignore[no-untyped-def]
-    engine = Engine.load(sources={"e.rp": SOURCE}, history=HISTORY)
+    engine = Engine.load(sources={"e.rp": SOURCE}, history=HISTORY, allow_drafts=True)
     result = engine.score(raw, DAY, explain=True)
     (why,) = result.explanations
     return result, why
 
 
 def test_explanations_are_off_by_default() -> None:
-    engine = Engine.load(sources={"e.rp": SOURCE})
+    engine = Engine.load(sources={"e.rp": SOURCE}, allow_drafts=True)
     result = engine.score({"items": [{"hs_code": "6403", "origin": "CN"}]}, DAY)
     assert result.explanations == ()
     assert all(f.explanation is None for f in result.fired)
@@ -126,7 +126,7 @@ profile draft "ratio" {
     controls { 102 "Documentary check" mandatory from 0 }
 }
 """
-    engine = Engine.load(sources={"r.rp": source})
+    engine = Engine.load(sources={"r.rp": source}, allow_drafts=True)
     (why,) = engine.score({"items": [{"customs_value": 5}]}, DAY, explain=True).explanations
     (item,) = why.items
     assert item.degree_value is None and item.degree == 0.0
@@ -143,7 +143,7 @@ def test_explanations_cover_profiles_that_did_not_fire() -> None:
 
 
 def test_explaining_only_the_fired_profiles_gives_the_same_explanations() -> None:
-    engine = Engine.load(sources={"e.rp": SOURCE}, history=HISTORY)
+    engine = Engine.load(sources={"e.rp": SOURCE}, history=HISTORY, allow_drafts=True)
     raw = {"declarant": {"id": "7"}, "items": [{"hs_code": "6403", "origin": "CN"}, {}]}
     full = engine.score(raw, DAY, explain=True)
     fired_only = engine.score(raw, DAY, explain="fired")
@@ -182,7 +182,7 @@ def test_a_long_history_lists_the_most_recent_records() -> None:
         "negative max 20 per case 10 { 0201: 1.0  0302: 0.5 }\n"
         "        positive max 5 per clean control 2.5",
     )
-    engine = Engine.load(sources={"e.rp": source},
+    engine = Engine.load(sources={"e.rp": source}, allow_drafts=True,
                          history=InMemoryHistoryProvider(clearances, controls))  # fmt: skip
     result = engine.score({"declarant": {"id": "7"}, "items": [{"hs_code": "6403"}]}, DAY,
                           explain=True)  # fmt: skip

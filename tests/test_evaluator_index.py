@@ -16,7 +16,9 @@ DAY = dt.date(2024, 4, 2)
 
 
 def plan_of(source: str) -> tuple[Atom, ...]:
-    return ProfileSet.load(sources={"p.rp": source}).profiles[0].default.plan.atoms
+    return (
+        ProfileSet.load(sources={"p.rp": source}, allow_drafts=True).profiles[0].default.plan.atoms
+    )
 
 
 def draft(indicators: str, degree: str, controls: str) -> str:

@@ -183,7 +183,7 @@ def _nested(open_: str, inner: str, close: str) -> Callable[[int], str]:
 
 def _rejected_as_too_deep(source: str) -> bool:
     try:
-        Engine.load(sources={"deep.rp": source})
+        Engine.load(sources={"deep.rp": source}, allow_drafts=True)
     except ProfileError as exc:
         assert "RE601" in str(exc), str(exc)
         return True
@@ -249,7 +249,7 @@ def test_expressions_at_the_depth_limit_equal_the_reference(
     case: str, item: dict[str, Any]
 ) -> None:
     source = _at_the_limit(case)
-    engine = Engine.load(sources={"deep.rp": source})
+    engine = Engine.load(sources={"deep.rp": source}, allow_drafts=True)
     parsed = parse_source(source, "deep.rp").source
     assert parsed is not None
     decl = unchecked_declaration({"items": [item]})
@@ -267,7 +267,7 @@ def test_wide_expressions_accepted_by_check_equal_the_reference() -> None:
     ]
     for indicators, degree in cases:
         source = _source(indicators, degree)
-        engine = Engine.load(sources={"wide.rp": source})
+        engine = Engine.load(sources={"wide.rp": source}, allow_drafts=True)
         parsed = parse_source(source, "wide.rp").source
         assert parsed is not None
         for item in (ITEM, {}, {**ITEM, "packages": 0}):

@@ -39,7 +39,7 @@ profile draft "numeric" {{
 
 
 def _holds(condition: str, item: dict[str, Any]) -> bool:
-    engine = Engine.load(sources={"n.rp": _profile(condition)})
+    engine = Engine.load(sources={"n.rp": _profile(condition)}, allow_drafts=True)
     decl = unchecked_declaration({"items": [item]})
     fast = bool(engine.score(decl, DAY).fired)
     explained = bool(engine.score(decl, DAY, explain=True).fired)
@@ -103,7 +103,7 @@ profile draft "overflow" {
     controls { 102 "Documentary check" mandatory from 0 }
 }
 """
-    engine = Engine.load(sources={"o.rp": source})
+    engine = Engine.load(sources={"o.rp": source}, allow_drafts=True)
     result = engine.score(unchecked_declaration({"items": [BIG]}), DAY, explain=True)
     (fired,) = result.fired
     assert fired.degree == 0.0
@@ -125,7 +125,7 @@ profile draft "terms" {
     controls { 102 "Documentary check" mandatory from 0 }
 }
 """
-    engine = Engine.load(sources={"t.rp": source})
+    engine = Engine.load(sources={"t.rp": source}, allow_drafts=True)
     result = engine.score(unchecked_declaration({"items": [BIG]}), DAY, explain=True)
     item = result.explanations[0].items[0]
     assert [t.value for t in item.terms] == [1e308, 1e308, 100.0]

@@ -26,7 +26,7 @@ profile draft "boundary" {{
     controls {{ 102 "Documentary check" mandatory from 100 }}
 }}
 """
-    return Engine.load(sources={"boundary.rp": source})
+    return Engine.load(sources={"boundary.rp": source}, allow_drafts=True)
 
 
 def holds(condition: str, item: dict[str, Any] | None = None, **header: Any) -> bool:
@@ -132,7 +132,7 @@ profile draft "named" {
     controls { 102 "Documentary check" mandatory from 100 }
 }
 """
-    engine = Engine.load(sources={"named.rp": source})
+    engine = Engine.load(sources={"named.rp": source}, allow_drafts=True)
     assert engine.score({"items": [{"origin": "VN"}]}, DAY).fired
     assert not engine.score({"items": [{"origin": "UA"}]}, DAY).fired
 
@@ -261,7 +261,7 @@ profile draft "thresholds" {{
     }}
 }}
 """
-    result = Engine.load(sources={"t.rp": source}).score({"items": [item]}, DAY)
+    result = Engine.load(sources={"t.rp": source}, allow_drafts=True).score({"items": [item]}, DAY)
     return [c.code for c in result.controls]
 
 
@@ -288,7 +288,9 @@ profile draft "zero" {
     controls { 102 "Documentary check" mandatory from 0 }
 }
 """
-    result = Engine.load(sources={"z.rp": source}).score({"items": [{}]}, DAY, explain=True)
+    result = Engine.load(sources={"z.rp": source}, allow_drafts=True).score(
+        {"items": [{}]}, DAY, explain=True
+    )
     (fired,) = result.fired
     assert fired.degree == 0.0
     assert fired.explanation is not None
@@ -305,7 +307,7 @@ profile draft "bools" {
     controls { 102 "Documentary check" mandatory from 70 }
 }
 """
-    engine = Engine.load(sources={"b.rp": source})
+    engine = Engine.load(sources={"b.rp": source}, allow_drafts=True)
     result = engine.score({"items": [{"origin": "CN", "net_mass": 11}]}, DAY)
     assert [f.degree for f in result.fired] == [70.0]
     result = engine.score({"items": [{"origin": "CN", "packages": 3}]}, DAY)

@@ -61,7 +61,7 @@ def declaration(net_mass: float) -> dict[str, object]:
 
 def degrees(text: str, net_mass: float) -> list[float]:
     """The degrees of the profiles of ``text`` that fire on a declaration with this mass."""
-    engine = Engine.load([], sources={"limit.rp": text})
+    engine = Engine.load([], sources={"limit.rp": text}, allow_drafts=True)
     return [fired.degree for fired in engine.score(declaration(net_mass), AS_OF).fired]
 
 

@@ -68,7 +68,7 @@ def _tree(tmp_path: Path, *cases: str) -> Path:
 def _run(tmp_path: Path, *cases: str) -> RunResult:
     folder = _tree(tmp_path, *cases)
     tf = parse_test_text("".join(cases), str(folder / "tests" / "small.test.toml"))
-    return run_tests(Engine.load(folder), [tf])
+    return run_tests(Engine.load(folder, allow_drafts=True), [tf])
 
 
 def run(*args: str | Path) -> click.testing.Result:
@@ -121,7 +121,7 @@ def test_untested_profiles_count_zero(tmp_path: Path) -> None:
     folder = _tree(tmp_path, BOOTS)
     (folder / "other.rp").write_text(SMALL.replace('"Small"', '"Other"'), encoding="utf-8")
     tf = parse_test_text(BOOTS, str(folder / "tests" / "small.test.toml"))
-    result = run_tests(Engine.load(folder), [tf])
+    result = run_tests(Engine.load(folder, allow_drafts=True), [tf])
     by_name = {c.name: c for c in result.coverage}
     assert by_name["Other"].cases == 0 and by_name["Other"].percent == 0.0
     assert result.percent == 25.0  # 4 of 16
@@ -193,7 +193,7 @@ def test_history_is_fixed_and_capped(tmp_path: Path) -> None:
     (tmp_path / "tests").mkdir()
     text = _case("boots", "6403990000", 5000, "history = { negative = 35 }\ndegree = 70")
     tf = parse_test_text(text, str(tmp_path / "tests" / "small.test.toml"))
-    [res] = run_tests(Engine.load(tmp_path), [tf]).results
+    [res] = run_tests(Engine.load(tmp_path, allow_drafts=True), [tf]).results
     assert res.status is Status.PASS, res.diffs  # 50 + min(35, 20)
 
 
@@ -294,7 +294,8 @@ def test_command_json(tmp_path: Path) -> None:
     folder = _tree(tmp_path, BOOTS, _case("bad", "6403990000", 5000, "degree = 1"))
     result = run("test", folder, "--format", "json")
     assert result.exit_code == 1
-    data = json.loads(result.output)
+    data = json.loads(result.stdout)
+    assert "note: 1 draft loaded for development (allow_drafts)" in result.stderr
     assert (data["passed"], data["failed"]) == (1, 1)
     assert data["cases"][1]["diffs"] == [{"field": "degree", "expected": "1", "actual": "50"}]
     assert data["coverage"]["percent"] == 50.0
@@ -348,12 +349,12 @@ def test_a_file_with_several_profiles_needs_a_profile_key(tmp_path: Path) -> Non
     (tmp_path / "small.rp").write_text(two, encoding="utf-8")
     (tmp_path / "tests").mkdir()
     tf = parse_test_text(BOOTS, str(tmp_path / "tests" / "small.test.toml"))
-    [res] = run_tests(Engine.load(tmp_path), [tf]).results
+    [res] = run_tests(Engine.load(tmp_path, allow_drafts=True), [tf]).results
     assert res.status is Status.ERROR
     assert res.error == "small.rp holds several profiles (Small, Second); give the case a 'profile'"
     named = parse_test_text(
         BOOTS.replace("as_of =", 'profile = "Second"\nas_of ='),
         str(tmp_path / "tests" / "small.test.toml"),
     )
-    [ok] = run_tests(Engine.load(tmp_path), [named]).results
+    [ok] = run_tests(Engine.load(tmp_path, allow_drafts=True), [named]).results
     assert ok.status is Status.PASS and ok.profile == "Second"

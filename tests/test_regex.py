@@ -81,7 +81,7 @@ def test_catastrophic_patterns_match_long_texts_in_milliseconds() -> None:
 
 @pytest.mark.parametrize("explain", [False, True], ids=["fast", "explaining"])
 def test_the_evaluator_scores_a_long_description_in_milliseconds(explain: bool) -> None:
-    engine = Engine.load(sources={"cat.rp": catastrophic_profile()})
+    engine = Engine.load(sources={"cat.rp": catastrophic_profile()}, allow_drafts=True)
     engine.score({"items": [{"description": "warm-up"}]}, DAY, explain=explain)
     start = time.perf_counter()
     results = [

@@ -191,7 +191,11 @@ profile draft "late" {
     controls { 102 "Documentary check" mandatory from 100 }
 }
 """
-    engine = Engine.load(sources={"late.rp": source}, catalogue=_catalogue(tmp_path))  # type: ignore[arg-type]
+    engine = Engine.load(
+        sources={"late.rp": source},
+        catalogue=_catalogue(tmp_path),  # type: ignore[arg-type]
+        allow_drafts=True,
+    )
     day = dt.date(2024, 1, 1)
     late = {"date": "2024-01-01", "arrival_date": "2024-01-31", "items": [{}]}
     assert not engine.score(late, day).fired  # 30 days: not > 30

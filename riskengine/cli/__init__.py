@@ -17,6 +17,7 @@ import click
 from riskengine import __version__
 from riskengine.cli import (
     backtest,
+    bundle,
     db,
     demo,
     fields,
@@ -104,6 +105,7 @@ COMMANDS: tuple[click.Command, ...] = (
     fields.fields,
     registry.registry,
     kpi.kpi,
+    bundle.bundle,
 )
 for _command in COMMANDS:
     cli.add_command(_command)

@@ -200,6 +200,18 @@ def plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
+def note_drafts(profiles: Iterable[Any]) -> None:
+    """The development commands (score, test, demo) load drafts (``allow_drafts=True``) and
+    say so on standard error when the set holds any."""
+    n = sum(1 for cp in profiles if getattr(cp, "number", None) is None)
+    if n:
+        click.echo(
+            f"note: {plural(n, 'draft')} loaded for development (allow_drafts); the clearance "
+            "software loads only approved editions, from a signed bundle",
+            err=True,
+        )
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Replace ``path`` with ``text`` (UTF-8) in one step: a temporary file, then os.replace.
 

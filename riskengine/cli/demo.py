@@ -20,6 +20,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from riskengine.cli.common import (
     elapsed_status,
     iso_date,
+    note_drafts,
     progress_bar,
     shown_url,
     store_url_option,
@@ -132,7 +133,8 @@ def demo(folder: str, declarations: int, seed: int, profiles_path: str | None) -
     )
 
     out.rule("3. Scoring one declaration, with the explanation")
-    scorer = Engine.load([profiles])
+    scorer = Engine.load([profiles], allow_drafts=True)  # a demo folder may hold drafts
+    note_drafts(scorer.profiles)
     history = SqlHistoryProvider(engine)
     sample = None
     result = None

@@ -15,7 +15,7 @@ from rich.console import Console
 from rich.table import Table
 
 from riskengine.catalogue import Catalogue, catalogue_with
-from riskengine.cli.common import checked_catalogue, use_color
+from riskengine.cli.common import checked_catalogue, note_drafts, use_color
 from riskengine.declaration import (
     DeclarationError,
     JsonInputError,
@@ -86,6 +86,8 @@ def _print_table(result: ScoreResult, console: Console, *, explain: bool) -> Non
         f"declaration {result.declaration_id or '(no id)'} on {result.as_of.isoformat()}: "
         f"lane {result.lane}" + (" (chosen for a random control)" if result.random_selected else "")
     )
+    if result.bundle_revision is not None:
+        head += f" (bundle revision {result.bundle_revision})"
     console.print(head, style="bold", markup=False)
     if not result.fired:
         console.print("no profile fired", markup=False)
@@ -277,10 +279,21 @@ def _store_history(url: str, catalogue_path: str | None) -> tuple[HistoryProvide
 @click.option(
     "--profiles",
     "profiles",
-    required=True,
     multiple=True,
     type=click.Path(exists=True),
-    help="Profile files or folders (repeatable).",
+    help="Profile files or folders (repeatable), for development: drafts are scored too.",
+)
+@click.option(
+    "--bundle",
+    "bundle_path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Score with the approved set of this signed bundle instead (needs --public-key).",
+)
+@click.option(
+    "--public-key",
+    "public_key",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The bundle's public key file (KEYFILE.pub).",
 )
 @click.option("--as-of", callback=_date, help="Score on this date (default: the declaration's).")
 @click.option("--explain", is_flag=True, help="Explain every profile in force (slow).")
@@ -328,6 +341,8 @@ def score(
     catalogue_path: str | None,
     random_config: str | None,
     random_key_file: str | None,
+    bundle_path: str | None,
+    public_key: str | None,
 ) -> None:
     """Score DECLARATION (a JSON file) with the profiles in force on --as-of.
 
@@ -340,14 +355,32 @@ def score(
     With --random-config, declarations are also chosen for random control at the configured
     rate (a keyed hash of the id: the same choice on every run with the same key); each result
     then says "random_selected" and a chosen one's lane is raised (docs/production.md).
+
+    The profiles come from --profiles (files or folders, for development: drafts are loaded
+    and a note says so) or from a signed --bundle with its --public-key (the approved set; each
+    result carries the bundle's revision).
     """
+    if bool(profiles) == (bundle_path is not None):
+        raise click.UsageError("give --profiles (files or folders) or --bundle, one of them")
+    if (bundle_path is None) != (public_key is None):
+        raise click.UsageError("--bundle and --public-key go together")
+    if bundle_path is not None and catalogue_path is not None:
+        raise click.UsageError("a bundle brings its own catalogue: leave out --catalogue")
     random = _random_selection(random_config, random_key_file)
     history: HistoryProvider | None = None
-    if url is not None:
-        history, catalogue = _store_history(url, catalogue_path)
+    if bundle_path is not None and public_key is not None:
+        engine = Engine.from_bundle(bundle_path, public_key, lanes=lane_config, random=random)
+        if url is not None:
+            history, _ = _store_history(url, None)
     else:
-        catalogue = catalogue_with(catalogue_path)
-    engine = Engine.load(list(profiles), catalogue=catalogue, lanes=lane_config, random=random)
+        if url is not None:
+            history, catalogue = _store_history(url, catalogue_path)
+        else:
+            catalogue = catalogue_with(catalogue_path)
+        engine = Engine.load(
+            list(profiles), catalogue=catalogue, lanes=lane_config, allow_drafts=True, random=random
+        )
+        note_drafts(engine.profiles)
     if declaration == "-" or declaration.lower().endswith(BATCH_SUFFIXES):
         chosen = fmt or "json"
         console = None

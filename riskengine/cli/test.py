@@ -13,7 +13,13 @@ from rich.console import Console
 from rich.table import Table
 
 from riskengine.catalogue import catalogue_with
-from riskengine.cli.common import catalogue_option_no_store, plural, use_color, user_error
+from riskengine.cli.common import (
+    catalogue_option_no_store,
+    note_drafts,
+    plural,
+    use_color,
+    user_error,
+)
 from riskengine.diagnostics import ProfileError, RiskEngineError
 from riskengine.evaluator import Engine
 from riskengine.profiletest import (
@@ -193,9 +199,11 @@ def test(
         raise bad[-1]  # the last one is reported by the command line, exit status 1
     folder = Path(profiles_dir) if profiles_dir else _profiles_dir(paths)
     try:
-        engine = Engine.load(folder, catalogue=catalogue_with(catalogue_path))
+        # unit tests are development: drafts are tested too, and the note says so
+        engine = Engine.load(folder, catalogue=catalogue_with(catalogue_path), allow_drafts=True)
     except ProfileError as exc:
         raise RiskEngineError(f"the profiles in {folder} have errors:\n{exc}") from None
+    note_drafts(engine.profiles)
     if not len(engine.profiles):
         raise click.UsageError(f"no profiles found in {folder}")
     run = run_tests(engine, parsed)

@@ -10,6 +10,7 @@ from riskengine.evaluator.compiled import (
     EvaluationError,
     FiredProfile,
 )
+from riskengine.evaluator.drafts import DraftError
 from riskengine.evaluator.engine import (
     Engine,
     Lane,
@@ -38,6 +39,7 @@ from riskengine.evaluator.history import (
     InMemoryHistoryProvider,
 )
 from riskengine.evaluator.random_selection import RandomSelection, RandomSelectionError
+from riskengine.evaluator.windows import Window
 
 __all__ = [
     "Clearance",
@@ -45,6 +47,7 @@ __all__ = [
     "ControlExplanation",
     "ControlForm",
     "ControlResult",
+    "DraftError",
     "EmptyHistoryProvider",
     "Engine",
     "EvaluationError",
@@ -67,4 +70,5 @@ __all__ = [
     "RejectedDeclaration",
     "ScoreResult",
     "TermExplanation",
+    "Window",
 ]

@@ -12,6 +12,7 @@ import time
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -28,15 +29,21 @@ from riskengine.evaluator.compiled import (
     FiredProfile,
     merge_controls,
 )
+from riskengine.evaluator.drafts import DraftError, refuse_bundle_path, refuse_drafts
 from riskengine.evaluator.explain import ProfileExplanation
 from riskengine.evaluator.history import EmptyHistoryProvider, HistoryProvider
 from riskengine.evaluator.index import IndexPlan, ProfileIndex
+from riskengine.evaluator.windows import Window
+
+if TYPE_CHECKING:
+    from riskengine.bundle.keys import PublicKeySource
 
 if TYPE_CHECKING:
     from riskengine.evaluator.random_selection import RandomSelection
 
 __all__ = [
     "ActiveSet",
+    "DraftError",
     "Engine",
     "Lane",
     "LaneConfig",
@@ -150,7 +157,8 @@ class ScoreResult:
     control forms, one per procedure code with the strongest kind, sorted by code. ``lane``: from
     the lane configuration. ``explanations``: with ``explain=True``, one per profile in force
     (fired or not, regional profiles without a fill included); with ``explain="fired"``, one per
-    fired profile; otherwise empty.
+    fired profile; otherwise empty. ``bundle_revision``: the revision of the signed bundle the
+    set was loaded from (docs/bundle.md), ``None`` for a set loaded from files.
 
     ``random_selected``: with a random selection configured (``Engine(random=...)``), whether
     the declaration was chosen for a random control (its lane then raised to the random lane);
@@ -164,6 +172,7 @@ class ScoreResult:
     lane: Lane
     explanations: tuple[ProfileExplanation, ...] = ()
     random_selected: bool | None = None
+    bundle_revision: int | None = None
 
     @property
     def selected(self) -> bool:
@@ -172,7 +181,8 @@ class ScoreResult:
 
     def to_dict(self, *, explanations: bool | None = None) -> dict[str, Any]:
         """The result as JSON-ready data (what ``riskengine score`` prints): ``id``, ``as_of``
-        (ISO date), ``selected``, ``lane``, the combined ``controls`` and every ``fired``
+        (ISO date), ``bundle_revision`` (``None`` unless loaded from a bundle), ``selected``,
+        ``lane``, the combined ``controls`` and every ``fired``
         profile (key, number, name, degree, controls, message, items); with explanations, a list
         ``explanations`` (key, applies, fired, the rendered ``text``). ``explanations``:
         ``None`` (default) adds them when the result has any, ``True``/``False`` always/never.
@@ -180,6 +190,7 @@ class ScoreResult:
         record: dict[str, Any] = {
             "id": self.declaration_id,
             "as_of": self.as_of.isoformat(),
+            "bundle_revision": self.bundle_revision,
             "selected": self.selected,
             "lane": str(self.lane),
             "controls": [_control(c) for c in self.controls],
@@ -333,7 +344,11 @@ class ActiveSet:
 
 class ProfileSet:
     """A compiled, immutable set of profiles. Safe to share between threads: the per-date views
-    (:class:`ActiveSet`) are built once under a lock and then only read."""
+    (:class:`ActiveSet`) are built once under a lock and then only read.
+
+    ``windows``: per profile key, the registry's :class:`Window` of the edition (a set loaded
+    from a bundle); a profile with a window applies only on the days it allows.
+    ``bundle_revision``: the bundle's revision, carried by every :class:`ScoreResult`."""
 
     def __init__(
         self,
@@ -342,6 +357,8 @@ class ProfileSet:
         catalogue: Catalogue | None = None,
         use_index: bool = True,
         timings: LoadTimings | None = None,
+        windows: Mapping[str, Window] | None = None,
+        bundle_revision: int | None = None,
     ) -> None:
         keys: dict[str, CompiledProfile] = {}
         for cp in profiles:
@@ -363,9 +380,13 @@ class ProfileSet:
         self.use_index = use_index
         self.timings = timings or LoadTimings()
         self._by_key = keys
+        self.windows: Mapping[str, Window] = MappingProxyType(dict(windows or {}))
+        self.bundle_revision = bundle_revision
         dates: set[dt.date] = set()
         for cp in self.profiles:
             dates.update(cp.validity_dates())
+        for window in self.windows.values():
+            dates.update(window.dates())
         self._breaks: list[dt.date] = sorted(dates)
         self._active: dict[int, ActiveSet] = {}
         self._lock = threading.Lock()
@@ -388,7 +409,15 @@ class ProfileSet:
             with self._lock:
                 found = self._active.get(slot)
                 if found is None:
-                    found = ActiveSet(self.profiles, as_of, self.use_index)
+                    profiles: Sequence[CompiledProfile] = self.profiles
+                    if self.windows:
+                        windows = self.windows
+                        profiles = [
+                            cp
+                            for cp in profiles
+                            if cp.key not in windows or windows[cp.key].allows(as_of)
+                        ]
+                    found = ActiveSet(profiles, as_of, self.use_index)
                     self._active[slot] = found
         return found
 
@@ -401,8 +430,11 @@ class ProfileSet:
         catalogue: Catalogue | None = None,
         use_index: bool = True,
         timings: LoadTimings | None = None,
+        windows: Mapping[str, Window] | None = None,
+        bundle_revision: int | None = None,
     ) -> ProfileSet:
-        """Compile parsed (and checked) files. Fills are matched to profiles by exact number."""
+        """Compile parsed (and checked) files. Fills are matched to profiles by exact number.
+        ``windows`` and ``bundle_revision``: see the class."""
         started = time.perf_counter()
         cat = catalogue or default_catalogue()
         types = {f.path: f.type.value for f in cat}
@@ -421,6 +453,8 @@ class ProfileSet:
             catalogue=cat,
             use_index=use_index,
             timings=LoadTimings(t.parse, t.check, t.compile + spent),
+            windows=windows,
+            bundle_revision=bundle_revision,
         )
 
     @classmethod
@@ -431,15 +465,23 @@ class ProfileSet:
         sources: Mapping[str, str] | None = None,
         catalogue: Catalogue | None = None,
         use_index: bool = True,
+        allow_drafts: bool = False,
     ) -> ProfileSet:
         """Read, check and compile profile files: ``paths`` (files, or folders meaning every
         ``*.rp`` below them) and/or ``sources`` (``{file name: text}``). Raises
-        :class:`ProfileError` with every diagnostic when a file has errors."""
+        :class:`ProfileError` with every diagnostic when a file has errors.
+
+        For development: the clearance software loads the approved set from a signed bundle
+        (:meth:`from_bundle`). A draft (``profile draft "…"``: no number) is refused with a
+        :class:`DraftError` naming its file and line unless ``allow_drafts`` is true."""
+        refuse_bundle_path(paths)
         texts = _read_paths(paths)
         texts.update(sources or {})
         cat = catalogue or default_catalogue()
         started = time.perf_counter()
         files, parse_time = _check(texts, cat)
+        if not allow_drafts:
+            refuse_drafts(files)
         checked = time.perf_counter() - started
         return cls.compile(
             files,
@@ -447,6 +489,24 @@ class ProfileSet:
             use_index=use_index,
             timings=LoadTimings(parse_time, max(0.0, checked - parse_time), 0.0),
         )
+
+    @classmethod
+    def from_bundle(
+        cls,
+        path: str | os.PathLike[str],
+        public_key: PublicKeySource,
+        *,
+        use_index: bool = True,
+    ) -> ProfileSet:
+        """The approved set of a signed bundle (``riskengine bundle build``, docs/bundle.md):
+        the signature and every member's SHA-256 are verified before anything is compiled; a
+        draft, a text that is not an approved edition, an edition not in force on or after the
+        bundle's as-of date are refused (:class:`~riskengine.bundle.BundleError`). Each edition
+        applies only within the registry's window (in force, not suspended), and every result
+        carries the bundle's revision."""
+        from riskengine.bundle.load import load_profile_set
+
+        return load_profile_set(path, public_key, use_index=use_index)
 
 
 def _read_paths(paths: Iterable[str | os.PathLike[str]] | str | os.PathLike[str]) -> dict[str, str]:
@@ -526,11 +586,54 @@ class Engine:
         lanes: LaneConfig | None = None,
         history: HistoryProvider | None = None,
         use_index: bool = True,
+        public_key: PublicKeySource | None = None,
+        allow_drafts: bool = False,
         random: RandomSelection | None = None,
     ) -> Engine:
-        """Load, check and compile profile files (see :meth:`ProfileSet.load`)."""
-        profiles = ProfileSet.load(paths, sources=sources, catalogue=catalogue, use_index=use_index)
+        """With ``public_key``: ``paths`` is one signed bundle, loaded by
+        :meth:`ProfileSet.from_bundle` (what the clearance software does). Otherwise load,
+        check and compile profile files for development (:meth:`ProfileSet.load`: drafts are
+        refused unless ``allow_drafts`` is true)."""
+        if public_key is not None:
+            if sources or catalogue is not None or allow_drafts:
+                raise RiskEngineError(
+                    "a bundle brings its own profiles and catalogue and holds no drafts: "
+                    "give only the bundle's path and its public key"
+                )
+            if not isinstance(paths, str | os.PathLike):
+                raise RiskEngineError("give one bundle file with public_key")
+            return cls.from_bundle(
+                paths, public_key, lanes=lanes, history=history, use_index=use_index, random=random
+            )
+        profiles = ProfileSet.load(
+            paths,
+            sources=sources,
+            catalogue=catalogue,
+            use_index=use_index,
+            allow_drafts=allow_drafts,
+        )
         return cls(profiles, lanes=lanes, history=history, random=random)
+
+    @classmethod
+    def from_bundle(
+        cls,
+        path: str | os.PathLike[str],
+        public_key: PublicKeySource,
+        *,
+        lanes: LaneConfig | None = None,
+        history: HistoryProvider | None = None,
+        use_index: bool = True,
+        random: RandomSelection | None = None,
+    ) -> Engine:
+        """An engine on the approved set of a signed bundle (:meth:`ProfileSet.from_bundle`);
+        every result carries the bundle's revision."""
+        profiles = ProfileSet.from_bundle(path, public_key, use_index=use_index)
+        return cls(profiles, lanes=lanes, history=history, random=random)
+
+    @property
+    def bundle_revision(self) -> int | None:
+        """The revision of the bundle the set in use comes from (``None``: loaded from files)."""
+        return self._set.bundle_revision
 
     @property
     def profiles(self) -> ProfileSet:
@@ -582,8 +685,9 @@ class Engine:
         header = decl.header
         has_items = bool(decl.items)
         items = decl.items if has_items else EMPTY_ITEMS
+        revision = profile_set.bundle_revision
         if explain is True:
-            return self._explained(decl, active, as_of, hist, header, items, has_items)
+            return self._explained(decl, active, as_of, hist, header, items, has_items, revision)
         fired: list[tuple[int, FiredProfile]] = []
         entries = active.entries
         office = None
@@ -617,7 +721,7 @@ class Engine:
             assert cp is not None and variant is not None
             raise cp._error(exc, variant) from exc
         if not fired:
-            result = ScoreResult(decl.id, as_of, (), (), Lane.GREEN)
+            result = ScoreResult(decl.id, as_of, (), (), Lane.GREEN, bundle_revision=revision)
             return result if self.random is None else self.random.mark(result, header)
         if len(fired) > 1:
             fired.sort(key=_first)
@@ -626,7 +730,8 @@ class Engine:
         controls = tuple(sorted(forms, key=_code))
         explanations = tuple(fp.explanation for fp in results if fp.explanation is not None)
         result = ScoreResult(
-            decl.id, as_of, results, controls, self.lanes.lane(controls), explanations
+            decl.id, as_of, results, controls, self.lanes.lane(controls), explanations,
+            bundle_revision=revision,
         )
         return result if self.random is None else self.random.mark(result, header)
 
@@ -639,6 +744,7 @@ class Engine:
         header: Mapping[str, Any],
         items: Sequence[Mapping[str, Any]],
         has_items: bool,
+        revision: int | None,
     ) -> ScoreResult:
         """Every profile in force, evaluated by its explaining function."""
         fired: list[FiredProfile] = []
@@ -659,13 +765,16 @@ class Engine:
             if result is not None:
                 fired.append(result)
         if not fired:
-            scored = ScoreResult(decl.id, as_of, (), (), Lane.GREEN, tuple(explanations))
+            scored = ScoreResult(
+                decl.id, as_of, (), (), Lane.GREEN, tuple(explanations), bundle_revision=revision
+            )
             return scored if self.random is None else self.random.mark(scored, header)
         forms = merge_controls([f for fp in fired for f in fp.controls])
         controls = tuple(sorted(forms, key=_code))
         scored = ScoreResult(
-            decl.id, as_of, tuple(fired), controls, self.lanes.lane(controls), tuple(explanations)
-        )
+            decl.id, as_of, tuple(fired), controls, self.lanes.lane(controls),
+            tuple(explanations), bundle_revision=revision,
+        )  # fmt: skip
         return scored if self.random is None else self.random.mark(scored, header)
 
     def score_many(
