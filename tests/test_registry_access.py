@@ -132,6 +132,25 @@ def test_each_action_needs_its_role_and_a_refusal_writes_nothing(store: sa.Engin
     assert r.verify(store).ok
 
 
+def test_only_a_deployer_builds_a_bundle(store: sa.Engine, tmp_path: Path) -> None:
+    from riskengine import bundle as b
+
+    _approve(store, _submit(store).pk)
+    private, _public, _ident = b.keygen(tmp_path / "deploy.key")
+    r.grant(store, ME, "admin")
+    r.grant(store, "sec", "secretary")
+    r.grant(store, "dep", "deployer")
+    out = tmp_path / "approved.bundle"
+    msg = _refused(store, b.build, D(2025, 3, 1), private, out, actor="os:sec")
+    assert msg == (
+        "os:sec may not bundle: it needs the role deployer; os:sec has the roles secretary"
+    )
+    assert not out.exists()
+    result = b.build(store, D(2025, 3, 1), private, out, actor="os:dep")
+    assert out.exists() and result.revision == 1
+    assert [(e.action, e.actor) for e in _log(store)][-1] == ("bundle", "os:dep")
+
+
 def test_grant_and_revoke_refusals(store: sa.Engine) -> None:
     r.grant(store, ME, "admin")
     assert _refused(store, r.grant, "ann", "clerk").startswith(
