@@ -730,7 +730,12 @@ class Engine:
         controls = tuple(sorted(forms, key=_code))
         explanations = tuple(fp.explanation for fp in results if fp.explanation is not None)
         result = ScoreResult(
-            decl.id, as_of, results, controls, self.lanes.lane(controls), explanations,
+            decl.id,
+            as_of,
+            results,
+            controls,
+            self.lanes.lane(controls),
+            explanations,
             bundle_revision=revision,
         )
         return result if self.random is None else self.random.mark(result, header)
