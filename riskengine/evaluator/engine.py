@@ -734,7 +734,8 @@ class Engine:
                     else:
                         decl = reader.read(raw)
                 except JsonInputError as exc:
-                    out.append(RejectedDeclaration(position, None, "", None, str(exc)))
+                    where = "" if exc.line is None else f" (line {exc.line}, column {exc.column})"
+                    out.append(RejectedDeclaration(position, None, "", None, f"{exc}{where}"))
                     continue
                 except DeclarationError as exc:
                     out.append(
