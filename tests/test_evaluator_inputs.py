@@ -152,10 +152,10 @@ _BAD = st.one_of(
             "0x10",
             "1_000",
             "١٢",
-        ]  # fmt: skip
+        ]
     ),
-    st.dates().map(lambda d: d),
-    st.datetimes().map(lambda d: d),
+    st.dates(),
+    st.datetimes(),
 )
 _GOOD = {
     FieldType.NUMBER: st.one_of(st.integers(-5, 10**6), st.floats(0, 1e6)),
@@ -287,7 +287,8 @@ def _texts() -> st.SearchStrategy[str]:
 
     broken = st.sampled_from(
         ['{"items": [', "NaN", '{"id": "\\ud800", "date": "2024-04-02"}', '{"x": 1e999}',
-         '{"items": [{"customs_value": 1e999}]}', '{"items": [{"net_mass": 123456789012345678901234}]}',
+         '{"items": [{"customs_value": 1e999}]}',
+         '{"items": [{"net_mass": 123456789012345678901234}]}',
          '{"declarant": {"id": 123456789012345678901234567890}}', "[" * 1200 + "]" * 1200,
          '{"x": ' + "9" * 5000 + "}", '{"a": 1,}', "\ufeff{}", '{"date": "2024-04-02", "date": 5}',
          '{"items": [{"hs_code": "\\ud83d"}]}', '{"id": -0, "items": [{"net_mass": -0.0}]}']
