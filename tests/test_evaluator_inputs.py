@@ -4,6 +4,7 @@ engine scores what it reads as it scores normalised declarations."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import gc
 import json
@@ -270,12 +271,25 @@ def test_structure_errors_are_the_normalisers(samples: Engine) -> None:
 # --- JSON text ------------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=["orjson", "json"])
-def decoder(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
-    """Every JSON test runs with orjson and with the standard library's fallback."""
+@pytest.fixture(params=["typed", "orjson", "json"])
+def decoder(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, samples: Engine
+) -> Iterator[str]:
+    """Every JSON test runs with each decoder: msgspec's typed schema (then orjson, then the
+    standard library when it refuses), orjson (then the standard library), the standard
+    library alone."""
+    if request.param != "typed":
+        monkeypatch.setattr(samples.profiles.reader, "_typed", None)
     if request.param == "json":
         monkeypatch.setattr(inputs, "_orjson", None)
     yield request.param
+
+
+def without_typed(reader: InputReader) -> InputReader:
+    """The same reader without msgspec's typed decoder."""
+    other = copy.copy(reader)
+    other._typed = None
+    return other
 
 
 def _texts() -> st.SearchStrategy[str]:
@@ -308,10 +322,33 @@ def test_json_text_is_read_exactly_as_the_standard_library_reads_it(
         return reader.read(load_json(data))
 
     expected = outcome(stdlib)
-    assert outcome(lambda: reader.read_json(data)) == expected
-    with pytest.MonkeyPatch.context() as patch:  # and the fallback decoder
+    assert outcome(lambda: reader.read_json(data)) == expected  # typed, then orjson, then json
+    general = without_typed(reader)
+    assert outcome(lambda: general.read_json(data)) == expected  # orjson, then json
+    with pytest.MonkeyPatch.context() as patch:  # the standard library alone
         patch.setattr(inputs, "_orjson", None)
-        assert outcome(lambda: reader.read_json(data)) == expected
+        assert outcome(lambda: general.read_json(data)) == expected
+
+
+def test_the_typed_decoder_reads_plain_declarations_itself(samples: Engine) -> None:
+    """Not a silent fallback: well-typed JSON is read by msgspec's schema, with the values the
+    general path gives; what it does not accept it leaves to the general path."""
+    reader = samples.profiles.reader
+    assert reader._typed is not None
+    for raw in generated_declarations(100, seed=4):
+        for data in (json.dumps(raw), json.dumps(raw).encode()):
+            fast = reader._typed(data)
+            assert fast is not None
+            assert outcome(lambda f=fast: f) == outcome(lambda d=data: reader.read(load_json(d)))
+    general = [
+        '{"items": [{"customs_value": "12.5"}]}', '{"regime": 40}', '{"date": " 2024-04-02"}',
+        '{"items": [{"net_mass": -1}]}', '{"x": "\\ud800"}', "[1]", '{"items": {}}',
+        '{"declarant": {"aeo": "true"}}', '{"items": [{"hs_code": 6403}]}',
+    ]  # fmt: skip
+    for text in general:
+        assert reader._typed(text) is None, text
+    many = json.dumps({"date": "2024-04-02", "x": [[0]] * 300})  # brackets: the general path
+    assert reader._typed(many) is None and reader.read_json(many).header == {"date": DAY}
 
 
 @given(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(2**63), 2**64 - 1))

@@ -49,6 +49,7 @@ from riskengine.declaration import (
     load_json,
     shape_error,
 )
+from riskengine.evaluator.inputs_typed import typed_decoder
 from riskengine.semantics.numbers import MAX_INPUT_NUMBER
 
 try:  # the fast decoder; the standard library reads the same documents, slower
@@ -290,6 +291,7 @@ class InputReader:
         self.source, env = _generate(catalogue, frozenset(self.fields))
         exec(compile(self.source, "<riskengine input reader>", "exec"), env)
         self.read: Callable[[Any], Declaration] = env["read"]
+        self._typed = typed_decoder(catalogue, self.fields)
 
     @classmethod
     def for_profiles(
@@ -306,6 +308,11 @@ class InputReader:
 
     def read_json(self, data: bytes | bytearray | str) -> Declaration:
         """One declaration from JSON text (see the module's documentation for the decoders)."""
+        typed = self._typed
+        if typed is not None:
+            found = typed(data)
+            if found is not None:
+                return found
         if _orjson is not None:
             try:
                 raw = _orjson.loads(data)
