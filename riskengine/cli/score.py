@@ -32,6 +32,8 @@ __all__ = ["rejected_record", "score"]
 
 #: A DECLARATION file with one of these suffixes is a batch (JSON Lines), like standard input.
 BATCH_SUFFIXES = (".jsonl", ".ndjson")
+#: ``ScoreResult.to_json()``'s encoder, made once.
+_RESULT_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
@@ -223,14 +225,19 @@ def _score_batch(
     unfilled: _NotApplied,
 ) -> int:
     rejected = 0
+    # each result is written and flushed as click.echo would (a clearance system reading the
+    # pipe line by line gets each answer at once), without echo's per-call terminal checks
+    out = sys.stdout
+    encode = _RESULT_JSON.encode
     for number, line in _lines(stream):
         outcome = _score_line(engine, number, line, as_of, explain, history, unfilled)
         if isinstance(outcome, ScoreResult):
             if fmt == "table" and console is not None:
                 _print_table(outcome, console, explain=explain)
                 console.print()
-            else:
-                click.echo(outcome.to_json(explanations=explain))
+            else:  # the text of outcome.to_json(explanations=explain)
+                out.write(encode(outcome.to_dict(explanations=explain)) + "\n")
+                out.flush()
             continue
         rejected += 1
         if fmt == "table":

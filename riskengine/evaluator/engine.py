@@ -729,7 +729,7 @@ class Engine:
                 try:
                     if isinstance(raw, Declaration):
                         decl = raw
-                    elif isinstance(raw, bytes | bytearray | str):
+                    elif isinstance(raw, (bytes, bytearray, str)):
                         decl = reader.read_json(raw)
                     else:
                         decl = reader.read(raw)
