@@ -509,3 +509,41 @@ def test_decimal_input_from_a_caller_is_converted_as_before(samples: Engine) -> 
                                             Decimal("30000.50"), "net_mass": "100"}]}  # fmt: skip
     decl = samples.profiles.reader.read(raw)
     assert decl.items[0]["customs_value"] == 30000.5 and decl.items[0]["net_mass"] == 100
+
+
+def test_user_catalogue_groups_in_items_and_deep_groups_read_alike() -> None:
+    """Groups inside goods items and groups of groups (a user catalogue) on every path."""
+    from riskengine.catalogue import Field
+
+    extra = {
+        "item.brand_owner.id": Field("item.brand_owner.id", FieldType.CODE),
+        "item.brand_owner.since": Field("item.brand_owner.since", FieldType.DATE),
+        "declaration.route.first.country": Field("declaration.route.first.country", FieldType.CODE),
+        "declaration.route.first.days": Field(
+            "declaration.route.first.days", FieldType.NUMBER, minimum=0
+        ),
+    }
+    catalogue = Catalogue({**CATALOGUE.fields, **extra})
+    reader = InputReader(catalogue, [*extra, "item.hs_code"])
+    docs = [
+        {"date": "2024-04-02", "route": {"first": {"country": "CN", "days": 3}},
+         "items": [{"hs_code": "6403", "brand_owner": {"id": "X1", "since": "2020-01-02"}},
+                   {"brand_owner": None}, {"brand_owner": {"id": None}}]},
+        {"route": {"first": None}, "items": []},
+        {"route": {"first": {"days": -1}}},
+        {"route": {"first": "CN"}},
+        {"items": [{"brand_owner": "X1"}]},
+        {"items": [{"brand_owner": {"since": "2020-02-30"}}]},
+    ]  # fmt: skip
+    narrow = Catalogue({p: f for p, f in catalogue.fields.items() if p in reader.fields})
+    for raw in docs:
+        expected = outcome(lambda r=raw: normalise_declaration(r, narrow))
+        assert outcome(lambda r=raw: reader.read(r)) == expected, raw
+        text = json.dumps(raw)
+        assert outcome(lambda t=text: reader.read_json(t)) == expected, raw
+        assert outcome(lambda t=text: without_typed(reader).read_json(t)) == expected, raw
+    first = reader.read_json(json.dumps(docs[0]))
+    assert first.header["route.first.country"] == "CN" and first.header["route.first.days"] == 3
+    assert first.items[0]["brand_owner.since"] == dt.date(2020, 1, 2)
+    assert first.items[1:] == ({}, {})
+    assert reader._typed is not None and reader._typed(json.dumps(docs[0])) == first

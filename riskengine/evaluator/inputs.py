@@ -282,6 +282,9 @@ class InputReader:
     ``str``). Both raise :class:`DeclarationError` (field, item, reason) as the normaliser does
     for the fields read, and ``read_json`` :class:`JsonInputError` for text that is not JSON.
     The generated source is ``reader.source``. Thread-safe: the only state is a cache of dates.
+    ``Declaration.raw`` is the input mapping (``read``), the decoded document (``read_json`` on
+    its general path) or the header record (``read_json`` through msgspec's typed schema, which
+    never builds the document's other keys).
     """
 
     def __init__(self, catalogue: Catalogue, paths: Iterable[str]) -> None:
