@@ -2,6 +2,7 @@
 
     python benchmarks/fuzz_pipeline.py                          # 10,000 profiles, seed 0, all
     python benchmarks/fuzz_pipeline.py --count 500 --seed 3 --backends sqlite,duckdb
+    python benchmarks/fuzz_pipeline.py --count 10000 --start 5000 --seed 12   # the second half
     python benchmarks/fuzz_pipeline.py --count 200 --timeout 5 --json findings.json
 
 Profiles (``benchmarks/fuzz_cases.py``): the sample profiles of ``profiles/`` (with their
@@ -443,8 +444,11 @@ def fuzz(
     batch: int = 20,
     minimize: bool = True,
     progress: Callable[[int, Report], None] | None = None,
+    start: int = 0,
 ) -> Report:
-    """Run ``count`` cases; the report of outcomes and finding classes (minimized)."""
+    """Run cases ``start`` to ``count - 1`` of the seed's sequence; the report of outcomes and
+    finding classes (minimized). The cases before ``start`` are generated and skipped, so a long
+    run can be split into chunks (``--start``) that together run exactly the cases of one run."""
     rng = random.Random(seed)
     samples = sample_texts()
     report = Report()
@@ -469,6 +473,8 @@ def fuzz(
             try:
                 for n in range(count):
                     case = make_case(rng, n, samples)
+                    if n < start:
+                        continue
                     try:
                         outcome = pool.call("prepare", case.sources)
                     except Hang as exc:
@@ -518,6 +524,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--count", type=int, default=10_000, help="profiles (default 10,000)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
+        "--start", type=int, default=0,
+        help="skip the seed's first N profiles (run a long fuzz in chunks: --start 5000)",
+    )  # fmt: skip
+    parser.add_argument(
         "--backends", default=",".join(BACKENDS), help="comma-separated: sqlite,duckdb,postgresql"
     )
     parser.add_argument("--timeout", type=float, default=10.0, help="seconds per profile")
@@ -534,7 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     started = time.perf_counter()
 
     def progress(n: int, report: Report) -> None:
-        if n % 100 == 0 or n == args.count:
+        if n > args.start and (n % 100 == 0 or n == args.count):
             took = time.perf_counter() - started
             print(
                 f"{n}/{args.count} profiles, {len(report.classes)} finding classes, {took:.0f} s",
@@ -544,7 +554,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     report = fuzz(
         args.count, args.seed, backends, args.timeout, batch=args.batch,
-        minimize=not args.no_minimize, progress=progress,
+        minimize=not args.no_minimize, progress=progress, start=args.start,
     )  # fmt: skip
     print(format_report(report))
     if args.json:

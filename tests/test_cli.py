@@ -386,10 +386,10 @@ def test_an_internal_error_is_reported_without_a_traceback(
 
 
 #: What ``riskengine --help`` listed before the commands were registered statically, and
-#: ``registry`` (issue 12).
+#: ``registry`` (issue 12) and ``kpi`` (issue 14).
 COMMANDS = [
-    "backtest", "check", "db", "demo", "demo-data", "fields", "fmt", "ingest", "registry",
-    "score", "show", "sql", "test",
+    "backtest", "check", "db", "demo", "demo-data", "fields", "fmt", "ingest", "kpi",
+    "registry", "score", "show", "sql", "test",
 ]  # fmt: skip
 
 
@@ -402,8 +402,9 @@ def test_help_lists_every_command() -> None:
     assert sorted(cli.commands) == COMMANDS
     assert sorted(cli.commands["db"].commands) == ["analyze", "current", "init", "upgrade"]  # type: ignore[attr-defined]
     assert sorted(cli.commands["registry"].commands) == [  # type: ignore[attr-defined]
-        "amend", "approve", "clarify", "export", "fill", "list", "log", "resume", "return",
-        "show", "submit", "suspend", "terminate", "verify",
+        "amend", "approve", "clarify", "export", "fill", "grant", "list", "log", "members",
+        "purge", "resume", "return", "revoke", "show", "submit", "suspend", "terminate",
+        "verify",
     ]  # fmt: skip
 
 

@@ -404,6 +404,10 @@ MISSING: dict[str, list[list[str]] | None] = {
     "demo-data": None,
     "sql": [["sql", "nope.rp"], ["sql", str(FOOTWEAR), "--catalogue", "nope.toml"]],
     "fields": [["fields", "--catalogue", "nope.toml"]],
+    "kpi": [
+        ["kpi", "check", "nope.toml"],
+        ["kpi", "report", "--year", "2025", "--passports", "nope"],
+    ],
     "registry": [
         ["registry", "submit", "nope.rp", "--tests", str(FOOTWEAR), "--run", "1"],
         ["registry", "submit", str(FOOTWEAR), "--tests", "nope.toml", "--run", "1"],

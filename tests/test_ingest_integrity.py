@@ -336,7 +336,8 @@ group_by = "id"
         ("4", "C", "rejected with its declaration (see row 5)"),
         ("5", "C", "column date (declaration.date) differs from row 4 of the same declaration: "
                    "'2024-01-02' vs '2024-01-01'"),
-        ("6", "", "invalid JSON: Expecting value at column 1"),
+        ("6", "", "invalid JSON: Expecting value at column 1; the declaration id is unknown "
+                  "(none could be found in the line)"),
         ("2", "B", "rejected with its declaration (see row 7)"),
         ("7", "B", "row 6 next to this declaration could not be read and may belong to it"),
     ]  # fmt: skip

@@ -100,8 +100,9 @@ items = "goods"
     result = ingest_file(store, path, mapping)
     assert _stored(store) == {"OK": (12.5, None)}
     assert _rejects(result.rejects_path) == {
-        # the line is not read at all (JSON Lines reader): no declaration id, the line's reason
-        "": "invalid JSON: an integer of 401 digits: out of the range of numbers (at most 308 "
+        # the line is not read whole (JSON Lines reader): the line's reason, and its declaration
+        # id, found before the number that could not be read
+        "INT": "invalid JSON: an integer of 401 digits: out of the range of numbers (at most 308 "
         "digits)",
         "NEG": "item 1, column value (item.customs_value): expected a number that is not "
         "negative, got -3",

@@ -379,7 +379,7 @@ def test_a_csv_file_under_a_json_lines_mapping_is_refused_before_anything_is_wri
     url = f"sqlite:///{tmp_path / 'new.db'}"
     args = ["ingest", str(export), "--mapping", str(tmp_path / "jsonl.toml"), "--db", url]
     result = CliRunner().invoke(cli, args)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output  # a mapping that does not fit the file: bad input
     assert (
         f"{export} is not JSON Lines (no line starts with '{{'), but the mapping reads JSON "
         'Lines: set format = "csv" in [source] for a CSV file; nothing was read or written'

@@ -15,7 +15,19 @@ from typing import Any
 import click
 
 from riskengine import __version__
-from riskengine.cli import backtest, db, demo, fields, ingest, lang, registry, score, sql, test
+from riskengine.cli import (
+    backtest,
+    db,
+    demo,
+    fields,
+    ingest,
+    kpi,
+    lang,
+    registry,
+    score,
+    sql,
+    test,
+)
 from riskengine.cli.common import DEBUG_ENV, EXIT_INTERNAL, Settings, internal_error, user_error
 from riskengine.diagnostics import RiskEngineError
 
@@ -91,6 +103,7 @@ COMMANDS: tuple[click.Command, ...] = (
     sql.sql,
     fields.fields,
     registry.registry,
+    kpi.kpi,
 )
 for _command in COMMANDS:
     cli.add_command(_command)

@@ -328,6 +328,7 @@ def backtest(
         raise click.BadParameter(
             f"--to {date_to} is before --from {date_from}", param_hint="'--to'"
         )
+    thresholds = _thresholds(config, high_selectivity, low_selectivity)  # also before the store
     engine, catalogue = _connect(url, memory_limit, catalogue_path)
     checked = load_checked(expand_paths(profiles), catalogue)
     main = planned_from(checked)
@@ -350,7 +351,7 @@ def backtest(
         date_to,
         by=by,
         compare=tuple(_pairs(main, other)) if other else (),
-        thresholds=_thresholds(config, high_selectivity, low_selectivity),
+        thresholds=thresholds,
         history=not no_history,
         any_control=any_control,
         indicators=indicators,

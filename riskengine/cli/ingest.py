@@ -82,7 +82,7 @@ def ingest(
     """
     import os
 
-    from riskengine.ingest.mapping import load_ingest_mapping
+    from riskengine.ingest.mapping import MappingError, load_ingest_mapping
     from riskengine.ingest.pipeline import ingest_file
     from riskengine.store.engine import connect
 
@@ -104,9 +104,14 @@ def ingest(
                 "(see docs/ingest.md); nothing was read or written"
             )
     catalogue = store_catalogue(url, catalogue_path)
-    mapping = (
-        load_ingest_mapping(mapping_path, catalogue=catalogue, kind=kind) if mapping_path else None
-    )
+    try:
+        mapping = (
+            load_ingest_mapping(mapping_path, catalogue=catalogue, kind=kind)
+            if mapping_path
+            else None
+        )
+    except MappingError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--mapping'") from None
     engine = connect(url)
     size = os.path.getsize(file)
     try:
@@ -130,6 +135,11 @@ def ingest(
                     progress=report,
                     parallel={"auto": None, "yes": True, "no": False}[parallel],
                 )
+            except MappingError as exc:
+                # a mapping that does not fit the file (a column it names is missing, the file
+                # is not the format it reads, no header line): bad input, raised before
+                # anything is read or written
+                raise click.UsageError(str(exc)) from None
             except KeyboardInterrupt:
                 click.echo(
                     "\ninterrupted: the committed batches are stored; run the same command again "

@@ -352,13 +352,39 @@ def list_(url: str | None, as_of: dt.date | None) -> None:
 @registry.command("show")
 @store_url_option
 @click.argument("number")
-def show(url: str | None, number: str) -> None:
-    """Print the case file of the profile NUMBER as Markdown."""
-    from riskengine.registry.casefile import case_file
+@click.option(
+    "--format",
+    "fmt_name",
+    type=click.Choice(["markdown", "html"]),
+    default="markdown",
+    show_default=True,
+    help="markdown, or a self-contained printable html page (inline CSS, nothing fetched).",
+)
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the case file to this file instead of standard output.",
+)
+def show(url: str | None, number: str, fmt_name: str, output: Path | None) -> None:
+    """Print the case file of the profile NUMBER (its base number, a full number with edition,
+    or profile/KEY before approval) as Markdown, or as an HTML page with --format html."""
+    from riskengine.cli.common import EXIT_PROBLEMS, user_error
+    from riskengine.registry.casefile import markdown, read_case_file
+    from riskengine.registry.casefile_html import render_html
 
     with _reading(url) as connection:
-        text = case_file(connection, number)
-    click.echo(printable(text), nl=False)
+        found = read_case_file(connection, number)
+    text = render_html(found) if fmt_name == "html" else markdown(found)
+    if output is None:
+        click.echo(printable(text), nl=False)
+        return
+    try:
+        atomic_write(output, text)
+    except OSError as exc:
+        user_error(f"cannot write {output}: {exc.strerror or exc}")
+        sys.exit(EXIT_PROBLEMS)
+    click.echo(f"wrote {output}", err=True)
 
 
 @registry.command("log")
@@ -366,8 +392,10 @@ def show(url: str | None, number: str) -> None:
 def log(url: str | None) -> None:
     """Print the audit log, oldest first: key, time (UTC), actor, action, object, details."""
     from riskengine import registry as r
+    from riskengine.registry.audit import current_actor
 
     with _reading(url) as connection:
+        r.require(connection, current_actor(connection), "log")
         found = r.entries(connection)
     if not found:
         click.echo("the log is empty")
@@ -386,7 +414,10 @@ def verify(url: str | None) -> None:
     Exit status 1 names the first entry found wrong.
     """
     from riskengine import registry as r
+    from riskengine.registry.audit import current_actor
 
+    with _reading(url) as connection:
+        r.require(connection, current_actor(connection), "verify")
     with _store(url) as store:
         result = r.verify(store)
     if result.ok:
@@ -432,3 +463,125 @@ def export(url: str | None, directory: str, as_of: dt.date | None) -> None:
     except OSError as exc:
         raise click.FileError(exc.filename or directory, exc.strerror) from None
     click.echo(f"{plural(len(live), 'edition')} in force on {day} written to {out}")
+
+
+_office = click.option(
+    "--office", metavar="CODE", default=None, help="The office (office_filler, office_viewer)."
+)
+_role = click.argument(
+    "role",
+    type=click.Choice(
+        [
+            "analyst",
+            "risk_unit_head",
+            "secretary",
+            "office_filler",
+            "office_viewer",
+            "deployer",
+            "auditor",
+            "admin",
+        ]
+    ),
+    metavar="ROLE",
+)
+
+
+def _check_role(role: str, office: str | None) -> None:
+    """An office role without an office (or the reverse) is bad usage: status 2."""
+    from riskengine.registry import RegistryError
+    from riskengine.registry.access import check_role
+
+    try:
+        check_role(role, office)
+    except RegistryError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+@registry.command("grant")
+@store_url_option
+@click.argument("login")
+@_role
+@_office
+def grant(url: str | None, login: str, role: str, office: str | None) -> None:
+    """Give LOGIN the registry role ROLE (for --office CODE): analyst, risk_unit_head,
+    secretary, office_filler, office_viewer, deployer, auditor, admin (docs/registry.md)."""
+    from riskengine import registry as r
+
+    _check_role(role, office)
+    with _store(url) as store:
+        who = r.grant(store, login, role, office=office)
+    click.echo(f"{who} has the role {role}" + (f" for {office}" if office else ""))
+
+
+@registry.command("revoke")
+@store_url_option
+@click.argument("login")
+@_role
+@_office
+def revoke(url: str | None, login: str, role: str, office: str | None) -> None:
+    """Take the registry role ROLE (for --office CODE) from LOGIN."""
+    from riskengine import registry as r
+
+    _check_role(role, office)
+    with _store(url) as store:
+        who = r.revoke(store, login, role, office=office)
+    click.echo(f"{who} no longer has the role {role}" + (f" for {office}" if office else ""))
+
+
+@registry.command("members")
+@store_url_option
+def members(url: str | None) -> None:
+    """List the registry's members: actor, role, office; and who you are."""
+    from riskengine import registry as r
+    from riskengine.registry.audit import current_actor
+
+    with _reading(url) as connection:
+        rows = r.members(connection)
+        me = current_actor(connection)
+        postgresql = connection.dialect.name == "postgresql"
+        mine = r.roles_of(connection, me)
+        superuser = (
+            postgresql
+            and connection.execute(
+                sa.text("SELECT current_setting('is_superuser') = 'on'")
+            ).scalar()
+        )
+    if rows:
+        table = [("actor", "role", "office")] + [(x.actor, x.role, x.office or "") for x in rows]
+        widths = [max(len(row[i]) for row in table) for i in range(2)]
+        for row in table:
+            line = f"{row[0].ljust(widths[0])}  {row[1].ljust(widths[1])}  {row[2]}"
+            click.echo(printable(line.rstrip()))
+    if superuser:
+        click.echo(
+            f"you are {me} (the database login), a superuser: PostgreSQL lets it do anything"
+        )
+    elif postgresql:
+        held = ", ".join(x.role + (f" for {x.office}" if x.office else "") for x in mine)
+        click.echo(f"you are {me} (the database login): {held or 'no registry role'}")
+    elif not rows:
+        click.echo(
+            f"no members: the local user ({me}, recorded, not authenticated) may do every "
+            "registry action; `riskengine registry grant USER admin` starts the rights"
+        )
+    else:
+        held = ", ".join(x.role + (f" for {x.office}" if x.office else "") for x in mine)
+        click.echo(f"you are {me} (not authenticated): {held or 'no registry role'}")
+
+
+@registry.command("purge")
+@store_url_option
+@click.argument("number")
+def purge(url: str | None, number: str) -> None:
+    """Delete the case file of the terminated profile NUMBER, more than 3 years after its last
+    day (§7.3-7.4); the log records it with the hashes. Refused before."""
+    from riskengine import registry as r
+
+    with _store(url) as store:
+        details = r.purge(store, number)
+    rows = sum(details["rows"].values())
+    click.echo(
+        f"purged {details['number']} (last day {details['last_day']}, kept until "
+        f"{details['kept_until']}): {plural(rows, 'row')} deleted, the log records the "
+        "case file's hash"
+    )

@@ -23,6 +23,8 @@ from riskengine.evaluator import (
     EvaluationError,
     HistoryProvider,
     LaneConfig,
+    RandomSelection,
+    RandomSelectionError,
     ScoreResult,
 )
 from riskengine.regional import NOT_APPLIED
@@ -45,6 +47,23 @@ def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.d
         raise click.BadParameter(f"{value!r} is not a date (YYYY-MM-DD)") from None
 
 
+def _lanes(ctx: click.Context, param: click.Parameter, value: str | None) -> LaneConfig | None:
+    """Callback of ``--lanes``: the file is read with the options, so a lane file that cannot be
+    read or holds a bad setting is a bad option value (status 2), as ``--catalogue`` is."""
+    if value is None:
+        return None
+    try:
+        return LaneConfig.from_toml(value)
+    except UnicodeDecodeError as exc:
+        where = f"{exc.reason} at byte {exc.start}"
+        raise click.BadParameter(f"{value}: not UTF-8 text ({where})") from None
+    except RiskEngineError as exc:
+        message = str(exc)
+        if not message.startswith(f"{value}:"):
+            message = f"{value}: {message}"
+        raise click.BadParameter(message) from None
+
+
 def rejected_record(
     line: int | None, ident: Any, field: str | None, item: int | None, reason: str
 ) -> dict[str, Any]:
@@ -62,7 +81,7 @@ def rejected_record(
 def _print_table(result: ScoreResult, console: Console, *, explain: bool) -> None:
     head = (
         f"declaration {result.declaration_id or '(no id)'} on {result.as_of.isoformat()}: "
-        f"lane {result.lane}"
+        f"lane {result.lane}" + (" (chosen for a random control)" if result.random_selected else "")
     )
     console.print(head, style="bold", markup=False)
     if not result.fired:
@@ -249,6 +268,19 @@ def _score_batch(
     return rejected
 
 
+def _random_selection(config: str | None, key_file: str | None) -> RandomSelection | None:
+    """The random selection of ``--random-config``; a bad file or no key is a bad option
+    value (status 2). The key is never part of a message."""
+    if config is None:
+        if key_file is not None:
+            raise click.UsageError("--random-key-file needs --random-config")
+        return None
+    try:
+        return RandomSelection.from_toml(config, key_file=key_file)
+    except RandomSelectionError as exc:
+        raise click.BadParameter(str(exc), param_hint="'--random-config'") from None
+
+
 def _store_history(url: str, catalogue_path: str | None) -> tuple[HistoryProvider, Catalogue]:
     """History from the store at ``url`` (reachable and initialised) and its catalogue."""
     from riskengine.cli.common import open_store
@@ -283,13 +315,30 @@ def _store_history(url: str, catalogue_path: str | None) -> tuple[HistoryProvide
     help="json (default for batches and pipes) or table.",
 )
 @click.option("--db", "url", metavar="URL", help="Read history from the store at URL.")
-@click.option("--lanes", type=click.Path(exists=True, dir_okay=False), help="Lane TOML file.")
+@click.option(
+    "--lanes",
+    "lane_config",
+    type=click.Path(exists=True, dir_okay=False),
+    callback=_lanes,
+    help="Lane TOML file.",
+)
 @click.option(
     "--catalogue",
     "catalogue_path",
     type=click.Path(exists=True, dir_okay=False),
     callback=checked_catalogue,
     help="Your declaration fields (TOML); with --db, default: the store's catalogue.",
+)
+@click.option(
+    "--random-config",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Minimum random inspection rates per office and regime (TOML, [random]).",
+)
+@click.option(
+    "--random-key-file",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The random selection's secret key (default: $RISKENGINE_RANDOM_KEY_FILE, "
+    "$RISKENGINE_RANDOM_KEY, or key_file in the TOML).",
 )
 def score(
     declaration: str,
@@ -298,8 +347,10 @@ def score(
     explain: bool,
     fmt: str | None,
     url: str | None,
-    lanes: str | None,
+    lane_config: LaneConfig | None,
     catalogue_path: str | None,
+    random_config: str | None,
+    random_key_file: str | None,
 ) -> None:
     """Score DECLARATION (a JSON file) with the profiles in force on --as-of.
 
@@ -308,14 +359,18 @@ def score(
     line that cannot be scored (not UTF-8, not JSON, a wrong type, a number out of range) gives
     a rejected record (line, field, item, reason) and the batch goes on. Exit status 0 when
     everything was scored, 1 when some declarations were rejected.
+
+    With --random-config, declarations are also chosen for random control at the configured
+    rate (a keyed hash of the id: the same choice on every run with the same key); each result
+    then says "random_selected" and a chosen one's lane is raised (docs/production.md).
     """
-    lane_config = LaneConfig.from_toml(lanes) if lanes else None
+    random = _random_selection(random_config, random_key_file)
     history: HistoryProvider | None = None
     if url is not None:
         history, catalogue = _store_history(url, catalogue_path)
     else:
         catalogue = catalogue_with(catalogue_path)
-    engine = Engine.load(list(profiles), catalogue=catalogue, lanes=lane_config)
+    engine = Engine.load(list(profiles), catalogue=catalogue, lanes=lane_config, random=random)
     if declaration == "-" or declaration.lower().endswith(BATCH_SUFFIXES):
         chosen = fmt or "json"
         console = None

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
+import hashlib
 import itertools
 import math
 import random
@@ -493,6 +494,7 @@ def _declaration(
     header["invoice_total"] = _money(invoice)
     declaration = Declaration(header=header, items=tuple(items), id=ident)
     outcome, controls = _aftermath(rng, ident, date, scheme, items)
+    outcome = _release_times(outcome, ident, date, controls)
     return DemoRecord(declaration, outcome, controls, scheme)
 
 
@@ -600,6 +602,39 @@ def _item(
         if extra is not None:
             item[name] = extra
     return item
+
+
+#: Procedure codes of a physical control (the red corridor), as the evaluator's lanes.
+_PHYSICAL = frozenset({"201", "202", "203", "204", "301", "302"})
+#: Hours from lodgement to release on the day of lodgement, by corridor: (least, most).
+_SAME_DAY_HOURS = {"green": (0.05, 1.5), "yellow": (1.0, 5.0), "red": (2.0, 9.0)}
+
+
+def _release_times(
+    outcome: OutcomeRecord, ident: str, date: dt.date, controls: Sequence[ControlRecord]
+) -> OutcomeRecord:
+    """The outcome with its lodgement time (a working hour of the declaration's date) and, when
+    released, its release time (the same day, by corridor, or a working hour of the outcome's
+    date). Drawn from a hash of the declaration's id, not from the demo's generator, so that the
+    rest of the demo data stays what it was before they existed."""
+    digest = hashlib.blake2b(ident.encode(), digest_size=12).digest()
+    u1, u2, u3 = (int.from_bytes(digest[i : i + 4], "big") / 2**32 for i in (0, 4, 8))
+    lodged = dt.datetime.combine(date, dt.time(8)) + dt.timedelta(minutes=int(u1 * 541))
+    if not outcome.completed:
+        return attrs.evolve(outcome, lodged_at=lodged)
+    if outcome.date > date:
+        start = dt.datetime.combine(outcome.date, dt.time(8))
+        released = start + dt.timedelta(minutes=int(u2 * 601))
+    else:
+        corridor = (
+            "red" if any(c.procedure in _PHYSICAL for c in controls)
+            else "yellow" if controls else "green"
+        )  # fmt: skip
+        low, high = _SAME_DAY_HOURS[corridor]
+        latest = dt.datetime.combine(date, dt.time(23, 59))
+        released = min(lodged + dt.timedelta(hours=low + (high - low) * u3), latest)
+        released = released.replace(second=0, microsecond=0)  # whole minutes, as exported
+    return attrs.evolve(outcome, lodged_at=lodged, released_at=released)
 
 
 def _aftermath(

@@ -237,13 +237,16 @@ def export_outcomes_csv(records: Iterable[DemoRecord], path: str | Path) -> tupl
     ):
         out = csv.writer(out_stream, delimiter=";")
         ctl = csv.writer(ctl_stream, delimiter=";")
-        out.writerow(["DECL_ID", "STATUS", "STATUS_DATE", "REASON"])
+        out.writerow(["DECL_ID", "STATUS", "STATUS_DATE", "REASON", "LODGED_AT", "RELEASED_AT"])
         ctl.writerow(["DECL_ID", "PROCEDURE", "PROFILE", "RANDOM", "RESULT", "REVENUE", "DATE"])
         for record in records:
             o = record.outcome
             status = "COMPLETED" if o.completed else "NOT_COMPLETED"
             for reason in o.reasons or ("",):
-                out.writerow([o.declaration_id, status, o.date.strftime("%d.%m.%Y"), reason])
+                times = [t.isoformat(timespec="minutes") if t else "" for t in
+                         (o.lodged_at, o.released_at)]  # fmt: skip
+                out.writerow([o.declaration_id, status, o.date.strftime("%d.%m.%Y"), reason,
+                              *times])  # fmt: skip
                 outcomes += 1
             for c in record.controls:
                 ctl.writerow(

@@ -37,6 +37,7 @@ from riskengine.evaluator.history import (
     HistoryValue,
     InMemoryHistoryProvider,
 )
+from riskengine.evaluator.random_selection import RandomSelection, RandomSelectionError
 
 __all__ = [
     "Clearance",
@@ -61,6 +62,8 @@ __all__ = [
     "LoadTimings",
     "ProfileExplanation",
     "ProfileSet",
+    "RandomSelection",
+    "RandomSelectionError",
     "RejectedDeclaration",
     "ScoreResult",
     "TermExplanation",

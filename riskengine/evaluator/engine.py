@@ -12,7 +12,7 @@ import time
 import tomllib
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -33,6 +33,9 @@ from riskengine.evaluator.explain import ProfileExplanation
 from riskengine.evaluator.history import EmptyHistoryProvider, HistoryProvider
 from riskengine.evaluator.index import IndexPlan, ProfileIndex
 from riskengine.evaluator.inputs import InputReader
+
+if TYPE_CHECKING:
+    from riskengine.evaluator.random_selection import RandomSelection
 
 __all__ = [
     "ActiveSet",
@@ -150,6 +153,10 @@ class ScoreResult:
     the lane configuration. ``explanations``: with ``explain=True``, one per profile in force
     (fired or not, regional profiles without a fill included); with ``explain="fired"``, one per
     fired profile; otherwise empty.
+
+    ``random_selected``: with a random selection configured (``Engine(random=...)``), whether
+    the declaration was chosen for a random control (its lane then raised to the random lane);
+    ``None`` when the engine has no random selection.
     """
 
     declaration_id: str | None
@@ -158,6 +165,7 @@ class ScoreResult:
     controls: tuple[ControlForm, ...]
     lane: Lane
     explanations: tuple[ProfileExplanation, ...] = ()
+    random_selected: bool | None = None
 
     @property
     def selected(self) -> bool:
@@ -169,7 +177,8 @@ class ScoreResult:
         (ISO date), ``selected``, ``lane``, the combined ``controls`` and every ``fired``
         profile (key, number, name, degree, controls, message, items); with explanations, a list
         ``explanations`` (key, applies, fired, the rendered ``text``). ``explanations``:
-        ``None`` (default) adds them when the result has any, ``True``/``False`` always/never."""
+        ``None`` (default) adds them when the result has any, ``True``/``False`` always/never.
+        ``random_selected`` is there when the engine has a random selection."""
         record: dict[str, Any] = {
             "id": self.declaration_id,
             "as_of": self.as_of.isoformat(),
@@ -189,6 +198,8 @@ class ScoreResult:
                 for f in self.fired
             ],
         }
+        if self.random_selected is not None:
+            record["random_selected"] = self.random_selected
         if explanations or (explanations is None and self.explanations):
             record["explanations"] = [
                 {"key": e.key, "applies": e.applies, "fired": e.fired, "text": e.render()}
@@ -516,10 +527,13 @@ class Engine:
         *,
         lanes: LaneConfig | None = None,
         history: HistoryProvider | None = None,
+        random: RandomSelection | None = None,
     ) -> None:
         self._set = profiles
         self.lanes = lanes or LaneConfig()
         self.history: HistoryProvider = history or EmptyHistoryProvider()
+        #: The minimum random inspection rate (:mod:`riskengine.evaluator.random_selection`).
+        self.random = random
 
     @classmethod
     def load(
@@ -531,10 +545,11 @@ class Engine:
         lanes: LaneConfig | None = None,
         history: HistoryProvider | None = None,
         use_index: bool = True,
+        random: RandomSelection | None = None,
     ) -> Engine:
         """Load, check and compile profile files (see :meth:`ProfileSet.load`)."""
         profiles = ProfileSet.load(paths, sources=sources, catalogue=catalogue, use_index=use_index)
-        return cls(profiles, lanes=lanes, history=history)
+        return cls(profiles, lanes=lanes, history=history, random=random)
 
     @property
     def profiles(self) -> ProfileSet:
@@ -653,16 +668,18 @@ class Engine:
             assert cp is not None and variant is not None
             raise cp._error(exc, variant) from exc
         if not fired:
-            return ScoreResult(decl.id, as_of, (), (), Lane.GREEN)
+            result = ScoreResult(decl.id, as_of, (), (), Lane.GREEN)
+            return result if self.random is None else self.random.mark(result, header)
         if len(fired) > 1:
             fired.sort(key=_first)
         results = tuple(fp for _, fp in fired)
         forms = merge_controls([f for fp in results for f in fp.controls])
         controls = tuple(sorted(forms, key=_code))
         explanations = tuple(fp.explanation for fp in results if fp.explanation is not None)
-        return ScoreResult(
+        result = ScoreResult(
             decl.id, as_of, results, controls, self.lanes.lane(controls), explanations
         )
+        return result if self.random is None else self.random.mark(result, header)
 
     def _explained(
         self,
@@ -693,12 +710,14 @@ class Engine:
             if result is not None:
                 fired.append(result)
         if not fired:
-            return ScoreResult(decl.id, as_of, (), (), Lane.GREEN, tuple(explanations))
+            scored = ScoreResult(decl.id, as_of, (), (), Lane.GREEN, tuple(explanations))
+            return scored if self.random is None else self.random.mark(scored, header)
         forms = merge_controls([f for fp in fired for f in fp.controls])
         controls = tuple(sorted(forms, key=_code))
-        return ScoreResult(
+        scored = ScoreResult(
             decl.id, as_of, tuple(fired), controls, self.lanes.lane(controls), tuple(explanations)
         )
+        return scored if self.random is None else self.random.mark(scored, header)
 
     def score_many(
         self,

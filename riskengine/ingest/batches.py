@@ -12,11 +12,11 @@ from typing import IO, Any
 import attrs
 
 from riskengine.ingest.mapping import IngestMapping
-from riskengine.ingest.read import Group, Row, column_index, path_getter
+from riskengine.ingest.read import Group, Row, column_index, path_getter, salvage_json
 from riskengine.ingest.records import Declarations, Records
 from riskengine.ingest.rejects import Reject, rejects_of
 
-__all__ = ["Batch", "group_key", "group_problems", "prefetch", "read_batches"]
+__all__ = ["UNKNOWN_ID", "Batch", "group_key", "group_problems", "prefetch", "read_batches"]
 
 
 @attrs.define
@@ -36,6 +36,11 @@ class Batch:
     split: list[str] = attrs.Factory(list)
 
 
+#: Added to the reason of a JSON Lines line that could not be read when no declaration id can be
+#: found in it either (the rejects file's ``declaration`` column is then empty).
+UNKNOWN_ID = "; the declaration id is unknown (none could be found in the line)"
+
+
 def group_problems(
     group: Group, converter: Declarations | Records
 ) -> tuple[dict[int, str], str | None]:
@@ -44,7 +49,11 @@ def group_problems(
     problem if it has one (it says more), else the note."""
     problems = {row.number: row.problem for row in group.rows if row.problem is not None}
     if problems or group.note is None:
-        return problems, converter.ident_of(group)
+        ident = converter.ident_of(group)
+        if ident is None:  # a JSON Lines line not read, and no id found in it: said so
+            unread = {row.number for row in group.rows if row.cells is None}
+            problems = {n: p + UNKNOWN_ID if n in unread else p for n, p in problems.items()}
+        return problems, ident
     record, own, ident = converter.convert(group)
     if record is None and own:
         return own, ident
@@ -223,4 +232,10 @@ def group_key(
         index = column_index(header, column, mapping)
         return lambda row: row.cells[index].strip() or None
     get = path_getter(column)
-    return lambda row: get(row.cells)
+
+    def key(row: Row) -> Any:
+        if row.cells is None and row.raw:  # a line not read: its key, when it can be found
+            return get(salvage_json(row.raw[0], [column]))
+        return get(row.cells)
+
+    return key

@@ -40,6 +40,9 @@ RECORD_FIELDS: dict[str, dict[str, FieldType]] = {
         "completed": FieldType.BOOLEAN,
         "date": FieldType.DATE,
         "reasons": FieldType.CODE,
+        # ISO 8601 date and time (2025-03-01T10:15), read in records.py (revision r0008)
+        "lodged_at": FieldType.STRING,
+        "released_at": FieldType.STRING,
     },
     "controls": {
         "declaration_id": FieldType.STRING,

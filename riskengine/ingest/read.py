@@ -29,6 +29,7 @@ __all__ = [
     "groups",
     "jsonl_rows",
     "path_getter",
+    "salvage_json",
 ]
 
 _SURROGATES = re.compile("[\udc80-\udcff]")
@@ -226,6 +227,12 @@ def _has_nul(value: Any) -> bool:
     return False
 
 
+def _where(exc: json.JSONDecodeError) -> str:
+    """``Expecting value at column 12`` (json's "Unterminated string starting at" already ends
+    in "at")."""
+    return f"{exc.msg.removesuffix(' at')} at column {exc.colno}"
+
+
 def jsonl_rows(stream: IO[str]) -> Iterator[Row]:
     """The lines of a JSON Lines stream as rows; a line that is not a JSON object, is not valid
     UTF-8, holds an integer out of range, is nested too deeply to read or holds a NUL character
@@ -240,9 +247,7 @@ def jsonl_rows(stream: IO[str]) -> Iterator[Row]:
         try:
             value = json.loads(text, parse_int=_json_int, parse_float=_json_float)
         except json.JSONDecodeError as exc:
-            yield Row(
-                number, number, None, (text,), f"invalid JSON: {exc.msg} at column {exc.colno}"
-            )
+            yield Row(number, number, None, (text,), f"invalid JSON: {_where(exc)}")
             continue
         except _JsonNumberError as exc:
             yield Row(number, number, None, (text,), f"invalid JSON: {exc}")
@@ -259,6 +264,89 @@ def jsonl_rows(stream: IO[str]) -> Iterator[Row]:
             ))  # fmt: skip
             continue
         yield Row(number, number, value, (text,))
+
+
+_JSON_TOKEN = re.compile(
+    r'\s*(?:([{}\[\],:])|("(?:[^"\\\x00-\x1f]|\\.)*")|'
+    r"(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)|(true|false|null))"
+)
+
+
+def _number(text: str) -> Any:
+    try:
+        if re.fullmatch(r"-?\d+", text):
+            return _json_int(text)
+        value = _json_float(text)
+    except _JsonNumberError:
+        return text
+    return text if isinstance(value, Decimal) else value  # beyond a float: as written
+
+
+def salvage_json(text: str, paths: Sequence[str]) -> dict[str, Any] | None:
+    """The values at ``paths`` (dotted keys of nested objects, e.g. ``id`` or ``head.number``)
+    of a JSON Lines line that could not be read whole: a syntax error, a number out of range,
+    nesting too deep to read, bytes that are not UTF-8. The line is scanned token by token up to
+    its first error, without recursion; a value found before it counts (the last one when a key
+    repeats, as a JSON reader keeps it). A string is its text, a number its value (its digits
+    as written when out of range). Returns an object holding just the values found, at their
+    paths, or ``None`` (no value found, or the line is not an object)."""
+    wanted = {tuple(p.split(".")) for p in paths}
+    found: dict[tuple[str, ...], Any] = {}
+    keys: list[str | None] = []  # the key of each open object (None: an array, or no key yet)
+    kinds: list[str] = []  # "{" or "[" per open container
+    expect_key = False
+    position = 0
+    while position < len(text):
+        match = _JSON_TOKEN.match(text, position)
+        if match is None:
+            break
+        position = match.end()
+        sign, string, number, literal = match.groups()
+        if sign == "{" or sign == "[":
+            if not kinds and sign == "[":
+                return None  # not an object
+            kinds.append(sign)
+            keys.append(None)
+            expect_key = sign == "{"
+        elif sign in ("}", "]"):
+            if not kinds:
+                break
+            kinds.pop()
+            keys.pop()
+            expect_key = False
+            if not kinds:
+                break  # the end of the line's value
+        elif sign == ",":
+            expect_key = bool(kinds) and kinds[-1] == "{"
+        elif sign == ":":
+            expect_key = False
+        elif not kinds:
+            return None  # a scalar line
+        elif expect_key and string is not None:
+            try:
+                keys[-1] = json.loads(string)
+            except ValueError:
+                keys[-1] = string[1:-1]
+            expect_key = False
+        elif kinds[-1] == "{" and "[" not in kinds:
+            path = tuple(k for k in keys if k is not None)
+            if len(path) == len(keys) and path in wanted:
+                if string is not None:
+                    try:
+                        found[path] = json.loads(string)
+                    except ValueError:
+                        found[path] = string[1:-1]
+                else:
+                    found[path] = _number(number) if number is not None else json.loads(literal)
+    if not found:
+        return None
+    out: dict[str, Any] = {}
+    for path, value in found.items():
+        target = out
+        for key in path[:-1]:
+            target = target.setdefault(key, {})
+        target[path[-1]] = value
+    return out
 
 
 def path_getter(path: str) -> Callable[[Any], Any]:

@@ -14,7 +14,7 @@ from riskengine.classifiers import reasons as reason_classifier
 from riskengine.declaration import DeclarationError, normalise_declaration
 from riskengine.ingest.convert import ConversionError, cell_converter, compile_row
 from riskengine.ingest.mapping import FieldRule, IngestMapping
-from riskengine.ingest.read import Group, Row, column_index, path_getter
+from riskengine.ingest.read import Group, Row, column_index, path_getter, salvage_json
 from riskengine.store.writer import ControlRecord, OutcomeRecord
 
 __all__ = ["NO_PROBLEMS", "Declarations", "Reader", "Record", "Records", "text_or_none"]
@@ -126,6 +126,7 @@ class Declarations:
             fields = [f for f in catalogue if f.path in field_columns]
             self.header_paths = [f.path for f in fields if f.scope == "declaration"]
             self.item_paths = [f.path for f in fields if f.scope == "item"]
+            self.id_path = "id"
         else:
             items_header = None if mapping.items is not None else header
             self.header_reader = Reader(
@@ -142,6 +143,7 @@ class Declarations:
             id_rule = mapping.rule("declaration.id")
             assert id_rule is not None
             self.id_reader = Reader([id_rule], mapping, header)
+            self.id_path = id_rule.column or ""
         self.header_columns = [field_columns[p] for p in self.header_paths]
         self.item_columns = [field_columns[p] for p in self.item_paths]
         self.id_index = self.header_paths.index("declaration.id")
@@ -227,12 +229,15 @@ class Declarations:
         """The declaration id of a group that is rejected unconverted (a broken row), when its
         first row has one: read as it would be converted, else the raw key."""
         row = group.rows[0]
+        cells = row.cells
+        if cells is None and row.raw:  # a JSON Lines line not read: its id, when it can be found
+            cells = salvage_json(row.raw[0], [self.id_path])
         if self.native:
-            ident = row.cells.get("id") if isinstance(row.cells, dict) else None
+            ident = cells.get("id") if isinstance(cells, dict) else None
             return None if ident is None else str(ident)
-        if row.cells:
+        if cells:
             try:
-                values, problem = self.id_reader.read(row.cells)
+                values, problem = self.id_reader.read(cells)
             except (IndexError, KeyError, TypeError, AttributeError):
                 values, problem = (), "unreadable"
             if problem is None and values:
@@ -315,16 +320,18 @@ class Records:
                 )
                 continue
             codes, problem = self._reasons(record)
+            if problem is None:
+                problem = _release_times(record)
             if problem is not None:
                 return None, {row.number: problem}, ident
             if first is None:
                 first = record
             else:
-                for name in ("completed", "date"):
-                    if record[name] != first[name]:
+                for name in ("completed", "date", "lodged_at", "released_at"):
+                    if record.get(name) != first.get(name):
                         return None, {row.number: (
                             f"{name} differs from row {group.rows[0].number} of the same "
-                            f"declaration: {record[name]!r} vs {first[name]!r}"
+                            f"declaration: {record.get(name)!r} vs {first.get(name)!r}"
                         )}, ident  # fmt: skip
             reasons.extend(codes)
         if self.mapping.kind == "outcomes":
@@ -340,12 +347,47 @@ class Records:
                     first["completed"],
                     first["date"],
                     tuple(dict.fromkeys(reasons)),
+                    first.get("lodged_at"),
+                    first.get("released_at"),
                 )
             )
         return records, {}, ident
 
     def ident_of(self, group: Group) -> str | None:
-        return text_or_none(group.key)
+        """The declaration id of a rejected group: its key, else (a JSON Lines line not read)
+        the id found in the line, as read from a good row."""
+        row = group.rows[0]
+        if group.key is not None or row.cells is not None or not row.raw:
+            return text_or_none(group.key)
+        rule = self.mapping.rule("declaration_id")
+        if rule is None or rule.column is None:
+            return None
+        found = salvage_json(row.raw[0], [rule.column])
+        if found is None:
+            return None
+        values, problem = Reader([rule], self.mapping, None).read(found)
+        return text_or_none(values[0]) if problem is None and values else None
+
+
+def _release_times(record: dict[str, Any]) -> str | None:
+    """Read an outcome's ``lodged_at``/``released_at`` (ISO 8601 text) into datetimes, in
+    ``record``; a problem (not a date and time, released before lodged) or ``None``."""
+    import datetime as dt
+
+    for name in ("lodged_at", "released_at"):
+        text = record.get(name)
+        if text is None or isinstance(text, dt.datetime):
+            continue
+        try:
+            moment = dt.datetime.fromisoformat(str(text).strip())
+        except ValueError:
+            return f"{name}: expected an ISO 8601 date and time (2025-03-01T10:15), got {text!r}"
+        record[name] = moment.replace(tzinfo=None) if moment.tzinfo is None else (
+            moment.astimezone(dt.UTC).replace(tzinfo=None))  # fmt: skip
+    lodged, released = record.get("lodged_at"), record.get("released_at")
+    if lodged is not None and released is not None and released < lodged:
+        return f"released_at {released.isoformat()} is before lodged_at {lodged.isoformat()}"
+    return None
 
 
 def _decimal(value: Any) -> Any:

@@ -5,9 +5,13 @@ recorded); the commission **approves** it (number ``WW/XX/YYYY/ZZZZZ-01`` writte
 or **returns** it, later **amends** it (edition VV+1) or **terminates** it; the risk unit
 **clarifies** the passport on the §10.2 grounds, **suspends** and **resumes** it (§10.3); a
 regional office enters its **fills** with its order (§11). Every action appends to the
-hash-chained audit log in the same transaction; :func:`verify` checks it. See docs/registry.md.
+hash-chained audit log in the same transaction; :func:`verify` checks it. Every action first
+asks :func:`require` whether its actor's role allows it; :func:`grant` and :func:`revoke` manage
+the roles, :func:`purge` deletes a case file after its retention period. See docs/registry.md.
 """
 
+from riskengine.registry.access import RIGHTS, ROLES, Member, members, require, roles_of
+from riskengine.registry.admin import grant, kept_until, purge, revoke
 from riskengine.registry.audit import AuditEntry, Verification, entries
 from riskengine.registry.clarify import GROUNDS as CLARIFICATION_GROUNDS
 from riskengine.registry.evidence import RegistryError
@@ -35,11 +39,14 @@ from riskengine.registry.operations import (
 
 __all__ = [
     "CLARIFICATION_GROUNDS",
+    "RIGHTS",
+    "ROLES",
     "SUSPENSION_GROUNDS",
     "AuditEntry",
     "Edition",
     "FillRecord",
     "InForce",
+    "Member",
     "RegistryError",
     "Submission",
     "Verification",
@@ -49,9 +56,16 @@ __all__ = [
     "current_text",
     "entries",
     "fill",
+    "grant",
     "in_force",
+    "kept_until",
+    "members",
+    "purge",
+    "require",
     "resume",
     "return_for_rework",
+    "revoke",
+    "roles_of",
     "submit",
     "suspend",
     "terminate",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import attrs
 import sqlalchemy as sa
 
+from riskengine.registry.access import require
 from riskengine.registry.audit import append, current_actor, now
 from riskengine.registry.evidence import RegistryError
 from riskengine.registry.state import object_key, profile_state, table
@@ -41,6 +43,10 @@ class Action:
         self.details: dict[str, Any] = {}
         self.before: str | None = None
         self._profile_pk: int | None = None
+        #: The log object of an action on no profile (``member/ACTOR``).
+        self.object: str | None = None
+        #: Set by an action that appended its own log entry (purge logs before it deletes).
+        self.logged = False
 
     @property
     def profile_pk(self) -> int | None:
@@ -71,12 +77,35 @@ def _concurrent(name: str) -> Iterator[None]:
 def action(store: sa.Engine, name: str, actor: str | None) -> Iterator[Action]:
     """One registry action in one transaction: the caller sets ``profile_pk`` and ``details``;
     on success the log entry with the case file's state before and after is appended in the
-    same transaction, on any error nothing is written."""
+    same transaction, on any error nothing is written.
+
+    First of all the actor's right to ``name`` is checked (:func:`~riskengine.registry.access.
+    require`): a refusal names the actor, the role needed and the action."""
     with _concurrent(name), database_errors(store), store.begin() as connection:
-        ensure_schema(connection)
         who = actor or current_actor(connection)
+        if connection.dialect.name == "postgresql":  # the login's rights decide what it sees
+            _same_login(connection, who)
+            require(connection, who, name)
+            ensure_schema(connection)
+        else:  # the rights are rows of the store
+            ensure_schema(connection)
+            require(connection, who, name)
         act = Action(connection, who, now())
         yield act
+        if act.logged:
+            return
+        if act.object is not None:
+            append(
+                connection,
+                actor=who,
+                action=name,
+                obj=act.object,
+                details=act.details,
+                hash_before=None,
+                hash_after=None,
+                at=act.at,
+            )
+            return
         if act.profile_pk is None:  # pragma: no cover - every action names its profile
             raise RegistryError(f"{name}: no profile")
         append(
@@ -91,11 +120,31 @@ def action(store: sa.Engine, name: str, actor: str | None) -> Iterator[Action]:
         )
 
 
+def _same_login(connection: sa.Connection, actor: str) -> None:
+    """On PostgreSQL the actor is the login: naming another is refused (the database's triggers
+    would refuse the rows), except to a superuser."""
+    login = current_actor(connection)
+    if actor == login:
+        return
+    superuser = connection.execute(sa.text("SELECT current_setting('is_superuser')")).scalar()
+    if superuser != "on":
+        raise RegistryError(
+            f"on PostgreSQL the actor is the database login {login}: actor={actor!r} is refused"
+        )
+
+
 def next_key(connection: sa.Connection, name: str) -> int:
-    """``max(pk) + 1`` of a registry table, inside the writing transaction."""
+    """``max(pk) + 1`` of a registry table, inside the writing transaction; a purged key is
+    never given again (the log keeps naming it: each purge entry records the highest key it
+    deleted of each table)."""
     t = table(name)
-    top = connection.execute(sa.select(sa.func.max(t.c.pk))).scalar()
-    return 1 if top is None else int(top) + 1
+    top = int(connection.execute(sa.select(sa.func.max(t.c.pk))).scalar() or 0)
+    log = table("audit_log")
+    for details in connection.execute(
+        sa.select(log.c.details).where(log.c.action == "purge")
+    ).scalars():
+        top = max(top, int(json.loads(details).get("last_keys", {}).get(name) or 0))
+    return top + 1
 
 
 def insert(connection: sa.Connection, table_name: str, act: Action, **values: Any) -> int:
@@ -126,8 +175,27 @@ def profile_row(connection: sa.Connection, number: str) -> ProfileRow:
         ).where(t.c.base_number == base)
     ).first()
     if row is None:
+        gone = purged(connection, base)
+        if gone is not None:
+            raise RegistryError(gone)
         raise RegistryError(f"the registry has no approved profile {number}")
     return ProfileRow(*row)
+
+
+def purged(connection: sa.Connection, base_number: str) -> str | None:
+    """How a purged profile is reported: its purge's log entry (None if not purged)."""
+    log = table("audit_log")
+    for pk, at, details in connection.execute(
+        sa.select(log.c.pk, log.c.logged_at, log.c.details)
+        .where(log.c.action == "purge")
+        .order_by(log.c.pk)
+    ):
+        if f'"number":"{base_number}"' in details:
+            return (
+                f"the case file of {base_number} was purged on {at:%Y-%m-%d} after its "
+                f"retention period (log entry {pk}); the log keeps its entries"
+            )
+    return None
 
 
 def one(connection: sa.Connection, query: sa.Select[Any], missing: Callable[[], str]) -> Any:

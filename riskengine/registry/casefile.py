@@ -1,4 +1,5 @@
-"""Reading the registry for people: the list of profiles and a profile's case file as Markdown.
+"""Reading the registry for people: the list of profiles and a profile's case file as Markdown
+(:mod:`riskengine.registry.casefile_html` writes the same case file as an HTML page).
 
 The case file (§7) shows the profile's editions (with a unified diff between consecutive
 editions' approved texts), the commission's decisions, the clarifications, the suspensions and
@@ -15,13 +16,27 @@ import re
 import attrs
 import sqlalchemy as sa
 
-from riskengine.registry.audit import entries
+from riskengine.registry.audit import AuditEntry, entries
 from riskengine.registry.base import ProfileRow, profile_row
 from riskengine.registry.evidence import RegistryError
 from riskengine.registry.operations import current_text, in_force
 from riskengine.registry.state import object_key, table
 
-__all__ = ["ProfileLine", "case_file", "edition_diff", "profiles"]
+__all__ = [
+    "CaseFile",
+    "ClarificationEntry",
+    "DecisionEntry",
+    "EditionEntry",
+    "EvidenceEntry",
+    "FillEntry",
+    "ProfileLine",
+    "SuspensionEntry",
+    "case_file",
+    "edition_diff",
+    "markdown",
+    "profiles",
+    "read_case_file",
+]
 
 
 @attrs.frozen
@@ -107,101 +122,292 @@ def _profile(connection: sa.Connection, number: str) -> ProfileRow:
     return ProfileRow(*row)
 
 
-def case_file(connection: sa.Connection, number: str) -> str:
+@attrs.frozen
+class EditionEntry:
+    """An edition: its number, dates, the approved text and its SHA-256, the current text (the
+    latest clarification's, else the approved text)."""
+
+    number: str
+    approved_on: dt.date
+    in_force_from: dt.date
+    in_force_to: dt.date | None
+    withdrawn: bool
+    sha256: str
+    text: str
+    current: str
+
+
+@attrs.frozen
+class DecisionEntry:
+    """A commission decision (approve, return, amend, terminate)."""
+
+    kind: str
+    number: str
+    decided_on: dt.date
+    submission: int | None
+
+
+@attrs.frozen
+class ClarificationEntry:
+    """A technical clarification (§10.2) of an edition."""
+
+    edition: str
+    ground: str
+    reason: str
+    changed: tuple[str, ...]
+    recorded_at: dt.datetime
+
+
+@attrs.frozen
+class SuspensionEntry:
+    """A suspension (with its §10.3 ground) or a resumption."""
+
+    kind: str
+    effective_on: dt.date
+    ground: str | None
+    reason: str
+
+
+@attrs.frozen
+class FillEntry:
+    """A regional office's fill with its order (§11)."""
+
+    pk: int
+    edition: str
+    office: str
+    order_number: str
+    order_date: dt.date
+    valid_from: dt.date
+    valid_to: dt.date
+    responsible: tuple[str, ...]
+    viewers: tuple[str, ...]
+    entered_on: dt.date
+    late: bool
+    text: str
+
+
+@attrs.frozen
+class EvidenceEntry:
+    """A submission with its evidence: the check, the unit-test run, the backtest run."""
+
+    submission: int
+    kind: str
+    status: str
+    check_summary: str
+    tests_passed: int
+    tests_failed: int
+    coverage: float
+    backtest_run: int
+    sha256: str
+    text: str = ""  # the submitted text
+
+
+@attrs.frozen
+class CaseFile:
+    """A profile's case file (§7) as read from the store; :func:`case_file` writes it as
+    Markdown, :func:`riskengine.registry.casefile_html.case_file_html` as an HTML page."""
+
+    key: str  # the base number, or "profile/KEY" before approval
+    name: str
+    status: str
+    terminated_on: dt.date | None
+    editions: tuple[EditionEntry, ...]
+    decisions: tuple[DecisionEntry, ...]
+    clarifications: tuple[ClarificationEntry, ...]
+    suspensions: tuple[SuspensionEntry, ...]
+    fills: tuple[FillEntry, ...]
+    evidence: tuple[EvidenceEntry, ...]
+    log: tuple[AuditEntry, ...]
+
+    @property
+    def state(self) -> str:
+        """The status, with the last day of a terminated profile."""
+        return self.status + (f" (last day {self.terminated_on})" if self.terminated_on else "")
+
+
+def read_case_file(connection: sa.Connection, number: str) -> CaseFile:
     """The case file of the profile ``number`` (base number, a full number with edition, or
-    ``profile/KEY`` before approval) as Markdown. Raises RegistryError for an unknown one."""
+    ``profile/KEY`` before approval). Raises RegistryError for an unknown one."""
     p = _profile(connection, number)
     eds, decs = table("profile_editions"), table("commission_decisions")
     subs, clar = table("profile_submissions"), table("profile_clarifications")
     susp, fills = table("profile_suspensions"), table("regional_fills")
-    out = [f"# {p.base_number or object_key(p.pk)}: {_md(p.name)}", ""]
-    state = p.status + (f" (last day {p.terminated_on})" if p.terminated_on else "")
-    out += [f"State: {state}.", ""]
+    editions = tuple(
+        EditionEntry(
+            str(e.number),
+            e.approved_on,
+            e.in_force_from,
+            e.in_force_to,
+            bool(e.withdrawn),
+            str(e.sha256),
+            str(e.text),
+            current_text(connection, int(e.pk)),
+        )
+        # all rows first: DuckDB drops a result set when another query runs on the connection
+        for e in connection.execute(
+            sa.select(*eds.c).where(eds.c.profile_pk == p.pk).order_by(eds.c.edition)
+        ).all()
+    )
+    decisions = tuple(
+        DecisionEntry(
+            str(d.kind),
+            str(d.number),
+            d.decided_on,
+            None if d.submission_pk is None else int(d.submission_pk),
+        )
+        for d in connection.execute(
+            sa.select(decs.c.kind, decs.c.number, decs.c.decided_on, decs.c.submission_pk)
+            .where(decs.c.profile_pk == p.pk)
+            .order_by(decs.c.pk)
+        )
+    )
+    clarifications = tuple(
+        ClarificationEntry(
+            str(c.number), str(c.ground), str(c.reason), tuple(json.loads(c.changed)), c.recorded_at
+        )
+        for c in connection.execute(
+            sa.select(
+                eds.c.number, clar.c.ground, clar.c.reason, clar.c.changed, clar.c.recorded_at
+            )
+            .join(eds, eds.c.pk == clar.c.edition_pk)
+            .where(eds.c.profile_pk == p.pk)
+            .order_by(clar.c.pk)
+        )
+    )
+    suspensions = tuple(
+        SuspensionEntry(
+            str(s.kind), s.effective_on, None if s.ground is None else str(s.ground), str(s.reason)
+        )
+        for s in connection.execute(
+            sa.select(susp.c.kind, susp.c.effective_on, susp.c.ground, susp.c.reason)
+            .where(susp.c.profile_pk == p.pk)
+            .order_by(susp.c.pk)
+        )
+    )
+    fill_entries = tuple(
+        FillEntry(
+            int(f.pk),
+            str(f.number),
+            str(f.office),
+            str(f.order_number),
+            f.order_date,
+            f.valid_from,
+            f.valid_to,
+            tuple(json.loads(f.responsible)),
+            tuple(json.loads(f.viewers)),
+            f.entered_on,
+            bool(f.late),
+            str(f.text),
+        )
+        for f in connection.execute(
+            sa.select(eds.c.number, *fills.c)
+            .join(eds, eds.c.pk == fills.c.edition_pk)
+            .where(fills.c.profile_pk == p.pk)
+            .order_by(fills.c.pk)
+        )
+    )
+    evidence = tuple(
+        EvidenceEntry(
+            int(s.pk),
+            str(s.kind),
+            str(s.status),
+            str(s.check_summary),
+            int(s.tests_passed),
+            int(s.tests_failed),
+            float(s.coverage),
+            int(s.backtest_run_pk),
+            str(s.sha256),
+            str(s.text),
+        )
+        for s in connection.execute(
+            sa.select(*subs.c).where(subs.c.profile_pk == p.pk).order_by(subs.c.pk)
+        )
+    )
+    return CaseFile(
+        key=p.base_number or object_key(p.pk),
+        name=p.name,
+        status=p.status,
+        terminated_on=p.terminated_on,
+        editions=editions,
+        decisions=decisions,
+        clarifications=clarifications,
+        suspensions=suspensions,
+        fills=fill_entries,
+        evidence=evidence,
+        log=tuple(entries(connection, object_key(p.pk))),
+    )
 
-    editions = connection.execute(
-        sa.select(*eds.c).where(eds.c.profile_pk == p.pk).order_by(eds.c.edition)
-    ).all()
+
+def case_file(connection: sa.Connection, number: str) -> str:
+    """The case file of the profile ``number`` (base number, a full number with edition, or
+    ``profile/KEY`` before approval) as Markdown. Raises RegistryError for an unknown one."""
+    return markdown(read_case_file(connection, number))
+
+
+def markdown(cf: CaseFile) -> str:
+    """A case file as Markdown."""
+    out = [f"# {cf.key}: {_md(cf.name)}", ""]
+    out += [f"State: {cf.state}.", ""]
+
     out += ["## Editions", ""]
     out += ["| edition | approved | in force | SHA-256 |", "|---|---|---|---|"]
-    for e in editions:
+    for e in cf.editions:
         span = f"{e.in_force_from} .. {_day(e.in_force_to)}".rstrip()
         if e.withdrawn:
             span += " (withdrawn)"
         out.append(f"| {e.number} | {e.approved_on} | {span} | `{e.sha256[:12]}` |")
     out.append("")
     previous = None
-    for e in editions:
+    for e in cf.editions:
         if previous is None:
             out += [f"### {e.number}", "", *_fence(e.text, "text"), ""]
         else:
             out += [f"### {e.number}: changes from {previous.number}", ""]
             out += _fence(edition_diff(previous.text, e.text, previous.number, e.number), "diff")
             out.append("")
-        current = current_text(connection, int(e.pk))
-        if current != e.text:
-            out += [f"Current (clarified) text of {e.number}:", "", *_fence(current, "text"), ""]
+        if e.current != e.text:
+            out += [f"Current (clarified) text of {e.number}:", "", *_fence(e.current, "text"), ""]
         previous = e
 
     out += ["## Commission decisions", ""]
-    rows = connection.execute(
-        sa.select(decs.c.kind, decs.c.number, decs.c.decided_on, decs.c.submission_pk)
-        .where(decs.c.profile_pk == p.pk)
-        .order_by(decs.c.pk)
-    ).all()
     out += ["| decision | number | date | submission |", "|---|---|---|---|"]
     out += [
-        f"| {d.kind} | {_md(d.number)} | {d.decided_on} | {_day(d.submission_pk)} |" for d in rows
+        f"| {d.kind} | {_md(d.number)} | {d.decided_on} | {_day(d.submission)} |"
+        for d in cf.decisions
     ]
     out.append("")
 
-    clars = connection.execute(
-        sa.select(eds.c.number, clar.c.ground, clar.c.reason, clar.c.changed, clar.c.recorded_at)
-        .join(eds, eds.c.pk == clar.c.edition_pk)
-        .where(eds.c.profile_pk == p.pk)
-        .order_by(clar.c.pk)
-    ).all()
     out += ["## Clarifications", ""]
-    if clars:
+    if cf.clarifications:
         out += ["| edition | ground | reason | changed | recorded |", "|---|---|---|---|---|"]
-        for c in clars:
-            changed = ", ".join(json.loads(c.changed))
+        for c in cf.clarifications:
+            changed = ", ".join(c.changed)
             when = c.recorded_at.date()
-            out.append(f"| {c.number} | {c.ground} | {_md(c.reason)} | {changed} | {when} |")
+            out.append(f"| {c.edition} | {c.ground} | {_md(c.reason)} | {changed} | {when} |")
     else:
         out.append("None.")
     out.append("")
 
-    events = connection.execute(
-        sa.select(susp.c.kind, susp.c.effective_on, susp.c.ground, susp.c.reason)
-        .where(susp.c.profile_pk == p.pk)
-        .order_by(susp.c.pk)
-    ).all()
     out += ["## Suspensions and resumptions", ""]
-    if events:
+    if cf.suspensions:
         out += ["| event | from | ground | reason |", "|---|---|---|---|"]
-        for s in events:
+        for s in cf.suspensions:
             out.append(f"| {s.kind} | {s.effective_on} | {_day(s.ground)} | {_md(s.reason)} |")
     else:
         out.append("None.")
     out.append("")
 
-    fill_rows = connection.execute(
-        sa.select(eds.c.number, *fills.c)
-        .join(eds, eds.c.pk == fills.c.edition_pk)
-        .where(fills.c.profile_pk == p.pk)
-        .order_by(fills.c.pk)
-    ).all()
     out += ["## Regional fills", ""]
-    if fill_rows:
+    if cf.fills:
         out += [
             "| edition | office | order | valid | responsible | viewers | entered | late |",
             "|---|---|---|---|---|---|---|---|",
         ]
-        for f in fill_rows:
+        for f in cf.fills:
             out.append(
-                f"| {f.number} | {f.office} | {_md(f.order_number)} of {f.order_date} | "
-                f"{f.valid_from} .. {f.valid_to} | {_md(', '.join(json.loads(f.responsible)))} | "
-                f"{_md(', '.join(json.loads(f.viewers)))} | {f.entered_on} | "
+                f"| {f.edition} | {f.office} | {_md(f.order_number)} of {f.order_date} | "
+                f"{f.valid_from} .. {f.valid_to} | {_md(', '.join(f.responsible))} | "
+                f"{_md(', '.join(f.viewers))} | {f.entered_on} | "
                 f"{'late' if f.late else 'no'} |"
             )
     else:
@@ -213,19 +419,17 @@ def case_file(connection: sa.Connection, number: str) -> str:
         "| submission | kind | status | checks | unit tests | coverage | backtest run |",
         "|---|---|---|---|---|---|---|",
     ]
-    for s in connection.execute(
-        sa.select(*subs.c).where(subs.c.profile_pk == p.pk).order_by(subs.c.pk)
-    ):
+    for ev in cf.evidence:
         out.append(
-            f"| {s.pk} | {s.kind} | {s.status} | {s.check_summary} | "
-            f"{s.tests_passed} passed, {s.tests_failed} failed | {s.coverage:.1f}% | "
-            f"{s.backtest_run_pk} |"
+            f"| {ev.submission} | {ev.kind} | {ev.status} | {ev.check_summary} | "
+            f"{ev.tests_passed} passed, {ev.tests_failed} failed | {ev.coverage:.1f}% | "
+            f"{ev.backtest_run} |"
         )
     out.append("")
 
     out += ["## Log", ""]
     out += ["| entry | at (UTC) | actor | action | hash |", "|---|---|---|---|---|"]
-    for a in entries(connection, object_key(p.pk)):
+    for a in cf.log:
         at = a.logged_at.isoformat(sep=" ", timespec="seconds")
         out.append(f"| {a.pk} | {at} | {_md(a.actor)} | {a.action} | `{a.entry_hash[:12]}` |")
     return "\n".join(out) + "\n"

@@ -15,6 +15,7 @@ import sqlalchemy as sa
 
 from riskengine import model as m
 from riskengine.registry import audit
+from riskengine.registry.access import require
 from riskengine.registry.audit import canonical_json
 from riskengine.registry.base import action, insert, one, profile_row, working_days_after
 from riskengine.registry.clarify import GROUNDS, allowed_changes, changes_outside, text_diff
@@ -280,6 +281,7 @@ def fill(
         if len(sf.fills) != 1 or sf.profiles or sf.lists:
             raise RegistryError("a fill entry is one `fill for NUMBER { … }` statement")
         f = sf.fills[0]
+        require(c, act.actor, "fill", office=f.office)
         ed = _edition(c, str(f.profile))
         act.profile_pk = int(ed.profile_pk)
         status = c.execute(

@@ -1,5 +1,7 @@
 """The registry's tables (revision r0003): profiles, submissions with their evidence, editions,
-commission decisions, technical clarifications, suspensions, regional fills, the audit log.
+commission decisions, technical clarifications, suspensions, regional fills, the audit log; and
+(revision r0004) the members with their roles. r0004 also adds the retention triggers and, on
+PostgreSQL, the roles, grants and row-level security (see that revision).
 
 Together these rows are a profile's case file (seed 003 §7). Approved texts are kept verbatim
 with their SHA-256; the database refuses to change them (triggers on SQLite and PostgreSQL, see
@@ -33,6 +35,7 @@ REGISTRY_TABLES: tuple[str, ...] = (
     "profile_suspensions",
     "regional_fills",
     "audit_log",
+    "registry_members",
 )
 
 
@@ -199,6 +202,19 @@ def registry_tables(md: sa.MetaData, *, foreign_keys: bool = True) -> dict[str, 
         comment="Append-only, hash-chained audit log of the registry: UPDATE and DELETE are "
         "refused by triggers (SQLite, PostgreSQL).",
     )
+    members = sa.Table(
+        "registry_members",
+        md,
+        _key(),
+        sa.Column("actor", sa.Text, nullable=False),
+        sa.Column("role", sa.String(30), nullable=False),
+        sa.Column("office", sa.String(16)),
+        *_recorded(),
+        comment="Who has which registry role (revision r0004): the actor as the log records it "
+        "(db:LOGIN, os:USER), the role, the office of an office filler or viewer. On SQLite and "
+        "DuckDB it decides the rights (no rows: the single local user may do everything); on "
+        "PostgreSQL the database roles riskengine_* decide and this table maps logins to offices.",
+    )
     sa.Index("ix_profile_submissions_profile_pk", submissions.c.profile_pk)
     sa.Index("ix_profile_editions_profile_pk", editions.c.profile_pk)
     sa.Index("ix_regional_fills_profile_pk", fills.c.profile_pk)
@@ -213,6 +229,7 @@ def registry_tables(md: sa.MetaData, *, foreign_keys: bool = True) -> dict[str, 
             suspensions,
             fills,
             audit_log,
+            members,
         )
     }
 

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 
 from riskengine.catalogue import Catalogue, Field, FieldType, default_catalogue
 from riskengine.diagnostics import RiskEngineError
+from riskengine.store.decision_schema import decision_log_table
 from riskengine.store.registry_schema import registry_tables
 
 __all__ = [
@@ -125,6 +126,7 @@ class StoreTables:
     outcomes: sa.Table
     outcome_reasons: sa.Table
     control_results: sa.Table
+    release_times: sa.Table
     scoring_results: sa.Table
     backtest_runs: sa.Table
     ingest_files: sa.Table
@@ -133,6 +135,7 @@ class StoreTables:
     profile_editions: sa.Table
     audit_log: sa.Table
     catalogues: sa.Table
+    decision_log: sa.Table
     field_columns: Mapping[str, str]
 
     def column(self, path: str) -> sa.Column[Any]:
@@ -290,6 +293,21 @@ def build_tables(catalogue: Catalogue | None = None) -> StoreTables:
         sa.UniqueConstraint("decl_pk", "procedure", "date", name="uq_control_results_natural"),
         comment="Controls carried out: which procedure, ordered by which profile (or at random).",
     )
+    release_times = sa.Table(  # revision r0008
+        "release_times",
+        md,
+        sa.Column(
+            "decl_pk",
+            sa.BigInteger,
+            sa.ForeignKey("declarations.pk"),
+            primary_key=True,
+            autoincrement=False,
+        ),
+        sa.Column("lodged_at", sa.DateTime),
+        sa.Column("released_at", sa.DateTime),
+        comment="When each declaration was lodged and released (the release-time KPI); written "
+        "with its clearance outcome.",
+    )
     backtest_runs = sa.Table(
         "backtest_runs",
         md,
@@ -327,6 +345,8 @@ def build_tables(catalogue: Catalogue | None = None) -> StoreTables:
         "replacing the built-in ones, as JSON); the highest version is in force.",
     )
 
+    decision_log = decision_log_table(md)
+
     for path in INDEXED_FIELDS:
         name = field_columns.get(path)
         if name is None:
@@ -346,6 +366,7 @@ def build_tables(catalogue: Catalogue | None = None) -> StoreTables:
         outcomes=outcomes,
         outcome_reasons=outcome_reasons,
         control_results=control_results,
+        release_times=release_times,
         scoring_results=scoring_results,
         backtest_runs=backtest_runs,
         ingest_files=ingest_files,
@@ -354,6 +375,7 @@ def build_tables(catalogue: Catalogue | None = None) -> StoreTables:
         profile_editions=registry["profile_editions"],
         audit_log=registry["audit_log"],
         catalogues=catalogues,
+        decision_log=decision_log,
         field_columns=MappingProxyType(field_columns),
     )
 

@@ -50,6 +50,9 @@ class OutcomeRecord:
     completed: bool
     date: dt.date
     reasons: tuple[str, ...] = ()
+    #: When the declaration was lodged and released (table release_times, revision r0008).
+    lodged_at: dt.datetime | None = None
+    released_at: dt.datetime | None = None
 
 
 @attrs.frozen
@@ -445,6 +448,7 @@ def write_outcomes(
     skipped: list[str] = []
     rows: list[tuple[Any, ...]] = []
     reason_rows: list[tuple[Any, ...]] = []
+    time_rows: list[tuple[Any, ...]] = []
     replaced: list[int] = []
     done: set[int] = set()
     for outcome in outcomes:
@@ -459,13 +463,20 @@ def write_outcomes(
             replaced.append(pk)
         done.add(pk)
         rows.append((pk, outcome.completed, outcome.date, batch))
+        if outcome.lodged_at is not None or outcome.released_at is not None:
+            time_rows.append((pk, outcome.lodged_at, outcome.released_at))
         for code in dict.fromkeys(outcome.reasons):
             reason_rows.append((pk, code))
     for start in range(0, len(replaced), _LOOKUP_CHUNK):
         chunk = replaced[start : start + _LOOKUP_CHUNK]
         connection.execute(r_table.delete().where(r_table.c.decl_pk.in_(chunk)))
         connection.execute(o_table.delete().where(o_table.c.decl_pk.in_(chunk)))
+        t_table = tables.release_times
+        connection.execute(t_table.delete().where(t_table.c.decl_pk.in_(chunk)))
     insert_rows(connection, o_table, ["decl_pk", "completed", "date", "ingest_batch"], rows)
+    insert_rows(
+        connection, tables.release_times, ["decl_pk", "lodged_at", "released_at"], time_rows
+    )
     insert_rows(connection, r_table, ["decl_pk", "reason_code"], reason_rows)
     return WriteResult(len(rows), tuple(skipped), tuple(unknown))
 

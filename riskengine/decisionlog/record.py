@@ -1,0 +1,233 @@
+"""One logged decision: what the scorer decided for a declaration, as the store and the spool
+keep it."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from riskengine.declaration import Declaration
+from riskengine.diagnostics import RiskEngineError
+from riskengine.evaluator.engine import ScoreResult
+
+__all__ = [
+    "COLUMNS",
+    "DecisionRecord",
+    "Entry",
+    "RecordError",
+    "Row",
+    "build_row",
+    "entry_from_result",
+    "row_from_json",
+    "row_to_json",
+]
+
+#: The columns of ``decision_log`` in the order rows are written (COPY and executemany).
+COLUMNS: tuple[str, ...] = (
+    "declaration_id",
+    "bundle_revision",
+    "declaration_date",
+    "as_of",
+    "office",
+    "regime",
+    "selected",
+    "lane",
+    "random_selected",
+    "fired",
+    "controls",
+    "scored_at",
+)
+
+
+class RecordError(RiskEngineError):
+    """A decision that cannot be logged (no declaration id, no bundle revision)."""
+
+
+#: A record as the writer handles it: the values of :data:`COLUMNS` in order, in the form
+#: SQLite stores and PostgreSQL's COPY reads: dates as ISO text, ``scored_at`` as
+#: ``YYYY-MM-DD HH:MM:SS.ffffff``, booleans as 0 / 1, ``fired`` and ``controls`` as JSON text.
+Row = tuple[
+    str, str, "str | None", str, "str | None", "str | None", int, str, "int | None", str, str,
+    str,
+]  # fmt: skip
+
+_DUMP = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+
+
+@attrs.frozen
+class DecisionRecord:
+    """A row of ``decision_log``, as read back (:meth:`DecisionLog.read`, a spool's lines).
+
+    ``fired``: one entry per fired profile, ``{"key", "number", "degree", "controls":
+    [{"code", "kind"}], "items"}``; ``controls``: the combined controls ``[{"code", "kind"}]``.
+    ``scored_at``: when it was recorded (UTC, naive as every time in the store).
+    """
+
+    declaration_id: str
+    bundle_revision: str
+    declaration_date: dt.date | None
+    as_of: dt.date
+    office: str | None
+    regime: str | None
+    selected: bool
+    lane: str
+    random_selected: bool | None
+    fired: list[dict[str, Any]]
+    controls: list[dict[str, str]]
+    scored_at: dt.datetime
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What makes a record unique: (declaration id, bundle revision)."""
+        return (self.declaration_id, self.bundle_revision)
+
+    def row(self) -> Row:
+        """The record as the writer's row."""
+        day = self.declaration_date
+        chosen = self.random_selected
+        return (
+            self.declaration_id, self.bundle_revision, None if day is None else day.isoformat(),
+            self.as_of.isoformat(), self.office, self.regime, int(self.selected), self.lane,
+            None if chosen is None else int(chosen), _DUMP(self.fired), _DUMP(self.controls),
+            self.scored_at.isoformat(" ", "microseconds"),
+        )  # fmt: skip
+
+    @classmethod
+    def from_row(cls, row: Row | Sequence[Any]) -> DecisionRecord:
+        """From a writer's row or a row read from the table."""
+        (ident, revision, day, as_of, office, regime, selected, lane, chosen, fired, controls,
+         at) = row  # fmt: skip
+        return cls(
+            ident, revision, _date(day), _as_date(as_of), office, regime, bool(selected), lane,
+            None if chosen is None else bool(chosen),
+            json.loads(fired) if isinstance(fired, str) else fired,
+            json.loads(controls) if isinstance(controls, str) else controls,
+            at if isinstance(at, dt.datetime) else dt.datetime.fromisoformat(at),
+        )  # fmt: skip
+
+
+def typed_row(row: Row) -> tuple[Any, ...]:
+    """A row with Python values (dates, booleans, datetime; JSON still text)."""
+    chosen = row[8]
+    return (
+        row[0], row[1], _date(row[2]), _as_date(row[3]), row[4], row[5], bool(row[6]), row[7],
+        None if chosen is None else bool(chosen), row[9], row[10],
+        dt.datetime.fromisoformat(row[11]),
+    )  # fmt: skip
+
+
+def row_to_json(row: Row) -> str:
+    """One line of the spool file (no newline)."""
+    return _DUMP(row)
+
+
+def row_from_json(line: str) -> Row:
+    """A row from a spool line (:class:`ValueError` when it is not one)."""
+    data = json.loads(line)
+    if not isinstance(data, list) or len(data) != len(COLUMNS):
+        raise ValueError("not a decision record")
+    if not all(isinstance(data[k], str) for k in (0, 1, 3, 7, 9, 10, 11)) or not isinstance(
+        data[6], int
+    ):
+        raise ValueError("not a decision record")
+    return tuple(data)
+
+
+def _as_date(value: object) -> dt.date:
+    found = _date(value)
+    if found is None:
+        raise ValueError(f"not a date: {value!r}")
+    return found
+
+
+def _date(value: object) -> dt.date | None:
+    if value.__class__ is dt.date:
+        return value
+    if isinstance(value, str):
+        try:
+            return dt.date.fromisoformat(value)
+        except ValueError:
+            return None
+    return None
+
+
+#: What the scoring thread hands the writer: the result, its revision, office, regime, the
+#: declaration's date and the time (seconds since the epoch) it was recorded.
+Entry = tuple[ScoreResult, str, object, object, object, float]
+
+
+def entry_from_result(
+    result: ScoreResult,
+    declaration: Declaration | Mapping[str, Any] | None,
+    revision: str | None,
+    when: float,
+) -> Entry:
+    """Check what the scoring thread must check (an id, a revision) and take the few header
+    values the record needs; the rest is built by the writer thread (:func:`build_row`)."""
+    if result.declaration_id is None:
+        raise RecordError(
+            "a decision without a declaration id cannot be logged (records are keyed by "
+            "declaration id and bundle revision)"
+        )
+    rev = getattr(result, "bundle_revision", None) or revision
+    if not rev:
+        raise RecordError(
+            "no bundle revision for the decision log: give DecisionLog(revision=...) or score "
+            "with a bundle that has one"
+        )
+    if isinstance(declaration, Declaration):
+        header: Mapping[str, Any] = declaration.header
+    elif isinstance(declaration, Mapping):
+        header = declaration
+    else:
+        header = {}
+    return (result, rev, header.get("office"), header.get("regime"), header.get("date"), when)
+
+
+_EPOCH = dt.datetime(1970, 1, 1)
+_NONE = "[]"
+
+
+def _control_list(forms: Sequence[Any]) -> list[dict[str, str]]:
+    return [{"code": c.code, "kind": c.kind.value} for c in forms]
+
+
+def build_row(entry: Entry) -> Row:
+    """The row of an entry (in the writer thread)."""
+    result, revision, office, regime, day, when = entry
+    if result.fired:
+        fired = _DUMP(
+            [
+                {
+                    "key": f.key,
+                    "number": f.number,
+                    "degree": f.degree,
+                    "controls": _control_list(f.controls),
+                    "items": list(f.items),
+                }
+                for f in result.fired
+            ]
+        )
+        controls = _DUMP(_control_list(result.controls))
+    else:
+        fired = controls = _NONE
+    chosen = result.random_selected
+    assert result.declaration_id is not None  # checked by entry_from_result
+    return (
+        result.declaration_id, revision, _iso_date(day), result.as_of.isoformat(),
+        office if office.__class__ is str else None,
+        regime if regime.__class__ is str else None,
+        1 if result.fired else 0, result.lane.value, None if chosen is None else int(chosen),
+        fired, controls, (_EPOCH + dt.timedelta(seconds=when)).isoformat(" ", "microseconds"),
+    )  # fmt: skip
+
+
+def _iso_date(value: object) -> str | None:
+    if value.__class__ is dt.date:
+        return value.isoformat()
+    found = _date(value)
+    return None if found is None else found.isoformat()
