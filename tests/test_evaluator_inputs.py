@@ -547,3 +547,22 @@ def test_user_catalogue_groups_in_items_and_deep_groups_read_alike() -> None:
     assert first.items[0]["brand_owner.since"] == dt.date(2020, 1, 2)
     assert first.items[1:] == ({}, {})
     assert reader._typed is not None and reader._typed(json.dumps(docs[0])) == first
+
+
+def test_random_selection_sees_id_office_and_regime_read_by_the_reader() -> None:
+    """The random selection (per office and regime, keyed on the id) reads fields no profile
+    reads: the reader always reads them, from data and from JSON alike."""
+    from riskengine.evaluator import RandomSelection
+    from riskengine.evaluator.random_selection import RandomRate
+
+    random = RandomSelection(b"k" * 24, [RandomRate("UA100110", "40", 1.0)], rate=0.0)
+    engine = Engine.load(sources={"a.rp": _profile('item.origin in ("CN")')}, random=random)
+    assert not {"declaration.office", "declaration.regime"} & {
+        p for cp in engine.profiles for p in profile_fields(cp.profile, cp.fills)
+    }
+    raw = {"id": "D1", "date": "2024-04-02", "office": "UA100110", "regime": "40", "items": [{}]}
+    for result in (engine.score(raw), engine.score_json(json.dumps(raw))):
+        assert result.random_selected is True and result.declaration_id == "D1"
+    other = {**raw, "regime": "10"}
+    assert engine.score_json(json.dumps(other)).random_selected is False
+    assert engine.score(other) == engine.score(normalise_declaration(other))
