@@ -566,3 +566,11 @@ def test_random_selection_sees_id_office_and_regime_read_by_the_reader() -> None
     other = {**raw, "regime": "10"}
     assert engine.score_json(json.dumps(other)).random_selected is False
     assert engine.score(other) == engine.score(normalise_declaration(other))
+
+
+def test_replace_compiles_the_new_sets_reader_before_the_swap() -> None:
+    engine = Engine.load(sources={"a.rp": _profile('item.origin in ("CN")')})
+    new_set = ProfileSet.load(sources={"a.rp": _profile("item.net_mass > 1")})
+    assert new_set._reader is None  # not part of loading
+    engine.replace(new_set)
+    assert new_set._reader is not None and "item.net_mass" in new_set._reader.fields

@@ -558,7 +558,9 @@ class Engine:
 
     def replace(self, profiles: ProfileSet) -> ProfileSet:
         """Start using another set; returns the previous one. Atomic: scores in progress finish
-        with the old set."""
+        with the old set. The new set's input reader is compiled first (tens of milliseconds for
+        1,000 profiles), so that the first declaration after the swap does not wait for it."""
+        profiles.reader  # noqa: B018 - compiled here, off the scoring path
         old = self._set
         self._set = profiles
         return old
