@@ -22,9 +22,11 @@ __all__ = [
     "DeclarationError",
     "JsonInputError",
     "declaration_json_schema",
+    "field_reader",
     "load_json",
     "normalise_declaration",
     "schema_json",
+    "shape_error",
 ]
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
@@ -344,18 +346,44 @@ class _Step:
     convert: Callable[[Any], Any]
 
 
+def _converter(field: Field) -> Callable[[Any], Any]:
+    """The conversion of one field's values (raises :class:`_Invalid`)."""
+    if field.type is FieldType.NUMBER and field.minimum is not None:
+        return _number_reader(field.minimum)
+    return _CONVERTERS[field.type]
+
+
+def field_reader(field: Field) -> Callable[[Any, int | None], Any]:
+    """The conversion :func:`normalise_declaration` applies to a value of ``field`` (not
+    ``None``), as a function of the value and the 1-based item number (``None`` for the header):
+    the converted value, or :class:`DeclarationError` naming the field and item with the same
+    reason. The compiled readers (``riskengine.evaluator.inputs``) call it for every value they
+    do not read inline, so that both say the same about the same value."""
+    convert = _converter(field)
+    path = field.path
+
+    def read(value: Any, item: int | None) -> Any:
+        try:
+            return convert(value)
+        except _Invalid as exc:
+            raise DeclarationError(path, item, str(exc)) from None
+
+    return read
+
+
+def shape_error(where: str, item: int | None, expected: str, value: Any) -> DeclarationError:
+    """The error for a value of the wrong shape: ``where`` (``declaration``, ``items``, ``item``,
+    a group such as ``declaration.declarant``) is not ``expected`` ("an object", "a list")."""
+    return DeclarationError(where, item, f"expected {expected}, got {_shown(value)}")
+
+
 @functools.lru_cache(maxsize=32)
 def _plan(catalogue: Catalogue) -> tuple[tuple[_Step, ...], tuple[_Step, ...]]:
     """The reading steps of the header and of an item, built once per catalogue."""
 
-    def convert(field: Field) -> Callable[[Any], Any]:
-        if field.type is FieldType.NUMBER and field.minimum is not None:
-            return _number_reader(field.minimum)
-        return _CONVERTERS[field.type]
-
     def steps(scope: str) -> tuple[_Step, ...]:
         return tuple(
-            _Step(f.path, f.name, tuple(f.name.split(".")), convert(f))
+            _Step(f.path, f.name, tuple(f.name.split(".")), _converter(f))
             for f in catalogue.scope_fields(scope)
         )
 
@@ -379,7 +407,7 @@ def _read(
                     break
                 if depth < last and not isinstance(node, Mapping):
                     group = ".".join((scope, *keys[: depth + 1]))
-                    raise DeclarationError(group, item, f"expected an object, got {_shown(node)}")
+                    raise shape_error(group, item, "an object", node)
         if node is None:
             continue
         try:
@@ -406,18 +434,18 @@ def normalise_declaration(
     """
     catalogue = catalogue or default_catalogue()
     if not isinstance(raw, Mapping):
-        raise DeclarationError("declaration", None, f"expected an object, got {_shown(raw)}")
+        raise shape_error("declaration", None, "an object", raw)
     header_steps, item_steps = _plan(catalogue)
     header = _read(raw, header_steps, "declaration", None)
     raw_items = raw.get("items")
     if raw_items is None:
         raw_items = []
     elif not isinstance(raw_items, list | tuple):
-        raise DeclarationError("items", None, f"expected a list, got {_shown(raw_items)}")
+        raise shape_error("items", None, "a list", raw_items)
     items = []
     for position, raw_item in enumerate(raw_items, start=1):
         if not isinstance(raw_item, Mapping):
-            raise DeclarationError("item", position, f"expected an object, got {_shown(raw_item)}")
+            raise shape_error("item", position, "an object", raw_item)
         items.append(_read(raw_item, item_steps, "item", position))
     ident = header.get("id")
     if ident is None and "declaration.id" not in catalogue:

@@ -333,3 +333,31 @@ def test_the_command_prints_what_the_library_gives(tmp_path: Path) -> None:
     engine = Engine.load([_profiles(tmp_path)], allow_drafts=True)
     expected = engine.score(_decl("D1"), explain=True).to_json(indent=2)
     assert result.stdout == expected + "\n"
+
+
+def test_a_batch_checks_the_fields_the_profiles_read_and_prints_what_the_library_gives(
+    tmp_path: Path,
+) -> None:
+    """Issue 13: each line is read by the profile set's compiled reader. A bad value in a field
+    no profile reads (item.invoice_value) does not reject the line; one in a field a profile
+    reads (item.net_mass) does, with the normaliser's words; every result line is exactly the
+    library's ``to_json()``."""
+    from riskengine.evaluator import Engine
+
+    unread = _decl("U")
+    unread["items"][0]["invoice_value"] = "not a number"  # type: ignore[index]
+    read = _decl("R")
+    read["items"][0]["net_mass"] = "12,5"  # type: ignore[index]
+    plain = {**_decl("P"), "items": [{"hs_code": "6403990000", "customs_value": 30, "net_mass": 1,
+                                      "description": "Чоботи «Зима»"}]}  # fmt: skip
+    lines = [json.dumps(unread), json.dumps(read), json.dumps(plain, ensure_ascii=False)]
+    result = run("score", "--profiles", _profiles(tmp_path), stdin="\n".join(lines) + "\n")
+    assert result.exit_code == 1
+    first, second, third = result.stdout.splitlines()
+    engine = Engine.load([_profiles(tmp_path)], allow_drafts=True)
+    assert first == engine.score(unread).to_json()
+    assert json.loads(second) == {
+        "rejected": True, "line": 2, "id": "R", "field": "item.net_mass", "item": 1,
+        "reason": 'expected a number, got "12,5" (the decimal separator is a dot)',
+    }  # fmt: skip
+    assert third == engine.score(plain).to_json()

@@ -53,6 +53,7 @@ def simple(
     degree: str = "40 * footwear + 30 * origin",
     controls: str = '102 "Documentary check" mandatory from 40\n'
     '        201 "Physical inspection" mandatory when origin from 70',
+    message: str = "Check {item.hs_code} from {item.origin}: degree {degree}",
 ) -> str:
     return f"""
 profile {number} "Footwear {number}" {{
@@ -67,7 +68,7 @@ profile {number} "Footwear {number}" {{
         origin "Origin": item.origin in ("CN", "VN")
     }}
     degree = {degree}
-    message "Check {{item.hs_code}} from {{item.origin}}: degree {{degree}}"
+    message "{message}"
     controls {{
         {controls}
     }}
@@ -281,16 +282,43 @@ def test_history_raises_the_degree() -> None:
     assert plain.degree == 40.0
 
 
+#: A profile that reads the masses and values too (in its message): the engine checks the fields
+#: the profiles read, and only those.
+VALUES = simple(
+    message="{item.hs_code}: {item.customs_value} for {item.net_mass} kg ({item.gross_mass} "
+    "gross), invoice {item.invoice_value}"
+)
+
+
 def test_wrong_types_raise_a_clear_error_naming_field_and_item() -> None:
-    engine = Engine.load(sources={"a.rp": simple()})
+    engine = Engine.load(sources={"a.rp": VALUES})
     with pytest.raises(DeclarationError) as info:
         engine.score({"items": [{"hs_code": "6403"}, {"net_mass": "heavy"}]}, DAY)
     assert info.value.field == "item.net_mass"
     assert info.value.item == 2
 
 
+def test_only_the_fields_the_profiles_read_are_checked() -> None:
+    """A bad value in a field no profile reads cannot change a decision: it is not read (issue
+    13); ``normalise_declaration`` checks every field for those who want it."""
+    from riskengine.declaration import normalise_declaration
+
+    engine = Engine.load(sources={"a.rp": simple()})  # reads hs_code and origin
+    raw = {"date": "2024-04-02", "items": [{"hs_code": "6403", "net_mass": "heavy"}]}
+    assert engine.score(raw).fired
+    with pytest.raises(DeclarationError) as info:
+        engine.score(normalise_declaration(raw))
+    assert str(info.value) == 'item 1, item.net_mass: expected a number, got "heavy"'
+    with pytest.raises(DeclarationError) as info:
+        engine.score({"items": [{"hs_code": "6403", "origin": ["CN"]}]}, DAY)
+    assert str(info.value) == "item 1, item.origin: expected a code (text), got a list"
+    with pytest.raises(DeclarationError) as info:
+        engine.score({"date": "2.4.2024", "items": []})  # the engine reads the date itself
+    assert str(info.value) == 'declaration.date: expected a date YYYY-MM-DD, got "2.4.2024"'
+
+
 def test_batches_reject_bad_declarations_and_go_on() -> None:
-    engine = Engine.load(sources={"a.rp": simple()})
+    engine = Engine.load(sources={"a.rp": VALUES})
     batch: list[Any] = [
         {"id": "ok", "date": "2024-04-02", "items": [{"hs_code": "6403"}]},
         {"id": "bad", "date": "2024-04-02", "items": [{"net_mass": "heavy"}]},
@@ -310,7 +338,7 @@ def test_batches_reject_bad_declarations_and_go_on() -> None:
 
 def test_a_batch_rejects_numbers_out_of_range_instead_of_raising() -> None:
     """Issue 11: ``customs_value = 10**400`` raised EvaluationError (OverflowError)."""
-    engine = Engine.load(sources={"a.rp": simple()})
+    engine = Engine.load(sources={"a.rp": VALUES})
     batch: list[Any] = [
         {"id": "huge", "date": "2024-04-02", "items": [{"customs_value": 10**400}]},
         {"id": "inf", "date": "2024-04-02", "items": [{"customs_value": "1e999"}]},
@@ -366,7 +394,7 @@ def test_explain_takes_only_true_false_or_fired(explain: Any) -> None:
 
 
 def test_negative_masses_and_values_are_rejected() -> None:
-    engine = Engine.load(sources={"a.rp": simple()})
+    engine = Engine.load(sources={"a.rp": VALUES})
     for field in ("net_mass", "gross_mass", "customs_value", "invoice_value"):
         with pytest.raises(DeclarationError) as info:
             engine.score({"items": [{field: -0.5}]}, DAY)

@@ -16,12 +16,7 @@ from rich.table import Table
 
 from riskengine.catalogue import Catalogue, catalogue_with
 from riskengine.cli.common import checked_catalogue, note_drafts, use_color
-from riskengine.declaration import (
-    DeclarationError,
-    JsonInputError,
-    load_json,
-    normalise_declaration,
-)
+from riskengine.declaration import DeclarationError, JsonInputError, load_json
 from riskengine.diagnostics import RiskEngineError
 from riskengine.evaluator import (
     Engine,
@@ -39,6 +34,8 @@ __all__ = ["rejected_record", "score"]
 
 #: A DECLARATION file with one of these suffixes is a batch (JSON Lines), like standard input.
 BATCH_SUFFIXES = (".jsonl", ".ndjson")
+#: ``ScoreResult.to_json()``'s encoder, made once.
+_RESULT_JSON = json.JSONEncoder(ensure_ascii=False)
 
 
 def _date(ctx: click.Context, param: click.Parameter, value: str | None) -> dt.date | None:
@@ -154,15 +151,27 @@ class _NotApplied:
         self.engine = engine
         self.counts: dict[tuple[str, str], int] = {}
         self.day: dt.date | None = None
+        #: per set of profiles in force: its regional profiles and their offices with a fill
+        self._regional: dict[int, list[tuple[str, Any]]] = {}
 
     def add(self, declaration: Any, day: dt.date) -> None:
         active = self.engine.profiles.active(day)
         self.day = day
+        regional = self._regional.get(id(active))
+        if regional is None:
+            regional = [
+                (cp.key, offices)
+                for cp, offices in zip(active.profiles, active.offices, strict=True)
+                if offices is not None
+            ]
+            self._regional[id(active)] = regional
+        if not regional:
+            return
         office = declaration.header.get("office")
-        for cp, offices in zip(active.profiles, active.offices, strict=True):
-            if offices is not None and (not isinstance(office, str) or office not in offices):
+        for key, offices in regional:
+            if not isinstance(office, str) or office not in offices:
                 where = office if isinstance(office, str) else "(none)"
-                self.counts[cp.key, where] = self.counts.get((cp.key, where), 0) + 1
+                self.counts[key, where] = self.counts.get((key, where), 0) + 1
 
     def report(self, batch: bool) -> None:
         for (key, office), n in sorted(self.counts.items()):
@@ -172,39 +181,48 @@ class _NotApplied:
             )
 
 
-def _score_line(
-    engine: Engine,
-    number: int,
-    line: str | UnicodeDecodeError,
-    as_of: dt.date | None,
-    explain: bool,
-    history: HistoryProvider | None,
-    unfilled: _NotApplied | None = None,
-) -> ScoreResult | dict[str, Any]:
-    """One line of a batch: its score, or its rejected record (never an exception for the
-    line's content)."""
-    if isinstance(line, UnicodeDecodeError):
-        reason = f"not valid UTF-8 text: {line.reason} (byte {line.start + 1})"
-        return rejected_record(number, None, None, None, reason)
-    try:
-        raw = load_json(line)
-    except JsonInputError as exc:
-        return rejected_record(number, None, None, None, str(exc))
-    if not isinstance(raw, dict):
-        return rejected_record(number, None, None, None, "not a JSON object")
+def _line_ident(raw: Any) -> Any:
+    """The id of a line's declaration for its rejected record: text or a plain integer."""
     ident = raw.get("id")
     if (
         not isinstance(ident, str | int)
         or isinstance(ident, bool)
         or (isinstance(ident, int) and not -(10**20) < ident < 10**20)
     ):
-        ident = None
+        return None
+    return ident
+
+
+def _score_line(
+    engine: Engine,
+    number: int,
+    line: str | bytes | UnicodeDecodeError,
+    as_of: dt.date | None,
+    explain: bool,
+    history: HistoryProvider | None,
+    unfilled: _NotApplied | None = None,
+) -> ScoreResult | dict[str, Any]:
+    """One line of a batch: its score, or its rejected record (never an exception for the
+    line's content). The line is read by the profile set's compiled reader (only the fields
+    the profiles read); a line it refuses is decoded again by the standard library for the
+    rejected record, so that the record is what it always was."""
+    if isinstance(line, UnicodeDecodeError):
+        reason = f"not valid UTF-8 text: {line.reason} (byte {line.start + 1})"
+        return rejected_record(number, None, None, None, reason)
     try:
-        decl = normalise_declaration(raw, engine.profiles.catalogue)
+        decl = engine.profiles.reader.read_json(line)
+    except JsonInputError as exc:
+        return rejected_record(number, None, None, None, str(exc))
+    except DeclarationError as exc:
+        raw = load_json(line)  # the reader decoded it, so this does too
+        if not isinstance(raw, dict):
+            return rejected_record(number, None, None, None, "not a JSON object")
+        return rejected_record(number, _line_ident(raw), exc.field, exc.item, exc.reason)
+    try:
         day = as_of or decl.header.get("date")
         if not isinstance(day, dt.date):
             return rejected_record(
-                number, ident, "declaration.date", None,
+                number, _line_ident(decl.raw), "declaration.date", None,
                 "no as-of date: give --as-of or a declaration date",
             )  # fmt: skip
         result = engine.score(decl, day, explain=explain, history=history)
@@ -212,9 +230,9 @@ def _score_line(
             unfilled.add(decl, day)
         return result
     except DeclarationError as exc:
-        return rejected_record(number, ident, exc.field, exc.item, exc.reason)
+        return rejected_record(number, _line_ident(decl.raw), exc.field, exc.item, exc.reason)
     except EvaluationError as exc:
-        return rejected_record(number, ident, None, None, str(exc))
+        return rejected_record(number, _line_ident(decl.raw), None, None, str(exc))
 
 
 def _score_batch(
@@ -228,14 +246,19 @@ def _score_batch(
     unfilled: _NotApplied,
 ) -> int:
     rejected = 0
+    # each result is written and flushed as click.echo would (a clearance system reading the
+    # pipe line by line gets each answer at once), without echo's per-call terminal checks
+    out = sys.stdout
+    encode = _RESULT_JSON.encode
     for number, line in _lines(stream):
         outcome = _score_line(engine, number, line, as_of, explain, history, unfilled)
         if isinstance(outcome, ScoreResult):
             if fmt == "table" and console is not None:
                 _print_table(outcome, console, explain=explain)
                 console.print()
-            else:
-                click.echo(outcome.to_json(explanations=explain))
+            else:  # the text of outcome.to_json(explanations=explain)
+                out.write(encode(outcome.to_dict(explanations=explain)) + "\n")
+                out.flush()
             continue
         rejected += 1
         if fmt == "table":
@@ -405,7 +428,7 @@ def score(
     if not isinstance(raw, dict):
         raise RiskEngineError(f"{declaration}: expected a JSON object (one declaration)")
     try:
-        decl = normalise_declaration(raw, engine.profiles.catalogue)
+        decl = engine.profiles.reader.read(raw)
     except DeclarationError as exc:
         raise RiskEngineError(f"{declaration}: {exc}") from None
     day = as_of or decl.header.get("date")

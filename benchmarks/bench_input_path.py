@@ -1,0 +1,348 @@
+"""The production input path (issue 13): declarations per second from data and from JSON text.
+
+    python benchmarks/bench_input_path.py                 # 9 sample profiles and 1,000 generated
+    python benchmarks/bench_input_path.py --quick         # fewer declarations and rounds
+    python benchmarks/bench_input_path.py --base /work/main   # the CLI of another checkout too
+
+For the 9 sample profiles (profiles/) and 1,000 generated profiles (benchmarks/gen_profiles.py),
+over the same generated declarations (1-5 goods items, ~700 bytes of JSON each), one core:
+
+* ``score(Declaration)``: pre-normalised input, the baseline of every ratio;
+* ``score(dict)``, old path: ``normalise_declaration`` (every catalogue field), then score, as
+  ``Engine.score(dict)`` did before issue 13; new path: the set's compiled reader;
+* JSON bytes in: ``score_json``; JSON bytes in → JSON out: ``dump_json(result.to_dict())``
+  beside the old way (``load_json``, ``normalise_declaration``, ``to_json``);
+* ``riskengine score`` over a JSON Lines file: the command's batch loop in a child process with
+  the source tree on its path (``--base DIR``: another checkout's too), after loading;
+* ``score_many`` beside a loop over ``score`` keeping the results in a list, and beside
+  ``score_many`` with the collector left on (as before issue 13), on a batch of 100,000 dicts
+  (20,000 with --quick), with the share of the time spent in the garbage collector;
+* with zen-engine installed (the ``bench`` extra), the footwear profile of bench_peers.py as a zen
+  compiled expression over the same dicts beside ``score(dict)``.
+
+Times are CPU time of the process (``time.process_time``; for the CLI, of the child), the best of
+several rounds in which the contenders take turns: the machine is shared, and CPU time and
+interleaving keep the ratios meaningful under load. Nothing here asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import gc
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks.bench_evaluator import ONE_PROFILE  # noqa: E402
+from benchmarks.gen_profiles import declarations, write_profiles  # noqa: E402
+from riskengine.declaration import load_json, normalise_declaration  # noqa: E402
+from riskengine.evaluator import Engine, ProfileSet  # noqa: E402
+from riskengine.evaluator import engine as engine_module  # noqa: E402
+from riskengine.evaluator.inputs import dump_json, json_decoder  # noqa: E402
+
+DAY = dt.date(2024, 4, 2)
+
+
+def race(runners: Mapping[str, Callable[[], None]], rounds: int) -> dict[str, float]:
+    """The least CPU time of each runner over ``rounds`` rounds, taking turns in each round."""
+    best = dict.fromkeys(runners, float("inf"))
+    for _ in range(rounds):
+        for name, fn in runners.items():
+            gc.collect()
+            started = time.process_time()
+            fn()
+            best[name] = min(best[name], time.process_time() - started)
+    return best
+
+
+@contextlib.contextmanager
+def collector_on() -> Iterator[None]:
+    """``score_many`` as before issue 13: the garbage collector left on during the batch."""
+    saved = engine_module.gc_paused
+    engine_module.gc_paused = contextlib.nullcontext  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        engine_module.gc_paused = saved
+
+
+#: The CLI's batch loop, run in a child process with the source tree on its path: the profiles
+#: are loaded first (not timed), then ``_score_batch`` reads the JSON Lines file as
+#: ``riskengine score FILE.jsonl`` does (decode each line, read, score, write a JSON line to
+#: /dev/null). Prints the CPU seconds.
+_CLI_CHILD = """
+import contextlib, os, sys, time
+from riskengine.cli.score import _NotApplied, _score_batch
+from riskengine.evaluator import Engine
+engine = Engine.load(sys.argv[1])
+best = float("inf")
+for _ in range(int(sys.argv[3])):
+    with open(sys.argv[2], encoding="utf-8") as stream, open(os.devnull, "w") as out:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            started = time.process_time()
+            _score_batch(engine, stream, None, False, None, "json", None, _NotApplied(engine))
+            best = min(best, time.process_time() - started)
+print(best)
+"""
+
+
+def bench_cli(
+    profiles: Path, lines: Path, n: int, rounds: int, trees: Mapping[str, Path]
+) -> dict[str, float]:
+    """CPU seconds per declaration of the CLI's batch loop for each source tree."""
+    out: dict[str, float] = {}
+    for name, tree in trees.items():
+        env = {**os.environ, "PYTHONPATH": str(tree)}
+        version = subprocess.run(
+            [sys.executable, "-c", "import riskengine; print(riskengine.__file__)"],
+            env=env, cwd=tree, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        assert version.stdout.strip().startswith(str(tree)), version.stdout
+        # in the tree's folder: `python -c` puts the working folder first on the path
+        done = subprocess.run(
+            [sys.executable, "-c", _CLI_CHILD, str(profiles), str(lines), str(rounds)],
+            env=env, cwd=tree, capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        out[name] = float(done.stdout.split()[-1]) / n
+    return out
+
+
+def show(rows: list[tuple[str, float]], base: float) -> None:
+    for name, seconds in rows:
+        rate, micro, ratio = 1 / seconds, seconds * 1e6, base / seconds
+        print(f"    {name:<52} {rate:>10,.0f}/s {micro:>8.1f} µs {ratio:>6.2f}×")
+
+
+def bench_set(
+    label: str,
+    engine: Engine,
+    profile_dir: Path,
+    raws: list[dict[str, Any]],
+    rounds: int,
+    trees: Mapping[str, Path],
+    tmp: Path,
+) -> None:
+    n = len(raws)
+    catalogue = engine.profiles.catalogue
+    decls = [normalise_declaration(r, catalogue) for r in raws]
+    texts = [json.dumps(r, ensure_ascii=False).encode() for r in raws]
+    engine.profiles.reader  # noqa: B018 - compiled before timing (once per set)
+    for raw, decl, text in zip(raws[:200], decls, texts, strict=False):  # same results first
+        expected = engine.score(decl)
+        assert engine.score(raw) == expected == engine.score_json(text)
+    selected = sum(engine.score(d).selected for d in decls) / n
+    score, score_json = engine.score, engine.score_json
+
+    def loop(fn: Callable[[Any], Any], data: Sequence[Any]) -> Callable[[], None]:
+        def run() -> None:
+            for x in data:
+                fn(x)
+
+        return run
+
+    def old_dict() -> None:
+        for r in raws:
+            score(normalise_declaration(r, catalogue))
+
+    def old_json() -> None:
+        for t in texts:
+            score(normalise_declaration(load_json(t), catalogue)).to_json()
+
+    def new_json() -> None:
+        for t in texts:
+            dump_json(score_json(t).to_dict())
+
+    times = race(
+        {
+            "score(Declaration) — baseline": loop(score, decls),
+            "score(dict), old path (normalise_declaration)": old_dict,
+            "score(dict), new path (compiled reader)": loop(score, raws),
+            "score_json(bytes)": loop(score_json, texts),
+            "JSON bytes in → JSON out, old (json, normalise)": old_json,
+            "JSON bytes in → JSON out, new (score_json, dump_json)": new_json,
+        },
+        rounds,
+    )
+    per = {k: v / n for k, v in times.items()}
+    base = per["score(Declaration) — baseline"]
+    print(
+        f"  {label}: {len(engine.profiles)} profiles, a reader of "
+        f"{len(engine.profiles.reader.fields)} fields, {n:,} declarations "
+        f"({sum(map(len, texts)) / n:.0f} bytes of JSON, "
+        f"{sum(len(d.items) for d in decls) / n:.1f} items on average), {selected:.1%} selected"
+    )
+    print(f"    {'':<52} {'decl/s':>12} {'CPU/decl':>11} {'× base':>7}")
+    show(list(per.items()), base)
+    lines = tmp / "declarations.jsonl"
+    lines.write_bytes(b"\n".join(texts) + b"\n")
+    cli = bench_cli(profile_dir, lines, n, rounds, trees)
+    show([(f"riskengine score FILE.jsonl ({name})", s) for name, s in cli.items()], base)
+    print(
+        f"    JSON bytes → result: {base / per['score_json(bytes)']:.0%} of the pre-normalised "
+        "speed (target ≥ 80 %)"
+    )
+
+
+class GcClock:
+    """CPU time spent in garbage collections (``gc.callbacks``) while it is installed."""
+
+    def __init__(self) -> None:
+        self.seconds = 0.0
+        self.collections = 0
+        self._started = 0.0
+
+    def __call__(self, phase: str, info: Mapping[str, Any]) -> None:
+        if phase == "start":
+            self._started = time.process_time()
+        else:
+            self.seconds += time.process_time() - self._started
+            self.collections += 1
+
+    def __enter__(self) -> GcClock:
+        gc.callbacks.append(self)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        gc.callbacks.remove(self)
+
+
+def bench_batch(label: str, engine: Engine, raws: list[dict[str, Any]], rounds: int) -> None:
+    """score_many against a loop over score that keeps the results, on a large batch of dicts:
+    CPU time and the part of it spent in the garbage collector."""
+    score = engine.score
+
+    def keep() -> Any:
+        out = []
+        for r in raws:
+            out.append(score(r))
+        return out
+
+    def many_gc() -> Any:
+        with collector_on():
+            return engine.score_many(raws)
+
+    runners: dict[str, Callable[[], Any]] = {
+        "loop over score(dict), results kept in a list": keep,
+        "score_many(dicts), collector on (before issue 13)": many_gc,
+        "score_many(dicts), collector paused": lambda: engine.score_many(raws),
+    }
+    best: dict[str, tuple[float, float, int]] = {}
+    for _ in range(rounds):
+        for name, fn in runners.items():
+            gc.collect()
+            with GcClock() as clock:
+                started = time.process_time()
+                kept = fn()
+                spent = time.process_time() - started
+            del kept
+            if name not in best or spent < best[name][0]:
+                best[name] = (spent, clock.seconds, clock.collections)
+    n = len(raws)
+    base = best["loop over score(dict), results kept in a list"][0]
+    print(f"  batches, {label}: {n:,} declarations as dicts, one call")
+    print(f"    {'':<52} {'decl/s':>12} {'in GC':>11} {'× loop':>7}")
+    for name, (spent, in_gc, count) in best.items():
+        print(
+            f"    {name:<52} {n / spent:>10,.0f}/s {in_gc / spent:>10.1%} {base / spent:>6.2f}×"
+            f"   ({count} collections, {in_gc:.2f} s)"
+        )
+
+
+def bench_zen(rounds: int, n: int) -> None:
+    try:
+        import zen
+    except ImportError:
+        print("  zen-engine is not installed (pip install zen-engine, the bench extra): skipped")
+        return
+    from benchmarks.bench_peers import ZEN
+
+    engine = Engine(ProfileSet.load(sources={"one.rp": ONE_PROFILE}))
+    items = []
+    for k, raw in enumerate(declarations(n, seed=7)):  # complete items, as bench_peers.py
+        item = dict(raw["items"][0])
+        if k % 2 == 0:
+            item.update(hs_code="6403990000", origin=("CN", "VN", "TR")[k % 3])
+        items.append(item)
+    dicts = [{"date": "2024-04-02", "items": [item]} for item in items]
+    texts = [json.dumps(d).encode() for d in dicts]
+    decls = [normalise_declaration(d) for d in dicts]
+    expr = zen.compile_expression(ZEN)
+    assert [bool(expr.evaluate(c)) for c in items] == [engine.score(d).selected for d in dicts]
+    score = engine.score
+
+    def old() -> None:
+        for d in dicts:
+            score(normalise_declaration(d))
+
+    def loop(fn: Callable[[Any], Any], data: Sequence[Any]) -> Callable[[], None]:
+        def run() -> None:
+            for x in data:
+                fn(x)
+
+        return run
+
+    times = race(
+        {
+            "zen-engine compiled expression (item dict)": loop(expr.evaluate, items),
+            "score(dict), old path": old,
+            "score(dict), new path": loop(score, dicts),
+            "score_json(bytes)": loop(engine.score_json, texts),
+            "score(Declaration)": loop(score, decls),
+        },
+        rounds,
+    )
+    zen_t = times["zen-engine compiled expression (item dict)"] / n
+    print(f"  zen-engine vs riskengine, the footwear profile, {n:,} one-item declarations")
+    print(f"    {'':<52} {'decl/s':>12} {'CPU/decl':>11} {'vs zen':>7}")
+    show([(k, v / n) for k, v in times.items()], zen_t)
+    print("    (vs zen: how many times faster than zen-engine; target ≥ 3× from dicts)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="fewer declarations and rounds")
+    parser.add_argument("--declarations", type=int, default=None)
+    parser.add_argument("--rounds", type=int, default=None)
+    parser.add_argument(
+        "--base", type=Path, help="another checkout whose `riskengine score` is timed too"
+    )
+    args = parser.parse_args()
+    n = args.declarations or (2000 if args.quick else 10000)
+    rounds = args.rounds or (3 if args.quick else 5)
+    print(
+        f"riskengine input path benchmark, {dt.date.today()}, Python {platform.python_version()}, "
+        f"{platform.machine()}, {os.cpu_count()} cores, load average {os.getloadavg()[0]:.2f}, "
+        f"JSON decoder {json_decoder()}"
+    )
+    trees = {"this tree": ROOT}
+    if args.base is not None:
+        trees[f"base {args.base}"] = args.base.resolve()
+    raws = declarations(n)
+    batch = 20000 if args.quick else 100000
+    with tempfile.TemporaryDirectory() as name:
+        tmp = Path(name)
+        samples = ROOT / "profiles"
+        bench_set("9 samples", Engine.load(samples), samples, raws, rounds, trees, tmp)
+        generated = tmp / "generated"
+        write_profiles(1000, generated)
+        engine = Engine.load(generated)
+        bench_set("1,000 generated", engine, generated, raws, rounds, trees, tmp)
+        bench_batch("9 samples", Engine.load(samples), declarations(batch), 2)
+        bench_batch("1,000 generated", engine, declarations(batch), 2)
+    bench_zen(rounds * 2, min(n, 3000))
+
+
+if __name__ == "__main__":
+    main()
