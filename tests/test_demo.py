@@ -124,3 +124,57 @@ def test_the_sample_profiles_select_a_few_percent_and_find_violations(tmp_path: 
     base_rate = sum(r.violation is not None for r in records) / count
     assert 0.01 < selected / count < 0.15
     assert hits / selected > 4 * base_rate
+
+
+def _passport_body(text: str) -> list[str]:
+    """The lines of a profile that decide what it selects (indicators to controls)."""
+    lines = [line.strip() for line in text.splitlines()]
+    start = lines.index("indicators {")
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("102 "))
+    return [line for line in lines[start : end + 2] if line]
+
+
+def test_the_demo_draft_is_the_readme_tutorial_profile_after_its_second_version() -> None:
+    import re
+
+    from riskengine.demo.lifecycle import DRAFT
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text(encoding="utf-8")
+    tutorial = re.search(r"```\n(profile draft .*?)```", readme, re.S)
+    assert tutorial is not None
+    second = tutorial.group(1).replace("from 70", "from 100")  # the README's `sed` edit
+    assert _passport_body(DRAFT) == _passport_body(second)
+
+
+def test_the_demo_takes_the_draft_to_a_signed_bundle_and_scores_from_it(tmp_path: Path) -> None:
+    from riskengine import registry as r
+    from riskengine.bundle.keys import public_key_path
+    from riskengine.demo.lifecycle import draft_to_bundle
+    from riskengine.evaluator import Engine
+
+    count = 3000
+    engine = connect(f"sqlite:///{tmp_path / 'demo.db'}")
+    try:
+        demo.write_demo(engine, count, seed=DEFAULT_SEED)
+        raws = [demo.raw_declaration(x) for x in demo.generate(count, DEFAULT_SEED)]
+        first = draft_to_bundle(engine, tmp_path / "life", lambda: raws)
+        assert first.submission == 1 and first.number == "1A/12/2025/00001-01"
+        assert first.revision == 1 and first.editions == 1 and first.run_id is not None
+        assert first.considered == count and 0 < first.selected < count
+        assert first.scored is not None and first.fired == ("1A/12/2025/00001-01 (degree 100)",)
+        # the bundle is what the clearance software loads: only the approved edition scores,
+        # each result carries the revision
+        scorer = Engine.load(first.bundle, public_key=public_key_path(tmp_path / "life/deploy.key"))
+        fired = [raw for raw in raws if scorer.score(raw).fired]
+        assert fired and all(scorer.score(raw).bundle_revision == 1 for raw in raws[:50])
+        assert all(raw["date"] >= "2025-02-01" for raw in fired)  # in force from 2025-02-01
+        # run again: the approved profile and the key are reused, the next revision is built
+        again = draft_to_bundle(engine, tmp_path / "life", lambda: raws)
+        assert again.submission is None and again.number == first.number
+        assert again.revision == 2 and again.key_id == first.key_id
+        assert r.verify(engine).ok
+        with engine.connect() as connection:
+            actions = [e.action for e in r.entries(connection)]
+        assert actions == ["submit", "approve", "bundle", "bundle"]
+    finally:
+        engine.dispose()

@@ -209,3 +209,19 @@ def test_raising_the_threshold_and_comparing_works_as_written(tutorial: dict[str
     assert _number(newly[1]) == 0
     assert _number(gone[1]) == _number(quoted[7])
     assert _number(gone[1]) == _row(out, old_key)[0] - selected
+
+
+def test_the_demo_ends_with_the_draft_to_bundle_lines_the_readme_shows(
+    tutorial: dict[str, str],
+) -> None:
+    """The README quotes the demo's last step (draft → registry → signed bundle → scored from
+    the bundle); the demo prints exactly those lines (the key id, random per run, is `…`)."""
+    import re
+
+    text = README.read_text(encoding="utf-8")
+    after = text[text.index("Last, it takes the profile of") :]
+    block = after[after.index("```text\n") + len("```text\n") : after.index("\n```", 1)]
+    printed = tutorial["demo"].splitlines()
+    for line in block.splitlines():
+        pattern = re.escape(line).replace("…", "[0-9a-f]{16}")
+        assert any(re.fullmatch(pattern, p.rstrip()) for p in printed), line

@@ -81,6 +81,7 @@ def demo(folder: str, declarations: int, seed: int, profiles_path: str | None) -
         raw_declaration,
         write_demo,
     )
+    from riskengine.demo.lifecycle import DRAFT_NAME, draft_to_bundle
     from riskengine.evaluator import Engine
     from riskengine.sql.compile import register_functions
     from riskengine.store.engine import connect
@@ -174,6 +175,37 @@ def demo(folder: str, declarations: int, seed: int, profiles_path: str | None) -
     html = root / "backtest.html"
     write_html(backtest, checked, html)
     (root / "backtest.json").write_text(to_json(backtest), encoding="utf-8")
+
+    out.rule("5. From draft to the approved-set bundle (docs/registry.md, docs/bundle.md)")
+    with err.status("backtest, submit, approve, build and sign the bundle", spinner="dots"):
+        life = draft_to_bundle(
+            engine,
+            root / "lifecycle",
+            lambda: (raw_declaration(record) for record in generate(declarations, seed)),
+        )
+    out.print(
+        f'draft "{DRAFT_NAME}" ({life.draft}): unit tests pass, backtest run '
+        f"{life.run_id} selects {life.selected:,} of {life.considered:,}",
+        markup=False,
+    )
+    if life.submission is not None:
+        out.print(
+            f"submission {life.submission} approved by the commission: {life.number}",
+            markup=False,
+        )
+    else:
+        out.print(f"approved by an earlier demo run: {life.number}", markup=False)
+    out.print(
+        f"bundle revision {life.revision} ({plural(life.editions, 'approved edition')}), "
+        f"signed by {life.key_id}: {life.bundle}",
+        markup=False,
+    )
+    if life.scored is not None:
+        out.print(
+            f"scored from the bundle: {life.scored}, lane {life.lane}, fired "
+            + ", ".join(life.fired),
+            markup=False,
+        )
 
     out.rule("Done")
     out.print(
