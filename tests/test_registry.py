@@ -638,7 +638,7 @@ def test_r0003_goes_down_to_r0002_and_up_again(db_url: str) -> None:
             assert migrate.current_revision(connection) == "r0002"
             assert "profile_submissions" not in sa.inspect(connection).get_table_names()
             command.upgrade(migrate.alembic_config(connection), "head")
-            assert migrate.current_revision(connection) == "r0003"
+            assert migrate.current_revision(connection) == migrate.head_revision()
         assert _approved(store).number == "1A/12/2025/00001-01"
     finally:
         store.dispose()
