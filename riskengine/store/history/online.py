@@ -264,16 +264,14 @@ class _Plan:
         """The history value on the day ``as_day`` (an ordinal) from a subject's events."""
         start = as_day - self.window
         lo = hi = klo = khi = 0
-        if self.negative:
-            days = events.cdays
-            if days:
-                lo = bisect.bisect_left(days, start)
-                hi = bisect.bisect_left(days, as_day)
-        if self.positive:
-            days = events.kdays
-            if days:
-                klo = bisect.bisect_left(days, start)
-                khi = bisect.bisect_left(days, as_day)
+        days = events.cdays
+        if days and self.negative and days[0] < as_day and days[-1] >= start:
+            lo = bisect.bisect_left(days, start)
+            hi = bisect.bisect_left(days, as_day)
+        days = events.kdays
+        if days and self.positive and days[0] < as_day and days[-1] >= start:
+            klo = bisect.bisect_left(days, start)
+            khi = bisect.bisect_left(days, as_day)
         if hi == lo and khi == klo:
             return NO_HISTORY
         terms = self.terms
@@ -332,6 +330,7 @@ class StoreHistoryProvider:
         self.closed = False
         self.listener_error: BaseException | None = None
         self._plans: dict[int, _Plan] = {}
+        self._by_profile: dict[int, tuple[Any, _Plan | None]] = {}
         self._statements: dict[tuple[Any, ...], Any] = {}
         self._cache: dict[Spec, dict[tuple[Any, ...], _Subject]] = {}
         self._complete: set[Spec] = set()
@@ -355,17 +354,13 @@ class StoreHistoryProvider:
 
     def history(self, profile: Any, subject: tuple[Any, ...], as_of: dt.date) -> HistoryValue:
         """The capped history values of ``subject`` on ``as_of`` and the records behind them."""
-        block = history_block(profile)
-        if block is None:
+        known = self._by_profile.get(id(profile))
+        if known is not None and known[0] is profile:
+            plan = known[1]
+        else:
+            plan = self._profile_plan(profile)
+        if plan is None or plan.empty or None in subject:
             return NO_HISTORY
-        plan = self._plans.get(id(block))
-        if plan is None or plan.block is not block:
-            plan = self._plan(block)
-        if plan.empty:
-            return NO_HISTORY
-        for v in subject:
-            if v is None:
-                return NO_HISTORY
         if not self.cache:
             as_day = as_of.toordinal()
             start = as_of - dt.timedelta(days=plan.window)
@@ -381,6 +376,18 @@ class StoreHistoryProvider:
         return plan.value(found, as_of.toordinal())
 
     # -- reading ----------------------------------------------------------------------------
+
+    def _profile_plan(self, profile: Any) -> _Plan | None:
+        """The plan of a profile's history block (``None``: no block), remembered by the
+        profile's identity (the profile kept alive with it, so its id stays its own)."""
+        block = history_block(profile)
+        plan = None
+        if block is not None:
+            plan = self._plans.get(id(block))
+            if plan is None or plan.block is not block:
+                plan = self._plan(block)
+        self._by_profile[id(profile)] = (profile, plan)
+        return plan
 
     def _plan(self, block: m.History) -> _Plan:
         plan = _Plan(block)
