@@ -345,3 +345,39 @@ def test_a_write_through_one_replica_is_seen_by_the_others_next_lookup(
             assert time.monotonic() < deadline, "replica one never saw the write"
             time.sleep(0.01)
         assert a.listener_error is None and b.listener_error is None
+
+
+# --- what a user sees: the same scores and explanations ---------------------------------------
+
+
+def test_scoring_with_the_new_provider_gives_the_old_providers_results(store: sa.Engine) -> None:
+    """The sample profiles score demo declarations with history from the store: every result,
+    explanations included (the records behind each history value), is the same with the old
+    provider, the new one uncached and the new one cached -- and the cached one asks the store
+    once per subject."""
+    from pathlib import Path
+
+    from riskengine import demo
+    from riskengine.evaluator import Engine
+
+    records = list(demo.generate(400, seed=5))
+    with store.begin() as c:
+        write_declarations(c, [r.declaration for r in records])
+        write_outcomes(c, [r.outcome for r in records])
+        write_controls(c, [x for r in records for x in r.controls])
+    engine = Engine.load(Path(__file__).resolve().parents[1] / "profiles")
+    old = SqlHistoryProvider(store)
+    uncached = StoreHistoryProvider(store, cache=False)
+    with StoreHistoryProvider(store, cache=True) as cached:
+        fired = 0
+        for record in records[::4]:
+            declaration = record.declaration
+            want = engine.score(declaration, explain=True, history=old)
+            assert engine.score(declaration, explain=True, history=uncached) == want
+            assert engine.score(declaration, explain=True, history=cached) == want
+            assert engine.score(declaration, history=cached) == engine.score(
+                declaration, history=old
+            )
+            fired += bool(want.fired)
+        assert fired > 5
+        assert cached.queries < uncached.queries
