@@ -103,6 +103,8 @@ def history_changed(connection: sa.Connection, decl_pks: Iterable[int]) -> None:
     if not keys:
         return
     database = _database(connection.engine)
+    with _lock:  # the writer's engine may be another than the providers' (same database)
+        _listen_to_engine(connection.engine)
     for provider in providers:
         if provider.closed or _database(provider.engine) != database:
             continue
