@@ -381,3 +381,65 @@ def test_scoring_with_the_new_provider_gives_the_old_providers_results(store: sa
             fired += bool(want.fired)
         assert fired > 5
         assert cached.queries < uncached.queries
+
+
+# --- the revision ----------------------------------------------------------------------------
+
+
+def test_r0005_goes_down_to_r0003_and_up_again(db_url: str) -> None:
+    """A store at r0003 (single-column subject indexes, no event indexes, no triggers) gets the
+    history indexes from r0005 (and, on PostgreSQL, the NOTIFY triggers); down again restores
+    r0003's indexes. The data is kept."""
+    from alembic import command
+
+    from riskengine.store import reflect
+
+    migrate.init(db_url)
+    engine = connect(db_url)
+    try:
+        _seed(engine)
+
+        def indexes() -> set[str]:
+            with engine.connect() as c:
+                return {
+                    name
+                    for table in ("declarations", "items", "clearance_outcomes", "control_results")
+                    for name in reflect.index_names(c, table)
+                    if name.startswith("ix_")
+                }
+
+        new = {
+            "ix_declarations_declarant_id_pk",
+            "ix_declarations_importer_id_pk",
+            "ix_items_hs_code_decl_pk",
+            "ix_clearance_outcomes_decl_pk_completed_date",
+            "ix_control_results_decl_pk_violation_found_date",
+        }
+        old = {
+            "ix_declarations_declarant_id",
+            "ix_declarations_importer_id",
+            "ix_items_hs_code",
+            "ix_control_results_decl_pk",
+        }
+        assert new <= indexes() and not old & indexes()
+        with engine.begin() as c:
+            command.downgrade(migrate.alembic_config(c), "r0003")
+            assert migrate.current_revision(c) == "r0003"
+        assert old <= indexes() and not new & indexes()
+        with engine.begin() as c:
+            command.upgrade(migrate.alembic_config(c), "head")
+        assert new <= indexes() and not old & indexes()
+        with StoreHistoryProvider(engine, cache=False) as provider:
+            assert _pair(provider.history(PROFILE, ("A",), AS_OF)) == (10.0, 0.0)
+        if engine.dialect.name == "postgresql":
+            with engine.connect() as c:
+                triggers = c.execute(
+                    sa.text(
+                        "SELECT count(*) FROM pg_trigger WHERE tgname LIKE '%_history_%' "
+                        "AND tgrelid::regclass::text IN "
+                        "('clearance_outcomes', 'outcome_reasons', 'control_results')"
+                    )
+                ).scalar_one()
+            assert triggers == 9
+    finally:
+        engine.dispose()
