@@ -62,6 +62,8 @@ _log = logging.getLogger(__name__)
 Spec = tuple[tuple[str, int | None], ...]
 _SubjectKey = tuple[Spec, tuple[Any, ...]]
 
+#: Profiles (and blocks) a provider remembers the plans of before it starts afresh.
+_MAX_PLANS = 100_000
 _ALL_FROM = dt.date(1, 1, 1)
 _ALL_TO = dt.date(9999, 12, 31)
 _LAST_CHAR = chr(0x10FFFF)
@@ -380,6 +382,9 @@ class StoreHistoryProvider:
     def _profile_plan(self, profile: Any) -> _Plan | None:
         """The plan of a profile's history block (``None``: no block), remembered by the
         profile's identity (the profile kept alive with it, so its id stays its own)."""
+        if len(self._by_profile) >= _MAX_PLANS:  # bundles swapped many times: start afresh
+            self._by_profile.clear()
+            self._plans.clear()
         block = history_block(profile)
         plan = None
         if block is not None:
