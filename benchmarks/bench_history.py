@@ -7,6 +7,10 @@ scoring (uncached and cached).
     python benchmarks/bench_history.py --declarations 1000000      # the 1 M figure of the docs
     python benchmarks/bench_history.py --backend postgresql --backend duckdb
     python benchmarks/bench_history.py --url duckdb:///big.duckdb  # a store that has demo data
+    python benchmarks/bench_history.py --scoring    # online scoring, SQLite and PostgreSQL, 10k
+
+``--scoring`` measures scoring the sample profiles with history from the store instead: old
+provider, new provider uncached and with a warm cache (``benchmarks/history_scoring.py``).
 
 The replaced query (``old_history_select`` below, kept here for comparison only) joined each
 (date, subject) key with every event of its subject on a date range; at 1 M declarations it runs
@@ -293,10 +297,28 @@ def main() -> None:
     parser.add_argument("--url", help="use this store (with demo data) instead of a new one")
     parser.add_argument("--lookups", type=int, default=2_000, help="single lookups to time")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument(
+        "--scoring",
+        action="store_true",
+        help="score the sample profiles with history (10,000 declarations, SQLite and "
+        "PostgreSQL unless --backend/--declarations say otherwise)",
+    )
+    parser.add_argument("--sample", type=int, default=500, help="--scoring: declarations timed")
+    parser.add_argument("--profiles", default=str(ROOT / "profiles"), help="--scoring: profiles")
     old = parser.add_mutually_exclusive_group()
     old.add_argument("--old", action="store_true", default=None, help="time the replaced query")
     old.add_argument("--no-old", dest="old", action="store_false")
     args = parser.parse_args()
+    if args.scoring:
+        from history_scoring import run_scoring
+
+        if "--declarations" not in sys.argv:
+            args.declarations = 10_000
+        with tempfile.TemporaryDirectory() as folder:
+            for backend in args.backend or ["sqlite", "postgresql"]:
+                with fresh_store(backend, folder) as engine:
+                    run_scoring(engine, backend, args)
+        return
     if args.url:
         engine = connect(args.url)
         try:

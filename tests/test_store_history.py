@@ -18,9 +18,11 @@ from hypothesis import strategies as st
 
 from riskengine import model as m
 from riskengine.declaration import Declaration
-from riskengine.semantics.history import HistoryProvider, subject_of
+from riskengine.evaluator.history import Clearance, ControlResult, InMemoryHistoryProvider
+from riskengine.semantics.history import HistoryProvider, HistoryValue, subject_of
 from riskengine.store.history import (
     SqlHistoryProvider,
+    StoreHistoryProvider,
     history_for_range,
     history_select,
     history_select_many,
@@ -252,6 +254,72 @@ def _single(
     return out
 
 
+def _in_memory(world: World, block: m.History) -> InMemoryHistoryProvider:
+    """The evaluator's in-memory provider over the same events: an event is given once per
+    distinct subject of its declaration (its items' subjects), as the store counts it."""
+    by_id = {d.header["id"]: d for d in world.declarations}
+
+    def fields(declaration_id: str) -> list[dict[str, Any]]:
+        declaration = by_id[declaration_id]
+        rows = [_values(declaration, dict(i)) for i in declaration.items] or [
+            _values(declaration, None)
+        ]
+        seen: dict[tuple[Any, ...], dict[str, Any]] = {}
+        for row in rows:
+            subject = subject_of(block, row)
+            if subject is not None:
+                seen.setdefault(subject, row)
+        return list(seen.values())
+
+    clearances = [
+        Clearance(o.date, f, o.completed, o.reasons, o.declaration_id)
+        for o in world.outcomes
+        for f in fields(o.declaration_id)
+    ]
+    controls = [
+        ControlResult(c.date, f, c.violation_found, c.declaration_id)
+        for c in world.controls
+        for f in fields(c.declaration_id)
+    ]
+    return InMemoryHistoryProvider(clearances, controls)
+
+
+def _sorted(value: HistoryValue) -> list[tuple[Any, ...]]:
+    return sorted(
+        (r.kind, r.date, r.declaration_id or "", r.reasons, r.value) for r in value.records
+    )
+
+
+def _online_agrees(
+    connection: sa.Connection, world: World, block: m.History, want: dict[Any, Any]
+) -> None:
+    """StoreHistoryProvider (uncached, cached) gives the plain computation's values, and the
+    same values and records (in the same order) as the first single lookup, and as the
+    evaluator's in-memory provider over the same events."""
+    profile = m.Profile(number=None, name="online", history=block)
+    uncached = StoreHistoryProvider(connection, cache=False)
+    cached = StoreHistoryProvider(connection, cache=True, listen=False)
+    memory = _in_memory(world, block)
+    for declaration in world.declarations:
+        targets: list[tuple[int | None, dict[str, Any] | None]] = [
+            (n, dict(i)) for n, i in enumerate(declaration.items, 1)
+        ] or [(None, None)]
+        as_of = declaration.header["date"]
+        for number, item in targets:
+            subject = subject_of(block, _values(declaration, item))
+            if subject is None:
+                continue
+            first = lookup_history(connection, block, subject, as_of)
+            for provider in (uncached, cached):
+                found = provider.history(profile, subject, as_of)
+                assert (found.negative, found.positive) == want[(declaration.id, number)]
+                assert found == first and found.records == first.records
+            in_memory = memory.history(profile, subject, as_of)
+            assert (in_memory.negative, in_memory.positive) == (first.negative, first.positive)
+            assert _sorted(in_memory) == _sorted(first)  # same-day events: input order there
+    assert cached.queries <= uncached.queries
+
+
 @settings(
     max_examples=25,
     deadline=None,
@@ -267,6 +335,7 @@ def test_set_based_and_single_lookup_equal_a_plain_computation(
         want = expected(world, block)
         assert _set_based(connection, block, ids) == want
         assert _single(connection, world, block) == want
+        _online_agrees(connection, world, block, want)
     finally:
         transaction.rollback()
 

@@ -286,10 +286,12 @@ def _random_selection(config: str | None, key_file: str | None) -> RandomSelecti
 def _store_history(url: str, catalogue_path: str | None) -> tuple[HistoryProvider, Catalogue]:
     """History from the store at ``url`` (reachable and initialised) and its catalogue."""
     from riskengine.cli.common import open_store
-    from riskengine.store.history import SqlHistoryProvider
+    from riskengine.store.history import StoreHistoryProvider
 
     engine, catalogue = open_store(url, catalogue_path)
-    return SqlHistoryProvider(engine), catalogue
+    # a subject's events are read once for the whole run (a batch asks about the same traders
+    # again and again); the run writes nothing, so no notifications to listen to
+    return StoreHistoryProvider(engine, cache=True, listen=False), catalogue
 
 
 @click.command()

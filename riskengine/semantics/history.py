@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
 from fractions import Fraction
 from typing import Any, Literal, Protocol, runtime_checkable
@@ -89,13 +89,67 @@ class HistoryRecord:
     coefficient: float | None = attrs.field(default=None, eq=False)
 
 
-@attrs.frozen
 class HistoryValue:
-    """The two history values of one subject on one date (already capped) and their records."""
+    """The two history values of one subject on one date (already capped) and their records.
 
-    negative: float = 0.0
-    positive: float = 0.0
-    records: tuple[HistoryRecord, ...] = ()
+    A provider on the scoring path may give the records as a function (:meth:`lazy`): the
+    evaluator's fast path reads only the two values, so the records -- one object per event --
+    are made when something reads :attr:`records` (an explanation), once. Equal values compare
+    equal however their records were given.
+    """
+
+    __slots__ = ("_make", "_records", "negative", "positive")
+
+    negative: float
+    positive: float
+
+    def __init__(
+        self, negative: float = 0.0, positive: float = 0.0, records: Iterable[HistoryRecord] = ()
+    ) -> None:
+        self.negative = negative
+        self.positive = positive
+        self._records: tuple[HistoryRecord, ...] | None = tuple(records)
+        self._make: Callable[[], Iterable[HistoryRecord]] | None = None
+
+    @classmethod
+    def lazy(
+        cls, negative: float, positive: float, make: Callable[[], Iterable[HistoryRecord]]
+    ) -> HistoryValue:
+        """The values now, the records from ``make()`` when first read."""
+        value = cls.__new__(cls)
+        value.negative = negative
+        value.positive = positive
+        value._records = None
+        value._make = make
+        return value
+
+    @property
+    def records(self) -> tuple[HistoryRecord, ...]:
+        """The events behind the values, in date order."""
+        found = self._records
+        if found is None:
+            make = self._make
+            assert make is not None
+            found = self._records = tuple(make())
+            self._make = None
+        return found
+
+    def _key(self) -> tuple[float, float, tuple[HistoryRecord, ...]]:
+        return (self.negative, self.positive, self.records)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, HistoryValue):
+            return NotImplemented
+        return self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return (
+            f"HistoryValue(negative={self.negative!r}, positive={self.positive!r}, "
+            f"records={self.records!r})"
+        )
 
 
 #: No history: both values 0, no records.

@@ -40,6 +40,7 @@ from riskengine.store.schema import (
     VERSION_TABLE,
     build_tables,
     column_type,
+    history_index,
 )
 
 __all__ = [
@@ -149,10 +150,9 @@ def sync_catalogue(connection: sa.Connection, catalogue: Catalogue | None = None
         name = tables.field_columns.get(path)
         if name is None:
             continue
-        table = tables.declarations if path.startswith("declaration.") else tables.items
-        index_name = f"ix_{table.name}_{name}"
-        if index_name not in reflect.index_names(connection, table.name):
-            operations.create_index(index_name, table.name, [name])
+        index_name, table_name, index_columns = history_index(path, name)
+        if index_name not in reflect.index_names(connection, table_name):
+            operations.create_index(index_name, table_name, list(index_columns))
     return [path for path, _ in missing]
 
 

@@ -37,6 +37,7 @@ __all__ = [
     "build_tables",
     "column_name",
     "column_type",
+    "history_index",
     "metadata",
     "text_type",
 ]
@@ -96,6 +97,23 @@ INDEXED_FIELDS: tuple[str, ...] = (
     "declaration.importer.id",
     "item.hs_code",
 )
+
+
+def history_index(path: str, column: str) -> tuple[str, str, tuple[str, ...]]:
+    """The index of an :data:`INDEXED_FIELDS` field: (name, table, columns).
+
+    ``declaration.date`` gets a plain index. A subject field gets its column **and the key that
+    joins its rows to the events** (``(declarant_id, pk)`` on ``declarations``, ``(hs_code,
+    decl_pk)`` on ``items``; revision r0005): a single history lookup then finds the subject's
+    declarations in the index alone and probes the events' ``(decl_pk, flag, date)`` indexes
+    with them, never reading a declaration row it does not need (docs/store.md#indexes).
+    """
+    table = "declarations" if path.startswith("declaration.") else "items"
+    if path == "declaration.date":
+        return f"ix_{table}_{column}", table, (column,)
+    key = "pk" if table == "declarations" else "decl_pk"
+    return f"ix_{table}_{column}_{key}", table, (column, key)
+
 
 #: Constraint and index names, the same on every backend (revisions use the same names).
 NAMING_CONVENTION: Mapping[str, str] = MappingProxyType(
@@ -351,10 +369,23 @@ def build_tables(catalogue: Catalogue | None = None) -> StoreTables:
         name = field_columns.get(path)
         if name is None:
             continue
-        table = declarations if path.startswith("declaration.") else items
-        sa.Index(f"ix_{table.name}_{name}", table.c[name])
+        index_name, table_name, columns = history_index(path, name)
+        table = declarations if table_name == "declarations" else items
+        sa.Index(index_name, *(table.c[c] for c in columns))
     sa.Index("ix_clearance_outcomes_date", outcomes.c.date)
-    sa.Index("ix_control_results_decl_pk", control_results.c.decl_pk)
+    # the window of one declaration's events, read from the index alone (revision r0005)
+    sa.Index(
+        "ix_clearance_outcomes_decl_pk_completed_date",
+        outcomes.c.decl_pk,
+        outcomes.c.completed,
+        outcomes.c.date,
+    )
+    sa.Index(
+        "ix_control_results_decl_pk_violation_found_date",
+        control_results.c.decl_pk,
+        control_results.c.violation_found,
+        control_results.c.date,
+    )
     sa.Index("ix_control_results_date", control_results.c.date)
     sa.Index("ix_scoring_results_run_pk", scoring_results.c.run_pk)
 

@@ -478,6 +478,7 @@ def write_outcomes(
         connection, tables.release_times, ["decl_pk", "lodged_at", "released_at"], time_rows
     )
     insert_rows(connection, r_table, ["decl_pk", "reason_code"], reason_rows)
+    _history_changed(connection, [row[0] for row in rows])
     return WriteResult(len(rows), tuple(skipped), tuple(unknown))
 
 
@@ -543,7 +544,18 @@ def write_controls(
         for offset, row in enumerate(rows):
             row[0] = first + offset
     insert_rows(connection, table, _CONTROL_COLUMNS, [tuple(r) for r in rows])
+    _history_changed(connection, [row[1] for row in rows])
     return WriteResult(len(rows), tuple(skipped), tuple(unknown))
+
+
+def _history_changed(connection: sa.Connection, decl_pks: list[int]) -> None:
+    """Tell this process's history caches which declarations got new events
+    (:mod:`riskengine.store.history.changes`; other processes learn it through PostgreSQL's
+    notifications)."""
+    if decl_pks:
+        from riskengine.store.history.changes import history_changed
+
+        history_changed(connection, decl_pks)
 
 
 def _known(result: WriteResult, declaration_id: str) -> None:

@@ -25,12 +25,16 @@ the evaluator's ``float`` -- in Python by the providers, in SQL by the same inte
 one IEEE division (:func:`riskengine.semantics.history.weight_sql`).
 
 Modules: :mod:`~riskengine.store.history.timeline` (the set-based query of a date range),
-:mod:`~riskengine.store.history.lookup` (one subject; the provider),
+:mod:`~riskengine.store.history.online` (online scoring: :class:`StoreHistoryProvider`, one
+compiled statement per lookup, a cache kept current), :mod:`~riskengine.store.history.changes`
+(the writer's hook and PostgreSQL's notifications that keep caches current),
+:mod:`~riskengine.store.history.lookup` (one subject; the first provider),
 :mod:`~riskengine.store.history.subjects` (day numbers and subject fields in SQL).
 """
 
 from riskengine.semantics.history import HistoryTerms
 from riskengine.store.history.lookup import SqlHistoryProvider, lookup_history
+from riskengine.store.history.online import StoreHistoryProvider
 from riskengine.store.history.subjects import day_number
 from riskengine.store.history.timeline import (
     RangeHistory,
@@ -43,6 +47,7 @@ __all__ = [
     "HistoryTerms",
     "RangeHistory",
     "SqlHistoryProvider",
+    "StoreHistoryProvider",
     "day_number",
     "history_for_range",
     "history_select",

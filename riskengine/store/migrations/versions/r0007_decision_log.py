@@ -7,7 +7,7 @@ what makes writing a record twice harmless: writers insert with ``ON CONFLICT DO
 runs; nothing writes it today) is left as it is.
 
 Revision ID: r0007
-Revises: r0004
+Revises: r0005
 Create Date: 2026-12-06
 """
 
@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "r0007"
-down_revision = "r0004"
+down_revision = "r0005"
 branch_labels = None
 depends_on = None
 
