@@ -141,21 +141,17 @@ def test_a_result_without_id_or_revision_is_refused(tmp_path: Path, engine: Engi
 
 
 def test_bundle_revision_of_the_result_comes_first(tmp_path: Path, engine: Engine) -> None:
-    """Once ScoreResult carries ``bundle_revision`` (the bundle branch), the log takes it."""
+    """A result scored from a bundle carries its revision; the log takes it (as text)."""
     import attrs
-
-    @attrs.frozen
-    class WithRevision(ScoreResult):
-        bundle_revision: str | None = None
 
     url = f"sqlite:///{tmp_path / 'store.db'}"
     migrate.init(url)
     plain = engine.score({"id": "D1", "date": "2025-03-01"})
-    result = WithRevision(**attrs.asdict(plain, recurse=False), bundle_revision="bundle-7")
+    result = attrs.evolve(plain, bundle_revision=7)
     with DecisionLog(url, spool=tmp_path / "spool.jsonl", revision="fallback") as log:
         log.record(result)
         log.flush(30)
-        assert [r.key for r in log.read()] == [("D1", "bundle-7")]
+        assert [r.key for r in log.read()] == [("D1", "7")]
 
 
 def test_one_spool_per_process(tmp_path: Path) -> None:

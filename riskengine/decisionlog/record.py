@@ -173,7 +173,8 @@ def entry_from_result(
             "a decision without a declaration id cannot be logged (records are keyed by "
             "declaration id and bundle revision)"
         )
-    rev = getattr(result, "bundle_revision", None) or revision
+    own = result.bundle_revision  # an int: the signed bundle's revision (docs/bundle.md)
+    rev = str(own) if own is not None else revision
     if not rev:
         raise RecordError(
             "no bundle revision for the decision log: give DecisionLog(revision=...) or score "
