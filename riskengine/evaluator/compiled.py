@@ -20,7 +20,6 @@ from riskengine.evaluator.explain import ExplainShape, FillInfo, ProfileExplanat
 from riskengine.evaluator.history import HistoryProvider
 from riskengine.evaluator.index import IndexPlan, degree_bounds, plan_index
 from riskengine.semantics.fills import FillChooser, fills_of
-from riskengine.semantics.types import annotate
 
 __all__ = [
     "CompiledProfile",
@@ -94,6 +93,7 @@ class Variant:
         "_explain",
         "_lock",
         "_masks",
+        "_plan",
         "_shape",
         "controls",
         "evaluate",
@@ -110,8 +110,11 @@ class Variant:
         lo, hi, _ = degree_bounds(unit.profile, unit.lists)
         unit = attrs.evolve(unit, guards=self.plan.guards, degree_in_range=0.0 <= lo <= hi <= 100.0)
         self.unit = unit
+        # the plan (indicator order, levels, the typed annotation) serves the explaining
+        # function too, compiled later from the same unit
+        self._plan = codegen.plan_unit(unit)
         ns: dict[str, Any]
-        self.generated, ns = codegen.compile_unit(unit, "evaluate")
+        self.generated, ns = codegen.compile_unit(unit, "evaluate", self._plan)
         codegen.forget_walks()
         self.evaluate: Callable[..., Any] = ns["evaluate"]
         self.message: Callable[..., Any] = ns["message"]
@@ -126,10 +129,9 @@ class Variant:
     def _compile_explain(self) -> None:
         with self._lock:
             if self._explain is None:
-                gen, ns = codegen.compile_unit(self.unit, "explain")
-                u = self.unit
-                types = annotate(u.profile, u.types, u.lists, u.controls)
-                self._shape = ExplainShape.of(u.profile, self.controls, types.is_date)
+                gen, ns = codegen.compile_unit(self.unit, "explain", self._plan)
+                is_date = self._plan.types.is_date
+                self._shape = ExplainShape.of(self.unit.profile, self.controls, is_date)
                 codegen.forget_walks()
                 self.explain_generated = gen
                 self._explain = ns["explain"]

@@ -210,14 +210,24 @@ def _class_source(items: Sequence[tuple[Any, Any]]) -> str:
     return "[" + "".join(parts) + "]"
 
 
+@functools.cache
+def _case_text() -> tuple[str, Ranges]:
+    """The case candidates as one string (one character each, in order) and as ranges."""
+    cands = _case_candidates()
+    return "".join(map(chr, cands)), _from_codes(cands)
+
+
 @functools.lru_cache(maxsize=4096)
 def _ignoring_case(source: str, ascii_only: bool, sensitive: Ranges) -> Ranges:
     """What the class ``source`` matches under ``re.IGNORECASE``: its case-sensitive set
-    ``sensitive``, corrected on the case candidates by asking Python's ``re``."""
+    ``sensitive``, corrected on the case candidates by asking Python's ``re``. A class matches
+    exactly one character, so its matches in the string of every candidate are the candidates
+    it matches (one scan instead of a ``fullmatch`` per candidate)."""
     rx = re.compile(source, re.IGNORECASE | (re.ASCII if ascii_only else 0))
     cands = _case_candidates()
-    yes = _from_codes(c for c in cands if rx.fullmatch(chr(c)))
-    return _union(_minus(sensitive, _from_codes(cands)), yes)
+    text, ranges = _case_text()
+    yes = _from_codes(cands[mt.start()] for mt in rx.finditer(text))
+    return _union(_minus(sensitive, ranges), yes)
 
 
 # --- the translated pattern ------------------------------------------------------------------
