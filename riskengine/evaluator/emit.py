@@ -222,6 +222,17 @@ class Fn:
         return t
 
     def _value(self, expr: m.Expr) -> tuple[str, bool]:
+        cls = type(expr)  # the commonest values first, as the cases below write them
+        if cls is m.FieldRef:
+            var = self.vars.get(expr.path)  # type: ignore[union-attr]
+            if var is not None:
+                return var, True
+        elif cls is m.Ref:
+            var = self.indicator_vars.get(expr.name)  # type: ignore[union-attr]
+            if var is not None:
+                return var, False
+        elif cls is m.Arith:
+            return self.arith(expr)  # type: ignore[arg-type]
         match expr:
             case m.NumberLit(value=v):
                 src = self.num(values.number(v))
@@ -537,6 +548,11 @@ class Fn:
         return _all([*guards, f"{rx}({x})"])  # semantics.regex: linear time
 
     def _cond(self, expr: m.Expr) -> str:
+        cls = type(expr)
+        if cls is m.Ref:  # the commonest conditions first, as the cases below write them
+            return self.value(expr)[0]
+        if cls is m.And or cls is m.Or:
+            return self.connective(expr)  # type: ignore[arg-type]
         match expr:
             case m.BoolLit(value=v):
                 return "True" if v else "False"
