@@ -93,7 +93,6 @@ class Variant:
         "_explain",
         "_lock",
         "_masks",
-        "_plan",
         "_shape",
         "controls",
         "evaluate",
@@ -110,11 +109,8 @@ class Variant:
         lo, hi, _ = degree_bounds(unit.profile, unit.lists)
         unit = attrs.evolve(unit, guards=self.plan.guards, degree_in_range=0.0 <= lo <= hi <= 100.0)
         self.unit = unit
-        # the plan (indicator order, levels, the typed annotation) serves the explaining
-        # function too, compiled later from the same unit
-        self._plan = codegen.plan_unit(unit)
         ns: dict[str, Any]
-        self.generated, ns = codegen.compile_unit(unit, "evaluate", self._plan)
+        self.generated, ns = codegen.compile_unit(unit, "evaluate")
         codegen.forget_walks()
         self.evaluate: Callable[..., Any] = ns["evaluate"]
         self.message: Callable[..., Any] = ns["message"]
@@ -129,8 +125,11 @@ class Variant:
     def _compile_explain(self) -> None:
         with self._lock:
             if self._explain is None:
-                gen, ns = codegen.compile_unit(self.unit, "explain", self._plan)
-                is_date = self._plan.types.is_date
+                # one plan (and typed annotation) for the function and its shape; not kept
+                # from loading: a plan per variant would keep every profile's types alive
+                plan = codegen.plan_unit(self.unit)
+                gen, ns = codegen.compile_unit(self.unit, "explain", plan)
+                is_date = plan.types.is_date
                 self._shape = ExplainShape.of(self.unit.profile, self.controls, is_date)
                 codegen.forget_walks()
                 self.explain_generated = gen
