@@ -3,6 +3,7 @@ revisions in the same run.
 
     python benchmarks/load_instructions.py --base f90bb42                 # vs this working tree
     python benchmarks/load_instructions.py --base f90bb42 --head HEAD --profiles 300
+    python benchmarks/load_instructions.py --base f90bb42 --head HEAD --jobs 8   # runs at once
 
 Wall-clock figures of ``Engine.load`` move by 20-40 % on a shared 2-core machine from one run to
 the next; an instruction count does not (``valgrind --tool=callgrind`` counts the instructions
@@ -11,7 +12,9 @@ is measured as the difference of two runs of one process: the imports and a warm
 profiles, then the stage (parse; parse + check; parse + check + compile) of ``--profiles``
 generated profiles (``benchmarks/bench_evaluator.profile_sources``, the profiles of figure (d)).
 Prints millions of instructions per stage for base and head and the ratio head / base.
-Needs ``valgrind``; takes about a minute per stage and revision for 300 profiles.
+Needs ``valgrind``; takes about a minute per stage and revision for 300 profiles (each of the
+eight runs far longer on a loaded machine: ``--jobs 8`` runs them all at once, the counts are
+the same).
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -69,7 +73,11 @@ def instructions(tree: Path, stage: str, profiles: int) -> int:
 
 def measure(tree: Path, profiles: int) -> dict[str, float]:
     """Millions of instructions of each stage alone (parse, check, compile) and in all."""
-    total = {s: instructions(tree, s, profiles) for s in STAGES}
+    return stages({s: instructions(tree, s, profiles) for s in STAGES})
+
+
+def stages(total: dict[str, int]) -> dict[str, float]:
+    """Millions of instructions per stage from the counts of the runs of :data:`STAGES`."""
     out = {
         "parse": (total["parse"] - total["none"]) / 1e6,
         "check": (total["check"] - total["parse"]) / 1e6,
@@ -84,12 +92,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--base", required=True, help="the revision to compare with")
     parser.add_argument("--head", default=".", help="default: this working tree")
     parser.add_argument("--profiles", type=int, default=300)
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="runs of valgrind at once (8: all of them)"
+    )
     args = parser.parse_args(argv)
     if shutil.which("valgrind") is None:
         raise SystemExit("valgrind is needed (apt-get install valgrind)")
     with checkout(args.base) as base_tree, checkout(args.head) as head_tree:
-        base = measure(base_tree, args.profiles)
-        head = measure(head_tree, args.profiles)
+        if args.jobs > 1:
+            with ThreadPoolExecutor(args.jobs) as pool:
+                runs = {
+                    (side, s): pool.submit(instructions, tree, s, args.profiles)
+                    for side, tree in (("base", base_tree), ("head", head_tree))
+                    for s in STAGES
+                }
+                base = stages({s: runs["base", s].result() for s in STAGES})
+                head = stages({s: runs["head", s].result() for s in STAGES})
+        else:
+            base = measure(base_tree, args.profiles)
+            head = measure(head_tree, args.profiles)
     print(f"parse + check + compile of {args.profiles} generated profiles (M instructions)")
     print(f"{'stage':<26}{'base ' + args.base:>16}{'head ' + args.head:>16}{'head / base':>13}")
     for stage in base:

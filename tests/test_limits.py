@@ -15,6 +15,7 @@ from pathlib import Path
 import attrs
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
 
 from riskengine import model as m
 from riskengine.checks import check_models, check_sources
@@ -30,8 +31,10 @@ from riskengine.semantics.limits import (
     MAX_PROFILE_SIZE,
     expression_size,
     nesting_depth,
+    scan,
 )
 from riskengine.syntax import parse, parse_source
+from tests import strategies
 
 AS_OF = dt.date(2024, 4, 2)
 
@@ -348,3 +351,46 @@ def test_history_limits_are_checked_on_models_built_without_the_parser() -> None
     )
     found = check_models([m.SourceFile("h.rp", (attrs.evolve(p, history=beyond),))])
     assert sorted(d.code for d in found if d.code.startswith("RE6")) == ["RE604", "RE605", "RE605"]
+
+
+# -- the measures the parser takes on its own (riskengine.semantics.limits, syntax.build) --------
+
+
+@settings(max_examples=300, deadline=None)
+@given(strategies.exprs)
+def test_the_parsers_depth_is_the_scans(expr: m.Expr) -> None:
+    """The parser measures an expression's depth alone (``nesting_depth``) by the rules of the
+    checks' full scan."""
+    assert nesting_depth(expr) == scan(expr).depth
+
+
+@pytest.mark.parametrize(
+    "where",
+    ["unless on the next line", "after a title", "control condition", "exception after a title"],
+)
+def test_a_deep_expression_is_reported_wherever_it_is_written(where: str) -> None:
+    """The parser skips the depth measure only when the text from the statement (or from
+    what the expression is written after) to the end of the expression is too short to hold
+    that many levels; across lines, and after a title, it still counts every character."""
+    deep = "not " * (MAX_EXPRESSION_DEPTH + 1) + "item.net_mass > 1"
+    if where == "unless on the next line":
+        text = profile("item.net_mass > 1\n            unless " + deep)
+        what = "the `unless` of indicator `a`"
+    elif where == "after a title":
+        text = profile("true", extra=f'        b "A title": {deep}\n', when="a or b")
+        what = "the condition of indicator `b`"
+    elif where == "control condition":
+        text = profile("true", when=deep)
+        what = "the condition of control 102"
+    else:
+        text = profile("true").replace(
+            "    degree", f'    exceptions {{\n        e "A title": {deep}\n    }}\n    degree'
+        )
+        what = "the condition of exception `e`"
+    parsed = parse_source(text, "deep.rp")
+    assert [d.code for d in parsed.diagnostics] == ["RE601"], text
+    assert parsed.diagnostics[0].message.startswith(
+        f"{what} is nested {MAX_EXPRESSION_DEPTH + 3} levels deep"
+    )
+    shallow = text.replace("not " * (MAX_EXPRESSION_DEPTH + 1), "not " * 10)
+    assert parse_source(shallow, "deep.rp").diagnostics == []

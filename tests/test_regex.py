@@ -390,3 +390,24 @@ def test_any_pattern_text_is_refused_with_a_reason_or_reads_as_python(pattern: s
             warnings.simplefilter("ignore")
             want = re.fullmatch(pattern, text) is not None
         assert rx.match(text) == want and rx.re2_match(text) == want, (pattern, text)
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["[\\U0000006b]", "[\\U000000df]", "[\\U00000130]", "[\\U000003c3]", "[\\w]", "[^\\d\\s]",
+     "[\\U00000061-\\U0000007a]", "[^\\U0000006b]"],
+)  # fmt: skip
+@pytest.mark.parametrize("ascii_only", [False, True])
+def test_case_folding_is_what_python_matches_character_by_character(
+    source: str, ascii_only: bool
+) -> None:
+    """A class under ``(?i)`` is translated from one scan of every case candidate: the same
+    code points as asking Python's ``re`` about each candidate alone."""
+    from riskengine.semantics import regex as rx
+
+    sensitive = ((0, 5),)
+    python = re.compile(source, re.IGNORECASE | (re.ASCII if ascii_only else 0))
+    candidates = rx._case_candidates()
+    yes = rx._from_codes(c for c in candidates if python.fullmatch(chr(c)))
+    expected = rx._union(rx._minus(sensitive, rx._from_codes(candidates)), yes)
+    assert rx._ignoring_case(source, ascii_only, sensitive) == expected

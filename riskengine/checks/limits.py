@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from decimal import Decimal
+from typing import Any
 
 from riskengine import model as m
 from riskengine.checks.context import Reporter, head, header_span, tail
@@ -35,6 +36,16 @@ from riskengine.syntax.build import NUMBER_HELP
 _SATURATED = 10**12  # sizes are counted up to here (they can grow exponentially)
 
 
+#: What a root expression is (see :func:`_roots`): the condition or the `unless` of an
+#: indicator, the condition of an exception, the degree, the condition of a control.
+_CONDITION, _UNLESS, _EXCEPTION, _DEGREE, _CONTROL = range(5)
+
+#: A root expression: the expression, what it is, and its statement (the indicator, exception
+#: or control; the profile for the degree). What to call it and where to report it are only
+#: worked out for a problem (:func:`_where`).
+Root = tuple[m.Expr, int, Any]
+
+
 class _Measured:
     """The expressions of one profile (``controls`` in place of its own), scanned once each:
     depth and size with the indicators they use written in place, computed in dependency order
@@ -46,8 +57,9 @@ class _Measured:
         self.by_name: dict[str, m.Indicator] = {}
         for ind in p.indicators:
             self.by_name.setdefault(ind.name, ind)
-        self.roots = list(_roots(p, controls))
-        self.scans = {id(expr): scan(expr, self._list_size) for _w, expr, _a in self.roots}
+        self.roots = _roots(p, controls)
+        list_size = self._list_size
+        self.scans = {id(expr): scan(expr, list_size) for expr, _k, _s in self.roots}
         self.numbers = [n for found in self.scans.values() for n in found.numbers]
         self.depth: dict[str, int] = {}
         self.size: dict[str, int] = {}
@@ -100,7 +112,11 @@ class _Measured:
         the indicators it uses are measured."""
         done = self._of.get(id(expr))
         if done is None:
-            depth, size = with_names(self.scans[id(expr)], self._known)
+            found = self.scans[id(expr)]
+            if found.names:
+                depth, size = with_names(found, self._known)
+            else:
+                depth, size = found.depth, found.size
             done = self._of[id(expr)] = (depth, min(_SATURATED, size))
         return done
 
@@ -113,35 +129,37 @@ class _Measured:
         return name, self.depth[name]
 
 
-def _roots(p: m.Profile, controls: Sequence[m.Control]) -> Iterable[tuple[str, m.Expr, Span]]:
-    """Every expression of a profile (with ``controls`` for its controls): what it is, the
-    expression, and where to report it (the name or code of its statement)."""
+def _roots(p: m.Profile, controls: Sequence[m.Control]) -> list[Root]:
+    """Every expression of a profile (with ``controls`` for its controls)."""
+    out: list[Root] = []
     for ind in p.indicators:
-        at = head(ind.span, len(ind.name))
-        yield f"the condition of indicator `{ind.name}`", ind.condition, at
+        out.append((ind.condition, _CONDITION, ind))
         if ind.unless is not None:
-            yield f"the `unless` of indicator `{ind.name}`", ind.unless, at
-    yield from _other_roots(p, controls)
-
-
-def _other_roots(p: m.Profile, controls: Sequence[m.Control]) -> Iterable[tuple[str, m.Expr, Span]]:
-    """The expressions of a profile that are not indicators."""
+            out.append((ind.unless, _UNLESS, ind))
     for exc in p.exceptions:
-        yield (
-            f"the condition of exception `{exc.name}`",
-            exc.condition,
-            head(exc.span, len(exc.name)),
-        )
+        out.append((exc.condition, _EXCEPTION, exc))
     if p.degree is not None:
-        yield "the degree", p.degree, p.degree.span
-    yield from _control_roots(controls)
+        out.append((p.degree, _DEGREE, p))
+    out.extend(_control_roots(controls))
+    return out
 
 
-def _control_roots(controls: Sequence[m.Control]) -> Iterable[tuple[str, m.Expr, Span]]:
-    for ctl in controls:
-        if ctl.condition is not None:
-            what = f"the condition of control {ctl.code}"
-            yield what, ctl.condition, head(ctl.span, len(ctl.code))
+def _control_roots(controls: Sequence[m.Control]) -> list[Root]:
+    return [(ctl.condition, _CONTROL, ctl) for ctl in controls if ctl.condition is not None]
+
+
+def _where(expr: m.Expr, kind: int, stmt: Any) -> tuple[str, Span]:
+    """What a root expression is, for a message, and where to report it (the name or code of
+    its statement; the degree itself)."""
+    if kind == _CONDITION:
+        return f"the condition of indicator `{stmt.name}`", head(stmt.span, len(stmt.name))
+    if kind == _UNLESS:
+        return f"the `unless` of indicator `{stmt.name}`", head(stmt.span, len(stmt.name))
+    if kind == _EXCEPTION:
+        return f"the condition of exception `{stmt.name}`", head(stmt.span, len(stmt.name))
+    if kind == _DEGREE:
+        return "the degree", expr.span
+    return f"the condition of control {stmt.code}", head(stmt.span, len(stmt.code))
 
 
 def _lists(p: m.Profile, file_lists: Mapping[str, m.ListDef]) -> dict[str, m.ListDef]:
@@ -198,19 +216,18 @@ def check_fill_limits(
     if not f.controls:
         return
     measured = _Measured(target, _lists(target, file_lists), f.controls)
-    fill_roots = list(_control_roots(f.controls))
-    _report_numbers([n for _w, e, _a in fill_roots for n in measured.scans[id(e)].numbers], report)
+    fill_roots = _control_roots(f.controls)
+    _report_numbers([n for e, _k, _s in fill_roots for n in measured.scans[id(e)].numbers], report)
     _check_depths(fill_roots, measured, report)
     _check_size(measured, report, header_span(f), "the profile with this fill")
 
 
-def _check_depths(
-    roots: Iterable[tuple[str, m.Expr, Span]], measured: _Measured, report: Reporter
-) -> None:
-    for what, expr, at in roots:
+def _check_depths(roots: Iterable[Root], measured: _Measured, report: Reporter) -> None:
+    for expr, kind, stmt in roots:
         depth = measured.of(expr)[0]
         if depth <= MAX_EXPRESSION_DEPTH:
             continue
+        what, at = _where(expr, kind, stmt)
         deepest = measured.deepest_use(expr)
         if deepest is not None and deepest[1] > MAX_EXPRESSION_DEPTH:
             continue  # the indicator it uses is reported: one error where the depth comes from
@@ -235,7 +252,7 @@ def _check_size(measured: _Measured, report: Reporter, span: Span, what: str) ->
     indicator_exprs = {
         id(e) for ind in measured.by_name.values() for e in (ind.condition, ind.unless)
     }
-    for _what, expr, _at in measured.roots:
+    for expr, _kind, _stmt in measured.roots:
         if id(expr) not in indicator_exprs:
             total += measured.of(expr)[1]
     if total <= MAX_PROFILE_SIZE:

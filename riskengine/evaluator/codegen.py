@@ -87,6 +87,7 @@ __all__ = [
     "history_used",
     "literal_value",
     "nodes",
+    "plan_unit",
     "prefix_text",
     "resolve_list",
     "topo_indicators",
@@ -336,10 +337,18 @@ def _message(unit: Unit, module: Module, plan: Plan) -> Fn:
 # ------------------------------------------------------------------------------ entry points
 
 
-def generate(unit: Unit, part: str = "evaluate") -> Generated:
+def plan_unit(unit: Unit) -> Plan:
+    """The facts every generated function of ``unit`` reads (indicator order, levels, the
+    typed annotation): computed once, for both parts of a unit (see :func:`generate`)."""
+    with _deep_recursion():  # the annotation pass recurses a few frames per level of nesting
+        return make_plan(unit)
+
+
+def generate(unit: Unit, part: str = "evaluate", plan: Plan | None = None) -> Generated:
     """The source of one module for ``unit``: ``part`` "evaluate" gives the constants with the
     ``evaluate`` and ``message`` functions (compiled with the profile), "explain" the constants
-    with the ``explain`` function (compiled on the first explanation asked for).
+    with the ``explain`` function (compiled on the first explanation asked for). ``plan``: the
+    unit's :func:`plan_unit`, when already computed.
 
     Deterministic: the same unit gives byte-identical source.
     """
@@ -347,7 +356,8 @@ def generate(unit: Unit, part: str = "evaluate") -> Generated:
         raise ValueError(f"unknown part {part!r}")
     module = Module()
     with _deep_recursion():  # the emitter recurses a few frames per level of nesting
-        plan = make_plan(unit)
+        if plan is None:
+            plan = make_plan(unit)
         if part == "evaluate":
             fns = [_fast(unit, module, plan), _message(unit, module, plan)]
         else:
@@ -415,10 +425,12 @@ def _namespace() -> dict[str, Any]:
     }
 
 
-def compile_unit(unit: Unit, part: str = "evaluate") -> tuple[Generated, dict[str, Any]]:
+def compile_unit(
+    unit: Unit, part: str = "evaluate", plan: Plan | None = None
+) -> tuple[Generated, dict[str, Any]]:
     """Generate, register in :mod:`linecache` and ``compile()`` one module of a unit (see
     :func:`generate`). Returns the generated source and the module's namespace."""
-    gen = generate(unit, part)
+    gen = generate(unit, part, plan)
     lines = gen.source.splitlines(True)
     linecache.cache[gen.filename] = (len(gen.source), None, lines, gen.filename)
     code = compile(gen.source, gen.filename, "exec")

@@ -20,7 +20,6 @@ from riskengine.evaluator.explain import ExplainShape, FillInfo, ProfileExplanat
 from riskengine.evaluator.history import HistoryProvider
 from riskengine.evaluator.index import IndexPlan, degree_bounds, plan_index
 from riskengine.semantics.fills import FillChooser, fills_of
-from riskengine.semantics.types import annotate
 
 __all__ = [
     "CompiledProfile",
@@ -126,10 +125,12 @@ class Variant:
     def _compile_explain(self) -> None:
         with self._lock:
             if self._explain is None:
-                gen, ns = codegen.compile_unit(self.unit, "explain")
-                u = self.unit
-                types = annotate(u.profile, u.types, u.lists, u.controls)
-                self._shape = ExplainShape.of(u.profile, self.controls, types.is_date)
+                # one plan (and typed annotation) for the function and its shape; not kept
+                # from loading: a plan per variant would keep every profile's types alive
+                plan = codegen.plan_unit(self.unit)
+                gen, ns = codegen.compile_unit(self.unit, "explain", plan)
+                is_date = plan.types.is_date
+                self._shape = ExplainShape.of(self.unit.profile, self.controls, is_date)
                 codegen.forget_walks()
                 self.explain_generated = gen
                 self._explain = ns["explain"]

@@ -222,6 +222,17 @@ class Fn:
         return t
 
     def _value(self, expr: m.Expr) -> tuple[str, bool]:
+        cls = type(expr)  # the commonest values first, as the cases below write them
+        if cls is m.FieldRef:
+            var = self.vars.get(expr.path)  # type: ignore[union-attr]
+            if var is not None:
+                return var, True
+        elif cls is m.Ref:
+            var = self.indicator_vars.get(expr.name)  # type: ignore[union-attr]
+            if var is not None:
+                return var, False
+        elif cls is m.Arith:
+            return self.arith(expr)  # type: ignore[arg-type]
         match expr:
             case m.NumberLit(value=v):
                 src = self.num(values.number(v))
@@ -537,6 +548,11 @@ class Fn:
         return _all([*guards, f"{rx}({x})"])  # semantics.regex: linear time
 
     def _cond(self, expr: m.Expr) -> str:
+        cls = type(expr)
+        if cls is m.Ref:  # the commonest conditions first, as the cases below write them
+            return self.value(expr)[0]
+        if cls is m.And or cls is m.Or:
+            return self.connective(expr)  # type: ignore[arg-type]
         match expr:
             case m.BoolLit(value=v):
                 return "True" if v else "False"
@@ -692,26 +708,39 @@ def plan(unit: Unit) -> Plan:
     exprs += [i.unless for i in order]
     exprs += [e.condition for e in profile.exceptions] + [profile.degree]
     exprs += [c.condition for c in unit.controls]
-    uses_region = any(
-        isinstance(n, m.FieldRef) and n.scope == "region" for e in exprs for n in nodes(e)
-    ) or any(
-        isinstance(v, m.FieldRef) for e in exprs for n in nodes(e)
-        for v in ([n.values] if isinstance(n, m.InList) else [n.prefixes]
-                  if isinstance(n, m.StartsWith) else [])
-    )  # fmt: skip
+    uses_region = _uses_region(exprs)
     types = annotate(profile, unit.types, unit.lists, unit.controls)
     return Plan(order, levels, history_level, uses_region, types)
+
+
+def _uses_region(exprs: Iterable[m.Expr | None]) -> bool:
+    """Whether the expressions read a regional parameter: a field ``region.x``, or a list
+    parameter of ``in`` / ``starts with``."""
+    for e in exprs:
+        for n in nodes(e):
+            kind = type(n)
+            if kind is m.FieldRef:
+                if n.scope == "region":
+                    return True
+            elif kind is m.InList:
+                if type(n.values) is m.FieldRef:
+                    return True
+            elif kind is m.StartsWith and type(n.prefixes) is m.FieldRef:
+                return True
+    return False
 
 
 def list_fields(expr: m.Expr | None) -> list[str]:
     """Full paths of every field an expression reads, regional list parameters included."""
     out: list[str] = []
     for node in nodes(expr):
-        if isinstance(node, m.FieldRef):
+        kind = type(node)
+        if kind is m.FieldRef:
             out.append(node.path)
-        elif isinstance(node, m.InList) and isinstance(node.values, m.FieldRef):
-            out.append(node.values.path)
-        elif isinstance(node, m.StartsWith) and isinstance(node.prefixes, m.FieldRef):
+        elif kind is m.InList:
+            if type(node.values) is m.FieldRef:
+                out.append(node.values.path)
+        elif kind is m.StartsWith and type(node.prefixes) is m.FieldRef:
             out.append(node.prefixes.path)
     return out
 
@@ -720,7 +749,8 @@ def needed_indicators(roots: Iterable[m.Expr | None], profile: m.Profile) -> set
     """Names of the indicators the roots refer to, directly or through other indicators."""
     by_name = {i.name: i for i in profile.indicators}
     seen: set[str] = set()
-    stack = [n.name for r in roots for n in nodes(r) if isinstance(n, m.Ref)]
+    ref = m.Ref
+    stack = [n.name for r in roots for n in nodes(r) if type(n) is ref]
     while stack:
         name = stack.pop()
         if name in seen or name not in by_name:
@@ -728,12 +758,17 @@ def needed_indicators(roots: Iterable[m.Expr | None], profile: m.Profile) -> set
         seen.add(name)
         ind = by_name[name]
         for e in (ind.condition, ind.unless):
-            stack.extend(n.name for n in nodes(e) if isinstance(n, m.Ref))
+            stack += [n.name for n in nodes(e) if type(n) is ref]
     return seen
 
 
 def uses_history(exprs: Iterable[m.Expr | None]) -> bool:
-    return any(isinstance(n, m.HistoryRef) for e in exprs for n in nodes(e))
+    history = m.HistoryRef
+    for e in exprs:
+        for n in nodes(e):
+            if type(n) is history:
+                return True
+    return False
 
 
 def line_of(span: Span | None) -> int:

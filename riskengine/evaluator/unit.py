@@ -154,10 +154,12 @@ def expr_level(expr: m.Expr | None, indicator_levels: Mapping[str, int], history
     the goods item (directly, through an indicator, or through item-level history)."""
     level = 0
     for node in _refs(expr):
-        if isinstance(node, m.FieldRef) and node.scope == "item":
-            return 1
-        if isinstance(node, m.Ref):
-            level = max(level, indicator_levels.get(node.name, 0))
-        elif isinstance(node, m.HistoryRef):
+        kind = type(node)
+        if kind is m.FieldRef:
+            if node.scope == "item":  # type: ignore[union-attr]
+                return 1
+        elif kind is m.Ref:
+            level = max(level, indicator_levels.get(node.name, 0))  # type: ignore[union-attr]
+        elif kind is m.HistoryRef:
             level = max(level, history_level)
     return level

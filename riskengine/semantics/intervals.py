@@ -220,6 +220,8 @@ class Truth:
 UNKNOWN = Truth(True, True)
 TRUE = Truth(True, False)
 FALSE = Truth(False, True)
+#: ``_TRUTHS[t][f]``: the one instance of each truth (immutable: built once)
+_TRUTHS = ((Truth(False, False), FALSE), (TRUE, UNKNOWN))
 
 
 class Analysis:
@@ -264,91 +266,97 @@ class Analysis:
         """Whether ``e``, read as a condition, can be true and can be false."""
         if id(e) in self.false:
             return FALSE
-        match e:
-            case m.BoolLit(value=v):
-                return TRUE if v else FALSE
-            case m.Ref(name=name):
-                return self.indicators.get(name, UNKNOWN)
-            case m.And() | m.Or():
-                # a chain of one operator, its left spine walked without recursion
-                kind = type(e)
-                rights: list[m.Expr] = []
-                node: m.Expr = e
-                while isinstance(node, kind) and (node is e or id(node) not in self.false):
-                    assert isinstance(node, m.And | m.Or)
-                    rights.append(node.right)
-                    node = node.left
-                acc = self.truth(node)
-                for right in reversed(rights):
-                    y = self.truth(right)
-                    if kind is m.And:
-                        acc = Truth(acc.t and y.t, acc.f or y.f)
-                    else:
-                        acc = Truth(acc.t or y.t, acc.f and y.f)
-                return acc
-            case m.Not(operand=o):
-                x = self.truth(o)
-                return Truth(x.f, x.t)
-            case m.Cond(test=t, then=a, otherwise=b):
-                x = self.truth(t)
-                branches = ([self.truth(a)] if x.t else []) + ([self.truth(b)] if x.f else [])
-                return Truth(any(v.t for v in branches), any(v.f for v in branches))
-            case _:
-                return UNKNOWN
+        kind = type(e)
+        if kind is m.Ref:
+            return self.indicators.get(e.name, UNKNOWN)  # type: ignore[union-attr]
+        if kind is m.And or kind is m.Or:
+            # a chain of one operator, its left spine walked without recursion
+            rights: list[m.Expr] = []
+            node: m.Expr = e
+            false = self.false
+            while type(node) is kind and (node is e or id(node) not in false):
+                rights.append(node.right)
+                node = node.left
+            acc = self.truth(node)
+            for right in reversed(rights):
+                y = self.truth(right)
+                if kind is m.And:
+                    acc = _TRUTHS[acc.t and y.t][acc.f or y.f]
+                else:
+                    acc = _TRUTHS[acc.t or y.t][acc.f and y.f]
+            return acc
+        if kind is m.BoolLit:
+            return TRUE if e.value else FALSE  # type: ignore[union-attr]
+        if kind is m.Not:
+            x = self.truth(e.operand)  # type: ignore[union-attr]
+            return _TRUTHS[x.f][x.t]
+        if kind is m.Cond:
+            assert isinstance(e, m.Cond)
+            x = self.truth(e.test)
+            branches = ([self.truth(e.then)] if x.t else []) + (
+                [self.truth(e.otherwise)] if x.f else []
+            )
+            return _TRUTHS[any(v.t for v in branches)][any(v.f for v in branches)]
+        return UNKNOWN
 
     # -- numbers
     def value(self, e: m.Expr) -> Interval:
         """The interval of ``e`` read as a number."""
-        match e:
-            case m.NumberLit(value=v):
-                return Interval.exact(float(v))
-            case m.HistoryRef(kind=k):
-                return self.neg if k is m.HistoryKind.NEGATIVE else self.pos
-            case m.FieldRef():
-                return self._field(e)
-            case m.Ref(name=name):
-                if name in self.indicators:
-                    return self.indicators[name].as_number()
-                if any(i.name == name for i in self.profile.indicators):
-                    return BOOL  # an indicator on a cycle
-                return UNBOUNDED  # an unknown name (RE2xx)
-            case m.StringLit() | m.DateLit():
-                return UNBOUNDED
-            case m.Neg(operand=o):
-                return -self.value(o)
-            case m.Arith():
-                # the left spine of a chain (``a + b - c * d``) without recursion: width is
-                # not limited (docs/language.md#limits)
-                rights: list[tuple[str, m.Expr]] = []
-                node: m.Expr = e
-                while isinstance(node, m.Arith):
-                    rights.append((node.op, node.right))
-                    node = node.left
-                acc = self.value(node)
-                for op, right in reversed(rights):
-                    y = self.value(right)
-                    if op == "+":
-                        acc = acc + y
-                    elif op == "-":
-                        acc = acc - y
-                    elif op == "*":
-                        acc = acc * y
-                    else:
-                        acc = acc / y
-                return acc
-            case m.Call(func=f, args=args):
-                return self._call(f, args)
-            case m.Cond(test=t, then=a, otherwise=b):
-                c = self.truth(t)
-                parts = ([self.value(a)] if c.t else []) + ([self.value(b)] if c.f else [])
-                if not parts:
-                    return ANY
-                out = parts[0]
-                for p in parts[1:]:
-                    out = out.hull(p)
-                return out
-            case _:
-                return self.truth(e).as_number()
+        kind = type(e)
+        if kind is m.NumberLit:
+            v = float(e.value)  # type: ignore[union-attr, arg-type]
+            return Interval(v, v)
+        if kind is m.Arith:
+            # the left spine of a chain (``a + b - c * d``) without recursion: width is
+            # not limited (docs/language.md#limits)
+            rights: list[tuple[str, m.Expr]] = []
+            node: m.Expr = e
+            while type(node) is m.Arith:
+                rights.append((node.op, node.right))
+                node = node.left
+            acc = self.value(node)
+            for op, right in reversed(rights):
+                y = self.value(right)
+                if op == "+":
+                    acc = acc + y
+                elif op == "-":
+                    acc = acc - y
+                elif op == "*":
+                    acc = acc * y
+                else:
+                    acc = acc / y
+            return acc
+        if kind is m.Ref:
+            name = e.name  # type: ignore[union-attr]
+            found = self.indicators.get(name)
+            if found is not None:
+                return found.as_number()
+            if any(i.name == name for i in self.profile.indicators):
+                return BOOL  # an indicator on a cycle
+            return UNBOUNDED  # an unknown name (RE2xx)
+        if kind is m.FieldRef:
+            return self._field(e)  # type: ignore[arg-type]
+        if kind is m.HistoryRef:
+            return self.neg if e.kind is m.HistoryKind.NEGATIVE else self.pos  # type: ignore[union-attr]
+        if kind is m.StringLit or kind is m.DateLit:
+            return UNBOUNDED
+        if kind is m.Neg:
+            return -self.value(e.operand)  # type: ignore[union-attr]
+        if kind is m.Call:
+            return self._call(e.func, e.args)  # type: ignore[union-attr]
+        if kind is m.Cond:
+            assert isinstance(e, m.Cond)
+            c = self.truth(e.test)
+            parts = ([self.value(e.then)] if c.t else []) + (
+                [self.value(e.otherwise)] if c.f else []
+            )
+            if not parts:
+                return ANY
+            out = parts[0]
+            for p in parts[1:]:
+                out = out.hull(p)
+            return out
+        return self.truth(e).as_number()
 
     def _field(self, e: m.FieldRef) -> Interval:
         if self.catalogue is None:

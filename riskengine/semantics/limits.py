@@ -14,9 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
-
-import attrs
+from typing import Any, NamedTuple
 
 from riskengine import model as m
 
@@ -88,14 +86,17 @@ _OPERANDS: dict[type, Callable[[Any], tuple[m.Expr, ...]]] = {
 }
 
 
-@attrs.frozen
-class Scan:
+class Scan(NamedTuple):
     """What one pass over an expression finds (see :func:`scan`)."""
 
     depth: int  # with every name counted as a value (1 level)
     size: int  # with every name counted as 1 and a named list as its values
     names: dict[str, tuple[int, int]]  # name -> (levels above its deepest use, uses)
     numbers: list[m.NumberLit]  # every number literal, those of lists included
+
+
+# Values without operands that count nothing but themselves.
+_PLAIN_VALUES = frozenset((m.FieldRef, m.StringLit, m.DateLit, m.BoolLit, m.HistoryRef))
 
 
 def scan(expr: Node, list_size: Callable[[str], int] | None = None) -> Scan:
@@ -118,9 +119,9 @@ def scan(expr: Node, list_size: Callable[[str], int] | None = None) -> Scan:
     names: dict[str, tuple[int, int]] = {}
     numbers: list[m.NumberLit] = []
     stack: list[tuple[Node, int]] = [(expr, 0)]
-    push = stack.append
+    pop, push = stack.pop, stack.append
     while stack:
-        node, above = stack.pop()
+        node, above = pop()
         size += 1
         kind = type(node)
         if kind in _BINARY:
@@ -132,8 +133,12 @@ def scan(expr: Node, list_size: Callable[[str], int] | None = None) -> Scan:
             push((node.right, above + 1))  # type: ignore[union-attr]
             push((left, above if same else above + 1))
             continue
+        if kind in _PLAIN_VALUES:
+            if above >= deepest:
+                deepest = above + 1
+            continue
         if kind is m.Ref:
-            if above + 1 > deepest:
+            if above >= deepest:
                 deepest = above + 1
             name = node.name  # type: ignore[union-attr]
             seen = names.get(name)
@@ -141,24 +146,32 @@ def scan(expr: Node, list_size: Callable[[str], int] | None = None) -> Scan:
             continue
         if kind is m.NumberLit:
             numbers.append(node)  # type: ignore[arg-type]
-        elif kind is m.InList or kind is m.StartsWith:
+            if above >= deepest:
+                deepest = above + 1
+            continue
+        if kind is m.InList or kind is m.StartsWith:
             values = node.values if kind is m.InList else node.prefixes  # type: ignore[union-attr]
-            if isinstance(values, m.ListLit):
-                size += 1 + len(values.items)
-                numbers.extend(x for x in values.items if isinstance(x, m.NumberLit))
-            elif isinstance(values, m.Ref) and list_size is not None:
+            if type(values) is m.ListLit:
+                items = values.items
+                size += 1 + len(items)
+                numbers += [x for x in items if type(x) is m.NumberLit]
+            elif type(values) is m.Ref and list_size is not None:
                 size += list_size(values.name)
             else:
                 size += 1
-        elif kind is m.ListLit:
-            size += len(node.items)  # type: ignore[union-attr]
-            numbers.extend(x for x in node.items if isinstance(x, m.NumberLit))  # type: ignore[union-attr]
+            push((node.operand, above + 1))  # type: ignore[union-attr]
+            continue
+        if kind is m.ListLit:
+            items = node.items  # type: ignore[union-attr]
+            size += len(items)
+            numbers += [x for x in items if type(x) is m.NumberLit]
         get = _OPERANDS.get(kind)
         if get is None:
-            if above + 1 > deepest:
+            if above >= deepest:
                 deepest = above + 1
             continue
-        stack.extend((k, above + 1) for k in get(node))
+        for operand in get(node):
+            push((operand, above + 1))
     return Scan(deepest, size, names, numbers)
 
 
@@ -176,8 +189,31 @@ def with_names(found: Scan, depth_size: Callable[[str], tuple[int, int] | None])
 
 
 def nesting_depth(expr: Node) -> int:
-    """How deeply ``expr`` nests on its own (see :func:`scan`)."""
-    return scan(expr).depth
+    """How deeply ``expr`` nests on its own: :attr:`Scan.depth` of :func:`scan`, by the same
+    rules, without counting the rest (the parser measures every long expression with it)."""
+    deepest = 0
+    stack: list[tuple[Node, int]] = [(expr, 0)]
+    pop, push = stack.pop, stack.append
+    while stack:
+        node, above = pop()
+        kind = type(node)
+        if kind in _BINARY:
+            left = node.left  # type: ignore[union-attr]
+            if kind is m.Arith:
+                same = type(left) is m.Arith and (node.op in _ADD) == (left.op in _ADD)  # type: ignore[union-attr]
+            else:
+                same = kind is not m.Compare and type(left) is kind
+            push((node.right, above + 1))  # type: ignore[union-attr]
+            push((left, above if same else above + 1))
+            continue
+        get = _OPERANDS.get(kind)
+        if get is None:
+            if above >= deepest:
+                deepest = above + 1
+            continue
+        for operand in get(node):
+            push((operand, above + 1))
+    return deepest
 
 
 def expression_size(expr: Node) -> int:

@@ -208,7 +208,20 @@ def _as_catalogue(catalogue: Catalogue | Mapping[str, str] | None) -> Catalogue:
         return default_catalogue()
     if isinstance(catalogue, Catalogue):
         return catalogue
-    return _catalogue_of(frozenset((p, t) for p, t in catalogue.items() if p[:7] != "region."))
+    # every profile brings its own mapping (the catalogue's types and its regional
+    # parameters): looked up by all its items first, built in C, then without the parameters
+    items = frozenset(catalogue.items())
+    found = _BY_ITEMS.get(items)
+    if found is None:
+        found = _catalogue_of(frozenset(x for x in items if x[0][:7] != "region."))
+        if len(_BY_ITEMS) >= 256:
+            _BY_ITEMS.clear()
+        _BY_ITEMS[items] = found
+    return found
+
+
+#: ``frozenset(mapping.items())`` → its catalogue (see :func:`_as_catalogue`)
+_BY_ITEMS: dict[frozenset[tuple[str, str]], Catalogue] = {}
 
 
 @functools.lru_cache(maxsize=32)

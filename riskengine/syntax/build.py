@@ -27,6 +27,7 @@ from riskengine.semantics.regex import pattern_error
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", '"': '"', "\\": "\\"}
 _ESCAPE_RE = re.compile(r"\\(.)", re.S)
+_NEWLINE = re.compile("\n")
 _PLACEHOLDER_RE = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
 _PLACEHOLDER_NAME_RE = re.compile(r"[^\W\d]\w*(\.[^\W\d]\w*)*\Z")
 
@@ -44,9 +45,11 @@ class Builder(Transformer[Token, Any]):
         super().__init__(visit_tokens=False)
         self._tl = threading.local()
 
-    def begin(self, file: str) -> None:
+    def begin(self, file: str, text: str = "") -> None:
         self._tl.file = file
         self._tl.diagnostics = []
+        self._tl.text = text
+        self._tl.line_starts = None
 
     @property
     def file(self) -> str:
@@ -129,21 +132,28 @@ class Builder(Transformer[Token, Any]):
 
     # ------------------------------------------------------------------ limits (RE6xx)
     def bounded(
-        self, expr: m.Expr, what: str, stand_in: m.Expr, name: Token | None = None
+        self,
+        expr: m.Expr,
+        what: str,
+        stand_in: m.Expr,
+        name: Token | None = None,
+        after: tuple[int | None, int | None] | None = None,
     ) -> m.Expr:
         """``expr``, or ``stand_in`` (with its span) when it nests deeper than every backend
         can run (RE601, reported at ``name``, the statement's name or code, if given): then
         nothing after the parser -- checks, formatter, code generators, which recurse -- ever
-        sees the deep tree. Measured without recursion, and only when the text from ``name``
-        to the end of ``expr`` is long enough to hold that many levels (each takes at least
-        one character: `-x`)."""
+        sees the deep tree. Measured without recursion, and only when the text from ``after``
+        (a line and column the whole of ``expr`` is written after: the end of the title, of
+        the condition before an `unless`; else the start of ``name``) to the end of ``expr``
+        is long enough to hold that many levels (each takes at least one character: `-x`).
+        The span of ``expr`` itself is no such start: it leaves out a leading `-` or `not`."""
         end = expr.span
-        if (
-            name is not None
-            and name.line == end.end_line
-            and end.end_column - (name.column or 0) <= MAX_EXPRESSION_DEPTH
-        ):
-            return expr
+        if after is None and name is not None:
+            after = (name.line, name.column)
+        if after is not None:
+            room = self._distance(after, end.end_line, end.end_column)
+            if room is not None and room <= MAX_EXPRESSION_DEPTH:
+                return expr
         depth = nesting_depth(expr)
         if depth <= MAX_EXPRESSION_DEPTH:
             return expr
@@ -158,6 +168,26 @@ class Builder(Transformer[Token, Any]):
             )
         )
         return attrs.evolve(stand_in, span=expr.span)
+
+    def _distance(
+        self, start: tuple[int | None, int | None], end_line: int, end_column: int
+    ) -> int | None:
+        """The number of characters from ``start`` (line, column) to ``end_line``,
+        ``end_column`` in the text being read; ``None`` when not known."""
+        line, column = start
+        if line is None or column is None:
+            return None
+        if line == end_line:
+            return end_column - column
+        text = getattr(self._tl, "text", "")
+        if not text or not 0 < line < end_line:
+            return None
+        starts: list[int] | None = self._tl.line_starts
+        if starts is None:
+            starts = self._tl.line_starts = [0, *(mt.end() for mt in _NEWLINE.finditer(text))]
+        if end_line > len(starts):
+            return None
+        return (starts[end_line - 1] + end_column) - (starts[line - 1] + column)
 
     def number_value(self, tok: Token, negative: bool = False) -> Decimal:
         """The value of a number literal of an expression, a list or a fill value. One longer
@@ -341,9 +371,12 @@ class Builder(Transformer[Token, Any]):
 
     def indicator(self, c: list[Any]) -> m.Indicator:
         name, title, cond, unless = c
-        cond = self.bounded(cond, f"the condition of indicator `{name}`", _FALSE, name)
+        cond = self.bounded(cond, f"the condition of indicator `{name}`", _FALSE, name, _end(title))
         if unless is not None:
-            unless = self.bounded(unless, f"the `unless` of indicator `{name}`", _FALSE, name)
+            after = (cond.span.end_line, cond.span.end_column)
+            unless = self.bounded(
+                unless, f"the `unless` of indicator `{name}`", _FALSE, name, after
+            )
         return m.Indicator(str(name), self.opt_string(title), cond, unless, span=self.span_of(c))
 
     def exceptions(self, c: list[m.ProfileException]) -> tuple[str, Any, Span]:
@@ -351,7 +384,7 @@ class Builder(Transformer[Token, Any]):
 
     def exception(self, c: list[Any]) -> m.ProfileException:
         name, title, cond = c
-        cond = self.bounded(cond, f"the condition of exception `{name}`", _FALSE, name)
+        cond = self.bounded(cond, f"the condition of exception `{name}`", _FALSE, name, _end(title))
         return m.ProfileException(str(name), self.opt_string(title), cond, span=self.span_of(c))
 
     def degree(self, c: list[Any]) -> tuple[str, Any, Span]:
@@ -410,7 +443,7 @@ class Builder(Transformer[Token, Any]):
     def control(self, c: list[Any]) -> m.Control:
         code, name, kind, cond, threshold = c
         if cond is not None:
-            cond = self.bounded(cond, f"the condition of control {code}", _FALSE, code)
+            cond = self.bounded(cond, f"the condition of control {code}", _FALSE, code, _end(name))
         if cond is not None and kind is m.ControlKind.MANDATORY:
             kind = m.ControlKind.CONDITIONAL
         return m.Control(
@@ -616,6 +649,14 @@ _HISTORY_LIMIT_HELP = {
     "the history window": "the window reaches back at most ten years (3,660 days)",
     "a prefix length": "a prefix takes at most 100 characters of a text field",
 }
+
+
+def _end(tok: Token | None) -> tuple[int | None, int | None] | None:
+    """Where a token ends (line, column after it), ``None`` without the token: an expression
+    written after it starts there or later (see :meth:`Builder.bounded`)."""
+    if tok is None:
+        return None
+    return (tok.end_line, tok.end_column)
 
 
 def shown_number(text: str, short: str, long: str) -> str:

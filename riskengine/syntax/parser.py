@@ -79,11 +79,11 @@ class ParseResult:
 def parse_source(text: str, file: str = "<string>") -> ParseResult:
     """Parse one file's text. Never raises on bad input: problems come back as diagnostics."""
     builder = _BUILDER
-    builder.begin(file)
+    builder.begin(file, text)
     comment_tokens: list[Token] = []
     built = fast_parser().parse(text, comment_tokens)
     if built is None:  # not valid, or beyond the fast path: let lark parse and explain
-        builder.begin(file)
+        builder.begin(file, text)
         _local.comments = comment_tokens = []
         try:
             built = parser().parse(text)
