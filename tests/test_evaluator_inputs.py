@@ -484,11 +484,11 @@ def test_overlapping_batches_keep_the_collector_off_until_the_last_ends() -> Non
 
 
 def test_replacing_the_set_reads_with_the_new_sets_reader() -> None:
-    one = Engine.load(sources={"a.rp": _profile('item.origin in ("CN")')})
+    one = Engine.load(sources={"a.rp": _profile('item.origin in ("CN")')}, allow_drafts=True)
     raw = {"date": "2024-04-02", "items": [{"origin": "CN", "net_mass": 5}]}
     assert one.score(raw).fired
     assert "item.net_mass" not in one.profiles.reader.fields
-    new_set = ProfileSet.load(sources={"a.rp": _profile("item.net_mass > 1")})
+    new_set = ProfileSet.load(sources={"a.rp": _profile("item.net_mass > 1")}, allow_drafts=True)
     one.replace(new_set)
     assert one.score(raw).fired  # net_mass is read now
     assert isinstance(one.score_many([raw])[0], ScoreResult)
@@ -556,7 +556,9 @@ def test_random_selection_sees_id_office_and_regime_read_by_the_reader() -> None
     from riskengine.evaluator.random_selection import RandomRate
 
     random = RandomSelection(b"k" * 24, [RandomRate("UA100110", "40", 1.0)], rate=0.0)
-    engine = Engine.load(sources={"a.rp": _profile('item.origin in ("CN")')}, random=random)
+    engine = Engine.load(
+        sources={"a.rp": _profile('item.origin in ("CN")')}, random=random, allow_drafts=True
+    )
     assert not {"declaration.office", "declaration.regime"} & {
         p for cp in engine.profiles for p in profile_fields(cp.profile, cp.fills)
     }
@@ -569,8 +571,8 @@ def test_random_selection_sees_id_office_and_regime_read_by_the_reader() -> None
 
 
 def test_replace_compiles_the_new_sets_reader_before_the_swap() -> None:
-    engine = Engine.load(sources={"a.rp": _profile('item.origin in ("CN")')})
-    new_set = ProfileSet.load(sources={"a.rp": _profile("item.net_mass > 1")})
+    engine = Engine.load(sources={"a.rp": _profile('item.origin in ("CN")')}, allow_drafts=True)
+    new_set = ProfileSet.load(sources={"a.rp": _profile("item.net_mass > 1")}, allow_drafts=True)
     assert new_set._reader is None  # not part of loading
     engine.replace(new_set)
     assert new_set._reader is not None and "item.net_mass" in new_set._reader.fields
