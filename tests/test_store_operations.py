@@ -217,7 +217,7 @@ def test_the_store_remembers_the_catalogue_of_db_init(db_url: str, tmp_path: Pat
     decl.write_text(json.dumps({"id": "X", "date": "2024-05-01", "risk_zone": "RZ1", "items": []}))
     result = run("score", decl, "--profiles", profile, "--db", db_url)
     assert result.exit_code == 0, result.output
-    assert json.loads(result.output)["fired"][0]["degree"] == 60
+    assert json.loads(result.stdout)["fired"][0]["degree"] == 60  # the drafts note: stderr
     result = run("db", "current", "--db", db_url)
     assert result.exit_code == 0, result.output
     assert f"catalogue: version 1 ({fields}, recorded " in result.output
