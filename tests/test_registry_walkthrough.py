@@ -58,7 +58,7 @@ def replay(folder: Path, commands: list[str]) -> list[tuple[str, str, int]]:
 
 def normal(text: str) -> str:
     """The output without what changes between runs, nor trailing blanks (the page has none)."""
-    text = re.sub(r"\b\d+ ms\b", "N ms", _normal(text))
+    text = re.sub(r"\b\d+(\.\d+)? (ms|s)\b", "N ms", _normal(text))  # any duration, load varies
     return "".join(line.rstrip() + "\n" for line in text.splitlines())
 
 
