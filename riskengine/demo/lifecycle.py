@@ -109,21 +109,15 @@ class LifecycleSummary:
 
 
 def _approved_number(store: sa.Engine, name: str) -> str | None:
-    """The edition number of the approved profile called ``name``, if an earlier run made it."""
+    """The edition number in force on the bundle's date of the approved profile called ``name``,
+    if an earlier run made it (the registry's own list decides)."""
     from riskengine.registry.casefile import profiles
-    from riskengine.registry.state import table
 
-    t = table("profiles")
     with store.connect() as connection:
         if not sa.inspect(connection).has_table("profiles"):
             return None
-        pk = connection.execute(
-            sa.select(t.c.pk).where(t.c.name == name, t.c.status == "approved")
-        ).scalar()
-        if pk is None:
-            return None
         for line in profiles(connection, AS_OF):
-            if line.name == name and line.edition != "-":
+            if line.name == name and line.state == "approved" and line.edition != "-":
                 return line.edition
     return None
 
