@@ -231,7 +231,7 @@ def _prepares(dialect: str, compiled: ProfileSql, margin: int) -> None:
         wrapped.append(expr)
     try:
         with _local(dialect).connect() as conn:
-            conn.execute(sa.select(*wrapped))
+            conn.execution_options(compiled_cache=None).execute(sa.select(*wrapped))
     except sa.exc.DBAPIError as exc:
         problem = str(exc.orig) if exc.orig is not None else str(exc)
         name = {"sqlite": "SQLite", "duckdb": "DuckDB"}[dialect]
