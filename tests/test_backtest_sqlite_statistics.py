@@ -29,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.fixture(scope="module")
 def stores(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     """The same 10,000 demo declarations twice: as loaded, and after ``ANALYZE`` (the size of
-    the benchmark; below about 3,000 declarations the hint cannot lift SQLite's estimate enough
-    and the scans remain, see docs/performance.md)."""
+    the benchmark; with 2,000 the hint cannot lift SQLite's estimate enough and the scans
+    remain, see docs/performance.md)."""
     folder = tmp_path_factory.mktemp("statistics")
     plain, analyzed = folder / "plain.db", folder / "analyzed.db"
     migrate.init(f"sqlite:///{plain}")
