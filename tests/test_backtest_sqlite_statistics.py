@@ -5,6 +5,7 @@ the statement is the one it always was."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import sqlite3
@@ -116,3 +117,33 @@ def test_statistics_are_seen_on_sqlite_only(stores: tuple[Path, Path]) -> None:
                 assert sqlite_has_statistics(connection) is expected
         finally:
             engine.dispose()
+
+
+def test_the_hint_is_sqlite_only_and_changes_no_row(stores: tuple[Path, Path]) -> None:
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from riskengine.semantics.history import history_block
+    from riskengine.store.history import history_select
+    from riskengine.syntax import parse
+
+    blocks = [
+        history_block(profile)
+        for path in sorted((ROOT / "profiles").glob("*.rp"))
+        for profile in parse(path.read_text(encoding="utf-8"), path.name).profiles
+    ]
+    block = next(b for b in blocks if b is not None)
+    start, end = dt.date(2024, 1, 1), dt.date(2025, 12, 31)
+    hinted = history_select(block, start=start, end=end, period_hint=True)
+    plain = history_select(block, start=start, end=end)
+    assert "likelihood(" in str(hinted.compile(dialect=sqlite.dialect()))
+    pg = postgresql.dialect()  # type: ignore[no-untyped-call]
+    assert str(hinted.compile(dialect=pg)) == str(plain.compile(dialect=pg))
+    _, analyzed = stores
+    engine = connect(f"sqlite:///{analyzed}")
+    try:
+        with engine.connect() as connection:
+            with_hint = connection.execute(hinted).all()
+            without = connection.execute(plain).all()
+    finally:
+        engine.dispose()
+    assert len(without) > 0 and sorted(with_hint) == sorted(without)
