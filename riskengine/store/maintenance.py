@@ -7,10 +7,11 @@ backtest's history windows as if the tables were nearly empty: measured 18× slo
 rows, and ``riskengine db analyze`` does it on demand.
 
 Per backend: PostgreSQL ``ANALYZE`` of the data tables; DuckDB keeps its statistics current as
-it loads, and ``ANALYZE`` refreshes the distinct counts; SQLite **nothing**: with statistics
-(``sqlite_stat1``, from ``ANALYZE`` or ``PRAGMA optimize``) its planner picks the history
-indexes for the backtest's windows and runs the sample backtest 30-40× slower (measured:
-docs/store.md#planner-statistics), so no statistics are gathered there.
+it loads, and ``ANALYZE`` refreshes the distinct counts; SQLite **nothing**: statistics do not
+make its backtests faster. With statistics a SQLite store has anyway (``sqlite_stat1``, from
+``ANALYZE`` or ``PRAGMA optimize`` by another tool) the sample backtest ran 30-40× slower;
+:func:`sqlite_has_statistics` now tells the backtest to add its planner hint then
+(docs/store.md#planner-statistics).
 """
 
 from __future__ import annotations
