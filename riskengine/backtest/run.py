@@ -343,16 +343,21 @@ def _measure(
     history_sql = history_many = None
     if options.history and source.outcomes is not None:
         from riskengine.store.history import history_select, history_select_many
+        from riskengine.store.maintenance import sqlite_has_statistics
+
+        # SQLite with statistics: a planner hint keeps the history joined through automatic
+        # indexes (same rows; docs/performance.md, "SQLite after ANALYZE")
+        hint = sqlite_has_statistics(connection)
 
         def history_sql(block: m.History, start: dt.date, end: dt.date) -> sa.Select[Any]:
-            return history_select(block, source, start, end)
+            return history_select(block, source, start, end, period_hint=hint)
 
         # blocks with the same subjects (e.g. per declarant, different reasons or windows)
         # share one timeline and one sort
         def history_many(
             blocks: Sequence[m.History], start: dt.date, end: dt.date, items: bool = True
         ) -> sa.Select[Any]:
-            return history_select_many(blocks, source, start, end, items)
+            return history_select_many(blocks, source, start, end, items, period_hint=hint)
 
     group_by = tuple(sorted(set(options.by) | {"month"}, key=list(BREAKDOWNS).index))
     index = {pp.key: n for n, pp in enumerate(planned)}

@@ -147,12 +147,18 @@ def roles_of(connection: sa.Connection, actor: str) -> list[Member]:
     readable = connection.execute(
         sa.text(
             "SELECT has_schema_privilege(current_schema(), 'USAGE') "
-            "AND to_regclass('registry_members') IS NOT NULL"
+            "AND to_regclass('registry_members') IS NOT NULL "
+            "AND has_table_privilege(to_regclass('registry_members'), 'SELECT')"
         )
     ).scalar()
     rows = members(connection) if readable else []
     offices = [x for x in rows if x.actor == f"db:{login}"]
-    out = [Member(f"db:{login}", str(role), None) for role in held if role not in OFFICE_ROLES]
+    # riskengine_owner and riskengine_service (r0009, the scoring service) are no registry roles
+    out = [
+        Member(f"db:{login}", str(role), None)
+        for role in held
+        if role in ROLES and role not in OFFICE_ROLES
+    ]
     return out + [x for x in offices if x.role in OFFICE_ROLES]
 
 

@@ -7,10 +7,11 @@ backtest's history windows as if the tables were nearly empty: measured 18× slo
 rows, and ``riskengine db analyze`` does it on demand.
 
 Per backend: PostgreSQL ``ANALYZE`` of the data tables; DuckDB keeps its statistics current as
-it loads, and ``ANALYZE`` refreshes the distinct counts; SQLite **nothing**: with statistics
-(``sqlite_stat1``, from ``ANALYZE`` or ``PRAGMA optimize``) its planner picks the history
-indexes for the backtest's windows and runs the sample backtest 30-40× slower (measured:
-docs/store.md#planner-statistics), so no statistics are gathered there.
+it loads, and ``ANALYZE`` refreshes the distinct counts; SQLite **nothing**: statistics do not
+make its backtests faster. With statistics a SQLite store has anyway (``sqlite_stat1``, from
+``ANALYZE`` or ``PRAGMA optimize`` by another tool) the sample backtest ran 30-40× slower;
+:func:`sqlite_has_statistics` now tells the backtest to add its planner hint then
+(docs/store.md#planner-statistics).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ import sqlalchemy as sa
 from riskengine.store.engine import database_errors
 from riskengine.store.schema import build_tables
 
-__all__ = ["DATA_TABLES", "analyze", "gathers_statistics"]
+__all__ = ["DATA_TABLES", "analyze", "gathers_statistics", "sqlite_has_statistics"]
 
 #: The tables a backtest and history read, whose statistics matter.
 DATA_TABLES: tuple[str, ...] = (
@@ -49,6 +50,24 @@ def _statements(connection: sa.Connection) -> list[str]:
 def gathers_statistics(engine: sa.Engine) -> bool:
     """Whether :func:`analyze` does anything on ``engine``'s backend (not on SQLite)."""
     return engine.dialect.name in ("postgresql", "duckdb")
+
+
+def sqlite_has_statistics(connection: sa.Connection) -> bool:
+    """Whether ``connection`` is on a SQLite database whose planner has statistics (rows in
+    ``sqlite_stat1``, from ``ANALYZE`` or ``PRAGMA optimize`` by any tool). The backtest then
+    adds a planner hint to its history queries (``period_hint`` of
+    :func:`riskengine.store.history.history_select_many`): without it the sample backtest took
+    30-40x longer after ``ANALYZE`` (docs/performance.md, "SQLite after ANALYZE")."""
+    if connection.dialect.name != "sqlite":
+        return False
+    master = sa.table("sqlite_master", sa.column("type"), sa.column("name"))
+    exists = connection.execute(
+        sa.select(master.c.name).where(master.c.type == "table", master.c.name == "sqlite_stat1")
+    ).first()
+    if exists is None:
+        return False
+    stat1 = sa.table("sqlite_stat1", sa.column("tbl"))
+    return connection.execute(sa.select(stat1.c.tbl).limit(1)).first() is not None
 
 
 def analyze(engine: sa.Engine) -> float:

@@ -15,6 +15,8 @@ from typing import Any
 
 import attrs
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql.functions import FunctionElement
 
 from riskengine import model as m
 from riskengine.semantics.history import HistoryTerms, history_block, weight_sql
@@ -41,6 +43,30 @@ __all__ = ["RangeHistory", "history_for_range", "history_select", "history_selec
 # targets per declaration already give most of the reduction.
 
 _ZERO = sa.literal_column("0", sa.BigInteger)
+
+
+class planner_certain(FunctionElement[bool]):
+    """A condition the planner is told holds for (nearly) every row: SQLite's
+    ``likelihood(x, 1.0)``, which returns ``x`` unchanged and only changes the row estimate; ``x``
+    itself on the other dialects. See :func:`_history_rows` (``period_hint``)."""
+
+    name = "planner_certain"
+    inherit_cache = True
+    type = sa.Boolean()
+
+
+@compiles(planner_certain)
+def _planner_certain_default(element: planner_certain, compiler: Any, **kw: Any) -> str:
+    (condition,) = list(element.clauses)
+    return str(compiler.process(condition, **kw))
+
+
+@compiles(planner_certain, "sqlite")
+def _planner_certain_sqlite(element: planner_certain, compiler: Any, **kw: Any) -> str:
+    (condition,) = list(element.clauses)
+    return f"likelihood({compiler.process(condition, **kw)}, 1.0)"
+
+
 _ONE = sa.literal_column("1", sa.BigInteger)
 
 
@@ -211,10 +237,18 @@ def _history_rows(
     start: dt.date | None,
     end: dt.date | None,
     items: bool = True,
+    period_hint: bool = False,
 ) -> _Rows:
     """One row per goods item of the declarations dated ``start``..``end`` (a declaration
     without items: one row, ``item_no`` NULL) with the history of each block (all with the same
-    subjects)."""
+    subjects).
+
+    ``period_hint``: tell the planner that the period's lower bound selects (nearly) every
+    declaration (:class:`planner_certain`; SQLite's ``likelihood``, nothing elsewhere). The rows
+    and values are the same either way. The backtest asks for it on a SQLite store that has
+    statistics (``sqlite_stat1``): with them SQLite estimates the window query's output at a few
+    rows and joins it to the goods items by scanning it once per item instead of through an
+    automatic index (docs/performance.md, "SQLite after ANALYZE")."""
     terms = blocks[0]
     for block in blocks:
         check_subjects(block, source)
@@ -238,7 +272,8 @@ def _history_rows(
         _ZERO.label("clean"),
     ).select_from(d.outerjoin(i, i.c.decl_pk == d.c.pk) if per_item else d)
     if start is not None:
-        targets = targets.where(d.c.date >= start)
+        from_start = d.c.date >= start
+        targets = targets.where(planner_certain(from_start) if period_hint else from_start)
     if end is not None:
         targets = targets.where(d.c.date <= end)
     since = None
@@ -317,9 +352,12 @@ def history_select(
     source: StoreSource | None = None,
     start: dt.date | None = None,
     end: dt.date | None = None,
+    *,
+    period_hint: bool = False,
 ) -> sa.Select[Any]:
     """One query giving the history of every goods item of the declarations dated
-    ``start``..``end`` (inclusive; ``None`` = open).
+    ``start``..``end`` (inclusive; ``None`` = open). ``period_hint``: a planner hint for SQLite
+    stores with statistics, the same rows (see ``_history_rows``).
 
     Columns: ``decl_pk``, ``item_no`` (``NULL`` for a declaration without items), ``as_of`` (the
     declaration's date), ``negative_units`` (Σ scaled coefficients, before per_case and the cap),
@@ -332,7 +370,7 @@ def history_select(
     joined in one statement (a backtest does): each keeps its own window and terms.
     """
     terms = block if isinstance(block, HistoryTerms) else HistoryTerms.of(block)
-    rows = _history_rows([terms], source or native_source(), start, end)
+    rows = _history_rows([terms], source or native_source(), start, end, period_hint=period_hint)
     [(negative_units, clean_controls)] = rows.values
     negative_sql, positive_sql = _history_values(terms, negative_units, clean_controls)
     return sa.select(
@@ -352,6 +390,8 @@ def history_select_many(
     start: dt.date | None = None,
     end: dt.date | None = None,
     items: bool = True,
+    *,
+    period_hint: bool = False,
 ) -> sa.Select[Any]:
     """Like :func:`history_select` for several history blocks with the **same subjects** (windows,
     reasons, coefficients and caps may differ), in one query that reads and sorts the targets
@@ -367,7 +407,7 @@ def history_select_many(
         raise ValueError("history_select_many needs at least one history block")
     if any(t.subjects != terms[0].subjects for t in terms):
         raise ValueError("history_select_many needs blocks with the same subjects")
-    rows = _history_rows(terms, source or native_source(), start, end, items)
+    rows = _history_rows(terms, source or native_source(), start, end, items, period_hint)
     out: list[sa.ColumnElement[Any]] = [
         rows.decl_pk.label("decl_pk"),
         rows.item_no.label("item_no"),
