@@ -127,6 +127,7 @@ def revoke(
 
 #: The case-file tables in the order a purge deletes them (references point backwards).
 _PURGE_ORDER = (
+    "profile_reviews",
     "profile_clarifications",
     "regional_fills",
     "profile_suspensions",
