@@ -338,7 +338,7 @@ def _office_items(
             continue
         chain = monitoring(connection, entry, where, start, as_of)
         last = chain[-1]
-        active = end >= add_months(last.due, -MONITORING_MONTHS)
+        active = end > add_months(last.due, -MONITORING_MONTHS)
         if active and start <= as_of and last.due <= horizon:
             yield Due(
                 "monitoring", entry.number, entry.name, where, last.due,
@@ -396,6 +396,6 @@ def on_time(
                     continue
                 chain = monitoring(connection, entry, where, first, horizon)
                 limit = min(fill_end, last_day) if last_day is not None else fill_end
-                covered = [s for s in chain if add_months(s.due, -MONITORING_MONTHS) <= limit]
+                covered = [s for s in chain if add_months(s.due, -MONITORING_MONTHS) < limit]
                 count(where if each else office, covered, None)
     return {k: (v[0], v[1]) for k, v in tally.items()}
