@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import os
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -90,8 +90,13 @@ def _registry(url: str) -> sa.Engine:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> sa.Engine:
-    return _registry(f"sqlite:///{os.path.join(tmp_path, 'q.db')}")
+def store(db_url: str) -> Iterator[sa.Engine]:
+    """The registry of the module's docstring on SQLite, PostgreSQL and DuckDB."""
+    engine = _registry(db_url)
+    try:
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def _queue(store: sa.Engine, day: dt.date, **kwargs: Any) -> list[tuple[str, str, Any, Any]]:
@@ -217,7 +222,7 @@ def test_recorded_reviews_move_the_due_dates_and_leave_follow_ups(store: sa.Engi
 
 
 def test_the_queue_on_the_command_line(store: sa.Engine) -> None:
-    url = str(store.url)
+    url = store.url.render_as_string(hide_password=False)
     result = CliRunner().invoke(cli, ["review", "due", "--db", url, "--as-of", "2025-06-20"])
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
