@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from riskengine import registry as r
 from riskengine.cli import cli
 from riskengine.registry.casefile import case_file
+from riskengine.registry.casefile_html import case_file_html
 from riskengine.registry.review import add_months
 from riskengine.registry.state import table
 from tests.registry_support import (
@@ -106,6 +107,10 @@ def test_a_review_decision_is_recorded_audited_and_shown(store: sa.Engine) -> No
     assert r.verify(store).ok
     with store.connect() as c:
         shown = case_file(c, NUMBER)
+        page = case_file_html(c, NUMBER)
+    reviews = page.split('<section id="reviews">', 1)[1].split("</section>", 1)[0]
+    assert "<h2>Effectiveness reviews</h2>" in reviews
+    assert "commission" in reviews and "EC-30/2025, item 4" in reviews
     section = shown.split("## Effectiveness reviews\n", 1)[1].split("\n## ", 1)[0]
     assert section.strip().splitlines() == [
         "| decided | by | decision | next review | minutes |",
