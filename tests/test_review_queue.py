@@ -33,7 +33,16 @@ from riskengine.cli import cli
 from riskengine.kpi.metrics import EMPTY, compute_metric, compute_metric_each
 from riskengine.kpi.periods import reporting_year
 from riskengine.registry.due import due_items, on_time
-from riskengine.registry.interval import Band, Firings, IntervalRule, firings, load_rule, suggest
+from riskengine.registry.interval import (
+    Band,
+    Firings,
+    IntervalRule,
+    fired_on,
+    firings,
+    load_rule,
+    scored,
+    suggest,
+)
 from riskengine.store.schema import TABLES
 from tests.registry_support import (
     DRAFT,
@@ -173,9 +182,13 @@ def test_firings_are_read_from_the_decision_log(store: sa.Engine) -> None:
     with store.connect() as c:
         found = firings(c, D(2025, 4, 1), D(2025, 4, 1))
         before = firings(c, D(2025, 3, 1), D(2025, 3, 31))
+        counted = [fired_on(c, n, D(2025, 4, 1), D(2025, 4, 1)) for n in (A, B, "1A/12/2025/0000")]
+        total = scored(c, D(2025, 3, 1), D(2025, 4, 30))
     # 100 declarations scored (D0 twice, with two bundle revisions: once); A fired on 90
     assert (found.scored, dict(found.fired)) == (100, {A: 90})
     assert (before.scored, dict(before.fired)) == (0, {})
+    # one profile at a time: A 90, B none, and no number is a prefix of another
+    assert (counted, total) == ([90, 0, 0], 100)
 
 
 # --- the queue -------------------------------------------------------------------------------

@@ -24,13 +24,21 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
-from functools import cache
+from functools import lru_cache
 from typing import Any
 
 import attrs
 import sqlalchemy as sa
 
-from riskengine.registry.interval import IntervalRule, Suggestion, firings, load_rule, suggest
+from riskengine.registry.interval import (
+    Firings,
+    IntervalRule,
+    Suggestion,
+    fired_on,
+    load_rule,
+    scored,
+    suggest,
+)
 from riskengine.registry.operations import current_text
 from riskengine.registry.review import MONITORING_MONTHS, Review, add_months, reviews_of
 from riskengine.registry.state import table
@@ -139,7 +147,7 @@ def _entries(connection: sa.Connection) -> list[Entry]:
     return out
 
 
-@cache
+@lru_cache(maxsize=4096)
 def _review_by(text: str) -> dt.date | None:
     parsed = parse_source(text, "profile.rp")
     if parsed.source is None or not parsed.source.profiles:
@@ -148,20 +156,27 @@ def _review_by(text: str) -> dt.date | None:
 
 
 class _Firings:
-    """Decision-log counts, read once per window."""
+    """Decision-log counts, each read once: the declarations scored per window, and per window
+    and profile the declarations it fired on."""
 
     def __init__(self, connection: sa.Connection, rule: IntervalRule) -> None:
         self.connection = connection
         self.rule = rule
-        self._found: dict[tuple[dt.date, dt.date], Any] = {}
+        self._scored: dict[tuple[dt.date, dt.date], int] = {}
+        self._fired: dict[tuple[str, dt.date, dt.date], int] = {}
 
     def suggestion(self, entry: Entry, start: dt.date, end: dt.date) -> Suggestion:
-        key = (start, end)
-        if key not in self._found:
-            self._found[key] = firings(self.connection, start, end)
-        return suggest(
-            self.rule, self._found[key], entry.number, (entry.first_in_force, entry.last_day)
-        )
+        window = (start, end)
+        if window not in self._scored:
+            self._scored[window] = scored(self.connection, start, end)
+        count = 0
+        if self._scored[window]:
+            key = (entry.number, start, end)
+            if key not in self._fired:
+                self._fired[key] = fired_on(self.connection, entry.number, start, end)
+            count = self._fired[key]
+        found = Firings(start, end, self._scored[window], {entry.number: count})
+        return suggest(self.rule, found, entry.number, (entry.first_in_force, entry.last_day))
 
 
 def _first_due(

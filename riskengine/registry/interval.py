@@ -29,8 +29,10 @@ __all__ = [
     "Firings",
     "IntervalRule",
     "Suggestion",
+    "fired_on",
     "firings",
     "load_rule",
+    "scored",
     "suggest",
 ]
 
@@ -150,6 +152,42 @@ def firings(connection: sa.Connection, start: dt.date, end: dt.date) -> Firings:
                 seen.setdefault(base, set()).add(str(declaration))
     counts = Counter({base: len(ids) for base, ids in seen.items()})
     return Firings(start, end, int(scored or 0), counts)
+
+
+def scored(connection: sa.Connection, start: dt.date, end: dt.date) -> int:
+    """The declarations the decision log holds dated ``start`` .. ``end``."""
+    log = TABLES.decision_log
+    found = connection.execute(
+        sa.select(sa.func.count(sa.distinct(log.c.declaration_id))).where(
+            log.c.declaration_date.between(start, end)
+        )
+    ).scalar_one()
+    return int(found or 0)
+
+
+def fired_on(connection: sa.Connection, base_number: str, start: dt.date, end: dt.date) -> int:
+    """The declarations dated ``start`` .. ``end`` that an edition of ``base_number`` fired on.
+
+    The database keeps the decisions whose ``fired`` text holds ``BASE-`` (a bound ``LIKE``
+    pattern; numbers hold no ``%`` or ``_``), and each is then read as JSON: only an entry whose
+    number's base is ``base_number`` counts, whatever the JSON's spacing."""
+    log = TABLES.decision_log
+    pattern = "%" + base_number.replace("%", "").replace("_", "") + "-%"
+    rows = connection.execute(
+        sa.select(log.c.declaration_id, log.c.fired).where(
+            log.c.declaration_date.between(start, end),
+            log.c.selected == sa.true(),
+            sa.cast(log.c.fired, sa.Text).like(pattern),
+        )
+    )
+    seen: set[str] = set()
+    for declaration, fired in rows:
+        entries = json.loads(fired) if isinstance(fired, str) else fired
+        for entry in entries or ():
+            number = entry.get("number") if isinstance(entry, dict) else None
+            if isinstance(number, str) and number.rsplit("-", 1)[0] == base_number:
+                seen.add(str(declaration))
+    return len(seen)
 
 
 @attrs.frozen
