@@ -96,3 +96,46 @@ def test_the_session_prints_what_the_page_shows(
                 printed = printed.splitlines()[0]
         assert _normal(printed) == _normal(shown), command
         assert code == (1 if shown.startswith("error:") else 0), command
+    _registry_section(tmp_path)
+
+
+def _masked(text: str) -> str:
+    """A log line without what changes between runs: the time and the actor."""
+    return re.sub(r"^(\d+) \S+ \S+ \S+ ", r"\1 TIME ACTOR ", text, flags=re.MULTILINE)
+
+
+def _registry_section(folder: Path) -> None:
+    """docs/registry.md's "Recording the effectiveness review" session, on the store the
+    review-queue session left (the page leaves out ``--db queue.db``)."""
+    page = (ROOT / "docs" / "registry.md").read_text(encoding="utf-8")
+    part = page.split("## Recording the effectiveness review", 1)[1]
+    part = part.split("\n## The tables", 1)[0]
+    [block] = re.findall(r"```console\n(.*?)\n```", part, flags=re.S)
+    steps: list[tuple[str, list[str]]] = []
+    for line in block.splitlines():
+        if line.startswith("$ "):
+            steps.append((line[2:], []))
+        else:
+            steps[-1][1].append(line)
+    assert len(steps) == 12
+    url = f"sqlite:///{folder / 'queue.db'}"
+    for command, out in steps:
+        shown = "\n".join(out)
+        env = {"RISKENGINE_DB": url, "LOGNAME": "root", "USER": "root"}  # as the page ran
+        if command.startswith("LOGNAME="):
+            who, command = command.split(" ", 1)
+            env["LOGNAME"] = env["USER"] = who.removeprefix("LOGNAME=")
+        args = shlex.split(command.split(" | ")[0])
+        assert args[0] == "riskengine", command
+        result = CliRunner().invoke(cli, args[1:], env=env)
+        printed = result.stdout + result.stderr
+        if " | sed -n " in command:  # the section of the case file
+            printed = "## Effectiveness reviews" + printed.split("## Effectiveness reviews", 1)[1]
+            printed = printed.split("## Evidence of the submissions", 1)[0]
+            printed += "## Evidence of the submissions"
+        if " | grep " in command:
+            printed = "\n".join(
+                x for x in printed.splitlines() if re.search(r" (review|monitor) ", x)
+            )
+        assert _masked(_normal(printed)) == _masked(_normal(shown)), command
+        assert result.exit_code == (1 if shown.startswith("error:") else 0), command
