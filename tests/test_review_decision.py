@@ -356,3 +356,20 @@ def test_postgresql_the_secretary_records_the_head_cannot_even_with_raw_sql(site
         ("UA100110", "keep", f"db:{lg['filler']}"),
     ]
     assert r.verify(site.admin).ok
+
+
+def test_reviews_are_purged_with_their_case_file(store: sa.Engine) -> None:
+    # a profile of 2020, reviewed, terminated on 2020-04-30: kept until 2023-04-30, purgeable now
+    text = DRAFT.replace("Undervalued footwear from China", "Footwear 2020")
+    sub = r.submit(store, text, tests=TESTS, backtest_run=record_backtest(store, text))
+    ed = r.approve(store, sub.pk, decision="EC-1", decided_on=D(2020, 1, 10), group="1A",
+                   unit="12", in_force_from=D(2020, 2, 1))  # fmt: skip
+    base = ed.number.rsplit("-", 1)[0]
+    r.review(store, base, decision="terminate", decided_on=D(2020, 3, 2), next_review=None)
+    r.terminate(store, base, decision="EC-9", decided_on=D(2020, 4, 1), last_day=D(2020, 4, 30))
+    r.review(store, NUMBER, decision="keep", decided_on=D(2025, 8, 5), next_review=D(2026, 2, 1))
+    details = r.purge(store, base)
+    assert details["rows"]["profile_reviews"] == 1
+    # the other profile's review stays
+    assert [(row[1], row[2]) for row in _reviews(store)] == [("keep", D(2025, 8, 5))]
+    assert r.verify(store).ok
