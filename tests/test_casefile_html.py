@@ -193,7 +193,8 @@ def test_the_page_shows_the_whole_case_file(case: tuple[str, Path], tmp_path: Pa
     assert seen["h1"] == f"Case file of {NUMBER}: {NAME}"
     sections = seen["sections"]
     assert list(sections) == [
-        "editions", "decisions", "clarifications", "suspensions", "fills", "evidence", "log",
+        "editions", "decisions", "clarifications", "suspensions", "fills", "reviews",
+        "evidence", "log",
     ]  # fmt: skip
     editions = sections["editions"]
     assert f"{NUMBER}-01 2025-01-10 2025-02-01 .. 2025-06-30 yes" in editions
@@ -393,7 +394,7 @@ def test_a_profile_not_yet_approved_has_an_empty_but_complete_page() -> None:
     assert '<h1>Case file of <span class="key">profile/1</span>: Draft</h1>' in page
     assert "2026-01-02 03:04:05 UTC" in page
     assert '<p class="none">None: the profile has not been approved.</p>' in page
-    assert page.count('<p class="none">None.</p>') == 6
+    assert page.count('<p class="none">None.</p>') == 7  # decisions … fills, reviews, evidence, log
 
 
 def test_the_commands_in_docs_registry_md_print_what_they_show(

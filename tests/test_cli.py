@@ -389,7 +389,7 @@ def test_an_internal_error_is_reported_without_a_traceback(
 #: ``registry`` and ``bundle`` (issue 12) and ``kpi`` (issue 14).
 COMMANDS = [
     "backtest", "bundle", "check", "db", "demo", "demo-data", "fields", "fmt", "ingest", "kpi",
-    "registry", "score", "show", "sql", "test",
+    "registry", "review", "score", "show", "sql", "test",
 ]  # fmt: skip
 
 
@@ -406,8 +406,8 @@ def test_help_lists_every_command() -> None:
     ]  # fmt: skip
     assert sorted(cli.commands["registry"].commands) == [  # type: ignore[attr-defined]
         "amend", "approve", "clarify", "export", "fill", "grant", "list", "log", "members",
-        "purge", "resume", "return", "revoke", "show", "submit", "suspend", "terminate",
-        "verify",
+        "purge", "resume", "return", "review", "revoke", "show", "submit", "suspend",
+        "terminate", "verify",
     ]  # fmt: skip
 
 

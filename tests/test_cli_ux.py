@@ -415,6 +415,7 @@ MISSING: dict[str, list[list[str]] | None] = {
         ["registry", "clarify", "1A/12/2025/00001-01", "nope.rp", "--ground", "10.2.3"],
         ["registry", "fill", "nope.rp", "--responsible", "A", "--responsible", "B"],
     ],
+    "review": [["review", "due", "--intervals", "nope.toml"]],
     "bundle": [
         ["bundle", "build", "--key", "nope.key", "-o", "x.bundle"],
         ["bundle", "verify", "nope.bundle", "--public-key", str(FOOTWEAR)],

@@ -25,6 +25,7 @@ from riskengine.cli import (
     kpi,
     lang,
     registry,
+    review_due,
     score,
     sql,
     test,
@@ -106,6 +107,7 @@ COMMANDS: tuple[click.Command, ...] = (
     registry.registry,
     kpi.kpi,
     bundle.bundle,
+    review_due.review,
 )
 for _command in COMMANDS:
     cli.add_command(_command)

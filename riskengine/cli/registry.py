@@ -289,6 +289,65 @@ def terminate(
     )
 
 
+@registry.command("review")
+@store_url_option
+@click.argument("number")
+@click.option(
+    "--decision",
+    "outcome",
+    required=True,
+    type=click.Choice(["keep", "widen", "narrow", "amend", "terminate"]),
+    help="The commission's decision after the effectiveness review (§9.4): keep unchanged, "
+    "widen or narrow the scope, amend, terminate.",
+)
+@_date_option(
+    "--next-review",
+    "The date of the next effectiveness review (§9.5; required unless terminating; for an "
+    "office's monitoring at most 3 months ahead, default exactly 3 months).",
+    required=False,
+)
+@click.option("--minutes", default="", help="The minutes (number, item, summary) of the meeting.")
+@_date_option("--date", "The decision's date (default today).", required=False)
+@click.option(
+    "--office",
+    default=None,
+    metavar="CODE",
+    help="Record office CODE's quarterly monitoring of its fills (§11.5) instead of the "
+    "commission's decision (role office_filler for CODE).",
+)
+def review(
+    url: str | None,
+    number: str,
+    outcome: str,
+    next_review: dt.date | None,
+    minutes: str,
+    date: dt.date | None,
+    office: str | None,
+) -> None:
+    """Record the commission's decision on the profile NUMBER after its effectiveness review
+    (seed 003 §9.4-9.5), with the date of the next review; or, with --office, an office's
+    monitoring of its fills (§11.5). The decision changes no edition: the next step (an
+    amendment, the termination) is recorded with its own verb, as printed."""
+    from riskengine import registry as r
+
+    decided_on = date or dt.date.today()
+    with _store(url) as store:
+        done = r.review(
+            store,
+            number,
+            decision=outcome,
+            decided_on=decided_on,
+            next_review=next_review,
+            minutes=minutes,
+            office=office,
+        )
+    what = "review" if office is None else f"monitoring by {done.office}"
+    after = "no next review" if done.next_review is None else f"next review {done.next_review}"
+    click.echo(f"{what} of {done.number} on {decided_on}: {outcome}; {after}")
+    if done.next_step:
+        click.echo(f"next step: {done.next_step}")
+
+
 @registry.command("fill")
 @store_url_option
 @_file_argument("file")

@@ -375,10 +375,19 @@ def _reviews_on_time(
     scope: Scope,
     params: Mapping[str, Any],
 ) -> Measures:
-    raise MetricNotAvailable(
-        "not available yet: reviews done on time needs the effectiveness-review records "
-        "(issue 14, review queue and review reports), which the store does not hold yet"
+    """Reviews due in the period recorded by their due date (riskengine.registry.due.on_time):
+    the commission's effectiveness reviews (seed 003 §9.2, §9.5) and the offices' monitoring of
+    their fills (§11.5); per office, that office's monitoring."""
+    from riskengine.registry.due import on_time
+
+    kinds = str(params.get("reviews", "all"))
+    found = on_time(
+        conn, period.start, period.end, kinds=kinds, office=scope.office, each=scope.each
     )
+    measures: Measures = {}
+    for key, (done, due) in found.items():
+        measures[key] = Measure(100.0 * done / due if due else None, done, due)
+    return measures
 
 
 def _release_time(
@@ -431,7 +440,10 @@ METRICS: Mapping[str, MetricSpec] = {
         description="share of declarations with a control ordered by the profile (or any)",
     ),
     "reviews_on_time": MetricSpec(
-        _reviews_on_time, {}, description="effectiveness reviews done on time (not available yet)"
+        _reviews_on_time,
+        {"reviews": _one_of("commission", "monitoring", "all")},
+        description="share of the reviews due in the period recorded by their due date "
+        "(seed 003 9.2, 9.5, 11.5)",
     ),
     "release_time": MetricSpec(
         _release_time,

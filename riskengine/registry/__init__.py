@@ -7,7 +7,9 @@ or **returns** it, later **amends** it (edition VV+1) or **terminates** it; the 
 regional office enters its **fills** with its order (§11). Every action appends to the
 hash-chained audit log in the same transaction; :func:`verify` checks it. Every action first
 asks :func:`require` whether its actor's role allows it; :func:`grant` and :func:`revoke` manage
-the roles, :func:`purge` deletes a case file after its retention period. See docs/registry.md.
+the roles, :func:`purge` deletes a case file after its retention period; :func:`review` records
+the commission's decision after an effectiveness review (§9.4-9.5) or an office's monitoring
+(§11.5). See docs/registry.md.
 """
 
 from riskengine.registry.access import RIGHTS, ROLES, Member, members, require, roles_of
@@ -36,9 +38,12 @@ from riskengine.registry.operations import (
     suspend,
     verify,
 )
+from riskengine.registry.review import DECISIONS as REVIEW_DECISIONS
+from riskengine.registry.review import Review, review
 
 __all__ = [
     "CLARIFICATION_GROUNDS",
+    "REVIEW_DECISIONS",
     "RIGHTS",
     "ROLES",
     "SUSPENSION_GROUNDS",
@@ -48,6 +53,7 @@ __all__ = [
     "InForce",
     "Member",
     "RegistryError",
+    "Review",
     "Submission",
     "Verification",
     "amend",
@@ -64,6 +70,7 @@ __all__ = [
     "require",
     "resume",
     "return_for_rework",
+    "review",
     "revoke",
     "roles_of",
     "submit",

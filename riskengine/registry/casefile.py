@@ -3,7 +3,8 @@
 
 The case file (§7) shows the profile's editions (with a unified diff between consecutive
 editions' approved texts), the commission's decisions, the clarifications, the suspensions and
-resumptions, the regional fills, the evidence of each submission and the profile's log entries.
+resumptions, the regional fills, the effectiveness reviews, the evidence of each submission and
+the profile's log entries.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ __all__ = [
     "EvidenceEntry",
     "FillEntry",
     "ProfileLine",
+    "ReviewEntry",
     "SuspensionEntry",
     "case_file",
     "edition_diff",
@@ -187,6 +189,21 @@ class FillEntry:
 
 
 @attrs.frozen
+class ReviewEntry:
+    """An effectiveness review's decision (§9.4-9.5), or an office's monitoring (§11.5)."""
+
+    office: str | None
+    decision: str
+    decided_on: dt.date
+    next_review: dt.date | None
+    minutes: str
+
+    @property
+    def by(self) -> str:
+        return "commission" if self.office is None else f"office {self.office}"
+
+
+@attrs.frozen
 class EvidenceEntry:
     """A submission with its evidence: the check, the unit-test run, the backtest run."""
 
@@ -218,6 +235,7 @@ class CaseFile:
     fills: tuple[FillEntry, ...]
     evidence: tuple[EvidenceEntry, ...]
     log: tuple[AuditEntry, ...]
+    reviews: tuple[ReviewEntry, ...] = ()
 
     @property
     def state(self) -> str:
@@ -323,6 +341,16 @@ def read_case_file(connection: sa.Connection, number: str) -> CaseFile:
             sa.select(*subs.c).where(subs.c.profile_pk == p.pk).order_by(subs.c.pk)
         )
     )
+    revs = table("profile_reviews")
+    reviews = tuple(
+        ReviewEntry(r.office, str(r.decision), r.decided_on, r.next_review, str(r.minutes))
+        for r in connection.execute(
+            sa.select(revs.c.office, revs.c.decision, revs.c.decided_on, revs.c.next_review,
+                      revs.c.minutes)
+            .where(revs.c.profile_pk == p.pk)
+            .order_by(revs.c.decided_on, revs.c.pk)
+        )
+    )  # fmt: skip
     return CaseFile(
         key=p.base_number or object_key(p.pk),
         name=p.name,
@@ -335,6 +363,7 @@ def read_case_file(connection: sa.Connection, number: str) -> CaseFile:
         fills=fill_entries,
         evidence=evidence,
         log=tuple(entries(connection, object_key(p.pk))),
+        reviews=reviews,
     )
 
 
@@ -409,6 +438,18 @@ def markdown(cf: CaseFile) -> str:
                 f"{f.valid_from} .. {f.valid_to} | {_md(', '.join(f.responsible))} | "
                 f"{_md(', '.join(f.viewers))} | {f.entered_on} | "
                 f"{'late' if f.late else 'no'} |"
+            )
+    else:
+        out.append("None.")
+    out.append("")
+
+    out += ["## Effectiveness reviews", ""]
+    if cf.reviews:
+        out += ["| decided | by | decision | next review | minutes |", "|---|---|---|---|---|"]
+        for r in cf.reviews:
+            out.append(
+                f"| {r.decided_on} | {r.by} | {r.decision} | {_day(r.next_review)} | "
+                f"{_md(r.minutes)} |"
             )
     else:
         out.append("None.")

@@ -281,6 +281,7 @@ _SECTIONS = (
     ("clarifications", "Clarifications"),
     ("suspensions", "Suspensions and resumptions"),
     ("fills", "Regional fills"),
+    ("reviews", "Effectiveness reviews"),
     ("evidence", "Evidence of the submissions"),
     ("log", "Log"),
 )
@@ -415,6 +416,23 @@ def _fills(cf: CaseFile) -> str:
     return _section("fills", "\n".join(out))
 
 
+def _reviews(cf: CaseFile) -> str:
+    if not cf.reviews:
+        return _section("reviews", _none())
+    rows = (
+        (
+            f'<td class="day">{_h(r.decided_on)}</td>',
+            _h(r.by),
+            _h(r.decision),
+            f'<td class="day">{_h(r.next_review or NONE)}</td>',
+            _h(r.minutes or NONE),
+        )
+        for r in cf.reviews
+    )
+    headers = ("decided", "by", "decision (§9.4, §11.5)", "next review", "minutes")
+    return _section("reviews", _table(headers, rows))
+
+
 def _evidence(cf: CaseFile) -> str:
     if not cf.evidence:
         return _section("evidence", _none())
@@ -510,6 +528,7 @@ def render_html(cf: CaseFile, *, generated: dt.datetime | None = None) -> str:
         _clarifications(cf),
         _suspensions(cf),
         _fills(cf),
+        _reviews(cf),
         _evidence(cf),
         _log(cf),
     ]

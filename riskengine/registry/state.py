@@ -48,6 +48,7 @@ _DIRECT = (
     "profile_editions",
     "profile_suspensions",
     "regional_fills",
+    "profile_reviews",
 )
 
 

@@ -1,7 +1,8 @@
 """The registry's tables (revision r0003): profiles, submissions with their evidence, editions,
-commission decisions, technical clarifications, suspensions, regional fills, the audit log; and
-(revision r0004) the members with their roles. r0004 also adds the retention triggers and, on
-PostgreSQL, the roles, grants and row-level security (see that revision).
+commission decisions, technical clarifications, suspensions, regional fills, the audit log;
+(revision r0004) the members with their roles; (revision r0010) the effectiveness reviews.
+r0004 also adds the retention triggers and, on PostgreSQL, the roles, grants and row-level
+security (see that revision); r0010 the same for the reviews.
 
 Together these rows are a profile's case file (seed 003 §7). Approved texts are kept verbatim
 with their SHA-256; the database refuses to change them (triggers on SQLite and PostgreSQL, see
@@ -36,6 +37,7 @@ REGISTRY_TABLES: tuple[str, ...] = (
     "regional_fills",
     "audit_log",
     "registry_members",
+    "profile_reviews",
 )
 
 
@@ -215,7 +217,24 @@ def registry_tables(md: sa.MetaData, *, foreign_keys: bool = True) -> dict[str, 
         "DuckDB it decides the rights (no rows: the single local user may do everything); on "
         "PostgreSQL the database roles riskengine_* decide and this table maps logins to offices.",
     )
+    reviews = sa.Table(
+        "profile_reviews",
+        md,
+        _key(),
+        sa.Column("profile_pk", sa.BigInteger, *ref("profiles.pk"), nullable=False),
+        sa.Column("office", sa.String(16)),
+        sa.Column("decision", sa.String(20), nullable=False),
+        sa.Column("decided_on", sa.Date, nullable=False),
+        sa.Column("next_review", sa.Date),
+        sa.Column("minutes", sa.Text, nullable=False),
+        *_recorded(),
+        comment="Effectiveness reviews (revision r0010): the commission's decision after the "
+        "risk unit's review (seed 003 9.4-9.5; office NULL) or a regional office's quarterly "
+        "monitoring of its fills (11.5; office set): keep | widen | narrow | amend | terminate, "
+        "the decision's date, the next review's date, the minutes.",
+    )
     sa.Index("ix_profile_submissions_profile_pk", submissions.c.profile_pk)
+    sa.Index("ix_profile_reviews_profile_pk", reviews.c.profile_pk)
     sa.Index("ix_profile_editions_profile_pk", editions.c.profile_pk)
     sa.Index("ix_regional_fills_profile_pk", fills.c.profile_pk)
     return {
@@ -230,6 +249,7 @@ def registry_tables(md: sa.MetaData, *, foreign_keys: bool = True) -> dict[str, 
             fills,
             audit_log,
             members,
+            reviews,
         )
     }
 
