@@ -25,6 +25,7 @@ from riskengine.cli import (
     kpi,
     lang,
     registry,
+    review,
     score,
     sql,
     test,
@@ -105,6 +106,7 @@ COMMANDS: tuple[click.Command, ...] = (
     fields.fields,
     registry.registry,
     kpi.kpi,
+    review.review,
     bundle.bundle,
 )
 for _command in COMMANDS:
