@@ -335,7 +335,10 @@ def _answers(
     matched: Sequence[tuple[Rule, str]],
 ) -> tuple[Answer, ...]:
     t = results.total
-    causes = {r.cause: text for r, text in matched if r.cause}
+    causes: dict[str, str] = {}
+    for rule, text in matched:
+        if rule.cause:
+            causes.setdefault(rule.cause, text)  # the first rule of a cause says why
     too_short = "period_too_short" in causes
     above = values["above_random"]
     results_line = (
@@ -353,10 +356,10 @@ def _answers(
         f"revenue {v['revenue']} UAH ({v['revenue_per_control']} per controlled declaration); "
         f"{v['detection_share']} % of the {v['detections']} detections of the period"
     )
-    if above == 1.0:
-        reached = "yes: the hit rate is significantly above the random-control hit rate"
-    elif too_short:
+    if too_short:
         reached = "cannot tell yet: " + causes["period_too_short"]
+    elif above == 1.0:
+        reached = "yes: the hit rate is significantly above the random-control hit rate"
     elif above == 0.0:
         reached = "no: the hit rate is not significantly above the random-control hit rate"
     elif t.fired == 0:
@@ -369,7 +372,7 @@ def _answers(
 
     recommendation = matched[0][0].recommendation if matched else None
     last = results.last_month
-    if above == 1.0:
+    if above == 1.0 and not too_short:
         remains = (
             f"the risk remains: {plural(last.violations, 'violation')} found in the "
             f"period's last month ({last.label})" if last is not None and last.violations
@@ -391,7 +394,8 @@ def _answers(
                     (remains, f"{v['overlap_share']} % of its selections were also selected by "
                      "other profiles"))  # fmt: skip
     else:
-        q2 = Answer("2. Are the results satisfactory?", "no" if above == 0.0 or t.fired == 0
+        q2 = Answer("2. Are the results satisfactory?",
+                    "no" if not too_short and (above == 0.0 or t.fired == 0)
                     else "cannot tell yet", ())  # fmt: skip
     why: list[str] = []
     evidence = {
@@ -411,7 +415,9 @@ def _answers(
             why.append(f"{label}: not indicated ({evidence[cause]})")
     q3 = Answer(
         "3. If not satisfactory, why?",
-        "not applicable: the results are satisfactory" if above == 1.0 and not causes else
+        "not applicable: the results are satisfactory"
+        if above == 1.0 and not causes
+        else
         ", ".join(CAUSES[c] for c in CAUSES if c in causes) or "no cause indicated by the rules",
         tuple(why),
     )  # fmt: skip
