@@ -219,7 +219,7 @@ def test_a_period_without_data(review_store: sa.Engine) -> None:
 
 
 def test_bad_input_is_a_clear_error(review_store: sa.Engine) -> None:
-    with pytest.raises(EffectivenessError, match="ends .* before it starts"):
+    with pytest.raises(EffectivenessError, match=r"ends .* before it starts"):
         results(review_store, P, END, START)
     with pytest.raises(EffectivenessError, match="number is empty"):
         results(review_store, "  ")

@@ -195,7 +195,7 @@ def test_rules_file_errors(tmp_path: Path) -> None:
         parse_rules({})
     bad = tmp_path / "bad.toml"
     bad.write_text("[[rule]\n", encoding="utf-8")
-    with pytest.raises(RulesError, match="bad.toml: not valid TOML"):
+    with pytest.raises(RulesError, match=r"bad\.toml: not valid TOML"):
         load_rules(bad)
     with pytest.raises(RulesError, match="cannot read the rules"):
         load_rules(tmp_path / "missing.toml")
