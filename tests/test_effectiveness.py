@@ -131,21 +131,28 @@ def test_results_of_one_edition(review_store: sa.Engine) -> None:
     # controlled at its order in the period: D1 D2 D10 (D9 is the other edition's, D7 in 2024)
     assert t.controlled == 3
     # ordered and carried out: D1 D2 (D8 was never ingested: no control result)
-    assert (t.carried_out, t.carried_out_share) == (2, pytest.approx(200 / 3))
+    assert t.carried_out == 2
+    assert t.carried_out_share == pytest.approx(200 / 3)
     # hits: D1 and D10: 2 of 3; Wilson 95 % for 2/3 is 20.77 % .. 93.85 %
     assert (t.violations, t.hit_rate.hits, t.hit_rate.n) == (2, 2, 3)
     assert t.hit_rate.value == pytest.approx(200 / 3)
-    low, high = t.hit_rate.interval or (0, 0)
-    assert (low, high) == (pytest.approx(20.766, abs=1e-3), pytest.approx(93.851, abs=1e-3))
+    # (centre (2/3 + 1.96² / 6) / (1 + 1.96² / 3) = 0.5731, half-width
+    # 1.96 √(2/9 / 3 + 1.96² / 36) / 2.2805 = 0.3654)
+    interval = t.hit_rate.interval
+    assert interval is not None
+    assert pytest.approx((20.766, 93.851), abs=1e-3) == interval
     # the random sample: D4 (random control) and D5 (chosen at random in the log), both
     # controlled; D4 found a violation: 1 of 2, Wilson 9.45 % .. 90.55 %
     assert (t.random.hits, t.random.n) == (1, 2)
-    rlow, rhigh = t.random.interval or (0, 0)
-    assert (rlow, rhigh) == (pytest.approx(9.453, abs=1e-3), pytest.approx(90.547, abs=1e-3))
+    # (centre 0.5, half-width 1.96 √(1/8 + 1.96² / 16) / (1 + 1.96² / 2) = 0.4055)
+    interval = t.random.interval
+    assert interval is not None
+    assert pytest.approx((9.453, 90.547), abs=1e-3) == interval
     # revenue of its controls: 1000 (D1) + 0 (D2) + 200 (D10); not D7's 999
     assert t.revenue == pytest.approx(1200.0)
     # every detection of the period: D1 D2 (Q's) D4 D6 D10 = 5; its own: 2 -> 40 %
-    assert (t.detections, t.detection_share) == (5, pytest.approx(40.0))
+    assert t.detections == 5
+    assert t.detection_share == pytest.approx(40.0)
     # overlap: of D1 D2 D3 D8, only D2 was selected by another profile (Q): 1 / 4
     assert (r.overlap, r.overlap_share, r.overlap_with) == (1, 25.0, ((Q, 1),))
     # missed by its forms: D2 (its 102 clean, Q's 203 found a violation)
