@@ -13,15 +13,15 @@ from riskengine.kpi.render import number
 __all__ = ["report_html", "report_text", "slice_cells"]
 
 SLICE_COLUMNS = ("", "scored", "fired", "ordered", "carried out", "controlled", "violations",
-                 "hit rate %", "random %", "revenue UAH", "detection %")  # fmt: skip
+                 "hit rate", "random controls", "revenue UAH", "detection %")  # fmt: skip
 
 
 def rate(r: Rate) -> str:
-    """``12.7 [9.7–16.4] (8/63)``; ``—`` without any case."""
+    """``12.7 % [9.7–16.4] (8/63)``; ``—`` without any case."""
     if r.value is None or r.interval is None:
         return "—"
     low, high = r.interval
-    return f"{number(r.value)} [{number(low)}–{number(high)}] ({r.hits}/{r.n})"
+    return f"{number(r.value)} % [{number(low)}–{number(high)}] ({r.hits}/{r.n})"
 
 
 def _share(value: float | None) -> str:
@@ -73,8 +73,8 @@ def _overview(review: Review) -> list[str]:
         f"controls ordered on {t.ordered:,} of them, carried out on {t.carried_out:,} "
         f"({_share(t.carried_out_share)} %)",
         f"controlled at its order: {t.controlled:,} declarations, {t.violations:,} with a "
-        f"violation: hit rate {rate(t.hit_rate)} %",
-        f"random controls: hit rate {rate(t.random)} %",
+        f"violation: hit rate {rate(t.hit_rate)}",
+        f"random controls: hit rate {rate(t.random)}",
         f"revenue: {number(t.revenue)} UAH; detection share: {_share(t.detection_share)} % of "
         f"{t.detections:,} declarations where a violation was found",
         f"overlap: {r.overlap:,} of its {t.fired:,} selections ({_share(r.overlap_share)} %) "
@@ -105,8 +105,7 @@ def report_text(review: Review) -> str:
     out += _table([slice_cells(s) for s in r.months], SLICE_COLUMNS)
     out += ["", "Per indicator: " + r.indicator_note]
     out.append(
-        "degrees: "
-        + (", ".join(f"{number(d)} × {n}" for d, n in r.degrees) or "— (it never fired)")
+        "degrees: " + (", ".join(f"{d:g} × {n}" for d, n in r.degrees) or "— (it never fired)")
     )
     out += ["", "The three questions (seed 003 §9.3)"]
     for answer in review.answers:
@@ -241,6 +240,6 @@ def report_html(review: Review, *, generated: dt.datetime | None = None) -> str:
     out.append(_html_table(SLICE_COLUMNS, [slice_cells(s) for s in r.months]))
     out.append(f'<h2>Per indicator</h2><p class="notes">{_h(r.indicator_note)}</p>')
     out.append(_html_table(("degree", "declarations"),
-                           [(number(d), f"{n:,}") for d, n in r.degrees]))  # fmt: skip
+                           [(f"{d:g}", f"{n:,}") for d, n in r.degrees]))  # fmt: skip
     out.append("</body></html>")
     return "\n".join(out)

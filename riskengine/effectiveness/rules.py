@@ -401,8 +401,8 @@ def _answers(
     evidence = {
         "imprecise": f"hit rate {v['hit_rate']} % against random {v['random_hit_rate']} %, "
         f"selectivity {v['selectivity']} %",
-        "forms_inadequate": f"{v['missed']} declarations where its controls found nothing and "
-        "another found a violation",
+        "forms_inadequate": f"{plural(results.missed, 'declaration')} where its controls found "
+        "nothing and another found a violation",
         "forms_not_applied": f"controls carried out on {v['carried_out']} of {v['ordered']} "
         "declarations ordered",
         "period_too_short": f"{v['days']} days, {v['decisions']} declarations scored, "
