@@ -224,6 +224,7 @@ def demo(folder: str, declarations: int, seed: int, profiles_path: str | None) -
         f"the sample profiles: {logged.fired:,} fired a profile; {logged.written:,} decisions "
         f"recorded" + (f", {logged.duplicates:,} already there" if logged.duplicates else ""),
         markup=False,
+        soft_wrap=True,
     )
 
     out.rule("7. Effectiveness review and KPI report (docs/effectiveness.md, docs/kpi.md)")
@@ -231,11 +232,13 @@ def demo(folder: str, declarations: int, seed: int, profiles_path: str | None) -
     summary_lines = _review_and_kpis(engine, REVIEWED, REVIEW_START, REVIEW_END, review_html,
                                      kpi_html)  # fmt: skip
     for line in summary_lines:
-        out.print(line, markup=False, highlight=False)
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
 
     out.rule("Done")
     out.print(
         f"report: {html}   results: {root / 'backtest.json'}   store: {db_path}\n"
+        f"the review in full: riskengine review report {REVIEWED} --from {REVIEW_START} --to "
+        f"{REVIEW_END} --db {db_path}\n"
         f"next: riskengine show {profiles}/undervaluation_footwear_textiles.rp | less; "
         f"riskengine backtest PROFILE.rp --db {url} --from {DEFAULT_START} --to {DEFAULT_END}\n"
         f"finished in {duration(time.perf_counter() - started)} ({dt.date.today()})"
@@ -254,6 +257,7 @@ def _review_and_kpis(
         report_html,
         with_registry,
     )
+    from riskengine.effectiveness.render import rate
     from riskengine.kpi.passport import default_passports_dir, load_passports
     from riskengine.kpi.render import report_html as kpi_page
     from riskengine.kpi.render import total_text
@@ -266,36 +270,22 @@ def _review_and_kpis(
     review = evaluate(results, load_rules())
     review_html.write_text(report_html(review), encoding="utf-8")
     t = results.total
-    hit, random = t.hit_rate, t.random
+    first = review.matched[0] if review.matched else None
     lines = [
         f"review of {number}, {start} .. {end}: fired on {t.fired:,} of {t.decisions:,} "
-        f"declarations scored; controlled at its order {t.controlled:,}, "
-        f"{t.violations:,} with a violation",
-        "hit rate "
-        + _pct(hit.value)
-        + " against random controls "
-        + _pct(random.value)
-        + f"; recommendation: {review.recommendation or 'none'}"
-        + (f" ({review.matched[0][0].id})" if review.matched else ""),
+        f"declarations scored; controls ordered on {t.ordered:,}, carried out on "
+        f"{t.carried_out:,}",
+        f"controlled at its order: {t.controlled:,} declarations, {t.violations:,} with a "
+        f"violation: hit rate {rate(t.hit_rate)} against random controls {rate(t.random)}",
+        *(f"{a.question} {a.answer}" for a in review.answers),
+        "recommendation: "
+        + (f"{first[0].recommendation} ({first[0].id}: {first[1]})" if first else "none"),
     ]
-    lines += [f"  {a.question} {a.answer}" for a in review.answers]
     kpis = build_report(engine, tables, load_passports([default_passports_dir()]), end.year)
     kpi_html.write_text(kpi_page(kpis), encoding="utf-8")
     lines.append(f"KPI report {end.year}: {total_text(kpis, None)}")
-    lines.append(
-        f"pages: {review_html}, {kpi_html}; the full reports: riskengine review report {number} "
-        f"--from {start} --to {end} --db {shown_db(review_html.parent)}; riskengine kpi report "
-        f"--year {end.year} --db {shown_db(review_html.parent)}"
-    )
+    lines.append(f"written: {review_html}, {kpi_html}")
     return lines
-
-
-def _pct(value: float | None) -> str:
-    return "n/a" if value is None else f"{value:.1f} %"
-
-
-def shown_db(root: Path) -> str:
-    return str(root / "riskengine.db")
 
 
 @click.command("demo-data")
