@@ -216,7 +216,7 @@ def demo(folder: str, declarations: int, seed: int, profiles_path: str | None) -
         logged = log_decisions(
             engine,
             scorer,
-            (raw_declaration(record) for record in records),
+            (record.declaration for record in records),
             root / "decisions.spool.jsonl",
         )
     out.print(

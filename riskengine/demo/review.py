@@ -10,14 +10,15 @@ records nothing new (a decision is keyed by declaration id and revision).
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import attrs
 import sqlalchemy as sa
 
 if TYPE_CHECKING:
+    from riskengine.declaration import Declaration
     from riskengine.evaluator import Engine
 
 __all__ = ["REVIEWED", "REVIEW_END", "REVIEW_START", "REVISION", "LoggedSummary", "log_decisions"]
@@ -43,7 +44,7 @@ class LoggedSummary:
 def log_decisions(
     store: sa.Engine,
     engine: Engine,
-    declarations: Iterable[Mapping[str, Any]],
+    declarations: Iterable[Declaration],
     spool: Path,
     start: dt.date = REVIEW_START,
     end: dt.date = REVIEW_END,
@@ -51,19 +52,20 @@ def log_decisions(
     """Score the declarations dated ``start`` .. ``end`` with ``engine`` (the sample profiles)
     and record every decision in the store's decision log."""
     from riskengine.decisionlog import DecisionLog
+    from riskengine.evaluator.batching import gc_paused
     from riskengine.store.history import SqlHistoryProvider
 
     history = SqlHistoryProvider(store, cache=True)
     for compiled in engine.profiles:
         history.preload(compiled.profile)
     scored = fired = 0
-    with DecisionLog(engine=store, spool=spool, revision=REVISION) as log:
-        for raw in declarations:
-            day = dt.date.fromisoformat(str(raw["date"]))
+    with DecisionLog(engine=store, spool=spool, revision=REVISION) as log, gc_paused():
+        for declaration in declarations:
+            day = declaration.header["date"]
             if not start <= day <= end:
                 continue
-            result = engine.score(raw, day, history=history)
-            log.record(result, raw)
+            result = engine.score(declaration, day, history=history)
+            log.record(result, declaration)
             scored += 1
             fired += bool(result.fired)
         log.flush()
