@@ -33,7 +33,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -314,37 +314,37 @@ def compute_results(
     ident_col = tables.column("declaration.id")
     date_col = tables.column("declaration.date")
     office_col = tables.column("declaration.office")
-    fired_ids = sa.select(dl.c.declaration_id).where(in_period, mentions)
     random_ids = sa.select(dl.c.declaration_id).where(in_period, dl.c.random_selected.is_(True))
-    random_pks = sa.select(cr.c.decl_pk).where(cr.c.random_control.is_(True))
     own_key = _key_condition(cr.c.profile_key, wanted, every)
-    control_query = (
-        sa.select(
-            ident_col,
-            office_col,
-            date_col,
-            cr.c.procedure,
-            cr.c.profile_key,
-            cr.c.random_control,
-            cr.c.violation_found,
-            cr.c.revenue,
-        )
-        .select_from(cr.join(d, d.c.pk == cr.c.decl_pk))
-        .where(
-            date_col.between(start, end),
-            sa.or_(
-                own_key,
-                ident_col.in_(fired_ids),
-                ident_col.in_(random_ids),
-                cr.c.decl_pk.in_(random_pks),
-            ),
-        )
-    )
     chosen_at_random = {str(row[0]) for row in conn.execute(random_ids.distinct())}
+    # the declarations with a control of its own or a random control, from control_results
+    # alone (a control is never dated before its declaration: those since the period's start)
+    pks = [
+        row[0]
+        for row in conn.execute(
+            sa.select(cr.c.decl_pk)
+            .where(cr.c.date >= start, sa.or_(own_key, cr.c.random_control.is_(True)))
+            .distinct()
+        )
+    ]
+    columns = (
+        cr.c.pk, ident_col, office_col, date_col, cr.c.procedure, cr.c.profile_key,
+        cr.c.random_control, cr.c.violation_found, cr.c.revenue,
+    )  # fmt: skip
+    joined = sa.select(*columns).select_from(cr.join(d, d.c.pk == cr.c.decl_pk))
+    in_dates = date_col.between(start, end)
+    # every control result of those, of the declarations it fired on and of those chosen at
+    # random: looked up by key, a chunk of keys at a time
+    statements = [joined.where(in_dates, d.c.pk.in_(chunk)) for chunk in _chunks(sorted(pks))]
+    ids = sorted(fired.keys() | chosen_at_random)
+    statements += [joined.where(in_dates, ident_col.in_(chunk)) for chunk in _chunks(ids)]
     controls: dict[str, _Controls] = {}
-    for ident, office, when, procedure, key, is_random, violation, revenue in conn.execute(
-        control_query
-    ):
+    seen: set[Any] = set()
+    rows = (row for statement in statements for row in conn.execute(statement))
+    for pk, ident, office, when, procedure, key, is_random, violation, revenue in rows:
+        if pk in seen:
+            continue
+        seen.add(pk)
         held = controls.get(ident)
         if held is None:
             held = controls[ident] = _Controls(office, _day(when))
@@ -373,6 +373,15 @@ def compute_results(
         wanted, start, end, volumes, fired, controls, chosen_at_random, detections, degrees,
         revisions,
     )  # fmt: skip
+
+
+#: Keys per statement when control results are looked up by key (well under every backend's
+#: limit of bound parameters).
+CHUNK = 1000
+
+
+def _chunks(keys: Sequence[Any]) -> list[Sequence[Any]]:
+    return [keys[i : i + CHUNK] for i in range(0, len(keys), CHUNK)]
 
 
 def _slice(
