@@ -409,6 +409,9 @@ MISSING: dict[str, list[list[str]] | None] = {
         ["kpi", "check", "nope.toml"],
         ["kpi", "report", "--year", "2025", "--passports", "nope"],
     ],
+    "review": [
+        ["review", "report", "1A/12/2025/00001-01", *PERIOD, "--rules", "nope.toml"],
+    ],
     "registry": [
         ["registry", "submit", "nope.rp", "--tests", str(FOOTWEAR), "--run", "1"],
         ["registry", "submit", str(FOOTWEAR), "--tests", "nope.toml", "--run", "1"],
