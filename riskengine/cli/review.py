@@ -22,7 +22,7 @@ __all__ = ["review"]
 
 @click.group()
 def review() -> None:
-    """Effectiveness review of risk profiles: results of application and recommendations."""
+    """Effectiveness review of risk profiles (seed 003 §9): reports and recommendations."""
 
 
 @review.command("report")
