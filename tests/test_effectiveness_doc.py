@@ -110,3 +110,17 @@ def test_a_profile_the_registry_knows_is_named(folder: Path) -> None:
     )
     assert "fired on 0 of 4,939 declarations scored (0.0 %); bundle revisions: —" in lines
     assert lines[-1] == "Recommendation: terminate"
+
+
+def test_the_python_example_runs(folder: Path) -> None:
+    text = PAGE.read_text(encoding="utf-8")
+    (block,) = re.findall(r"```python\n(.*?)```", text, flags=re.S)
+    (folder / "example.py").write_text(block, encoding="utf-8")
+    done = _run(folder, '"$PY" example.py')
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.splitlines()[:2]
+    # the year's figures of the page: amend; 9 of 64 = 14.0625 %; random 0 of 69 from 0 %
+    assert first.startswith("amend 14.0625 (")
+    assert second == (
+        "Effectiveness review of 2A/08/2013/00117-04, 2025-01-01 .. 2025-12-31 (365 days)"
+    )
