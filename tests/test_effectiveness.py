@@ -241,3 +241,34 @@ def test_a_store_without_a_decision_log(tmp_path: Any) -> None:
 def test_months_of_a_period() -> None:
     assert months_of(D(2024, 11, 15), D(2025, 2, 1)) == ["2024-11", "2024-12", "2025-01",
                                                          "2025-02"]  # fmt: skip
+
+
+def test_a_draft_is_found_by_its_name_whatever_it_holds(store: sa.Engine) -> None:
+    # a draft's key is its name; this one holds a quote, a backslash and LIKE's wildcards, which
+    # the log's JSON escapes and the LIKE must not read as patterns
+    name = 'Boots "50%_off" \\ cheap'
+    other = 'Boots "50XYoff" \\ cheap'  # what an unescaped % and _ would match
+    tables = build_tables()
+    rows = [
+        ("E1", [{"key": name, "number": None, "degree": 100.0, "controls": [], "items": [1]}]),
+        ("E2", [{"key": other, "number": None, "degree": 100.0, "controls": [], "items": [1]}]),
+        ("E3", []),
+    ]
+    with store.begin() as conn:
+        conn.execute(
+            tables.decision_log.insert(),
+            [
+                {
+                    "declaration_id": ident, "bundle_revision": "1",
+                    "declaration_date": D(2025, 1, 5), "as_of": D(2025, 1, 5), "office": "A",
+                    "selected": bool(fired), "lane": "red" if fired else "green",
+                    "random_selected": None, "fired": fired, "controls": [],
+                    "scored_at": dt.datetime(2025, 1, 5),
+                }
+                for ident, fired in rows
+            ],
+        )  # fmt: skip
+    r = results(store, name)
+    # 3 declarations scored; only E1 fired this draft (E2's name differs where % and _ stand)
+    assert (r.total.decisions, r.total.fired, r.total.ordered) == (3, 1, 0)
+    assert r.degrees == ((100.0, 1),)
