@@ -1,9 +1,9 @@
 """``riskengine review``: the effectiveness review of risk profiles (seed 003 §9;
 ``docs/effectiveness.md``).
 
-``review report NUMBER --from D --to D [--html FILE] [--rules FILE]``: the results of application
-of one profile over a period, the seed's three questions answered with evidence, and the
-recommendation of the rules (keep, widen, narrow, amend, terminate).
+``review report NUMBER --from D --to D [--html FILE] [--rules FILE] [--profile FILE]``: the
+results of application of one profile over a period, the seed's three questions answered with
+evidence, and the recommendation of the rules (keep, widen, narrow, amend, terminate).
 
 Subcommands are added to :data:`review` with ``@review.command(...)``.
 """
@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import attrs
 import click
 
 from riskengine.cli.common import atomic_write, iso_date, store_url_option
@@ -43,6 +44,13 @@ def review() -> None:
     type=click.Path(exists=True, dir_okay=False),
     help="Recommendation rules (TOML; default: the shipped riskengine/data/review_rules.toml).",
 )
+@click.option(
+    "--profile",
+    "profile_path",
+    type=click.Path(exists=True),
+    help="The profile's file (or a folder of profiles): per-indicator firing from a backtest "
+    "of its text over the period (the decision log does not record indicators).",
+)
 @store_url_option
 def report(
     number: str,
@@ -50,6 +58,7 @@ def report(
     end: dt.date,
     html_path: str | None,
     rules_path: str | None,
+    profile_path: str | None,
     url: str | None,
 ) -> None:
     """The review report of profile NUMBER over a period: fired, controls ordered and carried
@@ -79,8 +88,14 @@ def report(
     engine, catalogue = open_store(url)
     try:
         with engine.connect() as conn:
-            results = compute_results(conn, build_tables(catalogue), number, start, end)
+            tables = build_tables(catalogue)
+            results = compute_results(conn, tables, number, start, end)
             results = with_registry(conn, results)
+            if profile_path is not None:
+                from riskengine.effectiveness.indicators import indicator_firing
+
+                firing = indicator_firing(conn, tables, profile_path, number, start, end)
+                results = attrs.evolve(results, firing=firing)
     finally:
         engine.dispose()
     result = evaluate(results, rules)

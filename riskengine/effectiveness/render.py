@@ -88,6 +88,24 @@ def _overview(review: Review) -> list[str]:
     return lines
 
 
+FIRING_COLUMNS = ("indicator", "declarations", "goods items")
+
+
+def _firing_title(r: Results) -> str:
+    f = r.firing
+    assert f is not None
+    return (
+        f"a backtest of {f.key} ({f.source}) over the period selects {f.selected:,} of "
+        f"{f.considered:,} stored declarations (the log: fired on {r.total.fired:,}); its "
+        "indicators were true on:"
+    )
+
+
+def _firing_rows(r: Results) -> list[tuple[str, ...]]:
+    assert r.firing is not None
+    return [(name, f"{d:,}", f"{i:,}") for name, d, i in r.firing.counts]
+
+
 def report_text(review: Review) -> str:
     """The report as plain text."""
     r = review.results
@@ -107,6 +125,9 @@ def report_text(review: Review) -> str:
     out.append(
         "degrees: " + (", ".join(f"{d:g} × {n}" for d, n in r.degrees) or "— (it never fired)")
     )
+    if r.firing is not None:
+        out.append(_firing_title(r))
+        out += _table(_firing_rows(r), FIRING_COLUMNS)
     out += ["", "The three questions (seed 003 §9.3)"]
     for answer in review.answers:
         out.append(f"{answer.question} {answer.answer}")
@@ -241,5 +262,8 @@ def report_html(review: Review, *, generated: dt.datetime | None = None) -> str:
     out.append(f'<h2>Per indicator</h2><p class="notes">{_h(r.indicator_note)}</p>')
     out.append(_html_table(("degree", "declarations"),
                            [(f"{d:g}", f"{n:,}") for d, n in r.degrees]))  # fmt: skip
+    if r.firing is not None:
+        out.append(f"<p>{_h(_firing_title(r))}</p>")
+        out.append(_html_table(FIRING_COLUMNS, _firing_rows(r)))
     out.append("</body></html>")
     return "\n".join(out)

@@ -47,6 +47,7 @@ __all__ = [
     "INDICATOR_NOTE",
     "EffectivenessError",
     "FormFigures",
+    "IndicatorFiring",
     "Rate",
     "Results",
     "Slice",
@@ -58,7 +59,8 @@ __all__ = [
 INDICATOR_NOTE = (
     "per-indicator firing cannot be computed: the decision log records, per fired profile, its "
     "number, degree, control forms and goods items, not which indicators were true; the degrees "
-    "below are what the log allows (a degree is the sum of the true indicators' weights)"
+    "below are what the log allows (a degree is the sum of the true indicators' weights), and "
+    "--profile FILE adds the indicators' counts from a backtest of the profile's text"
 )
 
 
@@ -130,6 +132,19 @@ class FormFigures:
 
 
 @attrs.frozen
+class IndicatorFiring:
+    """The backtest of the profile's text over the period (:mod:`~riskengine.effectiveness.
+    indicators`): the declarations it selects, and per indicator the declarations (and goods
+    items) on which it was true."""
+
+    source: str
+    key: str
+    considered: int
+    selected: int
+    counts: tuple[tuple[str, int, int], ...]  # name, declarations, items
+
+
+@attrs.frozen
 class Results:
     """The results of application of one profile over a period."""
 
@@ -149,6 +164,7 @@ class Results:
     name: str | None = None  # from the registry, when it knows the profile
     registry_note: str = ""
     indicator_note: str = INDICATOR_NOTE
+    firing: IndicatorFiring | None = None  # per indicator, from a backtest of its text
 
     @property
     def days(self) -> int:
