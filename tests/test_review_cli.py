@@ -100,6 +100,9 @@ def test_errors_are_clear(url: str, tmp_path: Path) -> None:
     bad.write_text('[[rule]]\nid = "x"\nrecommendation = "wait"\nreason = "r"\n', encoding="utf-8")
     code, out, err = run(P, *PERIOD, "--db", url, "--rules", str(bad))
     assert code == 1 and "recommendation must be one of keep, widen" in err and out == ""
+    sample = Path(__file__).resolve().parents[1] / "profiles" / "drug_precursors.rp"
+    code, out, err = run(P, *PERIOD, "--db", url, "--profile", str(sample))
+    assert code == 1 and f"{sample} has no profile {P}" in err and out == ""
     code, _, err = run(P, *PERIOD, "--db", str(tmp_path / "none.db"))
     assert code == 1 and "riskengine db init" in err
     assert "Traceback" not in err

@@ -95,7 +95,7 @@ def report(
                 from riskengine.effectiveness.indicators import indicator_firing
 
                 firing = indicator_firing(conn, tables, profile_path, number, start, end)
-                results = attrs.evolve(results, firing=firing)
+                results = attrs.evolve(results, firing=firing, name=results.name or firing.name)
     finally:
         engine.dispose()
     result = evaluate(results, rules)

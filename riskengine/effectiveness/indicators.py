@@ -54,6 +54,7 @@ def indicator_firing(
     return IndicatorFiring(
         source=str(profile_file),
         key=figures.key,
+        name=figures.name,
         considered=result.considered,
         selected=figures.total.selected,
         counts=tuple((c.name, c.declarations, c.items) for c in figures.indicators),

@@ -139,6 +139,7 @@ class IndicatorFiring:
 
     source: str
     key: str
+    name: str
     considered: int
     selected: int
     counts: tuple[tuple[str, int, int], ...]  # name, declarations, items
