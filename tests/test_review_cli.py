@@ -149,3 +149,15 @@ def test_page_in_chromium(page: Path, tmp_path: Path, width: int) -> None:
     assert "hit rate 66.7 % [20.8–93.9] (2/3)" in body
     for heading in ("Control forms", "By office", "By month (trend)", "Per indicator"):
         assert heading in body
+
+
+def test_the_same_report_on_every_backend(store: sa.Engine, store_url: str) -> None:
+    write_review_store(store)
+    code, out, err = run(P, *PERIOD, "--db", store_url)
+    assert code == 0, err
+    lines = out.splitlines()
+    # the figures of tests/test_effectiveness.py, whatever the backend
+    assert "fired on 4 of 8 declarations scored (50.0 %); bundle revisions: r1, r2" in lines
+    assert "random controls: hit rate 50.0 % [9.5–90.5] (1/2)" in lines
+    assert "missed by its forms: 1; controlled at its order without a logged firing: 1" in lines
+    assert lines[-1] == "Recommendation: keep"
