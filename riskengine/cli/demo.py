@@ -275,7 +275,7 @@ def _review_and_kpis(
         f"review of {number}, {start} .. {end}: fired on {t.fired:,} of {t.decisions:,} "
         f"declarations scored; controls ordered on {t.ordered:,}, carried out on "
         f"{t.carried_out:,}",
-        f"controlled at its order: {t.controlled:,} declarations, {t.violations:,} with a "
+        f"controlled at its order: {plural(t.controlled, 'declaration')}, {t.violations:,} with a "
         f"violation: hit rate {rate(t.hit_rate)} against random controls {rate(t.random)}",
         *(f"{a.question} {a.answer}" for a in review.answers),
         "recommendation: "

@@ -9,6 +9,7 @@ import html
 from riskengine.effectiveness.results import Rate, Results, Slice
 from riskengine.effectiveness.rules import Review
 from riskengine.kpi.render import number
+from riskengine.render.words import plural
 
 __all__ = ["report_html", "report_text", "slice_cells"]
 
@@ -68,15 +69,15 @@ def _overview(review: Review) -> list[str]:
     r = review.results
     t = r.total
     lines = [
-        f"fired on {t.fired:,} of {t.decisions:,} declarations scored "
+        f"fired on {t.fired:,} of {plural(t.decisions, 'declaration')} scored "
         f"({_share(t.selectivity)} %); bundle revisions: {', '.join(r.revisions) or '—'}",
         f"controls ordered on {t.ordered:,} of them, carried out on {t.carried_out:,} "
         f"({_share(t.carried_out_share)} %)",
-        f"controlled at its order: {t.controlled:,} declarations, {t.violations:,} with a "
+        f"controlled at its order: {plural(t.controlled, 'declaration')}, {t.violations:,} with a "
         f"violation: hit rate {rate(t.hit_rate)}",
         f"random controls: hit rate {rate(t.random)}",
         f"revenue: {number(t.revenue)} UAH; detection share: {_share(t.detection_share)} % of "
-        f"{t.detections:,} declarations where a violation was found",
+        f"{plural(t.detections, 'declaration')} where a violation was found",
         f"overlap: {r.overlap:,} of its {t.fired:,} selections ({_share(r.overlap_share)} %) "
         "were also selected by "
         + (", ".join(f"{k} ({n})" for k, n in r.overlap_with) or "no other profile"),
