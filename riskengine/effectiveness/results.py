@@ -245,7 +245,6 @@ class _Controls:
     office: str | None
     day: dt.date
     own: list[tuple[str, bool, float]] = attrs.Factory(list)  # procedure, violation, revenue
-    own_random: bool = False
     random: bool = False
     any_violation: bool = False
     other_violation: bool = False
