@@ -409,13 +409,16 @@ MISSING: dict[str, list[list[str]] | None] = {
         ["kpi", "check", "nope.toml"],
         ["kpi", "report", "--year", "2025", "--passports", "nope"],
     ],
+    "review": [
+        ["review", "report", "1A/12/2025/00001-01", *PERIOD, "--rules", "nope.toml"],
+        ["review", "due", "--intervals", "nope.toml"],
+    ],
     "registry": [
         ["registry", "submit", "nope.rp", "--tests", str(FOOTWEAR), "--run", "1"],
         ["registry", "submit", str(FOOTWEAR), "--tests", "nope.toml", "--run", "1"],
         ["registry", "clarify", "1A/12/2025/00001-01", "nope.rp", "--ground", "10.2.3"],
         ["registry", "fill", "nope.rp", "--responsible", "A", "--responsible", "B"],
     ],
-    "review": [["review", "due", "--intervals", "nope.toml"]],
     "bundle": [
         ["bundle", "build", "--key", "nope.key", "-o", "x.bundle"],
         ["bundle", "verify", "nope.bundle", "--public-key", str(FOOTWEAR)],

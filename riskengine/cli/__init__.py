@@ -25,7 +25,7 @@ from riskengine.cli import (
     kpi,
     lang,
     registry,
-    review_due,
+    review,
     score,
     sql,
     test,
@@ -106,8 +106,8 @@ COMMANDS: tuple[click.Command, ...] = (
     fields.fields,
     registry.registry,
     kpi.kpi,
+    review.review,
     bundle.bundle,
-    review_due.review,
 )
 for _command in COMMANDS:
     cli.add_command(_command)

@@ -12,6 +12,7 @@ import datetime as dt
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -139,7 +140,8 @@ def demo(folder: str, declarations: int, seed: int, profiles_path: str | None) -
     history = SqlHistoryProvider(engine)
     sample = None
     result = None
-    for record in generate(declarations, seed):
+    records = list(generate(declarations, seed))  # steps 3, 5 and 6 read them
+    for record in records:
         if record.violation is None:
             continue
         raw = raw_declaration(record)
@@ -181,7 +183,7 @@ def demo(folder: str, declarations: int, seed: int, profiles_path: str | None) -
         life = draft_to_bundle(
             engine,
             root / "lifecycle",
-            lambda: (raw_declaration(record) for record in generate(declarations, seed)),
+            lambda: (raw_declaration(record) for record in records),
         )
     out.print(
         f'draft "{DRAFT_NAME}" ({life.draft}): unit tests pass, backtest run '
@@ -207,13 +209,83 @@ def demo(folder: str, declarations: int, seed: int, profiles_path: str | None) -
             markup=False,
         )
 
+    out.rule("6. Production scoring into the decision log (docs/production.md)")
+    from riskengine.demo.review import REVIEW_END, REVIEW_START, REVIEWED, log_decisions
+
+    with err.status("scoring the review year into the decision log", spinner="dots"):
+        logged = log_decisions(
+            engine,
+            scorer,
+            (record.declaration for record in records),
+            root / "decisions.spool.jsonl",
+        )
+    out.print(
+        f"{plural(logged.scored, 'declaration')} of {REVIEW_START} .. {REVIEW_END} scored with "
+        f"the sample profiles: {logged.fired:,} fired a profile; {logged.written:,} decisions "
+        f"recorded" + (f", {logged.duplicates:,} already there" if logged.duplicates else ""),
+        markup=False,
+        soft_wrap=True,
+    )
+
+    out.rule("7. Effectiveness review and KPI report (docs/effectiveness.md, docs/kpi.md)")
+    review_html, kpi_html = root / "review.html", root / "kpi.html"
+    summary_lines = _review_and_kpis(engine, REVIEWED, REVIEW_START, REVIEW_END, review_html,
+                                     kpi_html)  # fmt: skip
+    for line in summary_lines:
+        out.print(line, markup=False, highlight=False, soft_wrap=True)
+
     out.rule("Done")
     out.print(
         f"report: {html}   results: {root / 'backtest.json'}   store: {db_path}\n"
+        f"the review in full: riskengine review report {REVIEWED} --from {REVIEW_START} --to "
+        f"{REVIEW_END} --db {db_path}\n"
         f"next: riskengine show {profiles}/undervaluation_footwear_textiles.rp | less; "
         f"riskengine backtest PROFILE.rp --db {url} --from {DEFAULT_START} --to {DEFAULT_END}\n"
         f"finished in {duration(time.perf_counter() - started)} ({dt.date.today()})"
     )
+
+
+def _review_and_kpis(
+    engine: Any, number: str, start: dt.date, end: dt.date, review_html: Path, kpi_html: Path
+) -> list[str]:
+    """The review report of ``number`` and the KPI report of ``end``'s year, written as HTML;
+    the lines the demo prints about them."""
+    from riskengine.effectiveness import (
+        compute_results,
+        evaluate,
+        load_rules,
+        report_html,
+        with_registry,
+    )
+    from riskengine.effectiveness.render import rate
+    from riskengine.kpi.passport import default_passports_dir, load_passports
+    from riskengine.kpi.render import report_html as kpi_page
+    from riskengine.kpi.render import total_text
+    from riskengine.kpi.report import build_report
+    from riskengine.store.schema import build_tables
+
+    tables = build_tables()
+    with engine.connect() as conn:
+        results = with_registry(conn, compute_results(conn, tables, number, start, end))
+    review = evaluate(results, load_rules())
+    review_html.write_text(report_html(review), encoding="utf-8")
+    t = results.total
+    first = review.matched[0] if review.matched else None
+    lines = [
+        f"review of {number}, {start} .. {end}: fired on {t.fired:,} of {t.decisions:,} "
+        f"declarations scored; controls ordered on {t.ordered:,}, carried out on "
+        f"{t.carried_out:,}",
+        f"controlled at its order: {plural(t.controlled, 'declaration')}, {t.violations:,} with a "
+        f"violation: hit rate {rate(t.hit_rate)} against random controls {rate(t.random)}",
+        *(f"{a.question} {a.answer}" for a in review.answers),
+        "recommendation: "
+        + (f"{first[0].recommendation} ({first[0].id}: {first[1]})" if first else "none"),
+    ]
+    kpis = build_report(engine, tables, load_passports([default_passports_dir()]), end.year)
+    kpi_html.write_text(kpi_page(kpis), encoding="utf-8")
+    lines.append(f"KPI report {end.year}: {total_text(kpis, None)}")
+    lines.append(f"written: {review_html}, {kpi_html}")
+    return lines
 
 
 @click.command("demo-data")

@@ -2,8 +2,7 @@
 
 Profiles whose effectiveness review is due or overdue (seed 003 §9.2, §9.5), regional offices'
 quarterly monitoring of their fills (§11.5), fills about to expire (§11.3) and review decisions
-not yet carried out. The ``review`` group here holds ``due`` only; ``review report`` lives in
-``riskengine/cli/review.py`` where that exists (the two groups are one command family).
+not yet carried out. The command joins the ``review`` group of ``riskengine/cli/review.py``.
 """
 
 from __future__ import annotations
@@ -15,7 +14,7 @@ import click
 
 from riskengine.cli.common import iso_date, plural, store_url_option
 
-__all__ = ["due", "review"]
+__all__ = ["due"]
 
 
 def _status(status: str, due: dt.date, as_of: dt.date) -> str:
@@ -124,11 +123,3 @@ def due(
         click.echo(f"    {x.basis}")
         if x.suggestion is not None:
             click.echo(f"    suggested interval to the next review: {x.suggestion.describe()}")
-
-
-@click.group("review")
-def review() -> None:
-    """Effectiveness control: the review queue (docs/review-queue.md)."""
-
-
-review.add_command(due)
