@@ -38,6 +38,7 @@ from riskengine.evaluator.results import (
     LaneConfig,
     RejectedDeclaration,
     ScoreResult,
+    make_result,
 )
 from riskengine.evaluator.windows import Window
 from riskengine.semantics.indicators import forget_orders
@@ -390,6 +391,11 @@ def _check(texts: Mapping[str, str], catalogue: Catalogue) -> tuple[list[m.Sourc
     return files, parse_time
 
 
+_GREEN = Lane.GREEN
+#: How many combinations of fired profiles' forms an engine remembers the lane of (then it
+#: starts again).
+_COMBINATIONS = 4096
+
 _NO_DATE = "no as-of date: give as_of or a declaration date"
 
 
@@ -418,6 +424,8 @@ class Engine:
         self.history: HistoryProvider = history or EmptyHistoryProvider()
         #: The minimum random inspection rate (:mod:`riskengine.evaluator.random_selection`).
         self.random = random
+        #: :meth:`_combined`'s memo: form tuples' ids → (lanes, forms, controls, lane).
+        self._combinations: dict[Any, tuple[LaneConfig, Any, tuple[ControlForm, ...], Lane]] = {}
 
     @classmethod
     def load(
@@ -598,24 +606,60 @@ class Engine:
             assert cp is not None and variant is not None
             raise cp._error(exc, variant) from exc
         if not fired:
-            result = ScoreResult(decl.id, as_of, (), (), Lane.GREEN, bundle_revision=revision)
-            return result if self.random is None else self.random.mark(result, header)
+            return self._marked(
+                make_result(decl.id, as_of, (), (), _GREEN, (), None, revision), header
+            )
         if len(fired) > 1:
             fired.sort(key=_first)
-        results = tuple(fp for _, fp in fired)
-        forms = merge_controls([f for fp in results for f in fp.controls])
-        controls = tuple(sorted(forms, key=_code))
-        explanations = tuple(fp.explanation for fp in results if fp.explanation is not None)
-        result = ScoreResult(
-            decl.id,
-            as_of,
-            results,
-            controls,
-            self.lanes.lane(controls),
-            explanations,
-            bundle_revision=revision,
+            results = tuple(fp for _, fp in fired)
+        else:
+            results = (fired[0][1],)
+        controls, lane = self._combined(results)
+        explanations = (
+            tuple(fp.explanation for fp in results if fp.explanation is not None)
+            if explain == "fired"
+            else ()
         )
+        return self._marked(
+            make_result(decl.id, as_of, results, controls, lane, explanations, None, revision),
+            header,
+        )
+
+    def _marked(self, result: ScoreResult, header: Mapping[str, Any]) -> ScoreResult:
+        """``result`` with the random selection's mark when the engine has one."""
         return result if self.random is None else self.random.mark(result, header)
+
+    def _combined(self, fired: Sequence[FiredProfile]) -> tuple[tuple[ControlForm, ...], Lane]:
+        """The combined control forms (sorted by code) and the lane of these fired profiles.
+        Remembered per combination of the fired profiles' form tuples, which the variants make
+        once per set of controls applied (``Variant.forms_of``) and so are the same objects
+        declaration after declaration; an entry keeps its tuples alive and is used only for
+        those very tuples and the same lane configuration."""
+        lanes = self.lanes
+        if len(fired) == 1:
+            forms: Any = fired[0].controls
+            key: Any = id(forms)
+        else:
+            forms = tuple(fp.controls for fp in fired)
+            key = tuple(map(id, forms))
+        memo = self._combinations
+        found = memo.get(key)
+        if found is not None and found[0] is lanes and (
+            found[1] is forms
+            or (
+                len(fired) > 1
+                and all(a is b for a, b in zip(found[1], forms, strict=True))
+            )
+        ):
+            return found[2], found[3]
+        parts = [forms] if len(fired) == 1 else forms
+        merged = merge_controls([f for part in parts for f in part])
+        controls = tuple(sorted(merged, key=_code))
+        lane = lanes.lane(controls)
+        if len(memo) >= _COMBINATIONS:
+            memo.clear()
+        memo[key] = (lanes, forms, controls, lane)
+        return controls, lane
 
     def _explained(
         self,
@@ -650,14 +694,14 @@ class Engine:
             scored = ScoreResult(
                 decl.id, as_of, (), (), Lane.GREEN, tuple(explanations), bundle_revision=revision
             )
-            return scored if self.random is None else self.random.mark(scored, header)
+            return self._marked(scored, header)
         forms = merge_controls([f for fp in fired for f in fp.controls])
         controls = tuple(sorted(forms, key=_code))
         scored = ScoreResult(
             decl.id, as_of, tuple(fired), controls, self.lanes.lane(controls),
             tuple(explanations), bundle_revision=revision,
         )  # fmt: skip
-        return scored if self.random is None else self.random.mark(scored, header)
+        return self._marked(scored, header)
 
     def score_many(
         self,
