@@ -577,8 +577,9 @@ class Engine:
         entries = active.entries
         office = None
         cp = variant = None
+        index = active.index  # ActiveSet.candidates, one call less
         try:
-            for pos in active.candidates(header, items):
+            for pos in active._all if index is None else index.candidates(header, items):
                 cp, variant, region, by_office = entries[pos]
                 if by_office is not None:
                     if office is None:
@@ -644,11 +645,12 @@ class Engine:
             key = tuple(map(id, forms))
         memo = self._combinations
         found = memo.get(key)
-        if found is not None and found[0] is lanes and (
-            found[1] is forms
-            or (
-                len(fired) > 1
-                and all(a is b for a, b in zip(found[1], forms, strict=True))
+        if (
+            found is not None
+            and found[0] is lanes
+            and (
+                found[1] is forms
+                or (len(fired) > 1 and all(a is b for a, b in zip(found[1], forms, strict=True)))
             )
         ):
             return found[2], found[3]
