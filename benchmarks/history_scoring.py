@@ -32,7 +32,6 @@ import sqlalchemy as sa
 
 from riskengine import demo
 from riskengine.evaluator import EmptyHistoryProvider, Engine
-from riskengine.semantics.history import HistoryValue
 from riskengine.store.history import SqlHistoryProvider, StoreHistoryProvider
 from riskengine.store.history.online import _ranged, _successor, lookup_statement
 from riskengine.store.maintenance import analyze
@@ -42,29 +41,46 @@ Lookup = tuple[Any, tuple[Any, ...], dt.date, dt.date, bool, bool]
 
 
 class _Recording:
-    """A provider that records the (spec, subject, window, parts) of every lookup it passes on."""
+    """Records the reads of a provider (spec, subject, window, parts): the statements the
+    uncached run sent, for the replay."""
 
     def __init__(self, inner: StoreHistoryProvider) -> None:
         self.inner = inner
         self.asked: list[Lookup] = []
+        self._read = inner._read
 
-    def history(self, profile: Any, subject: tuple[Any, ...], as_of: dt.date) -> HistoryValue:
-        value = self.inner.history(profile, subject, as_of)
-        plan = self.inner._by_profile[id(profile)][1]
-        if plan is not None and not plan.empty and None not in subject:
-            start = as_of - dt.timedelta(days=plan.window)
-            self.asked.append((plan.spec, subject, start, as_of, plan.negative, plan.positive))
-        return value
+    def __enter__(self) -> _Recording:
+        self.inner._read = self.read  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        del self.inner._read
+
+    def read(
+        self, spec: Any, subject: Any, start: dt.date, end: dt.date, neg: bool = True,
+        pos: bool = True,
+    ) -> Any:  # fmt: skip
+        self.asked.append((spec, subject, start, end, neg, pos))
+        return self._read(spec, subject, start, end, neg, pos)
 
 
-def _timed(engine: Engine, decls: list[Any], provider: Any) -> tuple[float, list[float]]:
+def _timed(
+    engine: Engine, decls: list[Any], provider: Any, cpu: list[float] | None = None
+) -> tuple[float, list[float]]:
+    """Wall seconds of the whole run and of each declaration; ``cpu``, when given, receives
+    each declaration's CPU time of this thread (what the machine's load does not inflate: a
+    preempted declaration's wall time includes other processes' turns)."""
     times = []
-    began = time.perf_counter()
+    clock, thread = time.perf_counter, time.thread_time
+    began = clock()
     for declaration in decls:
-        start = time.perf_counter()
+        start, start_cpu = clock(), thread()
         engine.score(declaration, history=provider)
-        times.append(time.perf_counter() - start)
-    return time.perf_counter() - began, times
+        end_cpu, end = thread(), clock()
+        times.append(end - start)
+        if cpu is not None:
+            cpu.append(end_cpu - start_cpu)
+    return clock() - began, times
 
 
 def _quantile(times: list[float], q: float) -> float:
@@ -72,8 +88,10 @@ def _quantile(times: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def run_scoring(store: sa.Engine, backend: str, args: argparse.Namespace) -> None:
-    """Fill ``store`` with the demo data and print the scoring figures."""
+def run_scoring(store: sa.Engine, backend: str, args: argparse.Namespace) -> dict[str, Any]:
+    """Fill ``store`` with the demo data and print the scoring figures, for the sample profiles
+    and, with ``args.generated``, for a set of that size (the samples and generated profiles).
+    Returns the figures the summary quotes."""
     began = time.perf_counter()
     records = list(demo.generate(args.declarations, seed=args.seed))
     demo.write_demo(store, args.declarations, seed=args.seed)
@@ -82,21 +100,45 @@ def run_scoring(store: sa.Engine, backend: str, args: argparse.Namespace) -> Non
         f"[{backend}] {args.declarations:,} demo declarations stored "
         f"in {time.perf_counter() - began:.1f} s"
     )
-    engine = Engine.load(args.profiles)
     decls = [r.declaration for r in records]
     sample = random.Random(args.seed).sample(decls, min(args.sample, len(decls)))
-    rows: list[tuple[str, float, list[float], str]] = []
+    sets: list[tuple[str, list[str]]] = [("the 9 sample profiles", [args.profiles])]
+    if args.generated:
+        sets.append(
+            (
+                f"{args.generated:,} profiles (the 9 samples and {args.generated - 9:,} generated)",
+                [args.profiles, args.generated_dir],
+            )
+        )
+    summary: dict[str, Any] = {}
+    for label, paths in sets:
+        engine = Engine.load(paths)
+        summary[label] = _score_set(store, backend, engine, label, decls, sample)
+    return summary
+
+
+def _score_set(
+    store: sa.Engine, backend: str, engine: Engine, label: str, decls: list[Any], sample: list[Any]
+) -> dict[str, float]:
+    figures: dict[str, float] = {}
+    rows: list[tuple[str, float, list[float], list[float], str]] = []
 
     def measure(name: str, provider: Any, note: Callable[[], str] = lambda: "") -> None:
-        seconds, times = _timed(engine, sample, provider)
-        rows.append((name, len(sample) / seconds, times, note()))
+        cpu: list[float] = []
+        seconds, times = _timed(engine, sample, provider, cpu)
+        rows.append((name, len(sample) / seconds, times, cpu, note()))
+        # declarations per CPU second of this process: on SQLite (in the process) all the
+        # work, so the ratio the machine's load does not distort; on PostgreSQL the server's
+        # share is not in it
+        figures[f"{name} CPU rate"] = len(sample) / sum(cpu)
 
     measure("no history (ceiling)", EmptyHistoryProvider())
     old = SqlHistoryProvider(store)
     measure("old, uncached", old, lambda: f"{old.queries / len(sample):.1f} queries/decl")
     new = StoreHistoryProvider(store, cache=False)
-    recording = _Recording(new)
-    measure("new, uncached", recording, lambda: f"{new.queries / len(sample):.1f} queries/decl")
+    measure("new, uncached", new, lambda: f"{new.queries / len(sample):.1f} queries/decl")
+    with _Recording(StoreHistoryProvider(store, cache=False)) as recording:
+        _timed(engine, sample, recording.inner)  # the statements it sends, for the replay
     with StoreHistoryProvider(store, cache=True) as cached:
         _timed(engine, sample, cached)  # fills the cache
         filled = cached.queries
@@ -107,31 +149,54 @@ def run_scoring(store: sa.Engine, backend: str, args: argparse.Namespace) -> Non
         )
         whole_began = time.perf_counter()
         _timed(engine, decls, cached)  # every declaration once: the rest of the cache
-        _, every = _timed(engine, decls, cached)
+        every_cpu: list[float] = []
+        _, every = _timed(engine, decls, cached, every_cpu)
         whole = time.perf_counter() - whole_began
     base_rate, base_times = next((r[1], r[2]) for r in rows if r[0] == "old, uncached")
     base_p99 = _quantile(base_times, 0.99)
     print(
-        f"[{backend}] scoring {len(sample):,} of them (a seeded sample) with the "
-        f"{len(engine.profiles.profiles)} sample profiles, history from the store "
-        f"(load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores):"
+        f"[{backend}] scoring {len(sample):,} of them (a seeded sample) with {label}, "
+        f"history from the store (load average {os.getloadavg()[0]:.1f} on "
+        f"{os.cpu_count()} cores):"
     )
-    print(f"[{backend}]   {'provider':22} {'decl/s':>9} {'p50':>11} {'p99':>11}  vs old")
-    for name, rate, times, note in rows:
+    print(
+        f"[{backend}]   {'provider':22} {'decl/s':>9} {'p50':>11} {'p99':>11} "
+        f"{'p99 CPU':>11}  vs old"
+    )
+    for name, rate, times, cpu, note in rows:
         p99 = _quantile(times, 0.99)
+        figures[f"{name} rate"] = rate
+        figures[f"{name} p99"] = p99
+        figures[f"{name} p99 CPU"] = _quantile(cpu, 0.99)
         versus = ""
         if name.startswith("new"):
-            versus = f"{rate / base_rate:6.1f}x, p99 {base_p99 / p99:,.0f}x lower"
+            by_cpu = figures[f"{name} CPU rate"] / figures["old, uncached CPU rate"]
+            versus = (
+                f"{rate / base_rate:6.1f}x ({by_cpu:.1f}x per CPU second), "
+                f"p99 {base_p99 / p99:,.0f}x lower"
+            )
         print(
-            f"[{backend}]   {name:22} {rate:9,.0f} {_ms(_quantile(times, 0.5))} {_ms(p99)}  "
-            f"{versus}  {note}"
+            f"[{backend}]   {name:22} {rate:9,.0f} {_ms(_quantile(times, 0.5))} {_ms(p99)} "
+            f"{_ms(_quantile(cpu, 0.99))}  {versus}  {note}"
         )
+    figures["all p99"] = _quantile(every, 0.99)
+    figures["all p99 CPU"] = _quantile(every_cpu, 0.99)
     print(
         f"[{backend}]   new, warm cache, all {len(decls):,}: {len(decls) / sum(every):,.0f} "
         f"decl/s, p50 {_ms(_quantile(every, 0.5))}, p99 {_ms(_quantile(every, 0.99))} "
-        f"(two passes, the first filling the cache: {whole:.1f} s)"
+        f"(CPU {_ms(figures['all p99 CPU'])}; two passes, the first filling the cache: "
+        f"{whole:.1f} s)"
     )
-    replay(store, backend, recording.asked)
+    floor = replay(store, backend, recording.asked)
+    if floor is not None:
+        per_decl = floor * len(recording.asked) / len(sample)
+        figures["floor per declaration"] = per_decl
+        print(
+            f"[{backend}]   the floor of an uncached declaration: its "
+            f"{len(recording.asked) / len(sample):.1f} lookups on the bare cursor = "
+            f"{per_decl * 1e3:.3f} ms, {1 / per_decl:,.0f} decl/s at most"
+        )
+    return figures
 
 
 def _ms(seconds: float) -> str:
@@ -152,10 +217,11 @@ def _params(lookup: Lookup) -> tuple[dict[str, Any], tuple[bool, ...]]:
     return params, tuple(ranged)
 
 
-def replay(store: sa.Engine, backend: str, asked: list[Lookup]) -> None:
-    """The uncached run's lookups, executed four ways (see the module docs)."""
+def replay(store: sa.Engine, backend: str, asked: list[Lookup]) -> float | None:
+    """The uncached run's lookups, executed four ways (see the module docs); returns the bare
+    cursor's seconds per lookup (the floor)."""
     if not asked:
-        return
+        return None
     source = native_source()
     built: dict[Any, Any] = {}
     prepared = []
@@ -220,3 +286,4 @@ def replay(store: sa.Engine, backend: str, asked: list[Lookup]) -> None:
             f"[{backend}]   {name:42} {seconds * 1e6:9,.0f} µs per lookup "
             f"= {seconds / floor:5.2f}x the floor"
         )
+    return floor

@@ -392,6 +392,10 @@ def _check(texts: Mapping[str, str], catalogue: Catalogue) -> tuple[list[m.Sourc
 
 
 _GREEN = Lane.GREEN
+#: Per history provider class: whether it has ``scoped_history()``, the lookup function for one
+#: declaration (:meth:`riskengine.store.history.StoreHistoryProvider.scoped_history`), which
+#: the engine then asks for once per declaration instead of using ``provider.history``.
+_SCOPED: dict[type, bool] = {}
 #: How many combinations of fired profiles' forms an engine remembers the lane of (then it
 #: starts again).
 _COMBINATIONS = 4096
@@ -566,7 +570,13 @@ class Engine:
         ):
             raise RiskEngineError(f"as_of must be a date, got {as_of!r}")
         active = profile_set.active(as_of)
-        hist = (history or self.history).history
+        provider = history or self.history
+        scoped = _SCOPED.get(provider.__class__)
+        if scoped is None:
+            scoped = _SCOPED[provider.__class__] = callable(
+                getattr(provider.__class__, "scoped_history", None)
+            )
+        hist = provider.scoped_history() if scoped else provider.history  # type: ignore[attr-defined]
         header = decl.header
         has_items = bool(decl.items)
         items = decl.items if has_items else EMPTY_ITEMS
