@@ -424,6 +424,21 @@ def test_uncached_lookups_read_a_subject_once_per_declaration(store: sa.Engine) 
     assert cached.scoped_history() == cached.history  # the cache needs no scope
 
 
+def test_uncached_lookups_on_a_connection_see_its_transaction(store: sa.Engine) -> None:
+    """A provider on a Connection reads through it: inside a transaction, what the transaction
+    wrote and has not committed yet (on SQLite through the DBAPI cursor of that connection)."""
+    _seed(store)
+    with store.connect() as connection:
+        transaction = connection.begin()
+        write_outcomes(connection, [OutcomeRecord("P2", False, dt.date(2024, 6, 6), ("1301",))])
+        inside = StoreHistoryProvider(connection, cache=False)
+        assert _pair(inside.scoped_history()(PROFILE, ("A",), AS_OF)) == (13.0, 0.0)
+        assert _pair(inside.history(PROFILE, ("A",), AS_OF)) == (13.0, 0.0)
+        transaction.rollback()
+    outside = StoreHistoryProvider(store, cache=False)
+    assert _pair(outside.history(PROFILE, ("A",), AS_OF)) == (10.0, 0.0)
+
+
 class _PerLookup:
     """A provider without ``scoped_history``: the engine calls its ``history`` per lookup."""
 

@@ -13,6 +13,14 @@ and the set-based SQL -- and is built for that call rate:
   subject's declarations come from the ``(subject, pk)`` indexes, each one's events of the window
   from the ``(decl_pk, flag, date)`` indexes (revision r0005); a prefix subject
   (``item.hs_code[:4]``) is also bound as a key range, so it uses its index too.
+* **one read per subject and declaration** (uncached): the engine asks the provider for the
+  lookup function of each declaration (:meth:`StoreHistoryProvider.scoped_history`); it reads a
+  subject once, with the widest window and both parts the blocks of that subject definition
+  have, and gives each block the value of its own window from those events.
+* **on SQLite, the DBAPI cursor**: the statement's SQL text and bind order are compiled once and
+  run on the driver's cursor (:class:`_DriverStatement`), the values and dates converted by the
+  SQLAlchemy types' own processors; SQLAlchemy's execution machinery cost as much as the query.
+  On PostgreSQL the compiled cache is as fast as the bare cursor and is kept.
 * **exact incremental terms.** A block's :class:`~riskengine.semantics.history.HistoryTerms` are
   made once per block. A cached subject keeps its events as sorted day numbers with, per block,
   the running sum of the units its clearances count: a window's units are two bisections and a
@@ -168,6 +176,49 @@ def lookup_statement(
     if not parts:
         raise ValueError("a lookup needs the negative or the positive part")
     return parts[0] if len(parts) == 1 else sa.union_all(*parts)
+
+
+class _DriverStatement:
+    """A lookup statement compiled once for SQLite and run on the DBAPI cursor: its SQL text,
+    the bound values in the statement's order through the types' own bind processors (dates as
+    SQLAlchemy stores them), and the date column read back through the Date type's result
+    processor -- the rows SQLAlchemy's execution gives, without its per-statement work, which
+    on SQLite costs about as much as the query itself (the replay in
+    ``benchmarks/history_scoring.py`` prints both)."""
+
+    __slots__ = ("binds", "date", "sql")
+
+    def __init__(self, statement: Any, dialect: sa.Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        binds = []  # (name given by the lookup, processor) or (None, a constant's value)
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if bind.required:
+                binds.append((name, process))
+            else:  # a constant of the statement (``substr(x, 1, 4)``): processed once
+                value = bind.effective_value
+                binds.append((None, value if process is None else process(value)))
+        self.binds: tuple[tuple[str | None, Any], ...] = tuple(binds)
+        date = sa.Date().dialect_impl(dialect).result_processor(dialect, None)
+        self.date: Any = date if date is not None else (lambda value: value)
+
+    def run(self, connection: Any, params: dict[str, Any]) -> _Subject:
+        args = tuple(
+            process if name is None else params[name] if process is None else process(params[name])
+            for name, process in self.binds
+        )
+        cursor = connection.cursor()
+        try:
+            cursor.execute(self.sql, args)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        date = self.date
+        return _Subject.from_rows(
+            (kind, date(day), pk, ident, code) for kind, day, pk, ident, code in rows
+        )
 
 
 # --- one subject's events --------------------------------------------------------------------
@@ -336,6 +387,9 @@ class StoreHistoryProvider:
         self._widest: dict[Spec, tuple[int, bool, bool]] = {}
         self._by_profile: dict[int, tuple[Any, _Plan | None]] = {}
         self._statements: dict[tuple[Any, ...], Any] = {}
+        #: On SQLite, lookups run on the DBAPI cursor (:class:`_DriverStatement`).
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._driver: dict[tuple[Any, ...], _DriverStatement] = {}
         self._cache: dict[Spec, dict[tuple[Any, ...], _Subject]] = {}
         self._complete: set[Spec] = set()
         self._generation = 0
@@ -483,8 +537,21 @@ class StoreHistoryProvider:
             if use:
                 params[f"lo{k}"] = value
                 params[f"hi{k}"] = _successor(value)
-        statement = self.statement(spec, negative, positive, tuple(ranged))
+        key = (spec, negative, positive, tuple(ranged))
         self.queries += 1
+        if self._sqlite:
+            found = self._driver.get(key)
+            if found is None:
+                statement = self.statement(spec, negative, positive, tuple(ranged))
+                found = self._driver[key] = _DriverStatement(statement, self.engine.dialect)
+            if self._connection is not None:
+                return found.run(self._connection.connection.driver_connection, params)
+            raw = self.engine.raw_connection()
+            try:
+                return found.run(raw.driver_connection, params)
+            finally:
+                raw.close()
+        statement = self.statement(*key)
         if self._connection is not None:
             rows = self._connection.execute(statement, params).all()
         else:
