@@ -305,6 +305,13 @@ def main() -> None:
     )
     parser.add_argument("--sample", type=int, default=500, help="--scoring: declarations timed")
     parser.add_argument("--profiles", default=str(ROOT / "profiles"), help="--scoring: profiles")
+    parser.add_argument(
+        "--generated",
+        type=int,
+        default=1000,
+        help="--scoring: also a set of this many profiles, the samples and generated ones "
+        "(benchmarks/gen_profiles.py); 0: the samples only",
+    )
     old = parser.add_mutually_exclusive_group()
     old.add_argument("--old", action="store_true", default=None, help="time the replaced query")
     old.add_argument("--no-old", dest="old", action="store_false")
@@ -315,9 +322,16 @@ def main() -> None:
         if "--declarations" not in sys.argv:
             args.declarations = 10_000
         with tempfile.TemporaryDirectory() as folder:
+            if args.generated:
+                from gen_profiles import write_profiles
+
+                args.generated_dir = str(Path(folder) / "generated")
+                write_profiles(args.generated - 9, Path(args.generated_dir))
+            figures = {}
             for backend in args.backend or ["sqlite", "postgresql"]:
                 with fresh_store(backend, folder) as engine:
-                    run_scoring(engine, backend, args)
+                    figures[backend] = run_scoring(engine, backend, args)
+        scoring_summary(figures)
         return
     if args.url:
         engine = connect(args.url)
@@ -330,6 +344,23 @@ def main() -> None:
         for backend in args.backend or ["sqlite"]:
             with fresh_store(backend, folder) as engine:
                 run(engine, backend, args, fill=True)
+
+
+def scoring_summary(figures: dict[str, dict[str, dict[str, float]]]) -> None:
+    """The issue's history targets against the figures of this run."""
+    print("targets (issue 13), from this run:")
+    for backend, sets in figures.items():
+        for label, f in sets.items():
+            ratio = f["new, uncached rate"] / f["old, uncached rate"]
+            by_cpu = f["new, uncached CPU rate"] / f["old, uncached CPU rate"]
+            print(
+                f"  [{backend}] {label}: uncached {f['new, uncached rate']:,.0f} decl/s = "
+                f"{ratio:.1f}x the old provider's {f['old, uncached rate']:,.0f} "
+                f"({by_cpu:.1f}x per CPU second; target >= 20x); "
+                f"warm cache p99 {f['new, warm cache p99'] * 1e3:.3f} ms wall, "
+                f"{f['new, warm cache p99 CPU'] * 1e3:.3f} ms CPU (target <= 1 ms); over every "
+                f"declaration {f['all p99'] * 1e3:.3f} ms wall, {f['all p99 CPU'] * 1e3:.3f} ms CPU"
+            )
 
 
 def run(engine: sa.Engine, backend: str, args: argparse.Namespace, fill: bool) -> None:

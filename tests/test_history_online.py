@@ -383,6 +383,98 @@ def test_scoring_with_the_new_provider_gives_the_old_providers_results(store: sa
         assert cached.queries < uncached.queries
 
 
+def test_uncached_lookups_read_a_subject_once_per_declaration(store: sa.Engine) -> None:
+    """Uncached, the lookup function of one declaration (``scoped_history``, what the engine
+    asks for per declaration) reads a subject once, with the widest window its definition was
+    seen with, and gives every block its own window's value -- the values of a plain lookup
+    each time; a block with a wider window seen for the first time reads again; the next
+    declaration reads afresh and sees what was written in between."""
+    _seed(store)
+    with store.begin() as c:
+        write_declarations(c, [_declaration("P0", dt.date(2024, 1, 10), "A")])
+        write_outcomes(c, [OutcomeRecord("P0", False, dt.date(2024, 1, 15), ("1301",))])
+    short = m.Profile(number=None, name="short", history=_block(SPECS[1], 30))
+    long = m.Profile(number=None, name="long", history=_block(SPECS[1], 200))
+    reference = StoreHistoryProvider(store, cache=False)
+    provider = StoreHistoryProvider(store, cache=False)
+
+    lookup = provider.scoped_history()
+    assert _pair(lookup(short, ("A",), AS_OF)) == (10.0, 0.0)  # 2024-01-15 is out of 30 days
+    assert _pair(lookup(short, ("A",), AS_OF)) == (10.0, 0.0)
+    assert provider.queries == 1
+    assert lookup(long, ("A",), AS_OF) == reference.history(long, ("A",), AS_OF)
+    assert _pair(lookup(long, ("A",), AS_OF)) == (13.0, 0.0)
+    assert provider.queries == 2  # a wider window than the subject was read with: read again
+    assert _pair(lookup(short, ("B",), AS_OF)) == (3.0, 0.0)
+    assert provider.queries == 3
+
+    with store.begin() as c:
+        write_outcomes(c, [OutcomeRecord("P2", False, dt.date(2024, 6, 6), ("1301",))])
+    assert _pair(lookup(short, ("A",), AS_OF)) == (10.0, 0.0)  # this declaration's read
+    following = provider.scoped_history()
+    for profile in (short, long, short):  # one read, with the widest window seen (200 days)
+        assert following(profile, ("A",), AS_OF) == reference.history(profile, ("A",), AS_OF)
+    assert provider.queries == 4
+    assert _pair(following(short, ("A",), AS_OF)) == (13.0, 0.0)
+    assert _pair(following(long, ("A",), AS_OF)) == (16.0, 0.0)
+    assert following(short, ("A",), AS_OF - dt.timedelta(days=1)) == reference.history(
+        short, ("A",), AS_OF - dt.timedelta(days=1)
+    )
+    cached = StoreHistoryProvider(store, cache=True, listen=False)
+    assert cached.scoped_history() == cached.history  # the cache needs no scope
+
+
+def test_uncached_lookups_on_a_connection_see_its_transaction(store: sa.Engine) -> None:
+    """A provider on a Connection reads through it: inside a transaction, what the transaction
+    wrote and has not committed yet (on SQLite through the DBAPI cursor of that connection)."""
+    _seed(store)
+    with store.connect() as connection:
+        transaction = connection.begin()
+        write_outcomes(connection, [OutcomeRecord("P2", False, dt.date(2024, 6, 6), ("1301",))])
+        inside = StoreHistoryProvider(connection, cache=False)
+        assert _pair(inside.scoped_history()(PROFILE, ("A",), AS_OF)) == (13.0, 0.0)
+        assert _pair(inside.history(PROFILE, ("A",), AS_OF)) == (13.0, 0.0)
+        transaction.rollback()
+    outside = StoreHistoryProvider(store, cache=False)
+    assert _pair(outside.history(PROFILE, ("A",), AS_OF)) == (10.0, 0.0)
+
+
+class _PerLookup:
+    """A provider without ``scoped_history``: the engine calls its ``history`` per lookup."""
+
+    def __init__(self, inner: StoreHistoryProvider) -> None:
+        self.inner = inner
+
+    def history(self, profile: Any, subject: tuple[Any, ...], as_of: dt.date) -> Any:
+        return self.inner.history(profile, subject, as_of)
+
+
+def test_scoring_uncached_asks_the_store_once_per_subject_and_declaration(
+    store: sa.Engine,
+) -> None:
+    """The sample profiles on demo declarations, uncached: the same results (explanations
+    included) as lookup by lookup, with fewer round trips (several profiles ask for the same
+    importer's history)."""
+    from pathlib import Path
+
+    from riskengine import demo
+    from riskengine.evaluator import Engine
+
+    records = list(demo.generate(300, seed=8))
+    with store.begin() as c:
+        write_declarations(c, [r.declaration for r in records])
+        write_outcomes(c, [r.outcome for r in records])
+        write_controls(c, [x for r in records for x in r.controls])
+    engine = Engine.load(Path(__file__).resolve().parents[1] / "profiles")
+    scoped = StoreHistoryProvider(store, cache=False)
+    plain = StoreHistoryProvider(store, cache=False)
+    for record in records[::3]:
+        for explain in (False, True):
+            want = engine.score(record.declaration, explain=explain, history=_PerLookup(plain))
+            assert engine.score(record.declaration, explain=explain, history=scoped) == want
+    assert 0 < scoped.queries < plain.queries * 0.7
+
+
 # --- the revision ----------------------------------------------------------------------------
 
 

@@ -33,11 +33,13 @@ from riskengine.evaluator.explain import ProfileExplanation
 from riskengine.evaluator.history import EmptyHistoryProvider, HistoryProvider
 from riskengine.evaluator.index import IndexPlan, ProfileIndex
 from riskengine.evaluator.inputs import InputReader
+from riskengine.evaluator.making import slotted_maker
 from riskengine.evaluator.results import (
     Lane,
     LaneConfig,
     RejectedDeclaration,
     ScoreResult,
+    make_result,
 )
 from riskengine.evaluator.windows import Window
 from riskengine.semantics.indicators import forget_orders
@@ -390,6 +392,17 @@ def _check(texts: Mapping[str, str], catalogue: Catalogue) -> tuple[list[m.Sourc
     return files, parse_time
 
 
+_GREEN = Lane.GREEN
+#: ``FiredProfile(...)`` with every field, positionally, made through its slots.
+_make_fired = slotted_maker(FiredProfile)
+#: Per history provider class: whether it has ``scoped_history()``, the lookup function for one
+#: declaration (:meth:`riskengine.store.history.StoreHistoryProvider.scoped_history`), which
+#: the engine then asks for once per declaration instead of using ``provider.history``.
+_SCOPED: dict[type, bool] = {}
+#: How many combinations of fired profiles' forms an engine remembers the lane of (then it
+#: starts again).
+_COMBINATIONS = 4096
+
 _NO_DATE = "no as-of date: give as_of or a declaration date"
 
 
@@ -418,6 +431,8 @@ class Engine:
         self.history: HistoryProvider = history or EmptyHistoryProvider()
         #: The minimum random inspection rate (:mod:`riskengine.evaluator.random_selection`).
         self.random = random
+        #: :meth:`_combined`'s memo: form tuples' ids → (lanes, forms, controls, lane).
+        self._combinations: dict[Any, tuple[LaneConfig, Any, tuple[ControlForm, ...], Lane]] = {}
 
     @classmethod
     def load(
@@ -558,7 +573,13 @@ class Engine:
         ):
             raise RiskEngineError(f"as_of must be a date, got {as_of!r}")
         active = profile_set.active(as_of)
-        hist = (history or self.history).history
+        provider = history or self.history
+        scoped = _SCOPED.get(provider.__class__)
+        if scoped is None:
+            scoped = _SCOPED[provider.__class__] = callable(
+                getattr(provider.__class__, "scoped_history", None)
+            )
+        hist = provider.scoped_history() if scoped else provider.history  # type: ignore[attr-defined]
         header = decl.header
         has_items = bool(decl.items)
         items = decl.items if has_items else EMPTY_ITEMS
@@ -569,8 +590,9 @@ class Engine:
         entries = active.entries
         office = None
         cp = variant = None
+        index = active.index  # ActiveSet.candidates, one call less
         try:
-            for pos in active.candidates(header, items):
+            for pos in active._all if index is None else index.candidates(header, items):
                 cp, variant, region, by_office = entries[pos]
                 if by_office is not None:
                     if office is None:
@@ -588,34 +610,79 @@ class Engine:
                         )[0]
                         assert found is not None  # the explaining path agrees with the fast one
                         fired.append((pos, found))
-                    else:
+                    else:  # CompiledProfile.finish, inlined (one call and an initialiser less)
+                        best, best_i, numbers, mask, bnh, bph = raw
+                        message = variant.message(header, items[best_i], region, best, bnh, bph)
                         fired.append(
-                            (pos, cp.finish(variant, raw, header, items, region, has_items))
-                        )
+                            (
+                                pos,
+                                _make_fired(
+                                    cp.key, cp.number, cp.name, best, variant.forms_of(mask),
+                                    message, tuple(numbers) if has_items else (), None,
+                                ),
+                            )
+                        )  # fmt: skip
         except RiskEngineError:
             raise
         except Exception as exc:
             assert cp is not None and variant is not None
             raise cp._error(exc, variant) from exc
         if not fired:
-            result = ScoreResult(decl.id, as_of, (), (), Lane.GREEN, bundle_revision=revision)
-            return result if self.random is None else self.random.mark(result, header)
+            return self._marked(
+                make_result(decl.id, as_of, (), (), _GREEN, (), None, revision), header
+            )
         if len(fired) > 1:
             fired.sort(key=_first)
-        results = tuple(fp for _, fp in fired)
-        forms = merge_controls([f for fp in results for f in fp.controls])
-        controls = tuple(sorted(forms, key=_code))
-        explanations = tuple(fp.explanation for fp in results if fp.explanation is not None)
-        result = ScoreResult(
-            decl.id,
-            as_of,
-            results,
-            controls,
-            self.lanes.lane(controls),
-            explanations,
-            bundle_revision=revision,
+            results = tuple(fp for _, fp in fired)
+        else:
+            results = (fired[0][1],)
+        controls, lane = self._combined(results)
+        explanations = (
+            tuple(fp.explanation for fp in results if fp.explanation is not None)
+            if explain == "fired"
+            else ()
         )
+        return self._marked(
+            make_result(decl.id, as_of, results, controls, lane, explanations, None, revision),
+            header,
+        )
+
+    def _marked(self, result: ScoreResult, header: Mapping[str, Any]) -> ScoreResult:
+        """``result`` with the random selection's mark when the engine has one."""
         return result if self.random is None else self.random.mark(result, header)
+
+    def _combined(self, fired: Sequence[FiredProfile]) -> tuple[tuple[ControlForm, ...], Lane]:
+        """The combined control forms (sorted by code) and the lane of these fired profiles.
+        Remembered per combination of the fired profiles' form tuples, which the variants make
+        once per set of controls applied (``Variant.forms_of``) and so are the same objects
+        declaration after declaration; an entry keeps its tuples alive and is used only for
+        those very tuples and the same lane configuration."""
+        lanes = self.lanes
+        if len(fired) == 1:
+            forms: Any = fired[0].controls
+            key: Any = id(forms)
+        else:
+            forms = tuple(fp.controls for fp in fired)
+            key = tuple(map(id, forms))
+        memo = self._combinations
+        found = memo.get(key)
+        if (
+            found is not None
+            and found[0] is lanes
+            and (
+                found[1] is forms
+                or (len(fired) > 1 and all(a is b for a, b in zip(found[1], forms, strict=True)))
+            )
+        ):
+            return found[2], found[3]
+        parts = [forms] if len(fired) == 1 else forms
+        merged = merge_controls([f for part in parts for f in part])
+        controls = tuple(sorted(merged, key=_code))
+        lane = lanes.lane(controls)
+        if len(memo) >= _COMBINATIONS:
+            memo.clear()
+        memo[key] = (lanes, forms, controls, lane)
+        return controls, lane
 
     def _explained(
         self,
@@ -650,14 +717,14 @@ class Engine:
             scored = ScoreResult(
                 decl.id, as_of, (), (), Lane.GREEN, tuple(explanations), bundle_revision=revision
             )
-            return scored if self.random is None else self.random.mark(scored, header)
+            return self._marked(scored, header)
         forms = merge_controls([f for fp in fired for f in fp.controls])
         controls = tuple(sorted(forms, key=_code))
         scored = ScoreResult(
             decl.id, as_of, tuple(fired), controls, self.lanes.lane(controls),
             tuple(explanations), bundle_revision=revision,
         )  # fmt: skip
-        return scored if self.random is None else self.random.mark(scored, header)
+        return self._marked(scored, header)
 
     def score_many(
         self,

@@ -49,7 +49,7 @@ from riskengine.declaration import (
     load_json,
     shape_error,
 )
-from riskengine.evaluator.inputs_typed import typed_decoder
+from riskengine.evaluator.inputs_typed import make_declaration, typed_decoder
 from riskengine.semantics.numbers import MAX_INPUT_NUMBER
 
 try:  # the fast decoder; the standard library reads the same documents, slower
@@ -143,7 +143,7 @@ class _Writer:
             "str": str,
             "int": int,
             "float": float,
-            "Declaration": Declaration,
+            "Declaration": make_declaration,
             "_shape": shape_error,
         }
         self.count = 0

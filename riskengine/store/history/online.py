@@ -13,6 +13,14 @@ and the set-based SQL -- and is built for that call rate:
   subject's declarations come from the ``(subject, pk)`` indexes, each one's events of the window
   from the ``(decl_pk, flag, date)`` indexes (revision r0005); a prefix subject
   (``item.hs_code[:4]``) is also bound as a key range, so it uses its index too.
+* **one read per subject and declaration** (uncached): the engine asks the provider for the
+  lookup function of each declaration (:meth:`StoreHistoryProvider.scoped_history`); it reads a
+  subject once, with the widest window and both parts the blocks of that subject definition
+  have, and gives each block the value of its own window from those events.
+* **on SQLite, the DBAPI cursor**: the statement's SQL text and bind order are compiled once and
+  run on the driver's cursor (:class:`_DriverStatement`), the values and dates converted by the
+  SQLAlchemy types' own processors; SQLAlchemy's execution machinery cost as much as the query.
+  On PostgreSQL the compiled cache is as fast as the bare cursor and is kept.
 * **exact incremental terms.** A block's :class:`~riskengine.semantics.history.HistoryTerms` are
   made once per block. A cached subject keeps its events as sorted day numbers with, per block,
   the running sum of the units its clearances count: a window's units are two bisections and a
@@ -35,7 +43,7 @@ import logging
 import threading
 import uuid
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import sqlalchemy as sa
@@ -168,6 +176,49 @@ def lookup_statement(
     if not parts:
         raise ValueError("a lookup needs the negative or the positive part")
     return parts[0] if len(parts) == 1 else sa.union_all(*parts)
+
+
+class _DriverStatement:
+    """A lookup statement compiled once for SQLite and run on the DBAPI cursor: its SQL text,
+    the bound values in the statement's order through the types' own bind processors (dates as
+    SQLAlchemy stores them), and the date column read back through the Date type's result
+    processor -- the rows SQLAlchemy's execution gives, without its per-statement work, which
+    on SQLite costs about as much as the query itself (the replay in
+    ``benchmarks/history_scoring.py`` prints both)."""
+
+    __slots__ = ("binds", "date", "sql")
+
+    def __init__(self, statement: Any, dialect: sa.Dialect) -> None:
+        compiled = statement.compile(dialect=dialect)
+        self.sql = str(compiled)
+        binds = []  # (name given by the lookup, processor) or (None, a constant's value)
+        for name in compiled.positiontup or ():
+            bind = compiled.binds[name]
+            process = bind.type.dialect_impl(dialect).bind_processor(dialect)
+            if bind.required:
+                binds.append((name, process))
+            else:  # a constant of the statement (``substr(x, 1, 4)``): processed once
+                value = bind.effective_value
+                binds.append((None, value if process is None else process(value)))
+        self.binds: tuple[tuple[str | None, Any], ...] = tuple(binds)
+        date = sa.Date().dialect_impl(dialect).result_processor(dialect, None)
+        self.date: Any = date if date is not None else (lambda value: value)
+
+    def run(self, connection: Any, params: dict[str, Any]) -> _Subject:
+        args = tuple(
+            process if name is None else params[name] if process is None else process(params[name])
+            for name, process in self.binds
+        )
+        cursor = connection.cursor()
+        try:
+            cursor.execute(self.sql, args)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        date = self.date
+        return _Subject.from_rows(
+            (kind, date(day), pk, ident, code) for kind, day, pk, ident, code in rows
+        )
 
 
 # --- one subject's events --------------------------------------------------------------------
@@ -332,8 +383,13 @@ class StoreHistoryProvider:
         self.closed = False
         self.listener_error: BaseException | None = None
         self._plans: dict[int, _Plan] = {}
+        #: Per subject definition: the widest window and the parts of the blocks seen with it.
+        self._widest: dict[Spec, tuple[int, bool, bool]] = {}
         self._by_profile: dict[int, tuple[Any, _Plan | None]] = {}
         self._statements: dict[tuple[Any, ...], Any] = {}
+        #: On SQLite, lookups run on the DBAPI cursor (:class:`_DriverStatement`).
+        self._sqlite = engine.dialect.name == "sqlite"
+        self._driver: dict[tuple[Any, ...], _DriverStatement] = {}
         self._cache: dict[Spec, dict[tuple[Any, ...], _Subject]] = {}
         self._complete: set[Spec] = set()
         self._generation = 0
@@ -377,6 +433,50 @@ class StoreHistoryProvider:
                 found = self._load(plan.spec, subject)
         return plan.value(found, as_of.toordinal())
 
+    def scoped_history(self) -> Callable[[Any, tuple[Any, ...], dt.date], HistoryValue]:
+        """The lookup function for the profiles of **one declaration** (``Engine.score`` asks
+        for one per declaration): :meth:`history` itself with ``cache=True``. Uncached, a
+        subject is read once per declaration and date, not once per profile: the first lookup
+        reads the widest window and both parts that the blocks seen with its subject definition
+        have (the sample profiles ask for ``importer.id`` over 365 days three times and over
+        1,095 days once), and each block's value is computed from those events within its own
+        window -- the same value, fewer round trips. Every lookup of the declaration then sees
+        the store as of that one read. Not to be kept across declarations: the next one would
+        not see writes made meanwhile."""
+        if self.cache:
+            return self.history
+        memo: dict[tuple[Spec, tuple[Any, ...], dt.date], tuple[int, bool, bool, _Subject]] = {}
+
+        def history(profile: Any, subject: tuple[Any, ...], as_of: dt.date) -> HistoryValue:
+            known = self._by_profile.get(id(profile))
+            if known is not None and known[0] is profile:
+                plan = known[1]
+            else:
+                plan = self._profile_plan(profile)
+            if plan is None or plan.empty or None in subject:
+                return NO_HISTORY
+            if self.cache:  # pragma: no cover - cache is never switched on afterwards
+                return self.history(profile, subject, as_of)
+            key = (plan.spec, subject, as_of)
+            found = memo.get(key)
+            if (
+                found is None
+                or found[0] < plan.window
+                or (plan.negative and not found[1])
+                or (plan.positive and not found[2])
+            ):
+                window, negative, positive = self._widest[plan.spec]
+                if found is not None:  # a block first seen now: wider, or another part
+                    window = max(window, found[0], plan.window)
+                    negative = negative or found[1] or plan.negative
+                    positive = positive or found[2] or plan.positive
+                start = as_of - dt.timedelta(days=window)
+                events = self._read(plan.spec, subject, start, as_of, negative, positive)
+                found = memo[key] = (window, negative, positive, events)
+            return plan.value(found[3], as_of.toordinal())
+
+        return history
+
     # -- reading ----------------------------------------------------------------------------
 
     def _profile_plan(self, profile: Any) -> _Plan | None:
@@ -398,6 +498,13 @@ class StoreHistoryProvider:
         plan = _Plan(block)
         check_subjects(plan.terms, self.source)
         self._plans[id(block)] = plan
+        if not plan.empty:
+            window, negative, positive = self._widest.get(plan.spec, (0, False, False))
+            self._widest[plan.spec] = (
+                max(window, plan.window),
+                negative or plan.negative,
+                positive or plan.positive,
+            )
         return plan
 
     def statement(
@@ -430,8 +537,21 @@ class StoreHistoryProvider:
             if use:
                 params[f"lo{k}"] = value
                 params[f"hi{k}"] = _successor(value)
-        statement = self.statement(spec, negative, positive, tuple(ranged))
+        key = (spec, negative, positive, tuple(ranged))
         self.queries += 1
+        if self._sqlite:
+            found = self._driver.get(key)
+            if found is None:
+                statement = self.statement(spec, negative, positive, tuple(ranged))
+                found = self._driver[key] = _DriverStatement(statement, self.engine.dialect)
+            if self._connection is not None:
+                return found.run(self._connection.connection.driver_connection, params)
+            raw = self.engine.raw_connection()
+            try:
+                return found.run(raw.driver_connection, params)
+            finally:
+                raw.close()
+        statement = self.statement(*key)
         if self._connection is not None:
             rows = self._connection.execute(statement, params).all()
         else:
