@@ -42,6 +42,7 @@ import tempfile
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import CodeType
+
 import attrs
 
 from riskengine import model as m
