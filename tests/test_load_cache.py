@@ -28,7 +28,7 @@ DAY = dt.date(2024, 4, 2)
 
 
 def _entries(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix == ".relc")
+    return sorted(p for p in folder.iterdir() if p.suffix == ".relc" and p.name[0] != ".")
 
 
 def _sources(engine: Engine) -> list[tuple[str, str]]:
@@ -285,3 +285,19 @@ def test_a_bundle_uses_the_default_folder(
     monkeypatch.setenv(ENV, "off")
     assert not Engine.load(path, public_key=signed["public"]).profiles.timings.cached
     assert os.environ[ENV] == "off"
+
+
+def test_a_write_left_unfinished_is_removed_later(tmp_path: Path) -> None:
+    """The temporary file of a write whose process was killed goes after an hour; one being
+    written now stays, and neither is taken for an entry."""
+    tmp_path.mkdir(exist_ok=True)
+    stale, fresh = tmp_path / ".tmp-stale.relc", tmp_path / ".tmp-fresh.relc"
+    stale.write_bytes(b"half an entry")
+    fresh.write_bytes(b"half an entry")
+    old = dt.datetime.now().timestamp() - 7200
+    os.utime(stale, (old, old))
+    text = (SAMPLES / "non_declaration_mass.rp").read_text(encoding="utf-8")
+    ProfileSet.load(sources={"m.rp": text}, cache=tmp_path)
+    assert not stale.exists() and fresh.exists()
+    assert LoadCache(tmp_path).entries() == _entries(tmp_path)
+    assert len(_entries(tmp_path)) == 1

@@ -39,6 +39,7 @@ import os
 import pickle
 import sys
 import tempfile
+import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from types import CodeType
@@ -229,9 +230,13 @@ class LoadCache:
         return True
 
     def entries(self) -> list[Path]:
-        """The entry files, least recently used first."""
+        """The entry files, least recently used first (not the temporary files of writes)."""
         try:
-            found = [p for p in self.folder.iterdir() if p.name.endswith(_SUFFIX)]
+            found = [
+                p
+                for p in self.folder.iterdir()
+                if p.name.endswith(_SUFFIX) and not p.name.startswith(".")
+            ]
         except OSError:
             return []
         stamped = []
@@ -241,10 +246,16 @@ class LoadCache:
         return [p for _, _, p in sorted(stamped)]
 
     def _prune(self, keep: str) -> None:
-        old = [p for p in self.entries() if not p.name.startswith(".") and p != self.path(keep)]
+        old = [p for p in self.entries() if p != self.path(keep)]
         for p in old[: max(0, len(old) - (KEEP - 1))]:
             with contextlib.suppress(OSError):
                 p.unlink()
+        # the temporary file of a write that never finished (the process was killed)
+        with contextlib.suppress(OSError):
+            for p in self.folder.glob(f".tmp-*{_SUFFIX}"):
+                with contextlib.suppress(OSError):
+                    if time.time() - p.stat().st_mtime > 3600:
+                        p.unlink()
 
 
 def resolve_cache(cache: LoadCache | str | os.PathLike[str] | bool | None) -> LoadCache | None:
