@@ -14,7 +14,8 @@ Per set and source: **cold** (``cache=False``: parse, check, compile), **miss** 
 without the entry: a cold load that also writes the entry) and **hit** (the entry read back).
 Each round runs the contenders in turn (a fresh cache folder per round for the miss, so the hit
 reads the entry the miss wrote); the figures are the best wall-clock and CPU time over the
-rounds, with the ratio to cold measured in the same run. Nothing here asserts a time.
+rounds, with the ratio to cold measured in the same run (on a shared machine the CPU time is
+the figure to read). Nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -139,17 +140,18 @@ def bench(label: str, load: Callable[[object], Engine], rounds: int, work: Path)
             best[name] = (min(best[name][0], wall), min(best[name][1], cpu))
             del engine
         shutil.rmtree(folder)
-    cold_wall = best["cold"][0]
+    cold_wall, cold_cpu = best["cold"]
     print(f"\n  {label}")
-    print(f"    {'':<28}{'wall':>9}{'CPU':>9}{'÷ cold (wall)':>15}")
+    print(f"    {'':<28}{'wall':>9}{'CPU':>9}{'÷ cold (wall)':>15}{'÷ cold (CPU)':>14}")
     for name, text in (("cold", "cold (cache=False)"), ("miss", "miss (cold + write)"),
                        ("hit", "hit (from the cache)")):  # fmt: skip
         wall, cpu = best[name]
-        print(f"    {text:<28}{wall:>8.3f}s{cpu:>8.3f}s{wall / cold_wall:>14.2f}×")
-    hit = best["hit"][0]
+        print(f"    {text:<28}{wall:>8.3f}s{cpu:>8.3f}s{wall / cold_wall:>14.2f}×"
+              f"{cpu / cold_cpu:>13.2f}×")  # fmt: skip
+    hit, hit_cpu = best["hit"]
     verdict = "met" if hit <= TARGET else "NOT met"
-    print(f"    target: Engine.load ≤ {TARGET:.1f} s — hit {hit:.3f} s ({verdict}); "
-          f"cold {cold_wall:.3f} s, the hit {cold_wall / hit:.1f}× faster")  # fmt: skip
+    print(f"    target: Engine.load ≤ {TARGET:.1f} s — hit {hit:.3f} s wall, {hit_cpu:.3f} s CPU "
+          f"({verdict}); cold {cold_wall:.3f} s wall, {cold_cpu:.3f} s CPU")  # fmt: skip
 
 
 def main() -> None:

@@ -21,6 +21,7 @@ import random
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -33,7 +34,9 @@ from riskengine.evaluator.index import degree_bounds  # noqa: E402
 from riskengine.syntax import parse_source  # noqa: E402
 
 #: ``cache=False`` where the tree has a load cache (before it, every load is cold).
-NO_CACHE = {"cache": False} if "cache" in inspect.signature(ProfileSet.load).parameters else {}
+NO_CACHE: dict[str, Any] = (
+    {"cache": False} if "cache" in inspect.signature(ProfileSet.load).parameters else {}
+)
 
 
 def sets(fuzz: int) -> Iterator[tuple[str, dict[str, str]]]:
