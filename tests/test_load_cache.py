@@ -301,3 +301,24 @@ def test_a_write_left_unfinished_is_removed_later(tmp_path: Path) -> None:
     assert not stale.exists() and fresh.exists()
     assert LoadCache(tmp_path).entries() == _entries(tmp_path)
     assert len(_entries(tmp_path)) == 1
+
+
+@pytest.mark.parametrize("shape", ["sum", "and", "or", "deep"])
+def test_a_wide_or_deep_expression_is_cached(tmp_path: Path, shape: str) -> None:
+    """Pickling the model recurses per level of an expression: a sum of 1,000 terms (a left-
+    nested chain 1,000 levels deep, which the language flattens), an and/or chain of 500
+    comparisons and a degree nested 95 levels deep are cached and read back like any other."""
+    from benchmarks.fuzz_cases import _template, deep_num, wide_chain, wide_sum
+
+    slots = {
+        "sum": {"degree": wide_sum(1000)},
+        "and": {"ind_a": wide_chain("and", 500)},
+        "or": {"ind_a": wide_chain("or", 500)},
+        "deep": {"degree": deep_num("round", 95)},
+    }[shape]
+    sources = _template(1, **slots)
+    cold = ProfileSet.load(sources=sources, cache=tmp_path, allow_drafts=True)
+    assert len(_entries(tmp_path)) == 1
+    hit = ProfileSet.load(sources=sources, cache=tmp_path, allow_drafts=True)
+    assert hit.timings.cached
+    assert hit.profiles[0].default.generated == cold.profiles[0].default.generated

@@ -48,6 +48,7 @@ import attrs
 
 from riskengine import model as m
 from riskengine.catalogue import Catalogue
+from riskengine.evaluator.codegen import _deep_recursion as deep_recursion
 from riskengine.evaluator.index import IndexPlan
 from riskengine.evaluator.unit import Generated
 
@@ -285,7 +286,8 @@ def _encode(entry: CachedSet, key: str) -> bytes:
          dict(v.generated.line_map), marshal.dumps(v.code))
         for v in entry.variants
     ]  # fmt: skip
-    payload = pickle.dumps((key, entry.files, variants), protocol=pickle.HIGHEST_PROTOCOL)
+    with deep_recursion():  # the model nests a few frames per level of an expression
+        payload = pickle.dumps((key, entry.files, variants), protocol=pickle.HIGHEST_PROTOCOL)
     return _MAGIC + hashlib.sha256(payload).digest() + payload
 
 
@@ -297,7 +299,8 @@ def _decode(data: bytes, key: str) -> CachedSet | None:
     if hashlib.sha256(payload).digest() != digest:
         return None
     try:
-        found_key, files, raw = pickle.loads(payload)
+        with deep_recursion():
+            found_key, files, raw = pickle.loads(payload)
         if found_key != key or not isinstance(files, list):
             return None
         variants = []
