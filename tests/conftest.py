@@ -173,3 +173,9 @@ def store(store_url: str) -> Iterator[sa.Engine]:
         yield engine
     finally:
         engine.dispose()
+
+
+# The load cache (riskengine/evaluator/cache.py) is off for the suite, so that every load is
+# the cold one and nothing is written to the user's cache folder; tests/test_load_cache.py
+# tests it with folders of its own.
+os.environ["RISKENGINE_CACHE_DIR"] = "off"

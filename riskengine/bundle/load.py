@@ -18,12 +18,19 @@ from typing import Any
 
 from riskengine import model as m
 from riskengine.bundle.errors import BundleError
-from riskengine.bundle.fileformat import EditionEntry, FillEntry, read_bundle
+from riskengine.bundle.fileformat import Bundle, EditionEntry, FillEntry, read_bundle
 from riskengine.bundle.keys import PublicKeySource
 from riskengine.catalogue import Catalogue, CatalogueError, Field, FieldType
 from riskengine.classifiers import Classifier, ClassifierEntry
 from riskengine.diagnostics import ProfileError
-from riskengine.evaluator.engine import LoadTimings, ProfileSet, _check
+from riskengine.evaluator.cache import (
+    CachedSet,
+    CachedVariant,
+    CacheMismatch,
+    LoadCache,
+    resolve_cache,
+)
+from riskengine.evaluator.engine import LoadTimings, ProfileSet, _check, _loading
 from riskengine.evaluator.windows import Window
 
 __all__ = ["check_members", "decode_catalogue", "decode_classifier", "load_profile_set"]
@@ -81,10 +88,18 @@ def check_members(
     fills: Sequence[FillEntry],
     members: Mapping[str, bytes],
     as_of: dt.date,
+    *,
+    catalogue: Catalogue | None = None,
+    checked: Sequence[m.SourceFile] | None = None,
 ) -> tuple[list[m.SourceFile], Catalogue]:
     """The parsed and checked files of a bundle's editions and fills, and its catalogue; a
-    :class:`BundleError` for anything the clearance software must not load."""
-    catalogue = decode_catalogue(members)
+    :class:`BundleError` for anything the clearance software must not load.
+
+    ``catalogue``: the bundle's, when already decoded; ``checked``: the files as the load cache
+    kept them for these very members (parsed and checked clean before): the manifest's rules
+    are still checked on them, the texts are not parsed and checked again."""
+    if catalogue is None:
+        catalogue = decode_catalogue(members)
     numbers = [e.number for e in editions]
     if len(set(numbers)) != len(numbers):
         twice = sorted({n for n in numbers if numbers.count(n) > 1})
@@ -100,10 +115,15 @@ def check_members(
             raise BundleError(f"edition {e.number} ends before it starts", e.file)
     texts = {e.file: _text(members, e.file) for e in editions}
     texts.update({f.file: _text(members, f.file) for f in fills})
-    try:
-        files, _ = _check(texts, catalogue)
-    except ProfileError as exc:
-        raise BundleError(f"the bundle's texts do not check clean:\n{exc}") from None
+    if checked is not None:
+        files = list(checked)
+        if [sf.path for sf in files] != list(texts):
+            raise CacheMismatch("the cached files are not the bundle's members")
+    else:
+        try:
+            files, _ = _check(texts, catalogue)
+        except ProfileError as exc:
+            raise BundleError(f"the bundle's texts do not check clean:\n{exc}") from None
     by_path = {sf.path: sf for sf in files}
     for e in editions:
         sf = by_path[e.file]
@@ -142,24 +162,66 @@ def check_members(
 
 
 def load_profile_set(
-    path: str | os.PathLike[str], public_key: PublicKeySource, *, use_index: bool = True
+    path: str | os.PathLike[str],
+    public_key: PublicKeySource,
+    *,
+    use_index: bool = True,
+    cache: LoadCache | str | os.PathLike[str] | bool | None = True,
 ) -> ProfileSet:
-    """Verify, check and compile a bundle (see :meth:`ProfileSet.from_bundle`)."""
+    """Verify, check and compile a bundle (see :meth:`ProfileSet.from_bundle`). The load
+    cache is consulted only once the signature and every member's SHA-256 are verified, with a
+    key of those verified hashes (:mod:`riskengine.evaluator.cache`)."""
     started = time.perf_counter()
     bundle = read_bundle(path, public_key)
+    with _loading():  # the collector paused, as for a load from files
+        return _load_verified(bundle, use_index, resolve_cache(cache), started)
+
+
+def _load_verified(
+    bundle: Bundle, use_index: bool, store: LoadCache | None, started: float
+) -> ProfileSet:
     manifest = bundle.manifest
-    files, catalogue = check_members(
-        manifest.editions, manifest.fills, bundle.members, manifest.as_of
-    )
-    checked = time.perf_counter()
     windows = {
         e.number: Window(e.in_force_from, e.in_force_to, e.suspended) for e in manifest.editions
     }
-    return ProfileSet.compile(
+    catalogue = decode_catalogue(bundle.members)
+    key = ""
+    if store is not None:
+        names = [e.file for e in manifest.editions] + [f.file for f in manifest.fills]
+        digests = [(name, manifest.members.get(name, "")) for name in names]
+        key = LoadCache.key("bundle", digests, catalogue)
+        entry = store.get(key)
+        if entry is not None:
+            try:
+                files, _ = check_members(
+                    manifest.editions, manifest.fills, bundle.members, manifest.as_of,
+                    catalogue=catalogue, checked=entry.files,
+                )  # fmt: skip
+                return ProfileSet.compile(
+                    files,
+                    catalogue=catalogue,
+                    use_index=use_index,
+                    timings=LoadTimings(0.0, time.perf_counter() - started, 0.0),
+                    windows=windows,
+                    bundle_revision=manifest.revision,
+                    cached=entry.variants,
+                )
+            except CacheMismatch:
+                pass  # loaded cold below, and the entry rewritten
+    files, catalogue = check_members(
+        manifest.editions, manifest.fills, bundle.members, manifest.as_of, catalogue=catalogue
+    )
+    checked = time.perf_counter()
+    record: list[CachedVariant] | None = None if store is None else []
+    loaded = ProfileSet.compile(
         files,
         catalogue=catalogue,
         use_index=use_index,
         timings=LoadTimings(0.0, checked - started, 0.0),  # verifying, parsing, checking
         windows=windows,
         bundle_revision=manifest.revision,
+        record=record,
     )
+    if store is not None and record is not None:
+        store.put(key, CachedSet(files, record))
+    return loaded

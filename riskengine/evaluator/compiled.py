@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import traceback
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -15,6 +15,7 @@ from riskengine import model as m
 from riskengine.catalogue import Catalogue
 from riskengine.diagnostics import RiskEngineError
 from riskengine.evaluator import codegen, explain
+from riskengine.evaluator.cache import CachedVariant, CacheMismatch
 from riskengine.evaluator.codegen import Generated, Unit
 from riskengine.evaluator.explain import ExplainShape, FillInfo, ProfileExplanation
 from riskengine.evaluator.history import HistoryProvider
@@ -104,13 +105,35 @@ class Variant:
         "unit",
     )
 
-    def __init__(self, unit: Unit) -> None:
-        self.plan: IndexPlan = plan_index(unit.profile, unit.controls, unit.lists)
-        lo, hi, _ = degree_bounds(unit.profile, unit.lists)
-        unit = attrs.evolve(unit, guards=self.plan.guards, degree_in_range=0.0 <= lo <= hi <= 100.0)
+    def __init__(
+        self,
+        unit: Unit,
+        cached: CachedVariant | None = None,
+        record: list[CachedVariant] | None = None,
+    ) -> None:
+        """``cached``: the module as the load cache kept it (no planning, generating or
+        compiling); ``record``: a list to append the module to, for the load cache."""
+        in_range: bool
+        if cached is None:
+            self.plan: IndexPlan = plan_index(unit.profile, unit.controls, unit.lists)
+            lo, hi, _ = degree_bounds(unit.profile, unit.lists)
+            in_range = 0.0 <= lo <= hi <= 100.0
+        else:
+            self.plan, in_range = cached.plan, cached.degree_in_range
+        unit = attrs.evolve(unit, guards=self.plan.guards, degree_in_range=in_range)
         self.unit = unit
-        ns: dict[str, Any]
-        self.generated, ns = codegen.compile_unit(unit, "evaluate")
+        if cached is None:
+            self.generated = codegen.generate(unit, "evaluate")
+            code = compile(self.generated.source, self.generated.filename, "exec")
+        else:
+            if cached.generated.filename != codegen.module_name(unit, "evaluate"):
+                raise CacheMismatch(
+                    f"the cached module {cached.generated.filename} is not {unit.label}"
+                )
+            self.generated, code = cached.generated, cached.code
+        ns = codegen.run_module(unit, self.generated, code)
+        if record is not None:
+            record.append(CachedVariant(self.plan, in_range, self.generated, code))
         codegen.forget_walks()
         self.evaluate: Callable[..., Any] = ns["evaluate"]
         self.message: Callable[..., Any] = ns["message"]
@@ -198,7 +221,12 @@ class CompiledProfile:
         fills: Sequence[m.Fill] = (),
         catalogue: Catalogue | None = None,
         types: Mapping[str, str] | None = None,
+        cached: Iterator[CachedVariant] | None = None,
+        record: list[CachedVariant] | None = None,
     ) -> None:
+        """``cached``: the modules as the load cache kept them, the profile's own first, then
+        those of its fills in order (:mod:`riskengine.evaluator.cache`); ``record``: a list
+        the modules built here are appended to, for the cache."""
         from riskengine.catalogue import default_catalogue
 
         self.profile = profile
@@ -218,7 +246,9 @@ class CompiledProfile:
         self.types: Mapping[str, str] = MappingProxyType(base_types)
         self.fills: tuple[m.Fill, ...] = fills_of(profile, fills)
         self._chooser = FillChooser(self.fills)
-        self.default = Variant(self._unit(profile.controls, profile.message, ""))
+        self.default = Variant(
+            self._unit(profile.controls, profile.message, ""), _next(cached), record
+        )
         self._variants: dict[int, Variant] = {}
         self._regions: dict[int, Mapping[str, Any]] = {}
         for k, fill in enumerate(self.fills):
@@ -227,7 +257,8 @@ class CompiledProfile:
                 controls = fill.controls or profile.controls
                 message = fill.message if fill.message is not None else profile.message
                 label = f" fill {fill.office} {fill.valid.start if fill.valid else ''}".rstrip()
-                self._variants[k] = Variant(self._unit(controls, message, label))
+                unit = self._unit(controls, message, label)
+                self._variants[k] = Variant(unit, _next(cached), record)
 
     def _unit(self, controls: Sequence[m.Control], message: m.Message | None, suffix: str) -> Unit:
         return Unit(
@@ -428,6 +459,15 @@ class CompiledProfile:
                 where = f"{self.file}:{line}" if line else f"{self.file}, {gen.filename}:{lineno}"
         reason = f"{type(exc).__name__}: {exc}"
         return EvaluationError(self.key, where, reason)
+
+
+def _next(cached: Iterator[CachedVariant] | None) -> CachedVariant | None:
+    if cached is None:
+        return None
+    found = next(cached, None)
+    if found is None:
+        raise CacheMismatch("the cache entry has fewer modules than the set")
+    return found
 
 
 def _edition(number: m.ProfileNumber | None) -> int:

@@ -24,6 +24,7 @@ from riskengine.diagnostics import Span
 from riskengine.evaluator import values
 from riskengine.evaluator.unit import (
     IDENT,
+    MEMOS,
     CompileError,
     Unit,
     expr_level,
@@ -103,6 +104,9 @@ class Fn:
         #: arithmetic), when that test comes last (see :meth:`compare`)
         self._deferrable: dict[str, tuple[list[str], str]] = {}
         self.indicator_vars: dict[str, str] = {}
+        #: id(expression) → (expression, :meth:`bound`): nested chains ask for the bounds of
+        #: their operands again (the expression is kept, so its id stays valid)
+        self._bounds: dict[int, tuple[m.Expr, float]] = {}
 
     # -- output
     def emit(self, text: str, line: int = 0) -> None:
@@ -436,6 +440,14 @@ class Fn:
     def bound(self, expr: m.Expr) -> float:
         """An upper bound of the magnitude of a value (``inf``: unknown). Arithmetic whose
         result is provably below the float range needs no test of the numeric rule."""
+        hit = self._bounds.get(id(expr))
+        if hit is not None and hit[0] is expr:
+            return hit[1]
+        found = self._bound(expr)
+        self._bounds[id(expr)] = (expr, found)
+        return found
+
+    def _bound(self, expr: m.Expr) -> float:
         match expr:
             case m.NumberLit(value=v):
                 return abs(values.number(v))
@@ -730,8 +742,14 @@ def _uses_region(exprs: Iterable[m.Expr | None]) -> bool:
     return False
 
 
-def list_fields(expr: m.Expr | None) -> list[str]:
-    """Full paths of every field an expression reads, regional list parameters included."""
+def list_fields(expr: m.Expr | None) -> tuple[str, ...]:
+    """Full paths of every field an expression reads, regional list parameters included
+    (memoised like :func:`~riskengine.evaluator.unit.nodes`, dropped with it)."""
+    if expr is None:
+        return ()
+    hit = _FIELDS.get(id(expr))
+    if hit is not None and hit[0] is expr:
+        return hit[1]
     out: list[str] = []
     for node in nodes(expr):
         kind = type(node)
@@ -742,7 +760,16 @@ def list_fields(expr: m.Expr | None) -> list[str]:
                 out.append(node.values.path)
         elif kind is m.StartsWith and type(node.prefixes) is m.FieldRef:
             out.append(node.prefixes.path)
-    return out
+    if len(_FIELDS) > 100_000:
+        _FIELDS.clear()
+    found = tuple(out)
+    _FIELDS[id(expr)] = (expr, found)  # the entry keeps expr alive, so its id stays unique
+    return found
+
+
+#: id(expression) → (expression, :func:`list_fields`); cleared by ``forget_walks``
+_FIELDS: dict[int, tuple[Any, tuple[str, ...]]] = {}
+MEMOS.append(_FIELDS)
 
 
 def needed_indicators(roots: Iterable[m.Expr | None], profile: m.Profile) -> set[str]:

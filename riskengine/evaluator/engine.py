@@ -20,6 +20,14 @@ from riskengine.catalogue import Catalogue, default_catalogue
 from riskengine.declaration import Declaration, DeclarationError, JsonInputError, load_json
 from riskengine.diagnostics import ProfileError, RiskEngineError, Span, error
 from riskengine.evaluator.batching import gc_paused
+from riskengine.evaluator.cache import (
+    CachedSet,
+    CachedVariant,
+    CacheMismatch,
+    LoadCache,
+    resolve_cache,
+    text_digests,
+)
 from riskengine.evaluator.compiled import (
     EMPTY_ITEMS,
     CompiledProfile,
@@ -66,11 +74,13 @@ __all__ = [
 @attrs.frozen
 class LoadTimings:
     """Seconds spent loading a set: parsing, checking, compiling (code generation, ``compile``
-    and index planning)."""
+    and index planning). ``cached``: the set was read from the load cache
+    (:mod:`riskengine.evaluator.cache`; the time is then all under ``compile``)."""
 
     parse: float = 0.0
     check: float = 0.0
     compile: float = 0.0
+    cached: bool = False
 
     @property
     def total(self) -> float:
@@ -253,30 +263,43 @@ class ProfileSet:
         timings: LoadTimings | None = None,
         windows: Mapping[str, Window] | None = None,
         bundle_revision: int | None = None,
+        cached: Sequence[CachedVariant] | None = None,
+        record: list[CachedVariant] | None = None,
     ) -> ProfileSet:
         """Compile parsed (and checked) files. Fills are matched to profiles by exact number.
-        ``windows`` and ``bundle_revision``: see the class."""
+        ``windows`` and ``bundle_revision``: see the class. ``cached``: the modules of these
+        files as the load cache kept them (:class:`CacheMismatch` when they do not fit);
+        ``record``: a list the compiled modules are appended to, for the cache."""
         started = time.perf_counter()
         cat = catalogue or default_catalogue()
         types = {f.path: f.type.value for f in cat}
         fills = [f for sf in files for f in sf.fills]
         compiled = []
+        modules = None if cached is None else iter(cached)
         with _loading():
             for sf in files:
                 lists = {ld.name: ld.values for ld in sf.lists}
                 for profile in sf.profiles:
                     compiled.append(
                         CompiledProfile(
-                            profile, file=sf.path, lists=lists, fills=fills, types=types
+                            profile,
+                            file=sf.path,
+                            lists=lists,
+                            fills=fills,
+                            types=types,
+                            cached=modules,
+                            record=record,
                         )
                     )
+        if modules is not None and next(modules, None) is not None:
+            raise CacheMismatch("the cache entry has more modules than the set")
         spent = time.perf_counter() - started
         t = timings or LoadTimings()
         return cls(
             compiled,
             catalogue=cat,
             use_index=use_index,
-            timings=LoadTimings(t.parse, t.check, t.compile + spent),
+            timings=LoadTimings(t.parse, t.check, t.compile + spent, cached is not None),
             windows=windows,
             bundle_revision=bundle_revision,
         )
@@ -290,6 +313,7 @@ class ProfileSet:
         catalogue: Catalogue | None = None,
         use_index: bool = True,
         allow_drafts: bool = False,
+        cache: LoadCache | str | os.PathLike[str] | bool | None = None,
     ) -> ProfileSet:
         """Read, check and compile profile files: ``paths`` (files, or folders meaning every
         ``*.rp`` below them) and/or ``sources`` (``{file name: text}``). Raises
@@ -297,23 +321,48 @@ class ProfileSet:
 
         For development: the clearance software loads the approved set from a signed bundle
         (:meth:`from_bundle`). A draft (``profile draft "…"``: no number) is refused with a
-        :class:`DraftError` naming its file and line unless ``allow_drafts`` is true."""
+        :class:`DraftError` naming its file and line unless ``allow_drafts`` is true.
+
+        ``cache``: the load cache (:mod:`riskengine.evaluator.cache`), keyed by the texts,
+        the catalogue and the code: ``True`` the default folder, a folder, ``False`` none;
+        ``None`` (default) uses it only when ``RISKENGINE_CACHE_DIR`` is set."""
         refuse_bundle_path(paths)
         texts = _read_paths(paths)
         texts.update(sources or {})
         cat = catalogue or default_catalogue()
+        store = resolve_cache(cache)
         started = time.perf_counter()
         with _loading():
+            key = ""
+            if store is not None:
+                key = LoadCache.key("files", text_digests(texts), cat)
+                entry = store.get(key)
+                if entry is not None:
+                    if not allow_drafts:
+                        refuse_drafts(entry.files)
+                    try:
+                        return cls.compile(
+                            entry.files, catalogue=cat, use_index=use_index,
+                            timings=LoadTimings(0.0, 0.0, time.perf_counter() - started),
+                            cached=entry.variants,
+                        )  # fmt: skip
+                    except CacheMismatch:
+                        pass  # loaded cold below, and the entry rewritten
             files, parse_time = _check(texts, cat)
             if not allow_drafts:
                 refuse_drafts(files)
             checked = time.perf_counter() - started
-            return cls.compile(
+            record: list[CachedVariant] | None = None if store is None else []
+            loaded = cls.compile(
                 files,
                 catalogue=cat,
                 use_index=use_index,
                 timings=LoadTimings(parse_time, max(0.0, checked - parse_time), 0.0),
+                record=record,
             )
+            if store is not None and record is not None:
+                store.put(key, CachedSet(files, record))
+            return loaded
 
     @classmethod
     def from_bundle(
@@ -322,16 +371,22 @@ class ProfileSet:
         public_key: PublicKeySource,
         *,
         use_index: bool = True,
+        cache: LoadCache | str | os.PathLike[str] | bool | None = True,
     ) -> ProfileSet:
         """The approved set of a signed bundle (``riskengine bundle build``, docs/bundle.md):
         the signature and every member's SHA-256 are verified before anything is compiled; a
         draft, a text that is not an approved edition, an edition not in force on or after the
         bundle's as-of date are refused (:class:`~riskengine.bundle.BundleError`). Each edition
         applies only within the registry's window (in force, not suspended), and every result
-        carries the bundle's revision."""
+        carries the bundle's revision.
+
+        ``cache``: the load cache (:mod:`riskengine.evaluator.cache`), consulted only after
+        the bundle is verified and keyed by its members' verified SHA-256s, its catalogue and
+        the code: ``True`` (default) the default folder (``RISKENGINE_CACHE_DIR``, ``off``
+        for none), a folder, or ``False`` for none."""
         from riskengine.bundle.load import load_profile_set
 
-        return load_profile_set(path, public_key, use_index=use_index)
+        return load_profile_set(path, public_key, use_index=use_index, cache=cache)
 
 
 @contextlib.contextmanager
@@ -447,11 +502,14 @@ class Engine:
         public_key: PublicKeySource | None = None,
         allow_drafts: bool = False,
         random: RandomSelection | None = None,
+        cache: LoadCache | str | os.PathLike[str] | bool | None = None,
     ) -> Engine:
         """With ``public_key``: ``paths`` is one signed bundle, loaded by
         :meth:`ProfileSet.from_bundle` (what the clearance software does). Otherwise load,
         check and compile profile files for development (:meth:`ProfileSet.load`: drafts are
-        refused unless ``allow_drafts`` is true)."""
+        refused unless ``allow_drafts`` is true). ``cache``: the load cache, as for those two
+        (``None``: a bundle uses the default folder, files only when
+        ``RISKENGINE_CACHE_DIR`` is set)."""
         if public_key is not None:
             if sources or catalogue is not None or allow_drafts:
                 raise RiskEngineError(
@@ -461,14 +519,16 @@ class Engine:
             if not isinstance(paths, str | os.PathLike):
                 raise RiskEngineError("give one bundle file with public_key")
             return cls.from_bundle(
-                paths, public_key, lanes=lanes, history=history, use_index=use_index, random=random
-            )
+                paths, public_key, lanes=lanes, history=history, use_index=use_index,
+                random=random, cache=True if cache is None else cache,
+            )  # fmt: skip
         profiles = ProfileSet.load(
             paths,
             sources=sources,
             catalogue=catalogue,
             use_index=use_index,
             allow_drafts=allow_drafts,
+            cache=cache,
         )
         return cls(profiles, lanes=lanes, history=history, random=random)
 
@@ -482,10 +542,11 @@ class Engine:
         history: HistoryProvider | None = None,
         use_index: bool = True,
         random: RandomSelection | None = None,
+        cache: LoadCache | str | os.PathLike[str] | bool | None = True,
     ) -> Engine:
-        """An engine on the approved set of a signed bundle (:meth:`ProfileSet.from_bundle`);
-        every result carries the bundle's revision."""
-        profiles = ProfileSet.from_bundle(path, public_key, use_index=use_index)
+        """An engine on the approved set of a signed bundle (:meth:`ProfileSet.from_bundle`,
+        ``cache`` as there); every result carries the bundle's revision."""
+        profiles = ProfileSet.from_bundle(path, public_key, use_index=use_index, cache=cache)
         return cls(profiles, lanes=lanes, history=history, random=random)
 
     @property

@@ -27,6 +27,7 @@ import attrs
 
 from riskengine import model as m
 from riskengine.evaluator.codegen import literal_value, nodes, prefix_text, resolve_list
+from riskengine.evaluator.unit import _CHILDREN as CHILDREN
 from riskengine.semantics.indicators import topo_indicators
 from riskengine.semantics.intervals import Analysis, degree_bounds
 
@@ -145,6 +146,27 @@ def _cost(node: m.Expr) -> int:
     return 2 + 2 * inner + (1 if isinstance(node, m.Between) else 0)
 
 
+def _reads_indicators(expr: m.Expr) -> bool:
+    """Whether an expression reads an indicator or a history value (the walk of
+    :func:`~riskengine.evaluator.unit.nodes`, stopping at the first, remembering nothing)."""
+    stack: list[Any] = [expr]
+    children = CHILDREN
+    while stack:
+        node = stack.pop()
+        cls = type(node)
+        if cls is m.Ref or cls is m.HistoryRef:
+            return True
+        names = children.get(cls)
+        if names is not None:
+            for name in names:
+                stack.append(getattr(node, name))
+        elif cls is m.Call:
+            stack.extend(node.args)
+        elif cls is m.ListLit:
+            stack.extend(node.items)
+    return False
+
+
 def plan_index(
     profile: m.Profile, controls: Sequence[m.Control], lists: Mapping[str, m.ListLit]
 ) -> IndexPlan:
@@ -169,7 +191,7 @@ def plan_index(
             atom = _atom_of(node, lists)
             if atom is not None:
                 atoms[node] = atom
-            elif not any(isinstance(n, m.Ref | m.HistoryRef) for n in nodes(node)):
+            elif not _reads_indicators(node):
                 others.append(node)  # a guard reads fields only: it runs before indicators
     if not occurrences:
         return IndexPlan()

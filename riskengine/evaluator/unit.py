@@ -140,9 +140,17 @@ def nodes(expr: m.Expr | m.ListLit | None) -> tuple[Any, ...]:
     return result
 
 
+#: Memos keyed by expression ids that :func:`forget_walks` drops with the walks (the emitter's
+#: fields read, :func:`riskengine.evaluator.emit.list_fields`).
+MEMOS: list[dict[int, Any]] = []
+
+
 def forget_walks() -> None:
-    """Drop the memo of :func:`nodes` (it keeps the expressions it has seen alive)."""
+    """Drop the memo of :func:`nodes` and those of :data:`MEMOS` (they keep the expressions
+    they have seen alive)."""
     _WALKS.clear()
+    for memo in MEMOS:
+        memo.clear()
 
 
 def _refs(expr: m.Expr | None) -> Iterable[m.Expr | m.ListLit]:

@@ -53,9 +53,11 @@ class Builder(Transformer[Token, Any]):
 
     @property
     def file(self) -> str:
-        if not hasattr(self._tl, "file"):
+        try:
+            file: str = self._tl.file
+        except AttributeError:
             self.begin("<string>")
-        file: str = self._tl.file
+            file = self._tl.file
         return file
 
     @property
@@ -67,19 +69,32 @@ class Builder(Transformer[Token, Any]):
 
     # ------------------------------------------------------------------ helpers
     def span_of(self, c: list[Any]) -> Span:
-        first = last = None
+        # what _pos gives, without building a span for a token (most children are tokens)
+        line = column = 0
         for x in c:
-            first = _pos(x)
-            if first is not None:
-                break
-        if first is None:
+            if isinstance(x, Token):
+                if x.line:
+                    line, column = x.line, x.column or 0
+                    break
+            else:
+                first = _pos(x)
+                if first is not None:
+                    line, column = first.line, first.column
+                    break
+        else:
             return Span(self.file, 0, 0, 0, 0)
+        end_line = end_column = 0
         for x in reversed(c):
-            last = _pos(x)
-            if last is not None:
-                break
-        assert last is not None
-        return Span(self.file, first.line, first.column, last.end_line, last.end_column)
+            if isinstance(x, Token):
+                if x.line:
+                    end_line, end_column = x.end_line or x.line, x.end_column or 0
+                    break
+            else:
+                last = _pos(x)
+                if last is not None:
+                    end_line, end_column = last.end_line, last.end_column
+                    break
+        return Span(self.file, line, column, end_line, end_column)
 
     def tspan(self, tok: Token) -> Span:
         return Span(

@@ -50,14 +50,15 @@ class FastParser:
         shift = lark.parsers.lalr_analysis.Shift
         callbacks = inner.callbacks
         # Actions as plain tuples: (True, next_state) to shift, (False, (size, origin, callback))
-        # to reduce, so the loop never hashes lark's Rule objects.
+        # to reduce, so the loop never hashes lark's Rule objects. Symbol names as plain
+        # strings: lark's are often Tokens, whose __eq__ (Python code) every lookup would call.
         rules: dict[int, tuple[int, str, Any]] = {}
         self.states: dict[Any, dict[str, tuple[bool, Any]]] = {}
         for state, actions in table.states.items():
             row: dict[str, tuple[bool, Any]] = {}
             for term, (act, arg) in actions.items():
                 if act is shift:
-                    row[term] = (True, arg)
+                    row[str(term)] = (True, arg)
                 else:
                     info = rules.get(id(arg))
                     if info is None:
@@ -67,15 +68,15 @@ class FastParser:
                         )
                         info = rules[id(arg)] = (
                             len(arg.expansion),
-                            arg.origin.name,
+                            str(arg.origin.name),
                             None if passthrough else callbacks[arg],
                         )
-                    row[term] = (False, info)
+                    row[str(term)] = (False, info)
             self.states[state] = row
         self.start_state = table.start_states["start"]
         self.end_state = table.end_states["start"]
         self.literals: dict[str, str] = {
-            t.pattern.value: t.name
+            str(t.pattern.value): str(t.name)
             for t in lark_parser.terminals
             if isinstance(t.pattern, lark.lexer.PatternStr)
         }
@@ -83,7 +84,7 @@ class FastParser:
         # filter drops them, so the loop pushes a marker instead of building a Token. A terminal
         # is kept when some rule uses it unfiltered (named terminals such as NAME or TRUE).
         self.named = frozenset(
-            sym.name
+            str(sym.name)
             for rule in lark_parser.rules
             for sym in rule.expansion
             if sym.is_term and not getattr(sym, "filter_out", False)
