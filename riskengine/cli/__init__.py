@@ -26,6 +26,7 @@ from riskengine.cli import (
     lang,
     registry,
     score,
+    serve,
     sql,
     test,
 )
@@ -106,6 +107,7 @@ COMMANDS: tuple[click.Command, ...] = (
     registry.registry,
     kpi.kpi,
     bundle.bundle,
+    serve.serve,
 )
 for _command in COMMANDS:
     cli.add_command(_command)
