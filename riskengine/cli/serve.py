@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from pathlib import Path
 
@@ -12,6 +13,10 @@ import click
 from riskengine.cli.common import user_error
 
 __all__ = ["serve"]
+
+
+def _exit_cleanly(signum: int, frame: object) -> None:
+    raise SystemExit(0)
 
 
 @click.command()
@@ -80,6 +85,12 @@ __all__ = ["serve"]
     help="Seconds between looks at the bundle file.",
 )  # fmt: skip
 @click.option(
+    "--preload-history",
+    is_flag=True,
+    help="Read the history of every subject of the bundle's profiles at start and after a swap "
+    "(memory for speed: no request waits for a first lookup).",
+)
+@click.option(
     "--graceful-timeout", default=30, show_default=True, type=click.IntRange(0),
     help="Seconds a shutdown (SIGTERM, SIGINT) waits for requests in flight.",
 )  # fmt: skip
@@ -98,6 +109,7 @@ def serve(
     log_ack: str,
     log_interval: float,
     watch_interval: float,
+    preload_history: bool,
     graceful_timeout: int,
 ) -> None:
     """Serve scoring over HTTP: POST /v1/score (one declaration), POST /v1/score/batch (a JSON
@@ -143,6 +155,7 @@ def serve(
         log_interval=log_interval,
         watch_interval=watch_interval,
         workers=workers,
+        preload_history=preload_history,
     )
     os.environ[CONFIG_ENV] = config.to_env()
     made: str | None = None
@@ -155,6 +168,10 @@ def serve(
         f"{'' if workers == 1 else 's'}",
         err=True,
     )
+    # uvicorn drains, then raises the signal that stopped it again with the handlers it found:
+    # a drained shutdown ends with status 0 (as gunicorn's does), not "killed by SIGTERM"
+    for stop in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop, _exit_cleanly)
     try:
         uvicorn.run(
             "riskengine.service.app:app_from_env",

@@ -121,17 +121,35 @@ class Service:
             config.public_key,
             lanes=lanes,
             random=random,
-            on_change=lambda loaded: self.metrics.revision.set(loaded.revision),
+            on_change=self._swapped,
             on_refused=lambda _: self.metrics.reloads.labels("refused").inc(),
         )
         self.store = open_existing(config.db)
         self.history = self._new_history()
+        self._preload(self.bundles.current)
         self.log = _open_log(config, self.store)
         self.scorer = Scorer(self.log, self.metrics, config.log_ack == "request", self.history)
         self.started = time.time()
 
     def _new_history(self) -> StoreHistoryProvider:
         return StoreHistoryProvider(self.store, cache=True)
+
+    def _swapped(self, loaded: Loaded) -> None:
+        self.metrics.revision.set(loaded.revision)
+        if hasattr(self, "history"):  # not at the first load: the provider comes after it
+            self._preload(loaded)
+
+    def _preload(self, loaded: Loaded) -> None:
+        """With ``preload_history``: every subject of the bundle's history blocks read at once
+        (a few queries), kept current by the provider from then on."""
+        if not self.config.preload_history:
+            return
+        started = time.perf_counter()
+        subjects = sum(self.history.preload(cp.profile) for cp in loaded.engine.profiles)
+        _log.info(
+            "history preloaded for bundle revision %d: %d subjects in %.2f s",
+            loaded.revision, subjects, time.perf_counter() - started,
+        )  # fmt: skip
 
     def maintain(self) -> None:
         """Once a second: the bundle file, the decision log's gauges, the history listener
@@ -147,6 +165,7 @@ class Service:
                 _log.debug("history listener not restarted: %s", exc)
                 return
             old, self.history = self.history, fresh
+            self._preload(self.bundles.current)
             self.scorer.history = fresh
             old.close()
             _log.warning("history notifications restarted: caching again")

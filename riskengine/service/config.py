@@ -23,7 +23,9 @@ class ServiceConfig:
     ``max_body``: the largest request body in bytes; ``log_ack``: ``"request"`` (every decision
     acknowledged -- in the store or fsync'd in the spool -- before its answer is sent) or
     ``"background"`` (answered at once, written within ``log_interval`` seconds);
-    ``watch_interval``: seconds between looks at the bundle file."""
+    ``watch_interval``: seconds between looks at the bundle file; ``preload_history``: read the
+    history of every subject of the bundle's profiles at start (and after a swap), so that no
+    request waits for a first lookup."""
 
     bundle: str
     public_key: str
@@ -37,6 +39,7 @@ class ServiceConfig:
     log_interval: float = 0.2
     watch_interval: float = 1.0
     workers: int = 1
+    preload_history: bool = False
 
     def to_env(self) -> str:
         return json.dumps(attrs.asdict(self))
