@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -139,18 +140,24 @@ class Server:
         self.args = [str(a) for a in args]
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
         self.proc: subprocess.Popen[bytes] | None = None
-        self.stderr = b""
+        # a file, not a pipe: a full pipe would block the service
+        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed with the object
+
+    @property
+    def stderr(self) -> bytes:
+        """Everything the service wrote on standard error so far."""
+        self._err.seek(0)
+        return self._err.read()
 
     def start(self, timeout: float = 60.0) -> Server:
         command = [PYTHON, "-m", "riskengine", "serve", "--port", str(self.port), *self.args]
         self.proc = subprocess.Popen(
-            command, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+            command, env=self.env, stdout=subprocess.DEVNULL, stderr=self._err
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                _, err = self.proc.communicate()
-                raise AssertionError(f"the service exited {self.proc.returncode}: {err.decode()}")
+                raise AssertionError(f"the service exited {self.proc.returncode}: {self.stderr!r}")
             try:
                 client = Client(self.port, timeout=2)
                 status, _, _ = client.request("GET", "/healthz")
@@ -168,11 +175,10 @@ class Server:
         if self.proc.poll() is None:
             self.proc.send_signal(signal.SIGTERM)
         try:
-            _, err = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            _, err = self.proc.communicate()
-        self.stderr += err
+            self.proc.wait()
         return self.proc.returncode
 
     def __enter__(self) -> Server:

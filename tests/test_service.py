@@ -147,6 +147,20 @@ def total(
     return sum(v for (n, ls), v in found.items() if n == name and want <= set(ls))
 
 
+def wait_for_backlog(port: int, timeout: float = 30.0) -> None:
+    """Until the service's decision log has written everything to the store."""
+    deadline = time.monotonic() + timeout
+    while True:
+        client = Client(port)
+        _, health = client.json("GET", "/healthz")
+        client.close()
+        log = health["decision_log"]
+        if log["backlog"] == 0 and log["store_up"]:
+            return
+        assert time.monotonic() < deadline, f"the decision log did not catch up: {health}"
+        time.sleep(0.1)
+
+
 def run_threads(n: int, work: Any) -> list[Any]:
     """``work(k)`` on ``n`` threads; the first exception is raised here."""
     results: list[Any] = [None] * n
@@ -210,7 +224,8 @@ def test_results_equal_the_library_for_10000_declarations(world: World, server: 
     assert got == expected
     lanes = collections.Counter(r["lane"] for r in got)
     assert sum(1 for r in got if r["fired"]) > 100 and len(lanes) >= 2  # not a trivial run
-    # every decision acknowledged before its answer (--log-ack request): in the log, once
+    # every decision written off the request path (--log-ack background): in the log, once
+    wait_for_backlog(server.port)
     assert world.count(1) == N and world.count(1, distinct=True) == N
 
 
@@ -355,7 +370,7 @@ def test_store_cut_during_a_run_every_decision_logged_exactly_once(world: World)
     problems: set[str] = set()
     done = [0]
     server = world.server(
-        "--log-ack", "background", "--log-interval", "1", bundle=bundle, db=through
+        "--log-ack", "background", "--log-interval", "2", bundle=bundle, db=through
     )
     try:
         server.start()
@@ -381,7 +396,15 @@ def test_store_cut_during_a_run_every_decision_logged_exactly_once(world: World)
             return out
 
         def cut() -> None:
-            while done[0] < 500:
+            # cut while decisions wait in memory for the writer (it writes every 2 s): they
+            # cannot reach the store and go to the spool
+            while True:
+                if done[0] >= 500:
+                    client = Client(server.port)
+                    _, health = client.json("GET", "/healthz")
+                    client.close()
+                    if health["decision_log"]["backlog"] >= 20:
+                        break
                 time.sleep(0.01)
             proxy.cut()
             time.sleep(2.0)
@@ -407,7 +430,10 @@ def test_store_cut_during_a_run_every_decision_logged_exactly_once(world: World)
         found = metrics(server.port)
         appends = total(found, "riskengine_decision_log_records", kind="spool_appends")
         replayed = total(found, "riskengine_decision_log_records", kind="replayed")
-        assert appends >= 1 and replayed == appends  # spooled while away, all replayed
+        duplicates = total(found, "riskengine_decision_log_records", kind="duplicates")
+        # spooled while the store was away, all replayed; a batch whose commit reached the store
+        # just as the connection was cut was spooled too, and found there again on replay
+        assert appends >= 1 and replayed + duplicates == appends, (found, server.stderr)
         assert total(found, "riskengine_decision_log_records", kind="failures") >= 1
         assert total(found, "riskengine_decision_log_records", kind="written") == len(wanted)
     finally:
@@ -502,7 +528,7 @@ def test_bundle_swapped_under_load_one_revision_per_response(world: World) -> No
 
 def test_sigterm_answers_the_requests_in_flight(world: World) -> None:
     bundle = make_bundle(world.folder / "term.bundle", world.key, 9)
-    server = world.server("--preload-history", bundle=bundle)
+    server = world.server("--preload-history", "--log-ack", "request", bundle=bundle)
     server.start()
     sent = threading.Event()
     parts = [range(k * 1500, (k + 1) * 1500) for k in range(4)]

@@ -71,10 +71,11 @@ def _exit_cleanly(signum: int, frame: object) -> None:
 @click.option(
     "--log-ack",
     type=click.Choice(["request", "background"]),
-    default="request",
+    default="background",
     show_default=True,
-    help="request: each decision is in the store or the fsync'd spool before it is answered; "
-    "background: answered at once, written within --log-interval.",
+    help="background: answered at once, the decision written off the request path within "
+    "--log-interval; request: each decision is in the store or the fsync'd spool before it is "
+    "answered (a store commit per request: slower).",
 )
 @click.option(
     "--log-interval", default=0.2, show_default=True, type=click.FloatRange(0.001),

@@ -20,9 +20,10 @@ class ServiceConfig:
     """``bundle``/``public_key``: the signed bundle and its key; ``db``: the store (history and
     decision log); ``spool``: the folder of the decision log's spool files (one per worker);
     ``random_config``/``random_key_file``/``lanes``: as ``riskengine score``'s options;
-    ``max_body``: the largest request body in bytes; ``log_ack``: ``"request"`` (every decision
-    acknowledged -- in the store or fsync'd in the spool -- before its answer is sent) or
-    ``"background"`` (answered at once, written within ``log_interval`` seconds);
+    ``max_body``: the largest request body in bytes; ``log_ack``: ``"background"`` (answered at
+    once, written off the request path within ``log_interval`` seconds) or ``"request"`` (every
+    decision acknowledged -- in the store or fsync'd in the spool -- before its answer is sent:
+    a store commit per request);
     ``watch_interval``: seconds between looks at the bundle file; ``preload_history``: read the
     history of every subject of the bundle's profiles at start (and after a swap), so that no
     request waits for a first lookup."""
@@ -35,7 +36,7 @@ class ServiceConfig:
     random_key_file: str | None = None
     lanes: str | None = None
     max_body: int = 16 * 1024 * 1024
-    log_ack: Literal["request", "background"] = "request"
+    log_ack: Literal["request", "background"] = "background"
     log_interval: float = 0.2
     watch_interval: float = 1.0
     workers: int = 1
