@@ -119,8 +119,8 @@ class BundleHolder:
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 self.last_error = reason
                 _log.error(
-                    "bundle %s refused, revision %d keeps serving: %s",
-                    self.path, self.current.revision, reason,
+                    "bundle refused, revision %d keeps serving: %s",
+                    self.current.revision, reason,
                 )  # fmt: skip
                 if self._on_refused is not None:
                     self._on_refused(reason)

@@ -11,6 +11,8 @@ from typing import Any
 from riskengine import __version__
 from riskengine.catalogue import Catalogue
 from riskengine.declaration import declaration_json_schema
+from riskengine.evaluator import Lane
+from riskengine.model import ControlKind
 from riskengine.service.config import ServiceConfig
 from riskengine.service.problems import MEDIA_TYPE, PROBLEM_TYPES
 
@@ -19,7 +21,11 @@ __all__ = ["openapi_document"]
 _REF = "#/components/schemas/"
 _CONTROL = {
     "type": "object",
-    "properties": {"code": {"type": "string"}, "kind": {"type": "string"}},
+    "properties": {
+        "code": {"type": "string"},
+        "name": {"type": "string"},
+        "kind": {"enum": [k.value for k in ControlKind]},
+    },
     "required": ["code", "kind"],
 }
 RESULT = {
@@ -30,7 +36,7 @@ RESULT = {
         "as_of": {"type": "string", "format": "date"},
         "bundle_revision": {"type": "integer"},
         "selected": {"type": "boolean"},
-        "lane": {"enum": ["green", "yellow", "red"]},
+        "lane": {"enum": [lane.value for lane in Lane]},
         "controls": {"type": "array", "items": _CONTROL},
         "fired": {
             "type": "array",
