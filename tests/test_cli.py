@@ -386,10 +386,10 @@ def test_an_internal_error_is_reported_without_a_traceback(
 
 
 #: What ``riskengine --help`` listed before the commands were registered statically, and
-#: ``registry`` and ``bundle`` (issue 12) and ``kpi`` (issue 14).
+#: ``registry`` and ``bundle`` (issue 12), ``kpi`` (issue 14) and ``serve`` (issue 13).
 COMMANDS = [
     "backtest", "bundle", "check", "db", "demo", "demo-data", "fields", "fmt", "ingest", "kpi",
-    "registry", "score", "show", "sql", "test",
+    "registry", "score", "serve", "show", "sql", "test",
 ]  # fmt: skip
 
 
