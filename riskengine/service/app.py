@@ -121,7 +121,8 @@ class Service:
             config.public_key,
             lanes=lanes,
             random=random,
-            on_change=self._swapped,
+            on_change=lambda loaded: self.metrics.revision.set(loaded.revision),
+            prepare=self._preload,
             on_refused=lambda _: self.metrics.reloads.labels("refused").inc(),
         )
         self.store = open_existing(config.db)
@@ -134,18 +135,17 @@ class Service:
     def _new_history(self) -> StoreHistoryProvider:
         return StoreHistoryProvider(self.store, cache=True)
 
-    def _swapped(self, loaded: Loaded) -> None:
-        self.metrics.revision.set(loaded.revision)
-        if hasattr(self, "history"):  # not at the first load: the provider comes after it
-            self._preload(loaded)
-
     def _preload(self, loaded: Loaded) -> None:
         """With ``preload_history``: every subject of the bundle's history blocks read at once
         (a few queries), kept current by the provider from then on."""
         if not self.config.preload_history:
             return
         started = time.perf_counter()
-        subjects = sum(self.history.preload(cp.profile) for cp in loaded.engine.profiles)
+        try:
+            subjects = sum(self.history.preload(cp.profile) for cp in loaded.engine.profiles)
+        except Exception as exc:  # the store away or caching off: lookups read it lazily
+            _log.warning("history not preloaded for revision %d: %s", loaded.revision, exc)
+            return
         _log.info(
             "history preloaded for bundle revision %d: %d subjects in %.2f s",
             loaded.revision, subjects, time.perf_counter() - started,

@@ -54,8 +54,9 @@ class Loaded:
 
 
 class BundleHolder:
-    """The bundle in use (:attr:`current`) and :meth:`reload`. ``on_change(loaded)`` is called
-    after each swap, ``on_refused(reason)`` after each refusal."""
+    """The bundle in use (:attr:`current`) and :meth:`reload`. ``prepare(loaded)`` is called with
+    a new bundle before it is swapped in (not for the first), ``on_change(loaded)`` after each
+    swap and for the first, ``on_refused(reason)`` after each refusal."""
 
     def __init__(
         self,
@@ -66,6 +67,7 @@ class BundleHolder:
         random: RandomSelection | None = None,
         on_change: Callable[[Loaded], None] | None = None,
         on_refused: Callable[[str], None] | None = None,
+        prepare: Callable[[Loaded], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self.public_key = public_key
@@ -73,6 +75,7 @@ class BundleHolder:
         self.random = random
         self._on_change = on_change
         self._on_refused = on_refused
+        self._prepare = prepare
         self._lock = threading.Lock()  # one reload at a time
         self._stamp = _stamp(self.path)
         self.current: Loaded = self._load()  # the first bundle must load: no fallback
@@ -125,6 +128,8 @@ class BundleHolder:
                 if self._on_refused is not None:
                     self._on_refused(reason)
                 return False
+            if self._prepare is not None:
+                self._prepare(loaded)
             old, self.current = self.current, loaded
             self.last_error = None
             _log.warning(
