@@ -568,3 +568,51 @@ def test_sigterm_answers_the_requests_in_flight(world: World) -> None:
     assert b"decision log flushed and closed" in server.stderr
     with pytest.raises(OSError):
         Client(server.port, timeout=2).request("GET", "/healthz")
+
+
+# -- several worker processes -----------------------------------------------------------------
+
+
+def test_several_workers_share_the_port_the_metrics_and_the_store(world: World) -> None:
+    bundle = make_bundle(world.folder / "workers.bundle", world.key, 11)
+    spool = world.folder / "spool-workers"
+    server = Server(
+        "--bundle", bundle, "--public-key", world.pub, "--db", world.url, "--spool", spool,
+        "--workers", "2", "--preload-history",
+    )  # fmt: skip
+    wanted = list(range(6000, 6400))
+    engine = Engine.from_bundle(bundle, world.pub)
+    store = connect(world.url)
+    try:
+        history = StoreHistoryProvider(store, cache=True, listen=False)
+        expected = {i: engine.score(world.raw[i], history=history).to_dict() for i in wanted}
+    finally:
+        store.dispose()
+    got: dict[int, Any] = {}
+    try:
+        server.start()
+
+        def work(k: int) -> None:
+            client = Client(server.port)  # a connection of its own: either worker may take it
+            try:
+                for i in wanted[k::8]:
+                    status, _, body = client.request("POST", "/v1/score", world.lines[i])
+                    assert status == 200, body
+                    got[i] = json.loads(body)
+            finally:
+                client.close()
+
+        run_threads(8, work)
+        assert got == expected
+        wait_for_backlog(server.port)
+        found = metrics(server.port)  # either worker answers it, with both workers' counts
+        assert total(found, "riskengine_http_requests_total", route="/v1/score") == len(wanted)
+        assert total(found, "riskengine_declarations_scored_total") == len(wanted)
+        assert total(found, "riskengine_bundle_revision") == 11
+    finally:
+        assert server.stop() == 0, server.stderr
+    assert sorted(p.name for p in spool.glob("*.jsonl")) == [
+        "decisions-worker-1.jsonl", "decisions-worker-2.jsonl",
+    ]  # fmt: skip
+    assert server.stderr.count(b"decision log flushed and closed") == 2
+    assert world.count(11) == len(wanted) and world.count(11, distinct=True) == len(wanted)
