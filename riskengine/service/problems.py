@@ -53,7 +53,7 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             422,
             "A declaration field holds a bad value",
             "a field the profiles read has a value of the wrong type or out of range "
-            "(`field`, `item`), or the declaration has no date",
+            "(`field`, `item`), or the declaration has no date or no id",
         ),
         ProblemType(
             "invalid-parameter",

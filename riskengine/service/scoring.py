@@ -24,6 +24,8 @@ __all__ = ["Scorer", "batch_rows"]
 #: How long a request waits for its decisions to be acknowledged before it is refused (503).
 ACK_TIMEOUT = 30.0
 _RETRY = {"Retry-After": "1"}
+#: Every decision is recorded, keyed by declaration id and bundle revision.
+_NO_ID = "a declaration needs an id: every decision is recorded in the decision log by its id"
 
 
 def _store_failure(exc: BaseException) -> BaseException | None:
@@ -165,6 +167,11 @@ class Scorer:
         except EvaluationError as exc:
             self.metrics.rejected.inc()
             raise Problem("evaluation-failed", str(exc), profile=exc.key) from None
+        if result.declaration_id is None:
+            self.metrics.rejected.inc()
+            raise Problem(
+                "invalid-declaration", f"id: {_NO_ID}", field="id", item=None, reason=_NO_ID
+            )
         self._record([(result, decl)])
         return orjson.dumps(result.to_dict())
 
@@ -198,9 +205,11 @@ class Scorer:
             except EvaluationError as exc:
                 out.append(_rejected(row, ident, None, None, str(exc)))
             else:
-                out.append(result.to_dict())
-                done.append((result, decl))
-                continue
+                if result.declaration_id is not None:
+                    out.append(result.to_dict())
+                    done.append((result, decl))
+                    continue
+                out.append(_rejected(row, None, "id", None, _NO_ID))
             rejected += 1
         if rejected:
             self.metrics.rejected.inc(rejected)
