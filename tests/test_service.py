@@ -620,3 +620,47 @@ def test_several_workers_share_the_port_the_metrics_and_the_store(world: World) 
     ]  # fmt: skip
     assert server.stderr.count(b"decision log flushed and closed") == 2
     assert world.count(11) == len(wanted) and world.count(11, distinct=True) == len(wanted)
+
+
+# -- the docs say what the code does ----------------------------------------------------------
+
+
+def test_docs_service_md_names_every_problem_type_metric_and_option() -> None:
+    from riskengine.cli.serve import serve
+    from riskengine.service import PROBLEM_TYPES
+    from riskengine.service.metrics import Metrics
+
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "service.md").read_text("utf-8")
+    for slug, kind in PROBLEM_TYPES.items():
+        assert f"| `{slug}` | {kind.status} |" in doc, slug
+    names = {m.name for m in Metrics().registry.collect()}
+    for name in names:
+        assert f"`{name}" in doc, name
+    for param in serve.params:
+        for opt in param.opts:
+            assert f"`{opt}" in doc, opt
+
+
+def test_docs_service_md_examples_are_what_the_service_answers(
+    world: World, server: Server
+) -> None:
+    """The session of docs/service.md ran on this world: the demo data of seed 7 and the
+    sample profiles' bundle, revision 1."""
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "service.md").read_text("utf-8")
+    blocks = [b.split("```", 1)[0] for b in doc.split("```json\n")[1:]]
+    single, batch = json.loads(blocks[0]), json.loads(blocks[1])
+    client = Client(server.port)
+    try:
+        status, _, body = client.request("POST", "/v1/score", world.lines[3475])  # boots.json
+        assert status == 200 and json.loads(body) == single
+        rows = b"\n".join([
+            world.lines[3476],
+            b'{"id": "X-1", "date": "2024-09-10", "items": [{"net_mass": "heavy"}]}',
+            b"[1]",
+        ])  # fmt: skip
+        status, _, body = client.request(
+            "POST", "/v1/score/batch", rows, content_type="application/x-ndjson"
+        )
+        assert status == 200 and json.loads(body) == batch
+    finally:
+        client.close()
