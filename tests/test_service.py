@@ -664,3 +664,37 @@ def test_docs_service_md_examples_are_what_the_service_answers(
         assert status == 200 and json.loads(body) == batch
     finally:
         client.close()
+
+
+def test_a_spool_file_no_worker_holds_is_replayed(world: World) -> None:
+    """Decisions spooled by a worker slot nobody uses any more (uvicorn replaced its workers
+    while the store was away) reach the store through the workers that run now."""
+    from riskengine.decisionlog import DecisionLog
+
+    bundle = make_bundle(world.folder / "orphans.bundle", world.key, 13)
+    engine = Engine.from_bundle(bundle, world.pub)
+    spool = world.folder / "spool-orphans"
+    spool.mkdir()
+    orphan = spool / "decisions-worker-5.jsonl"
+    down = "postgresql+psycopg://postgres@127.0.0.1:1/test"  # nothing listens: all spooled
+    with DecisionLog(down, spool=orphan) as log:
+        for d in world.raw[7000:7050]:
+            log.record(engine.score(d), d)
+    assert log.stats().spooled == 50 and world.count(13) == 0
+    server = Server(
+        "--bundle", bundle, "--public-key", world.pub, "--db", world.url, "--spool", spool,
+    )  # fmt: skip
+    try:
+        server.start()
+        deadline = time.monotonic() + 30
+        while world.count(13) < 50:
+            assert time.monotonic() < deadline, server.stderr
+            time.sleep(0.2)
+        time.sleep(1.5)  # the next maintenance round copies the count into the metrics
+        found = metrics(server.port)
+        assert total(found, "riskengine_decision_log_records", kind="adopted") == 50
+    finally:
+        assert server.stop() == 0
+    assert world.count(13) == 50 and world.count(13, distinct=True) == 50
+    assert orphan.stat().st_size == 0
+    assert b"replayed 50 decisions from the spool" in server.stderr

@@ -28,7 +28,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from riskengine.decisionlog import DecisionLog, SpoolError
+from riskengine.decisionlog import DecisionLog, RecordError, SpoolError
 from riskengine.evaluator import LaneConfig, RandomSelection
 from riskengine.service.bundles import BundleHolder, Loaded
 from riskengine.service.config import ServiceConfig
@@ -45,6 +45,8 @@ JSON = "application/json"
 NDJSON = ("application/x-ndjson", "application/jsonl", "application/json-lines")
 #: The most spool files a folder holds (one per worker process).
 MAX_WORKERS = 256
+#: Seconds between looks for spool files no worker holds.
+ADOPT_INTERVAL = 10.0
 
 
 def _media_type(request: Request) -> str:
@@ -82,22 +84,21 @@ def _as_of(request: Request) -> dt.date | None:
         ) from None
 
 
-def _open_log(config: ServiceConfig, store: Any) -> DecisionLog:
+def _open_log(config: ServiceConfig, store: Any) -> tuple[DecisionLog, Path]:
     """The worker's decision log on the first free spool file of the folder
     (``decisions-worker-K.jsonl``: stable names, so that a restarted worker replays the spool
-    its predecessor left)."""
+    its predecessor left), and that file."""
     folder = Path(config.spool)
     folder.mkdir(parents=True, exist_ok=True)
     for k in range(1, MAX_WORKERS + 1):
+        path = folder / f"decisions-worker-{k}.jsonl"
         try:
-            return DecisionLog(
-                spool=folder / f"decisions-worker-{k}.jsonl",
-                engine=store,
-                flush_interval=config.log_interval,
-                retry_interval=1.0,
+            log = DecisionLog(
+                spool=path, engine=store, flush_interval=config.log_interval, retry_interval=1.0
             )
         except SpoolError:
             continue  # another worker's
+        return log, path
     raise SpoolError(f"every spool file of {folder} is in use ({MAX_WORKERS} workers?)")
 
 
@@ -128,7 +129,9 @@ class Service:
         self.store = open_existing(config.db)
         self.history = self._new_history()
         self._preload(self.bundles.current)
-        self.log = _open_log(config, self.store)
+        self.log, self.spool = _open_log(config, self.store)
+        self.adopted = 0  # records replayed from spool files no worker held
+        self._next_adoption = 0.0
         self.scorer = Scorer(self.log, self.metrics, config.log_ack == "request", self.history)
         self.started = time.time()
 
@@ -157,7 +160,12 @@ class Service:
         new one with a fresh cache and a new listener)."""
         if self.bundles.changed() and self.bundles.reload():
             self.metrics.reloads.labels("loaded").inc()
-        self.metrics.observe_log(self.log.stats())
+        stats = self.log.stats()
+        if stats.store_up and time.monotonic() >= self._next_adoption:
+            self._next_adoption = time.monotonic() + ADOPT_INTERVAL
+            self.adopted += self._adopt_spools()
+        self.metrics.observe_log(stats)
+        self.metrics.log_counts.labels("adopted").set(self.adopted)
         if self.history.listener_error is not None:
             try:
                 fresh = self._new_history()
@@ -169,6 +177,28 @@ class Service:
             self.scorer.history = fresh
             old.close()
             _log.warning("history notifications restarted: caching again")
+
+    def _adopt_spools(self) -> int:
+        """Replay the non-empty spool files of the folder that no worker holds (left by a
+        worker slot that is not in use any more, e.g. after uvicorn replaced its workers while
+        the store was away); returns the records written."""
+        written = 0
+        for path in sorted(self.spool.parent.glob("decisions-worker-*.jsonl")):
+            try:
+                if path == self.spool or path.stat().st_size == 0:
+                    continue
+                orphan = DecisionLog(spool=path, engine=self.store, retry_interval=1.0)
+            except (SpoolError, OSError):
+                continue  # a live worker's, or gone
+            try:
+                orphan.close()  # replays what the store takes; the rest stays in the file
+            except RecordError as exc:
+                _log.warning("spool %s not replayed: %s", path, exc)
+            replayed = orphan.stats().replayed
+            if replayed:
+                _log.warning("replayed %d decisions from the spool %s", replayed, path)
+            written += replayed
+        return written
 
     def close(self) -> None:
         """Acknowledge every decision (store or spool), stop listening, close the store."""

@@ -108,7 +108,7 @@ class Metrics:
             "riskengine_decision_log_records",
             "Decision-log counts since the worker started: written (to the store, straight or "
             "replayed), replayed (from the spool), spool_appends, duplicates, failures (store "
-            "writes that failed), refused.",
+            "writes that failed), refused, adopted (replayed from spool files no worker held).",
             ["kind"],
             registry=r,
             **live,  # type: ignore[arg-type]
