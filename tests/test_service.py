@@ -698,3 +698,63 @@ def test_a_spool_file_no_worker_holds_is_replayed(world: World) -> None:
     assert world.count(13) == 50 and world.count(13, distinct=True) == 50
     assert orphan.stat().st_size == 0
     assert b"replayed 50 decisions from the spool" in server.stderr
+
+
+def test_random_selection_is_the_librarys_and_is_logged(world: World) -> None:
+    from riskengine.evaluator import RandomSelection
+
+    config = world.folder / "random.toml"
+    config.write_text(
+        '[random]\nlane = "red"\nrate = 0.05\n\n'
+        '[[random.rates]]\noffice = "UA100110"\nrate = 0.2\n',
+        encoding="utf-8",
+    )
+    key = {"RISKENGINE_RANDOM_KEY": "service-test-key-never-in-production"}
+    bundle = make_bundle(world.folder / "random.bundle", world.key, 15)
+    wanted = range(8000, 9000)
+    os_key = "RISKENGINE_RANDOM_KEY"
+    key_file = world.folder / "random.key"
+    key_file.write_text(key[os_key], encoding="utf-8")
+    selection = RandomSelection.from_toml(config, key_file=key_file)
+    engine = Engine.from_bundle(bundle, world.pub)
+    engine.random = selection
+    store = connect(world.url)
+    try:
+        history = StoreHistoryProvider(store, cache=True, listen=False)
+        expected = [engine.score(world.raw[i], history=history).to_dict() for i in wanted]
+    finally:
+        store.dispose()
+    server = Server(
+        "--bundle", bundle, "--public-key", world.pub, "--db", world.url,
+        "--spool", world.folder / "spool-random", "--random-config", config, env=key,
+    )  # fmt: skip
+    try:
+        server.start()
+        client = Client(server.port)
+        body = b"\n".join(world.lines[i] for i in wanted)
+        status, _, answer = client.request(
+            "POST", "/v1/score/batch", body, content_type="application/x-ndjson"
+        )
+        client.close()
+        assert status == 200
+        got = json.loads(answer)["results"]
+        assert got == expected
+        chosen = sum(r["random_selected"] for r in got)
+        assert 0 < chosen < len(got)
+        assert all(r["lane"] == "red" for r in got if r["random_selected"])
+        assert total(metrics(server.port), "riskengine_random_selected_total") == chosen
+    finally:
+        assert server.stop() == 0
+    logged = connect(world.url)
+    try:
+        with logged.connect() as connection:
+            row = connection.execute(
+                sa.text(
+                    "SELECT count(*), count(*) FILTER (WHERE random_selected) FROM decision_log "
+                    "WHERE bundle_revision = '15'"
+                )
+            ).one()
+    finally:
+        logged.dispose()
+    assert (row[0], row[1]) == (len(wanted), chosen)
+    assert key[os_key].encode() not in server.stderr  # the key is never said
