@@ -758,3 +758,36 @@ def test_random_selection_is_the_librarys_and_is_logged(world: World) -> None:
         logged.dispose()
     assert (row[0], row[1]) == (len(wanted), chosen)
     assert key[os_key].encode() not in server.stderr  # the key is never said
+
+
+def test_the_openapi_document_describes_the_answers(world: World, server: Server) -> None:
+    import jsonschema
+
+    client = Client(server.port)
+    try:
+        _, document = client.json("GET", "/openapi.json")
+        _, _, single = client.request("POST", "/v1/score", world.lines[3475])
+        rows = b"\n".join([world.lines[10], b'{"id": "B", "items": [{"net_mass": "x"}]}'])
+        _, _, batch = client.request(
+            "POST", "/v1/score/batch", rows, content_type="application/x-ndjson"
+        )
+        _, _, problem = client.request("POST", "/v1/score", b"[1]")
+        _, bundle = client.json("GET", "/v1/bundle")
+    finally:
+        client.close()
+
+    def check(instance: Any, ref: str) -> None:
+        schema = {"$ref": ref, "components": document["components"]}
+        jsonschema.Draft202012Validator(schema).validate(instance)
+
+    check(json.loads(single), "#/components/schemas/Result")
+    check(json.loads(batch), "#/components/schemas/Batch")
+    check(json.loads(problem), "#/components/schemas/Problem")
+    for raw in world.raw[:200]:
+        check(raw, "#/components/schemas/Declaration")
+    score = document["paths"]["/v1/score"]["post"]
+    assert set(score["responses"]) >= {"200", "400", "404", "405", "413", "415", "422", "503"}
+    bundle_schema = document["paths"]["/v1/bundle"]["get"]["responses"]["200"]["content"]
+    jsonschema.Draft202012Validator(bundle_schema["application/json"]["schema"]).validate(bundle)
+    with pytest.raises(jsonschema.ValidationError):  # the schemas do say something
+        check({"id": "x", "lane": "purple"}, "#/components/schemas/Result")
