@@ -439,7 +439,8 @@ def test_store_cut_during_a_run_every_decision_logged_exactly_once(world: World)
         # just as the connection was cut was spooled too, and found there again on replay
         assert appends >= 1 and replayed + duplicates == appends, (found, server.stderr)
         assert total(found, "riskengine_decision_log_records", kind="failures") >= 1
-        assert total(found, "riskengine_decision_log_records", kind="written") == len(wanted)
+        written = total(found, "riskengine_decision_log_records", kind="written")
+        assert written + duplicates == len(wanted)  # each decision inserted once, or found there
     finally:
         server.stop()
         proxy.close()
