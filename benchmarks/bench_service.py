@@ -112,6 +112,12 @@ def main() -> None:
     parser.add_argument("--profiles", type=int, default=1000)
     parser.add_argument("--declarations", type=int, default=10_000)
     parser.add_argument("--singles", type=int, default=3000)
+    parser.add_argument("--workers", type=int, default=1, help="the service's worker processes")
+    parser.add_argument("--log-interval", default="0.2", help="the service's --log-interval")
+    parser.add_argument(
+        "--ack", action="append", choices=["request", "background"],
+        help="the --log-ack modes to measure (default both)",
+    )  # fmt: skip
     args = parser.parse_args()
 
     from riskengine.bundle import keygen
@@ -207,10 +213,11 @@ def main() -> None:
             )
             for k in range(0, len(lines), 1000)
         ]
-        for ack in ("request", "background"):
+        for ack in args.ack or ("request", "background"):
             server = Server("--bundle", bundle, "--public-key", folder / "k.pub", "--db", url,
                             "--spool", folder / f"spool-{ack}", "--preload-history",
-                            "--log-ack", ack)  # fmt: skip
+                            "--log-ack", ack, "--workers", str(args.workers),
+                            "--log-interval", args.log_interval)  # fmt: skip
             servers.append(server)
             server.start(timeout=300)
             http_load.run("127.0.0.1", server.port, one[:300], 1)
@@ -226,7 +233,8 @@ def main() -> None:
             b_rate = len(lines) / b.wall
             _wait_logged(server.port)  # answered, and every decision in the store
             logged_b_rate = len(lines) / (time.perf_counter() - t)
-            print(f"service ack={ack:<10} single p50 {s_p50:6.3f} ms  p99 {s_p99:6.3f} ms "
+            print(f"service ack={ack:<10} workers={args.workers} interval={args.log_interval} "
+                  f"single p50 {s_p50:6.3f} ms  p99 {s_p99:6.3f} ms "
                   f"({s_p99 / 5:.2f} of the 5 ms target; floor p99 {f_p99:.3f} ms), "
                   f"{r.rate:,.0f} req/s (1 connection), {r4.rate:,.0f} req/s (4); "
                   f"batch {b_rate:8,.0f} declarations/s answered = {b_rate / in_rate:.0%} of "
