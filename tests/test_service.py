@@ -493,13 +493,25 @@ def test_bundle_swapped_under_load_one_revision_per_response(world: World) -> No
                 client.close()
             return n
 
+        def until(predicate: Any) -> None:
+            client = Client(server.port)
+            try:
+                deadline = time.monotonic() + 30
+                while not predicate(client.json("GET", "/v1/bundle")[1]):
+                    assert time.monotonic() < deadline, "the service did not take the bundle"
+                    time.sleep(0.05)
+            finally:
+                client.close()
+
         def swap() -> None:
             try:
                 time.sleep(1.0)
                 make_bundle(live, world.key, 2, texts)  # replaced atomically (os.replace)
-                time.sleep(1.5)
+                until(lambda b: b["revision"] == 2)
+                time.sleep(0.5)
                 make_bundle(live, other, 3)  # signed with a key the service does not trust
-                time.sleep(1.0)
+                until(lambda b: b["last_refused"] is not None)
+                time.sleep(0.5)
             finally:
                 stop.set()
 
