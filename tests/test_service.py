@@ -607,7 +607,11 @@ def test_several_workers_share_the_port_the_metrics_and_the_store(world: World) 
         store.dispose()
     got: dict[int, Any] = {}
     try:
-        server.start()
+        server.start()  # the first worker answers; wait for the second (its spool file)
+        deadline = time.monotonic() + 60
+        while len(list(spool.glob("*.jsonl"))) < 2:
+            assert time.monotonic() < deadline, server.stderr.decode()
+            time.sleep(0.1)
 
         def work(k: int) -> None:
             client = Client(server.port)  # a connection of its own: either worker may take it
@@ -630,7 +634,7 @@ def test_several_workers_share_the_port_the_metrics_and_the_store(world: World) 
         assert server.stop() == 0, server.stderr
     assert sorted(p.name for p in spool.glob("*.jsonl")) == [
         "decisions-worker-1.jsonl", "decisions-worker-2.jsonl",
-    ]  # fmt: skip
+    ], server.stderr.decode()  # fmt: skip
     assert server.stderr.count(b"decision log flushed and closed") == 2
     assert world.count(11) == len(wanted) and world.count(11, distinct=True) == len(wanted)
 
