@@ -386,10 +386,11 @@ def test_an_internal_error_is_reported_without_a_traceback(
 
 
 #: What ``riskengine --help`` listed before the commands were registered statically, and
-#: ``registry`` and ``bundle`` (issue 12) and ``kpi`` and ``review`` (issue 14).
+#: ``registry`` and ``bundle`` (issue 12), ``kpi`` and ``review`` (issue 14) and ``serve``
+#: (issue 13).
 COMMANDS = [
     "backtest", "bundle", "check", "db", "demo", "demo-data", "fields", "fmt", "ingest", "kpi",
-    "registry", "review", "score", "show", "sql", "test",
+    "registry", "review", "score", "serve", "show", "sql", "test",
 ]  # fmt: skip
 
 

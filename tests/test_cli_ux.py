@@ -425,6 +425,11 @@ MISSING: dict[str, list[list[str]] | None] = {
         ["bundle", "verify", str(FOOTWEAR), "--public-key", "nope.pub"],
         ["bundle", "inspect", "nope.bundle"],
     ],
+    "serve": [
+        ["serve", "--bundle", "nope.bundle", "--public-key", str(FOOTWEAR), "--db", "x.db"],
+        ["serve", "--bundle", str(FOOTWEAR), "--public-key", "nope.pub", "--db", "x.db"],
+        ["serve", "--random-config", "nope.toml", "--bundle", str(FOOTWEAR), "--db", "x.db"],
+    ],
 }
 
 

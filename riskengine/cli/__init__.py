@@ -27,6 +27,7 @@ from riskengine.cli import (
     registry,
     review,
     score,
+    serve,
     sql,
     test,
 )
@@ -108,6 +109,7 @@ COMMANDS: tuple[click.Command, ...] = (
     kpi.kpi,
     review.review,
     bundle.bundle,
+    serve.serve,
 )
 for _command in COMMANDS:
     cli.add_command(_command)
