@@ -158,7 +158,7 @@ def _run(engine: Engine, decls: list, stores: dict[str, str], work: str, rounds:
     print("\nthe writer alone: records per second into decision_log (batches of 1,000)")
     results = [score(d) for d in decls]
     records: list[Row] = [
-        build_row(entry_from_result(r, d, "sink", time.time()))
+        build_row(entry_from_result(r, d, "sink", time.time_ns()))
         for r, d in zip(results, decls, strict=True)
     ]
     for backend, url in stores.items():

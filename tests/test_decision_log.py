@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
@@ -568,3 +569,124 @@ def test_a_spool_that_cannot_be_opened_is_a_clear_error(tmp_path: Path) -> None:
     (tmp_path / "a-folder").mkdir()
     with pytest.raises(SpoolError, match=r"cannot use .*a-folder as the spool: Is a directory"):
         DecisionLog(url, spool=tmp_path / "a-folder", revision="r")
+
+
+def _scored(engine: Engine, declarations: list) -> list[tuple[ScoreResult, object]]:  # type: ignore[type-arg]
+    """Fired and green results with headers of every shape the log meets: a date object, ISO
+    text, text that is not a date, a datetime, no office, and a random selection."""
+    import attrs
+
+    from riskengine.evaluator import RandomSelection
+
+    drawn = Engine(engine.profiles, random=RandomSelection(b"test-key-0123456789ab", rate=0.5))
+    fired = [d for d in declarations if engine.score(d).fired][:3]
+    green = [d for d in declarations if not engine.score(d).fired][:3]
+    out: list[tuple[ScoreResult, object]] = [(engine.score(d), d) for d in fired + green]
+    out += [  # the same declarations, drawn or not: other ids (one record per id)
+        (attrs.evolve(drawn.score(d), declaration_id=f"{d.id}-drawn"), d)
+        for d in fired[:1] + green[:2]
+    ]
+    plain = engine.score({"id": "X1", "date": "2025-03-01"})
+    out += [
+        (plain, {"id": "X1", "date": "2025-03-01", "office": "UA100110", "regime": "40"}),
+        (attrs.evolve(plain, declaration_id="X2"), {"date": "not a date", "office": 7}),
+        (attrs.evolve(plain, declaration_id="X3"), {"date": dt.datetime(2025, 3, 1, 12)}),
+        (attrs.evolve(plain, declaration_id="X4"), None),
+        (attrs.evolve(plain, declaration_id="X5"), {"date": dt.date(2025, 2, 28)}),
+    ]
+    return out
+
+
+def test_the_writer_builds_each_record_s_own_row(
+    engine: Engine,
+    declarations: list,  # type: ignore[type-arg]
+) -> None:
+    """The rows the writer builds from the scoring thread's references (with its caches of
+    dates and seconds) are the rows of the records the decisions are, to the microsecond."""
+    from riskengine.decisionlog.record import DecisionRecord, RowBuilder, entry_from_result
+
+    scored = _scored(engine, declarations)
+    second = 1_764_000_000 * 10**9  # the times: within one second, at its edges, the next ones
+    times = [second, second + 999, second + 1_000, second + 999_999_999, second + 10**9 + 5_000]
+    builder = RowBuilder()
+    for round_ in range(2):  # the second round finds every value in the caches
+        entries, expected = [], []
+        for k, (result, decl) in enumerate(scored):
+            when = times[k % len(times)] + round_ * 3 * 10**9
+            entries.append(entry_from_result(result, decl, "rev-9", when))  # type: ignore[arg-type]
+            header: Any = getattr(decl, "header", None) or decl or {}
+            day = header.get("date")
+            expected.append(
+                DecisionRecord(
+                    result.declaration_id or "", "rev-9",
+                    dt.date.fromisoformat(day) if isinstance(day, str) and day[0].isdigit()
+                    else day if type(day) is dt.date else None,
+                    result.as_of,
+                    header.get("office") if isinstance(header.get("office"), str) else None,
+                    header.get("regime") if isinstance(header.get("regime"), str) else None,
+                    bool(result.fired), result.lane.value, result.random_selected,
+                    [{"key": f.key, "number": f.number, "degree": f.degree,
+                      "controls": [{"code": c.code, "kind": c.kind.value} for c in f.controls],
+                      "items": list(f.items)} for f in result.fired],
+                    [{"code": c.code, "kind": c.kind.value} for c in result.controls],
+                    dt.datetime(1970, 1, 1) + dt.timedelta(microseconds=when // 1000),
+                ).row()
+            )  # fmt: skip
+        assert builder.rows(entries) == expected
+    assert {r[8] for r in expected} == {None, 0, 1}  # random selection both ways and none
+    assert {r[6] for r in expected} == {0, 1}
+
+
+@pytest.mark.postgresql
+def test_postgresql_copy_writes_the_built_rows(
+    pg_schema: tuple[sa.URL, str],
+    engine: Engine,
+    declarations: list,  # type: ignore[type-arg]
+) -> None:
+    """The writer's rows go through COPY into the table as the records they are (values COPY
+    must escape included), once per (declaration, revision)."""
+    import attrs
+
+    from riskengine.decisionlog import StoreSink
+    from riskengine.decisionlog.record import DecisionRecord, RowBuilder, entry_from_result
+
+    base, schema = pg_schema
+    url = base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False
+    )
+    migrate.init(url)
+    scored = _scored(engine, declarations)
+    plain = engine.score({"id": "E1", "date": "2025-03-01"})
+    odd = [  # a tab, a backslash, a newline: escaped for COPY
+        (attrs.evolve(plain, declaration_id="E\\1"), {"office": "UA\t1", "regime": "4\n0"}),
+        (attrs.evolve(plain, declaration_id="\\N"), {"office": "\\N"}),
+    ]
+    builder = RowBuilder()
+    now = time.time_ns()
+
+    def rows(pairs: list, revision: str) -> list:  # type: ignore[type-arg]
+        return builder.rows([entry_from_result(r, d, revision, now) for r, d in pairs])
+
+    sink = StoreSink(url)
+    try:
+        first, again, escaped = rows(scored, "a"), rows(scored, "b"), rows(odd, "c")
+        assert sink.write(first) == len(scored)
+        assert sink.write(again) == len(scored)
+        assert sink.write(escaped) == len(odd)
+        assert sink.write(first) == 0  # duplicates ignored
+        read = sink.read()
+    finally:
+        sink.close()
+    by_revision: dict[str, list[DecisionRecord]] = {}
+    for record in read:
+        by_revision.setdefault(record.bundle_revision, []).append(record)
+    strip = [attrs.evolve(r, bundle_revision="") for r in by_revision["a"]]
+    assert strip == [attrs.evolve(r, bundle_revision="") for r in by_revision["b"]]
+    assert sorted(strip, key=lambda r: r.declaration_id) == sorted(
+        (attrs.evolve(DecisionRecord.from_row(r), bundle_revision="") for r in first),
+        key=lambda r: r.declaration_id,
+    )
+    assert {(r.declaration_id, r.office, r.regime) for r in by_revision["c"]} == {
+        ("E\\1", "UA\t1", "4\n0"),
+        ("\\N", "\\N", None),
+    }

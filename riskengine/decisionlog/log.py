@@ -36,13 +36,15 @@ from riskengine.decisionlog.record import (
     Entry,
     RecordError,
     Row,
-    build_row,
+    RowBuilder,
     entry_from_result,
 )
 from riskengine.decisionlog.sink import StoreSink
 from riskengine.decisionlog.spool import Spool
 from riskengine.declaration import Declaration
 from riskengine.evaluator.engine import ScoreResult
+
+time_ns = time.time_ns
 
 __all__ = ["DecisionLog", "LogFull", "LogStats"]
 
@@ -127,6 +129,7 @@ class DecisionLog:
             raise
         self._items: collections.deque[Entry | threading.Event] = collections.deque()
         self._held: list[Row] = []  # a batch neither the store nor the spool took
+        self._builder = RowBuilder()
         self._inflight = 0
         self._wake = threading.Event()
         self._room = threading.Condition()
@@ -166,16 +169,17 @@ class DecisionLog:
         """
         if self._closing:
             raise RecordError("the decision log is closed")
-        entry = entry_from_result(result, declaration, revision or self.revision, time.time())
+        # the scoring thread only checks and takes references: the row is built by the writer
+        entry = entry_from_result(result, declaration, revision or self.revision, time_ns())
         items = self._items
         if len(items) >= self._max_queue:
             if not block:
                 self._counts["refused"] += 1
                 raise LogFull(f"the decision log holds {len(items)} records waiting for the store")
             self._wait_for_room()
-        items.append(entry)
-        if len(items) >= self._batch_size:
-            self._wake.set()
+        items.append(entry)  # atomic: no lock on the scoring thread
+        if len(items) >= self._batch_size and not self._wake.is_set():
+            self._wake.set()  # Event.set takes a lock: once per batch is enough
 
     def _wait_for_room(self) -> None:
         self._counts["blocked"] += 1
@@ -287,7 +291,7 @@ class DecisionLog:
             self._inflight = len(entries)
             with self._room:
                 self._room.notify_all()
-            records = [build_row(e) for e in entries]
+            records = self._builder.rows(entries)
             self._deliver(records)
             self._inflight = 0
             if self._held:  # not acknowledged: the flush markers wait for the next round

@@ -88,6 +88,7 @@ class StoreSink:
         self.copy = copy and self.backend == "postgresql"
         self.table = TABLES.decision_log
         self._incoming = _incoming_table()
+        self._create_incoming: str | None = None
         view = _writing_view(self.table)
         if self.backend == "sqlite":
             # compiled once from Core, executed with bound parameters as one executemany
@@ -141,7 +142,10 @@ class StoreSink:
         return len(rows) if count is None or count < 0 else count
 
     def _copy(self, connection: sa.Connection, rows: Sequence[Row]) -> int:
-        connection.execute(sa.schema.CreateTable(self._incoming, if_not_exists=True))
+        if self._create_incoming is None:
+            ddl = sa.schema.CreateTable(self._incoming, if_not_exists=True)
+            self._create_incoming = str(ddl.compile(dialect=connection.dialect))
+        connection.exec_driver_sql(self._create_incoming)
         raw = connection.connection.driver_connection
         assert raw is not None
         names = ", ".join(COLUMNS)  # fixed identifiers from the schema
@@ -149,7 +153,7 @@ class StoreSink:
             raw.cursor() as cursor,
             cursor.copy(f"COPY {_INCOMING} ({names}) FROM STDIN") as copy,
         ):
-            write = copy.write_row
+            write = copy.write_row  # C formatting: one COPY text built in Python measured no faster
             for row in rows:
                 write(row)
         result = connection.execute(self._insert)
