@@ -183,13 +183,19 @@ def entry_from_result(
             "no bundle revision for the decision log: give DecisionLog(revision=...) or score "
             "with a bundle that has one"
         )
-    if isinstance(declaration, Declaration):
-        header: Mapping[str, Any] = declaration.header
+    kind = declaration.__class__
+    if kind is Declaration:  # the common cases first: no ABC check
+        header: Mapping[str, Any] = declaration.header  # type: ignore[union-attr]
+    elif kind is dict:
+        header = declaration  # type: ignore[assignment]
+    elif isinstance(declaration, Declaration):
+        header = declaration.header
     elif isinstance(declaration, Mapping):
         header = declaration
     else:
-        header = {}
-    return (result, rev, header.get("office"), header.get("regime"), header.get("date"), when)
+        return (result, rev, None, None, None, when)
+    get = header.get
+    return (result, rev, get("office"), get("regime"), get("date"), when)
 
 
 _EPOCH = dt.datetime(1970, 1, 1)
