@@ -690,3 +690,37 @@ def test_postgresql_copy_writes_the_built_rows(
         ("E\\1", "UA\t1", "4\n0"),
         ("\\N", "\\N", None),
     }
+
+
+@pytest.mark.postgresql
+def test_postgresql_a_failed_batch_leaves_the_next_one_writable(
+    pg_schema: tuple[sa.URL, str], engine: Engine
+) -> None:
+    """COPY's temporary table is created once per connection; a batch refused in the
+    transaction that created it (a NUL in a value) does not keep the next batch, on the same
+    pooled connection, from finding it."""
+    import attrs
+
+    from riskengine.decisionlog import StoreSink
+    from riskengine.decisionlog.record import RowBuilder, entry_from_result
+
+    base, schema = pg_schema
+    url = base.update_query_dict({"options": f"-csearch_path={schema}"}).render_as_string(
+        hide_password=False
+    )
+    migrate.init(url)
+    plain = engine.score({"id": "F1", "date": "2025-03-01"})
+    builder = RowBuilder()
+    now = time.time_ns()
+    bad = builder.rows([entry_from_result(attrs.evolve(plain, declaration_id="F\x002"), None,
+                                          "r", now)])  # fmt: skip
+    good = builder.rows([entry_from_result(plain, None, "r", now)])
+    sink = StoreSink(url, engine=sa.create_engine(url, pool_size=1))
+    try:
+        with pytest.raises(Exception, match="NUL"):
+            sink.write(bad)
+        assert sink.write(good) == 1
+        assert sink.write(good) == 0
+        assert [r.key for r in sink.read()] == [("F1", "r")]
+    finally:
+        sink.engine.dispose()
