@@ -426,3 +426,61 @@ def test_deep_and_wide_profiles_run_or_fall_back_with_a_reason(
             raw = _reference(profile.degree, item, profile)
             degree = 0.0 if raw is None else min(100.0, max(0.0, raw))
             assert got[f"D{k}"] == (degree if degree >= 50 else None), (k, raw)
+
+
+def _totals(result: Any) -> dict[str, tuple[Any, ...]]:
+    return {
+        p.key: (p.total.considered, p.total.selected, p.total.hits, p.total.revenue)
+        for p in result.profiles
+    }
+
+
+def test_a_plain_sqlite_run_tries_deep_profiles_only_when_sqlite_refuses_the_query(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """On SQLite a deep profile is prepared alone (its depth trial) only when the one-pass query
+    cannot be prepared: a profile deeper than the trial's threshold that SQLite reads runs in
+    SQL with no trial; one beyond SQLite's parser makes the query fail, and the run then plans
+    with the trials, sends that profile to Python with SQLite's reason and gives the totals the
+    Python path gives."""
+    from riskengine.backtest import planned as planned_module
+    from riskengine.backtest.run import BacktestOptions, run_backtest
+    from riskengine.sql.compile import register_functions
+
+    engine, source = _store()
+    register_functions(engine)
+    current = parse(PROFILE).profiles[0]
+    # deeper than the trial threshold by weight (sum of products of a guarded division), and
+    # read by SQLite without trouble
+    weighty = parse(PROFILE.replace("60 * cheap + 40 * cn", "30 * cheap + 30 * cn + 40 * cheap")
+                    .replace('"Cheap or Chinese"', '"Weighty"')).profiles[0]  # fmt: skip
+    assert planned_module.profile_depth(weighty, weighted=True) > planned_module._SAFE_DEPTH
+    deep = _shape("max")  # beyond SQLite's parser stack in the one-pass query
+    trials: list[int] = []
+    real = planned_module._prepares
+
+    def counted(*args: Any) -> None:
+        trials.append(1)
+        real(*args)
+
+    monkeypatch.setattr(planned_module, "_prepares", counted)
+    planned_module._PREPARED.clear()
+    options = BacktestOptions(D(2025, 1, 1), D(2025, 2, 28))
+    with engine.connect() as conn:
+        plain = run_backtest(
+            conn, source, [PlannedProfile(current.key, current), PlannedProfile("w", weighty)],
+            options, record=False,
+        )  # fmt: skip
+    assert trials == []  # the query prepared: nothing was tried
+    assert [p.path for p in plain.profiles] == ["sql", "sql"]
+
+    profiles = [PlannedProfile(current.key, current), PlannedProfile("deep", deep)]
+    with engine.connect() as conn:
+        lazy = run_backtest(conn, source, profiles, options, record=False)
+        python = run_backtest(conn, source, profiles, options, record=False, force_python=True)
+    assert trials  # the query was refused, then the deep profile was tried
+    by_key = {p.key: p for p in lazy.profiles}
+    assert by_key[current.key].path == "sql"
+    assert by_key["deep"].path == "python"
+    assert by_key["deep"].reason is not None and "SQLite" in by_key["deep"].reason
+    assert _totals(lazy) == _totals(python)

@@ -46,18 +46,30 @@ class PlannedProfile:
 
 
 def plan(
-    profiles: Sequence[PlannedProfile], dialect: str, catalogue: Catalogue | None = None
+    profiles: Sequence[PlannedProfile],
+    dialect: str,
+    catalogue: Catalogue | None = None,
+    *,
+    trial: bool = True,
 ) -> list[PlannedProfile]:
     """Decide per profile whether it runs in SQL, by compiling it against a dummy row source
     with the field types of ``catalogue`` (the built-in one when ``None``; the planned profiles
     carry them). On SQLite a deep profile is also prepared, as the query nests it: SQLite's
-    parser and expression tree have fixed depths, and a profile beyond them runs in Python."""
+    parser and expression tree have fixed depths, and a profile beyond them runs in Python.
+
+    ``trial=False`` skips that preparation on SQLite (DuckDB keeps it): for a caller that runs
+    the one-pass query at once and plans again with the trials only if SQLite refuses to
+    prepare it (:func:`riskengine.backtest.run.run_backtest`); the trials compile every deep
+    profile a second time, and almost every query prepares."""
     with sql_recursion():
-        return _plan(profiles, dialect, field_types(catalogue))
+        return _plan(profiles, dialect, field_types(catalogue), trial)
 
 
 def _plan(
-    profiles: Sequence[PlannedProfile], dialect: str, types: Mapping[str, str]
+    profiles: Sequence[PlannedProfile],
+    dialect: str,
+    types: Mapping[str, str],
+    trial: bool = True,
 ) -> list[PlannedProfile]:
     planned = []
     margin = _nesting(len(profiles))
@@ -75,7 +87,11 @@ def _plan(
             )
             for variant in variants:
                 compiled = compile_profile(variant, dummy)
-                if dialect in _LOCAL and profile_depth(variant, weighted=True) > _SAFE_DEPTH:
+                if (
+                    dialect in _LOCAL
+                    and (trial or dialect != "sqlite")
+                    and profile_depth(variant, weighted=True) > _SAFE_DEPTH
+                ):
                     _prepared(dialect, variant, compiled, pp.lists, types, margin)
             planned.append(attrs.evolve(pp, pushdown=True, reason=None))
         except SqlUnsupported as exc:

@@ -329,16 +329,15 @@ def _measure(
     started = time.perf_counter()
     started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     dialect = _dialect(connection)
-    planned = plan(profiles, dialect, catalogue)
+    # On SQLite the depth trials of deep profiles (planned.py) run only if the one-pass query
+    # cannot be prepared; the passes that follow a plain run (indicators, sweeps, comparisons)
+    # nest profiles differently, so a run with them plans with the trials from the start.
+    lazy = dialect == "sqlite" and not (
+        force_python or options.indicators or options.sweep or options.compare
+    )
+    planned = plan(profiles, dialect, catalogue, trial=not lazy)
     if force_python:
         planned = [attrs.evolve(pp, pushdown=False, reason=pp.reason or "forced") for pp in planned]
-    pushed_pos: dict[int, int] = {}
-    fallback_pos: dict[int, int] = {}
-    for n, pp in enumerate(planned):
-        if pp.pushdown:
-            pushed_pos[n] = len(pushed_pos)
-        else:
-            fallback_pos[n] = len(fallback_pos)
 
     history_sql = history_many = None
     if options.history and source.outcomes is not None:
@@ -362,17 +361,39 @@ def _measure(
     group_by = tuple(sorted(set(options.by) | {"month"}, key=list(BREAKDOWNS).index))
     index = {pp.key: n for n, pp in enumerate(planned)}
     pairs = tuple((index[a], index[b]) for a, b in options.compare)
-    query = build_query(
-        source,
-        planned,
-        options.date_from,
-        options.date_to,
-        dialect,
-        group_by=group_by,
-        history_sql=history_sql,
-        history_many=history_many,
-    )
-    rows = query.fetch(connection)
+
+    def one_pass(planned: list[PlannedProfile]) -> tuple[PushdownQuery, list[dict[str, Any]]]:
+        query = build_query(
+            source,
+            planned,
+            options.date_from,
+            options.date_to,
+            dialect,
+            group_by=group_by,
+            history_sql=history_sql,
+            history_many=history_many,
+        )
+        return query, query.fetch(connection)
+
+    try:
+        query, rows = one_pass(planned)
+    except sa.exc.DBAPIError:
+        if not lazy:
+            raise
+        # SQLite could not prepare it: plan with the depth trials, which send the profiles
+        # beyond its parser's depth to Python with their reason, and run again
+        tried = plan(profiles, dialect, catalogue)
+        if [pp.pushdown for pp in tried] == [pp.pushdown for pp in planned]:
+            raise
+        planned = tried
+        query, rows = one_pass(planned)
+    pushed_pos: dict[int, int] = {}
+    fallback_pos: dict[int, int] = {}
+    for n, pp in enumerate(planned):
+        if pp.pushdown:
+            pushed_pos[n] = len(pushed_pos)
+        else:
+            fallback_pos[n] = len(fallback_pos)
     sql_groups = read_groups(rows, group_by, query.controls)
 
     fallback_planned = [pp for pp in planned if not pp.pushdown]
