@@ -40,7 +40,7 @@ import attrs
 import sqlalchemy as sa
 
 from riskengine.diagnostics import RiskEngineError
-from riskengine.kpi.metrics import wilson
+from riskengine.kpi.metrics import percent, wilson
 from riskengine.store.schema import StoreTables
 
 __all__ = [
@@ -78,7 +78,7 @@ class Rate:
 
     @property
     def value(self) -> float | None:
-        return 100.0 * self.hits / self.n if self.n else None
+        return percent(self.hits, self.n)
 
     @property
     def interval(self) -> tuple[float, float] | None:
@@ -108,17 +108,17 @@ class Slice:
     @property
     def selectivity(self) -> float | None:
         """Per cent of the declarations scored on which the profile fired."""
-        return 100.0 * self.fired / self.decisions if self.decisions else None
+        return percent(self.fired, self.decisions)
 
     @property
     def carried_out_share(self) -> float | None:
         """Per cent of the declarations it ordered controls on where one was carried out."""
-        return 100.0 * self.carried_out / self.ordered if self.ordered else None
+        return percent(self.carried_out, self.ordered)
 
     @property
     def detection_share(self) -> float | None:
         """Per cent of all detections that the profile's controls made."""
-        return 100.0 * self.violations / self.detections if self.detections else None
+        return percent(self.violations, self.detections)
 
 
 @attrs.frozen
@@ -173,8 +173,7 @@ class Results:
 
     @property
     def overlap_share(self) -> float | None:
-        fired = self.total.fired
-        return 100.0 * self.overlap / fired if fired else None
+        return percent(self.overlap, self.total.fired)
 
     @property
     def last_month(self) -> Slice | None:

@@ -31,6 +31,7 @@ import attrs
 
 from riskengine.diagnostics import RiskEngineError
 from riskengine.effectiveness.results import Results
+from riskengine.kpi.metrics import percent
 from riskengine.render.words import plural
 
 __all__ = [
@@ -230,10 +231,6 @@ def load_rules(path: str | Path | None = None) -> tuple[Rule, ...]:
     return parse_rules(data, str(file))
 
 
-def _pct(part: float, whole: float) -> float | None:
-    return 100.0 * part / whole if whole else None
-
-
 def variables(results: Results) -> dict[str, float | None]:
     """The values rules read (:data:`VARIABLES`) for these results."""
     t = results.total
@@ -274,7 +271,7 @@ def variables(results: Results) -> dict[str, float | None]:
         "detection_share": t.detection_share,
         "overlap_share": results.overlap_share,
         "missed": results.missed,
-        "missed_share": _pct(results.missed, t.violations + results.missed),
+        "missed_share": percent(results.missed, t.violations + results.missed),
         "unlogged": results.unlogged,
         "months_fired": sum(1 for m in results.months if m.fired),
         "fired_last_month": None if last is None else last.fired,

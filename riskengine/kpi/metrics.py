@@ -44,6 +44,7 @@ __all__ = [
     "compute_metric_each",
     "in_period",
     "offices",
+    "percent",
     "run_sql",
     "wilson",
 ]
@@ -75,6 +76,11 @@ class Measure:
 
 #: The measure of an office without any declaration in the period.
 EMPTY = Measure(None, 0, 0)
+
+
+def percent(part: float, whole: float) -> float | None:
+    """``part`` as a percentage of ``whole``, or ``None`` when ``whole`` is 0 (no data)."""
+    return 100.0 * part / whole if whole else None
 
 
 def wilson(hits: int, n: int, z: float = Z95) -> tuple[float, float] | None:
@@ -214,8 +220,7 @@ def _share(
     measures: Measures = {}
     for key, row in scoped_rows(conn, tables, query, period, scope).items():
         numerator, whole = float(row.part or 0), float(row.whole or 0)
-        value = 100.0 * numerator / whole if whole else None
-        measures[key] = Measure(value, numerator, whole)
+        measures[key] = Measure(percent(numerator, whole), numerator, whole)
     return measures
 
 
@@ -364,7 +369,7 @@ def _selectivity(
     measures: Measures = {}
     for key, row in scoped_rows(conn, tables, query, period, scope).items():
         part, whole = int(row.part or 0), int(row.whole or 0)
-        measures[key] = Measure(100.0 * part / whole if whole else None, part, whole)
+        measures[key] = Measure(percent(part, whole), part, whole)
     return measures
 
 
@@ -386,7 +391,7 @@ def _reviews_on_time(
     )
     measures: Measures = {}
     for key, (done, due) in found.items():
-        measures[key] = Measure(100.0 * done / due if due else None, done, due)
+        measures[key] = Measure(percent(done, due), done, due)
     return measures
 
 
