@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import sqlalchemy as sa
 
@@ -11,6 +12,7 @@ from riskengine.store.engine import connect
 from riskengine.store.migrate import init
 from riskengine.store.schema import TABLES
 from riskengine.syntax import parse
+from tests.conftest import _pg_url
 
 DRAFT = """\
 # Footwear under-valuation: first draft.
@@ -134,3 +136,42 @@ def record_backtest(store: sa.Engine, *texts: str, finished: bool = True) -> int
             },
         )
     return int(top + 1)
+
+
+class PgSite:
+    """A store in a fresh PostgreSQL schema, its superuser engine, and a real LOGIN role per name
+    of ``logins`` (``{schema}_{name}``) with one engine each; :meth:`close` drops the logins."""
+
+    def __init__(self, base: sa.URL, schema: str, logins: Sequence[str]) -> None:
+        self.base, self.schema = base, schema
+        self.url = _pg_url(base, schema)
+        self.admin = new_store(self.url)
+        self.logins = {name: f"{schema}_{name}" for name in logins}
+        self.engines: dict[str, sa.Engine] = {}
+        with self.admin.begin() as connection:
+            for login in self.logins.values():
+                connection.execute(sa.text(f'CREATE ROLE "{login}" LOGIN'))
+
+    def engine(self, who: str) -> sa.Engine:
+        if who not in self.engines:
+            url = _pg_url(self.base.set(username=self.logins[who]), self.schema)
+            self.engines[who] = connect(url)
+        return self.engines[who]
+
+    def raw(self, who: str, statement: str) -> str:
+        """Run one SQL statement as ``who``: the database's refusal (``""`` if it ran)."""
+        try:
+            with self.engine(who).begin() as connection:
+                connection.execute(sa.text(statement))
+        except sa.exc.DBAPIError as exc:
+            return str(exc.orig)
+        return ""
+
+    def close(self) -> None:
+        for engine in self.engines.values():
+            engine.dispose()
+        with self.admin.begin() as connection:
+            for login in self.logins.values():
+                connection.execute(sa.text(f'DROP OWNED BY "{login}"'))
+                connection.execute(sa.text(f'DROP ROLE "{login}"'))
+        self.admin.dispose()

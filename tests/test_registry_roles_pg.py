@@ -11,9 +11,13 @@ import pytest
 import sqlalchemy as sa
 
 from riskengine import registry as r
-from riskengine.store.engine import connect
-from tests.conftest import _pg_url
-from tests.registry_support import REGIONAL, REGIONAL_TESTS, fill_text, new_store, record_backtest
+from tests.registry_support import (
+    REGIONAL,
+    REGIONAL_TESTS,
+    PgSite,
+    fill_text,
+    record_backtest,
+)
 
 pytestmark = pytest.mark.postgresql
 
@@ -22,52 +26,16 @@ PEOPLE = ["O. Bondar", "P. Koval"]
 LOGINS = ("filler", "other", "head", "secretary", "analyst", "auditor", "viewer")
 
 
-class Site:
-    """A store in a fresh schema, its superuser engine, and one engine per test login."""
-
-    def __init__(self, base: sa.URL, schema: str) -> None:
-        self.base, self.schema = base, schema
-        self.url = _pg_url(base, schema)
-        self.admin = new_store(self.url)
-        self.logins = {name: f"{schema}_{name}" for name in LOGINS}
-        self.engines: dict[str, sa.Engine] = {}
-
-    def engine(self, who: str) -> sa.Engine:
-        if who not in self.engines:
-            url = _pg_url(self.base.set(username=self.logins[who]), self.schema)
-            self.engines[who] = connect(url)
-        return self.engines[who]
-
-    def raw(self, who: str, statement: str) -> str:
-        """Run one SQL statement as ``who``: the database's refusal (``""`` if it ran)."""
-        try:
-            with self.engine(who).begin() as connection:
-                connection.execute(sa.text(statement))
-        except sa.exc.DBAPIError as exc:
-            return str(exc.orig)
-        return ""
-
-
 @pytest.fixture
-def site(pg_schema: tuple[sa.URL, str]) -> Iterator[Site]:
-    base, schema = pg_schema
-    s = Site(base, schema)
-    with s.admin.begin() as connection:
-        for login in s.logins.values():
-            connection.execute(sa.text(f'CREATE ROLE "{login}" LOGIN'))
+def site(pg_schema: tuple[sa.URL, str]) -> Iterator[PgSite]:
+    s = PgSite(*pg_schema, LOGINS)
     try:
         yield s
     finally:
-        for engine in s.engines.values():
-            engine.dispose()
-        with s.admin.begin() as connection:
-            for login in s.logins.values():
-                connection.execute(sa.text(f'DROP OWNED BY "{login}"'))
-                connection.execute(sa.text(f'DROP ROLE "{login}"'))
-        s.admin.dispose()
+        s.close()
 
 
-def _setup(site: Site) -> str:
+def _setup(site: PgSite) -> str:
     """Roles granted by the superuser (the administrator), a regional profile approved by the
     secretary login: its full number."""
     lg = site.logins
@@ -91,7 +59,7 @@ def _fill(number: str, office: str = "UA100110") -> str:
     return text.replace("UA100110", office)
 
 
-def test_an_office_filler_fills_its_own_office_only_through_riskengine(site: Site) -> None:
+def test_an_office_filler_fills_its_own_office_only_through_riskengine(site: PgSite) -> None:
     number = _setup(site)
     filler = site.logins["filler"]
     done = r.fill(site.engine("filler"), _fill(number), responsible=PEOPLE, viewers=[],
@@ -116,7 +84,7 @@ def test_an_office_filler_fills_its_own_office_only_through_riskengine(site: Sit
     assert r.verify(site.admin).ok
 
 
-def test_an_office_filler_cannot_write_another_offices_fill_with_raw_sql(site: Site) -> None:
+def test_an_office_filler_cannot_write_another_offices_fill_with_raw_sql(site: PgSite) -> None:
     number = _setup(site)
     r.fill(site.engine("other"), _fill(number, "UA500000"), responsible=PEOPLE, viewers=[],
            entered_on=D(2025, 3, 21))  # fmt: skip
@@ -141,7 +109,7 @@ def test_an_office_filler_cannot_write_another_offices_fill_with_raw_sql(site: S
         assert "permission denied" in refused or "must be owner" in refused, (statement, refused)
 
 
-def test_every_role_is_refused_what_it_may_not_do(site: Site) -> None:
+def test_every_role_is_refused_what_it_may_not_do(site: PgSite) -> None:
     number = _setup(site)
     base = number.rsplit("-", 1)[0]
     lg = site.logins
@@ -181,7 +149,7 @@ def test_every_role_is_refused_what_it_may_not_do(site: Site) -> None:
         assert [e.action for e in r.entries(connection)][-2:] == ["submit", "approve"]
 
 
-def test_update_or_delete_of_the_log_fails_for_every_role(site: Site) -> None:
+def test_update_or_delete_of_the_log_fails_for_every_role(site: PgSite) -> None:
     _setup(site)
     for who in LOGINS:
         for statement in (
@@ -209,7 +177,7 @@ def test_update_or_delete_of_the_log_fails_for_every_role(site: Site) -> None:
     assert r.verify(site.admin).ok
 
 
-def test_retention_holds_for_the_purging_role_and_purge_is_logged(site: Site) -> None:
+def test_retention_holds_for_the_purging_role_and_purge_is_logged(site: PgSite) -> None:
     number = _setup(site)
     base = number.rsplit("-", 1)[0]
     head = site.engine("head")
@@ -230,7 +198,7 @@ def test_retention_holds_for_the_purging_role_and_purge_is_logged(site: Site) ->
     assert str(info.value).startswith(f"db:{site.logins['secretary']} may not purge")
 
 
-def test_an_old_case_file_is_purged_by_the_head_only_through_purge(site: Site) -> None:
+def test_an_old_case_file_is_purged_by_the_head_only_through_purge(site: PgSite) -> None:
     lg = site.logins
     r.grant(site.admin, lg["head"], "risk_unit_head")
     r.grant(site.admin, lg["secretary"], "secretary")
@@ -265,7 +233,7 @@ def test_an_old_case_file_is_purged_by_the_head_only_through_purge(site: Site) -
     assert r.verify(site.admin).ok
 
 
-def test_a_revoked_filler_can_no_longer_fill(site: Site) -> None:
+def test_a_revoked_filler_can_no_longer_fill(site: PgSite) -> None:
     number = _setup(site)
     filler = site.logins["filler"]
     r.revoke(site.admin, filler, "office_filler", office="UA100110")
@@ -284,7 +252,7 @@ def test_a_revoked_filler_can_no_longer_fill(site: Site) -> None:
     assert f"permission denied for schema {site.schema}" in refused
 
 
-def test_granting_to_a_login_that_does_not_exist_is_a_clear_refusal(site: Site) -> None:
+def test_granting_to_a_login_that_does_not_exist_is_a_clear_refusal(site: PgSite) -> None:
     with pytest.raises(r.RegistryError) as info:
         r.grant(site.admin, f"{site.schema}_nobody", "auditor")
     assert str(info.value) == (
@@ -301,7 +269,7 @@ def test_granting_to_a_login_that_does_not_exist_is_a_clear_refusal(site: Site) 
         assert r.members(connection) == [] and r.entries(connection) == []
 
 
-def test_the_recorded_actor_is_the_login(site: Site) -> None:
+def test_the_recorded_actor_is_the_login(site: PgSite) -> None:
     number = _setup(site)
     filler = site.logins["filler"]
     with pytest.raises(r.RegistryError) as info:

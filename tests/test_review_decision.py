@@ -26,11 +26,12 @@ from tests.registry_support import (
     REGIONAL,
     REGIONAL_TESTS,
     TESTS,
+    PgSite,
     fill_text,
     new_store,
     record_backtest,
 )
-from tests.test_registry_roles_pg import Site, _fill, _setup, site  # noqa: F401
+from tests.test_registry_roles_pg import _fill, _setup, site  # noqa: F401
 
 D = dt.date
 NUMBER = "1A/12/2025/00001"
@@ -317,7 +318,7 @@ def test_the_review_verb(tmp_path: Path) -> None:
 
 
 @pytest.mark.postgresql
-def test_postgresql_the_secretary_records_the_head_cannot_even_with_raw_sql(site: Site) -> None:  # noqa: F811
+def test_postgresql_the_secretary_records_the_head_cannot_even_with_raw_sql(site: PgSite) -> None:  # noqa: F811
     number = _setup(site).rsplit("-", 1)[0]
     lg = site.logins
     with pytest.raises(r.RegistryError) as info:

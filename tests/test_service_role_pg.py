@@ -19,10 +19,8 @@ from riskengine.demo import write_demo
 from riskengine.demo.generate import generate
 from riskengine.evaluator import Engine
 from riskengine.store import migrate
-from riskengine.store.engine import connect
 from riskengine.store.history import StoreHistoryProvider
-from tests.conftest import _pg_url
-from tests.registry_support import new_store
+from tests.registry_support import PgSite
 
 pytestmark = pytest.mark.postgresql
 
@@ -31,30 +29,8 @@ LOGINS = ("service", "analyst", "head", "auditor", "filler")
 DENIED = ("permission denied", "must be owner")
 
 
-class Site:
-    """A store with demo data in a fresh schema, its superuser engine, one engine per login."""
-
-    def __init__(self, base: sa.URL, schema: str) -> None:
-        self.base, self.schema = base, schema
-        self.url = _pg_url(base, schema)
-        self.admin = new_store(self.url)
-        self.logins = {name: f"{schema}_{name}" for name in LOGINS}
-        self.engines: dict[str, sa.Engine] = {}
-
-    def engine(self, who: str) -> sa.Engine:
-        if who not in self.engines:
-            url = _pg_url(self.base.set(username=self.logins[who]), self.schema)
-            self.engines[who] = connect(url)
-        return self.engines[who]
-
-    def raw(self, who: str, statement: str) -> str:
-        """Run one SQL statement as ``who``: the database's refusal (``""`` if it ran)."""
-        try:
-            with self.engine(who).begin() as connection:
-                connection.execute(sa.text(statement))
-        except sa.exc.DBAPIError as exc:
-            return str(exc.orig)
-        return ""
+class Site(PgSite):
+    """The store with demo data, and the logins of the test."""
 
     def may(self, who: str, table: str, privilege: str) -> bool:
         with self.admin.connect() as connection:
@@ -68,27 +44,18 @@ class Site:
 
 @pytest.fixture
 def site(pg_schema: tuple[sa.URL, str]) -> Iterator[Site]:
-    base, schema = pg_schema
-    s = Site(base, schema)
-    write_demo(s.admin, 300, seed=2)
-    with s.admin.begin() as connection:
-        for login in s.logins.values():
-            connection.execute(sa.text(f'CREATE ROLE "{login}" LOGIN'))
-        connection.execute(sa.text(f'GRANT riskengine_service TO "{s.logins["service"]}"'))
-    r.grant(s.admin, s.logins["analyst"], "analyst")
-    r.grant(s.admin, s.logins["head"], "risk_unit_head")
-    r.grant(s.admin, s.logins["auditor"], "auditor")
-    r.grant(s.admin, s.logins["filler"], "office_filler", office="UA100110")
+    s = Site(*pg_schema, LOGINS)
     try:
+        write_demo(s.admin, 300, seed=2)
+        with s.admin.begin() as connection:
+            connection.execute(sa.text(f'GRANT riskengine_service TO "{s.logins["service"]}"'))
+        r.grant(s.admin, s.logins["analyst"], "analyst")
+        r.grant(s.admin, s.logins["head"], "risk_unit_head")
+        r.grant(s.admin, s.logins["auditor"], "auditor")
+        r.grant(s.admin, s.logins["filler"], "office_filler", office="UA100110")
         yield s
     finally:
-        for engine in s.engines.values():
-            engine.dispose()
-        with s.admin.begin() as connection:
-            for login in s.logins.values():
-                connection.execute(sa.text(f'DROP OWNED BY "{login}"'))
-                connection.execute(sa.text(f'DROP ROLE "{login}"'))
-        s.admin.dispose()
+        s.close()
 
 
 @pytest.fixture(scope="module")
