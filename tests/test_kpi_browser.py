@@ -17,7 +17,7 @@ from riskengine.cli import cli
 from riskengine.store import migrate
 from tests.test_kpi import GOOD
 from tests.test_kpi_metrics import write_kpi_store
-from tests.test_report_browser import _PROBE, _chromium, _run_chromium
+from tests.test_report_browser import _chromium, _probe
 
 
 @pytest.fixture(scope="module")
@@ -62,17 +62,7 @@ def test_page_is_self_contained_and_escaped(page: Path) -> None:
 @pytest.mark.parametrize("width", [1280, 640])
 def test_page_in_chromium(page: Path, tmp_path: Path, width: int) -> None:
     _chromium()
-    probe = tmp_path / f"probe-{width}.html"
-    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"),
-                     encoding="utf-8")  # fmt: skip
-    dom = _run_chromium(
-        [f"--window-size={width},1000", "--dump-dom", probe.as_uri()], tmp_path / "profile"
-    )
-    found = re.search(r'<pre id="layout-check">(.*?)</pre>', dom, re.S)
-    assert found is not None, dom[-2000:]
-    import json
-
-    layout = json.loads(html.unescape(found.group(1)))
+    layout, dom = _probe(page, tmp_path, width)
     assert layout["view"] <= width and layout["measured"] > 50
     assert layout["problems"] == [], layout["problems"]
     # what a reader sees: the seeds' columns, the figures and the totals, per office

@@ -160,6 +160,13 @@ def _measure(report: Path, tmp: Path, width: int, *, print_rules: bool = False) 
     ``print_rules`` applies the report's ``@media print`` rules on the screen (at the printed
     page's width), so that the printed layout is measured the same way.
     """
+    return _probe(report, tmp, width, print_rules=print_rules)[0]
+
+
+def _probe(
+    report: Path, tmp: Path, width: int, *, print_rules: bool = False
+) -> tuple[dict[str, Any], str]:
+    """:func:`_measure`, and the DOM Chromium laid out (for what a reader sees)."""
     text = report.read_text(encoding="utf-8")
     if print_rules:
         assert "@media print" in text
@@ -172,7 +179,7 @@ def _measure(report: Path, tmp: Path, width: int, *, print_rules: bool = False) 
     found = re.search(r'<pre id="layout-check">(.*?)</pre>', dom, re.S)
     assert found is not None, dom[-2000:]
     result: dict[str, Any] = json.loads(html.unescape(found.group(1)))
-    return result
+    return result, dom
 
 
 def _pdf_pages(report: Path, tmp: Path) -> tuple[int, list[float]]:

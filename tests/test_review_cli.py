@@ -5,7 +5,6 @@ hand-made one of tests/test_effectiveness.py; the figures are worked out there."
 from __future__ import annotations
 
 import html
-import json
 import re
 from pathlib import Path
 
@@ -16,7 +15,7 @@ from click.testing import CliRunner
 from riskengine.cli import cli
 from riskengine.store import migrate
 from tests.test_effectiveness import P, write_review_store
-from tests.test_report_browser import _PROBE, _chromium, _run_chromium
+from tests.test_report_browser import _chromium, _probe
 
 PERIOD = ["--from", "2025-01-01", "--to", "2025-03-31"]
 
@@ -132,15 +131,7 @@ def test_page_is_self_contained_and_escaped(page: Path, url: str, tmp_path: Path
 @pytest.mark.parametrize("width", [1280, 640])
 def test_page_in_chromium(page: Path, tmp_path: Path, width: int) -> None:
     _chromium()
-    probe = tmp_path / f"probe-{width}.html"
-    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", _PROBE + "</body>"),
-                     encoding="utf-8")  # fmt: skip
-    dom = _run_chromium(
-        [f"--window-size={width},1000", "--dump-dom", probe.as_uri()], tmp_path / "profile"
-    )
-    found = re.search(r'<pre id="layout-check">(.*?)</pre>', dom, re.S)
-    assert found is not None, dom[-2000:]
-    layout = json.loads(html.unescape(found.group(1)))
+    layout, dom = _probe(page, tmp_path, width)
     assert layout["view"] <= width and layout["measured"] > 50
     assert layout["problems"] == [], layout["problems"]
     body = html.unescape(re.sub(r"<[^>]+>", " ", dom))
