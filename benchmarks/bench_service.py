@@ -12,12 +12,16 @@ outcomes and controls (the history); the bundle packs the generated profiles of
 benchmarks/gen_profiles.py (about a third with a negative/positive history block per
 declarant), signed. The service runs with one worker and --preload-history; every decision is
 recorded in the decision log (--log-ack request: acknowledged before the answer, and
---log-ack background). Targets (issue 13): single p99 <= 5 ms, batch >= 50 % of in process.
+--log-ack background), by default with --freeze-heap (--freeze on off measures both). The batch
+figures are the best of --rounds rounds; in process they are measured as a library user's loop
+runs and after gc.freeze(), and the better is the one compared. Targets (issue 13): single p99
+<= 5 ms, batch >= 50 % of in process.
 """
 
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 import socket
 import subprocess
@@ -101,6 +105,24 @@ def _texts(n: int) -> dict[str, str]:
     return out
 
 
+def _cpu_seconds(pid: int) -> float:
+    """CPU seconds (user + system) used so far by process ``pid`` and its live children, from
+    /proc (clock ticks): a machine shared with other work slows the wall clock of a run, not
+    the CPU it takes."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rpartition(")")[2].split()
+        except OSError:
+            continue
+        if entry.name == str(pid) or fields[1] == str(pid):  # fields[1]: the parent's pid
+            total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / tick
+
+
 def _pcts(latencies: list[float]) -> tuple[float, float]:
     ordered = sorted(latencies)
     p = lambda q: ordered[min(len(ordered) - 1, int(q * len(ordered)))]  # noqa: E731
@@ -117,6 +139,14 @@ def main() -> None:
     parser.add_argument(
         "--ack", action="append", choices=["request", "background"],
         help="the --log-ack modes to measure (default both)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--freeze", action="append", choices=["on", "off"],
+        help="the service's --freeze-heap / --no-freeze-heap to measure (default on)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--rounds", type=int, default=3,
+        help="batch rounds in process and over HTTP; the best of each is compared",
     )  # fmt: skip
     args = parser.parse_args()
 
@@ -167,25 +197,46 @@ def main() -> None:
             orjson.dumps(engine.score_json(line, history=history).to_dict())
             lat.append(time.perf_counter() - t)
         in_p50, in_p99 = _pcts(lat)
-        t = time.perf_counter()
-        for line in lines:
-            orjson.dumps(engine.score_json(line, history=history).to_dict())
-        in_rate = len(lines) / (time.perf_counter() - t)
         from riskengine.decisionlog import DecisionLog
 
-        with DecisionLog(engine=store, spool=folder / "inproc.jsonl") as log:
+        cpu_rates: list[float] = []
+
+        def bare() -> float:
             t = time.perf_counter()
+            c = time.process_time()
             for line in lines:
-                decl = engine.profiles.reader.read_json(line)
-                result = engine.score(decl, history=history)
-                log.record(result, decl, revision="in-process")
-                orjson.dumps(result.to_dict())
-            log.flush()
-            logged_rate = len(lines) / (time.perf_counter() - t)
+                orjson.dumps(engine.score_json(line, history=history).to_dict())
+            cpu_rates.append(len(lines) / (time.process_time() - c))
+            return len(lines) / (time.perf_counter() - t)
+
+        def logged(k: int) -> float:
+            with DecisionLog(engine=store, spool=folder / f"inproc-{k}.jsonl") as log:
+                t = time.perf_counter()
+                for line in lines:
+                    decl = engine.profiles.reader.read_json(line)
+                    result = engine.score(decl, history=history)
+                    log.record(result, decl, revision=f"in-process-{k}")
+                    orjson.dumps(result.to_dict())
+                log.flush()
+                return len(lines) / (time.perf_counter() - t)
+
+        # as a library user runs it (the collector walks the loaded profiles again and again),
+        # then after gc.freeze() as the service does (docs/service.md): the better of the two
+        # is the in-process figure the service is measured against
+        thawed = max(bare() for _ in range(args.rounds))
+        thawed_logged = max(logged(k) for k in range(args.rounds))
+        gc.freeze()
+        frozen = max(bare() for _ in range(args.rounds))
+        frozen_logged = max(logged(k + args.rounds) for k in range(args.rounds))
+        gc.unfreeze()
+        in_rate = max(thawed, frozen)
+        in_cpu_rate = max(cpu_rates)
+        logged_rate = max(thawed_logged, frozen_logged)
         history.close()
         print(f"in process        single p50 {in_p50:6.3f} ms  p99 {in_p99:6.3f} ms   "
-              f"batch {in_rate:8,.0f} declarations/s; with the decision log "
-              f"{logged_rate:,.0f}/s")  # fmt: skip
+              f"batch {thawed:8,.0f} declarations/s, with the decision log {thawed_logged:,.0f}/s; "
+              f"after gc.freeze() {frozen:,.0f}/s, with the log {frozen_logged:,.0f}/s "
+              f"(best of {args.rounds} rounds each)")  # fmt: skip
 
         # -- the HTTP floor
         port = _free_port()
@@ -213,11 +264,14 @@ def main() -> None:
             )
             for k in range(0, len(lines), 1000)
         ]
-        for ack in args.ack or ("request", "background"):
+        acks = args.ack or ["request", "background"]
+        modes = [(a, f) for a in acks for f in args.freeze or ["on"]]
+        for ack, freeze in modes:
             server = Server("--bundle", bundle, "--public-key", folder / "k.pub", "--db", url,
-                            "--spool", folder / f"spool-{ack}", "--preload-history",
+                            "--spool", folder / f"spool-{ack}-{freeze}", "--preload-history",
                             "--log-ack", ack, "--workers", str(args.workers),
-                            "--log-interval", args.log_interval)  # fmt: skip
+                            "--log-interval", args.log_interval,
+                            "--freeze-heap" if freeze == "on" else "--no-freeze-heap")  # fmt: skip
             servers.append(server)
             server.start(timeout=300)
             http_load.run("127.0.0.1", server.port, one[:300], 1)
@@ -227,19 +281,27 @@ def main() -> None:
             r4 = http_load.run("127.0.0.1", server.port, one, 4)
             http_load.run("127.0.0.1", server.port, batches[:1], 1)
             _wait_logged(server.port)
-            t = time.perf_counter()
-            b = http_load.run("127.0.0.1", server.port, batches, 2)
-            assert b.statuses == {200: len(batches)}, b.statuses
-            b_rate = len(lines) / b.wall
-            _wait_logged(server.port)  # answered, and every decision in the store
-            logged_b_rate = len(lines) / (time.perf_counter() - t)
-            print(f"service ack={ack:<10} workers={args.workers} interval={args.log_interval} "
+            b_rate = logged_b_rate = cpu_rate = 0.0
+            for _ in range(args.rounds):
+                t = time.perf_counter()
+                c = _cpu_seconds(server.proc.pid)
+                b = http_load.run("127.0.0.1", server.port, batches, 2)
+                assert b.statuses == {200: len(batches)}, b.statuses
+                b_rate = max(b_rate, len(lines) / b.wall)
+                _wait_logged(server.port)  # answered, and every decision in the store
+                logged_b_rate = max(logged_b_rate, len(lines) / (time.perf_counter() - t))
+                cpu_rate = max(cpu_rate, len(lines) / (_cpu_seconds(server.proc.pid) - c))
+            print(f"service ack={ack:<10} freeze={freeze} workers={args.workers} "
+                  f"interval={args.log_interval} "
                   f"single p50 {s_p50:6.3f} ms  p99 {s_p99:6.3f} ms "
                   f"({s_p99 / 5:.2f} of the 5 ms target; floor p99 {f_p99:.3f} ms), "
                   f"{r.rate:,.0f} req/s (1 connection), {r4.rate:,.0f} req/s (4); "
                   f"batch {b_rate:8,.0f} declarations/s answered = {b_rate / in_rate:.0%} of "
                   f"in process; answered and in the store {logged_b_rate:,.0f}/s = "
-                  f"{logged_b_rate / logged_rate:.0%} of in process with the log")  # fmt: skip
+                  f"{logged_b_rate / logged_rate:.0%} of in process with the log; per CPU "
+                  f"second of the service {cpu_rate:,.0f} declarations answered and logged = "
+                  f"{cpu_rate / in_cpu_rate:.0%} of in process per CPU second "
+                  f"({in_cpu_rate:,.0f})")  # fmt: skip
             client = Client(server.port)
             client.request("GET", "/healthz")
             client.close()

@@ -347,6 +347,8 @@ def test_metrics_parse_as_prometheus_text_and_count(world: World, server: Server
     assert total(after, "riskengine_bundle_revision") == 1
     assert total(after, "riskengine_decision_log_backlog") >= 0
     assert ("riskengine_decision_log_spooled", ()) in after
+    # the loaded bundle is out of the collector's walks (--freeze-heap, the default)
+    assert total(after, "riskengine_heap_frozen_objects") > 10_000
     assert bundle["revision"] == 1 and len(bundle["profiles"]) == len(sample_texts())
     status, document = Client(server.port).json("GET", "/openapi.json")
     assert status == 200 and document["openapi"].startswith("3.1")

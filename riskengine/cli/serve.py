@@ -92,6 +92,17 @@ def _exit_cleanly(signum: int, frame: object) -> None:
     "(memory for speed: no request waits for a first lookup).",
 )
 @click.option(
+    "--freeze-heap/--no-freeze-heap",
+    default=True,
+    show_default=True,
+    help="Move the loaded bundle out of the garbage collector's way (gc.freeze; thawed and "
+    "collected once after each swap).",
+)
+@click.option(
+    "--batch-threads", default=1, show_default=True, type=click.IntRange(1, 64),
+    help="Batches a worker scores at once; more wait their turn (use --workers for more cores).",
+)  # fmt: skip
+@click.option(
     "--graceful-timeout", default=30, show_default=True, type=click.IntRange(0),
     help="Seconds a shutdown (SIGTERM, SIGINT) waits for requests in flight.",
 )  # fmt: skip
@@ -111,6 +122,8 @@ def serve(
     log_interval: float,
     watch_interval: float,
     preload_history: bool,
+    freeze_heap: bool,
+    batch_threads: int,
     graceful_timeout: int,
 ) -> None:
     """Serve scoring over HTTP: POST /v1/score (one declaration), POST /v1/score/batch (a JSON
@@ -157,6 +170,8 @@ def serve(
         watch_interval=watch_interval,
         workers=workers,
         preload_history=preload_history,
+        freeze_heap=freeze_heap,
+        batch_threads=batch_threads,
     )
     os.environ[CONFIG_ENV] = config.to_env()
     made: str | None = None

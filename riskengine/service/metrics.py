@@ -120,6 +120,14 @@ class Metrics:
             multiprocess_mode="min",
         )
 
+        self.frozen = Gauge(
+            "riskengine_heap_frozen_objects",
+            "Objects the garbage collector does not walk (gc.freeze: the bundle loaded, the "
+            "history preloaded; 0 with --no-freeze-heap).",
+            registry=r,
+            **live,  # type: ignore[arg-type]
+        )
+
     def observe_log(self, stats: LogStats) -> None:
         """Copy the decision log's counters into the gauges."""
         self.backlog.set(stats.backlog)
