@@ -17,6 +17,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 import sqlalchemy as sa
 
@@ -442,6 +443,48 @@ def test_many_scoring_threads_and_a_full_queue(
     assert stats.written == len(declarations) and stats.backlog == 0
     assert stats.blocked > 0
     assert _count(url) == len(declarations)
+
+
+def test_record_many_logs_a_batch_as_record_does_one_by_one(
+    tmp_path: Path,
+    engine: Engine,
+    declarations: list,  # type: ignore[type-arg]
+) -> None:
+    """A batch queued at once gives the records ``record`` gives one by one (the scored time
+    aside), and waits for room a batch at a time when the queue is small."""
+    pairs = [(engine.score(d), d) for d in declarations]
+    rows = {}
+    for name, many in (("one", False), ("many", True)):
+        url = f"sqlite:///{tmp_path / name}.db"
+        migrate.init(url)
+        with DecisionLog(url, spool=tmp_path / f"{name}.jsonl", revision="r", batch_size=10,
+                         max_queue=20) as log:  # fmt: skip
+            if many:
+                log.record_many(pairs)
+            else:
+                for result, declaration in pairs:
+                    log.record(result, declaration)
+            assert log.flush(60)
+            rows[name] = [attrs.evolve(r, scored_at=None) for r in log.read()]
+            assert log.stats().written == len(declarations)
+    assert rows["many"] == rows["one"] and len(rows["one"]) == len(declarations)
+
+
+def test_record_many_queues_nothing_when_one_cannot_be_logged(
+    tmp_path: Path, engine: Engine
+) -> None:
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate.init(url)
+    good = engine.score({"id": "D1", "date": "2025-03-01"})
+    no_id = engine.score({"date": "2025-03-01"})
+    with DecisionLog(url, spool=tmp_path / "spool.jsonl", revision="r") as log:
+        with pytest.raises(RecordError, match="without a declaration id"):
+            log.record_many([(good, None), (no_id, None)])
+        assert log.flush(30) and log.read() == []
+        log.record_many([(good, None)], revision="r2")
+        assert log.flush(30) and [r.key for r in log.read()] == [("D1", "r2")]
+    with pytest.raises(RecordError, match="closed"):
+        log.record_many([(good, None)])
 
 
 def test_a_process_that_exits_without_close_writes_everything(tmp_path: Path) -> None:

@@ -25,7 +25,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -180,6 +180,30 @@ class DecisionLog:
         items.append(entry)  # atomic: no lock on the scoring thread
         if len(items) >= self._batch_size and not self._wake.is_set():
             self._wake.set()  # Event.set takes a lock: once per batch is enough
+
+    def record_many(
+        self,
+        decisions: Sequence[tuple[ScoreResult, Declaration | Mapping[str, Any] | None]],
+        *,
+        revision: str | None = None,
+    ) -> None:
+        """Queue a batch's decisions, ``(result, declaration)`` each, as :meth:`record` queues
+        one, for less per decision (the service's batches). All or nothing: a result that cannot
+        be logged (:class:`RecordError`) is found before any is queued. Waits while the queue is
+        full, a ``batch_size`` of records at a time."""
+        if self._closing:
+            raise RecordError("the decision log is closed")
+        rev = revision or self.revision
+        when = time_ns()
+        entries = [entry_from_result(r, d, rev, when) for r, d in decisions]
+        items = self._items
+        step = self._batch_size
+        for start in range(0, len(entries), step):
+            if len(items) >= self._max_queue:
+                self._wait_for_room()
+            items.extend(entries[start : start + step])
+        if len(items) >= step and not self._wake.is_set():
+            self._wake.set()
 
     def _wait_for_room(self) -> None:
         self._counts["blocked"] += 1

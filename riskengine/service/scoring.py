@@ -115,8 +115,7 @@ class Scorer:
         log = self.log
         m = self.metrics
         try:
-            for result, decl in results:
-                log.record(result, decl)
+            log.record_many(results)
         except RecordError as exc:  # closed: the service is shutting down
             raise Problem("shutting-down", str(exc), headers=_RETRY) from None
         if self.ack and results and not log.flush(ACK_TIMEOUT):
