@@ -41,8 +41,9 @@ def _bundle_cycle() -> weakref.ref[_Engine]:
 def test_freeze_moves_the_loaded_profiles_out_of_the_collections(thawed: None) -> None:
     keep = ProfileSet.load(sources=sample_texts())
     tracked = len(gc.get_objects())
-    HeapFreezer().freeze()
-    assert gc.get_freeze_count() >= tracked > 1000
+    heap = HeapFreezer()
+    heap.freeze()
+    assert gc.get_freeze_count() == heap.frozen >= tracked > 1000
     assert len(gc.get_objects()) < tracked / 10  # what a collection of the oldest walks
     assert len(keep) == len(sample_texts())
 

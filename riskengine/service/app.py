@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
-import gc
 import logging
 import signal
 import time
@@ -140,7 +139,7 @@ class Service:
         self.scorer = Scorer(self.log, self.metrics, config.log_ack == "request", self.history)
         self.started = time.time()
         self.heap.freeze()  # the bundle, the history, the store: alive as long as the worker
-        self.metrics.frozen.set(gc.get_freeze_count())
+        self.metrics.frozen.set(self.heap.frozen)
 
     def _changed(self, loaded: Loaded) -> None:
         self.metrics.revision.set(loaded.revision)
@@ -173,8 +172,8 @@ class Service:
         new one with a fresh cache and a new listener)."""
         if self.bundles.changed() and self.bundles.reload():
             self.metrics.reloads.labels("loaded").inc()
-        self.heap.maintain()
-        self.metrics.frozen.set(gc.get_freeze_count())
+        if self.heap.maintain():
+            self.metrics.frozen.set(self.heap.frozen)
         stats = self.log.stats()
         if stats.store_up and time.monotonic() >= self._next_adoption:
             self._next_adoption = time.monotonic() + ADOPT_INTERVAL
