@@ -230,6 +230,8 @@ class RowBuilder:
         out: list[Row] = []
         append = out.append
         date_class = dt.date
+        last_when = -1
+        at_text = ""
         for result, revision, office, regime, day, when in entries:
             as_of = result.as_of
             as_of_text = dates.get(as_of)
@@ -242,11 +244,16 @@ class RowBuilder:
                     day_text = dates[day] = _iso_date(day)
             else:
                 day_text = _iso_date(day)
-            micro = when // 1000
-            second = micro // 1_000_000
-            prefix = seconds.get(second)
-            if prefix is None:
-                prefix = seconds[second] = (_EPOCH + dt.timedelta(seconds=second)).isoformat(" ")
+            if when != last_when:  # a batch recorded at once (record_many) shares its time
+                last_when = when
+                micro = when // 1000
+                second = micro // 1_000_000
+                prefix = seconds.get(second)
+                if prefix is None:
+                    prefix = seconds[second] = (_EPOCH + dt.timedelta(seconds=second)).isoformat(
+                        " "
+                    )
+                at_text = f"{prefix}.{micro % 1_000_000:06d}"
             lane = result.lane
             lane_text = lanes.get(lane)
             if lane_text is None:
@@ -263,7 +270,7 @@ class RowBuilder:
                 office if office.__class__ is str else None,
                 regime if regime.__class__ is str else None,
                 1 if fired else 0, lane_text, None if chosen is None else int(chosen),
-                fired_text, controls_text, f"{prefix}.{micro % 1_000_000:06d}",
+                fired_text, controls_text, at_text,
             ))  # fmt: skip
         return out
 
