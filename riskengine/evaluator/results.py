@@ -163,13 +163,20 @@ class ScoreResult:
         ``explanations`` (key, applies, fired, the rendered ``text``). ``explanations``:
         ``None`` (default) adds them when the result has any, ``True``/``False`` always/never.
         ``random_selected`` is there when the engine has a random selection."""
+        fired = self.fired
+        as_of = self.as_of
+        day = _ISO_DAYS.get(as_of)
+        if day is None:
+            if len(_ISO_DAYS) >= 4096:
+                _ISO_DAYS.clear()
+            day = _ISO_DAYS[as_of] = as_of.isoformat()
         record: dict[str, Any] = {
             "id": self.declaration_id,
-            "as_of": self.as_of.isoformat(),
+            "as_of": day,
             "bundle_revision": self.bundle_revision,
-            "selected": self.selected,
-            "lane": str(self.lane),
-            "controls": [_control(c) for c in self.controls],
+            "selected": bool(fired),
+            "lane": self.lane.value,
+            "controls": [_control(c) for c in self.controls] if self.controls else [],
             "fired": [
                 {
                     "key": f.key,
@@ -180,8 +187,10 @@ class ScoreResult:
                     "message": f.message,
                     "items": list(f.items),
                 }
-                for f in self.fired
-            ],
+                for f in fired
+            ]
+            if fired
+            else [],
         }
         if self.random_selected is not None:
             record["random_selected"] = self.random_selected
@@ -202,6 +211,10 @@ class ScoreResult:
 #: bundle_revision)``: a :class:`ScoreResult`, made faster than by its initialiser (the engine
 #: makes one per declaration; :mod:`riskengine.evaluator.making`).
 make_result: Callable[..., ScoreResult] = slotted_maker(ScoreResult)
+
+
+#: ISO texts of the scoring dates seen (a handful in practice), for :meth:`ScoreResult.to_dict`.
+_ISO_DAYS: dict[dt.date, str] = {}
 
 
 def _control(form: ControlForm) -> dict[str, str]:
