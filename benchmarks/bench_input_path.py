@@ -2,7 +2,8 @@
 
     python benchmarks/bench_input_path.py                 # 9 sample profiles and 1,000 generated
     python benchmarks/bench_input_path.py --quick         # fewer declarations and rounds
-    python benchmarks/bench_input_path.py --base /work/main   # the CLI of another checkout too
+    python benchmarks/bench_input_path.py --base /work/main   # another checkout too (CLI, JSON)
+    python benchmarks/bench_input_path.py --sets          # the two sets only (no batches, zen)
 
 For the 9 sample profiles (profiles/) and 1,000 generated profiles (benchmarks/gen_profiles.py),
 over the same generated declarations (1-5 goods items, ~700 bytes of JSON each), one core:
@@ -14,6 +15,9 @@ over the same generated declarations (1-5 goods items, ~700 bytes of JSON each),
   beside the old way (``load_json``, ``normalise_declaration``, ``to_json``);
 * ``riskengine score`` over a JSON Lines file: the command's batch loop in a child process with
   the source tree on its path (``--base DIR``: another checkout's too), after loading;
+* ``score_json`` against ``score(Declaration)`` of each tree (this one and ``--base``), each in
+  its own child process, the trees taking turns (one child per tree and round): the ratio of
+  issue 13's target (JSON bytes ≥ 80 % of the pre-normalised speed), before and after;
 * ``score_many`` beside a loop over ``score`` keeping the results in a list, and beside
   ``score_many`` with the collector left on (as before issue 13), on a batch of 100,000 dicts
   (20,000 with --quick), with the share of the time spent in the garbage collector;
@@ -121,6 +125,58 @@ def bench_cli(
     return out
 
 
+#: ``score(Declaration)`` and ``score_json(bytes)`` of one source tree, in a child process with
+#: that tree on its path: the declarations are the lines of a JSON Lines file (normalised by the
+#: tree's own ``normalise_declaration``), timed in turns, best of the rounds; prints the CPU
+#: seconds of each over the whole file as JSON.
+_RATIO_CHILD = """
+import gc, json, sys, time
+from riskengine.declaration import normalise_declaration
+from riskengine.evaluator import Engine
+engine = Engine.load(sys.argv[1])
+with open(sys.argv[2], "rb") as stream:
+    texts = stream.read().splitlines()
+decls = [normalise_declaration(json.loads(t), engine.profiles.catalogue) for t in texts]
+for t, d in zip(texts, decls):
+    assert engine.score_json(t) == engine.score(d)
+score, score_json = engine.score, engine.score_json
+def base():
+    for d in decls:
+        score(d)
+def from_json():
+    for t in texts:
+        score_json(t)
+best = {"score": float("inf"), "score_json": float("inf")}
+for _ in range(int(sys.argv[3])):
+    for name, fn in (("score", base), ("score_json", from_json)):
+        gc.collect()
+        started = time.process_time()
+        fn()
+        best[name] = min(best[name], time.process_time() - started)
+print(json.dumps(best))
+"""
+
+
+def bench_json_ratio(
+    profiles: Path, lines: Path, n: int, rounds: int, trees: Mapping[str, Path]
+) -> dict[str, tuple[float, float]]:
+    """CPU seconds per declaration of ``score(Declaration)`` and ``score_json(bytes)`` of each
+    tree: a child per tree and round (the trees take turns), three timed passes each, the best
+    of all."""
+    best = {name: (float("inf"), float("inf")) for name in trees}
+    for _ in range(rounds):
+        for name, tree in trees.items():
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            done = subprocess.run(
+                [sys.executable, "-c", _RATIO_CHILD, str(profiles), str(lines), "3"],
+                env=env, cwd=tree, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            got = json.loads(done.stdout.split("\n")[-2])
+            old = best[name]
+            best[name] = (min(old[0], got["score"] / n), min(old[1], got["score_json"] / n))
+    return best
+
+
 def show(rows: list[tuple[str, float]], base: float) -> None:
     for name, seconds in rows:
         rate, micro, ratio = 1 / seconds, seconds * 1e6, base / seconds
@@ -195,6 +251,11 @@ def bench_set(
         f"    JSON bytes → result: {base / per['score_json(bytes)']:.0%} of the pre-normalised "
         "speed (target ≥ 80 %)"
     )
+    for name, (own, from_json) in bench_json_ratio(profile_dir, lines, n, rounds, trees).items():
+        print(
+            f"    {name}, in a child: score(Declaration) {own * 1e6:.1f} µs, score_json(bytes) "
+            f"{from_json * 1e6:.1f} µs: {own / from_json:.1%} of the pre-normalised speed"
+        )
 
 
 class GcClock:
@@ -356,6 +417,7 @@ def main() -> None:
         "--base", type=Path, help="another checkout whose `riskengine score` is timed too"
     )
     parser.add_argument("--zen", action="store_true", help="only the zen-engine comparison")
+    parser.add_argument("--sets", action="store_true", help="only the two profile sets")
     args = parser.parse_args()
     n = args.declarations or (2000 if args.quick else 10000)
     rounds = args.rounds or (3 if args.quick else 5)
@@ -380,6 +442,8 @@ def main() -> None:
         write_profiles(1000, generated)
         engine = Engine.load(generated)
         bench_set("1,000 generated", engine, generated, raws, rounds, trees, tmp)
+        if args.sets:
+            return
         bench_batch("9 samples", Engine.load(samples), declarations(batch), 2)
         bench_batch("1,000 generated", engine, declarations(batch), 2)
     bench_zen(rounds * 2, min(n, 3000))

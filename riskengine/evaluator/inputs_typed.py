@@ -75,13 +75,14 @@ def may_nest_deeper(length: int, arrays: int, depth: int = MAX_DEPTH) -> bool:
     may nest more than ``depth`` arrays and objects deep.
 
     Each array it is nested in takes two characters of its own (``[``, ``]``), each object
-    five (``{``, a key of at least two, ``:``, ``}``): ``a`` arrays and ``o`` objects deep
-    take ``2a + 5o <= length``, so ``a + o <= (3a + length) / 5``. A document of 712
-    characters with one ``[`` cannot nest deeper than 143 levels: one pass counting ``[`` is
+    five (``{``, a key of at least two, ``:``, ``}``) but the innermost (``{}``, two): ``a``
+    arrays and ``o`` objects deep take ``2a + 5o - 3 <= length``, so ``a + o <= (3a + length
+    + 3) / 5``. A document of 712 characters with one ``[`` cannot nest deeper than 143
+    levels: one pass counting ``[`` is
     enough, where counting ``{`` too took another; the readers count ``{`` only when this
     says it may (nesting is also at most the number of ``[`` and ``{``). Text that is not JSON
     is refused by msgspec and goes to the general path whatever this says."""
-    return 3 * arrays + length > 5 * depth
+    return 3 * arrays + length + 3 > 5 * depth
 
 
 def _needs_general_path(data: bytes | bytearray | str) -> bool:
@@ -190,8 +191,7 @@ def _records(
             code.emit(depth, f"if {group} is not None:")
             _records(code, depth + 1, value, group, record, f"{prefix}{key}.")
         else:
-            code.emit(depth, f"v = {attribute}")
-            code.emit(depth, "if v is not None:")
+            code.emit(depth, f"if (v := {attribute}) is not None:")
             code.emit(depth + 1, f"{record}[{prefix + key!r}] = v")
 
 
@@ -239,8 +239,9 @@ def _generate(catalogue: Catalogue, paths: Sequence[str]) -> tuple[str, dict[str
         "                return None",
         "        n = len(data)",
         f"        if n > {2 * MAX_DEPTH}:",
-        "            a = data.count(b'[')",
-        f"            if 3 * a + n > {5 * MAX_DEPTH} and a + data.count(b'{{') > {MAX_DEPTH}:",
+        "            a = data.find(b'[')  # usually the only one, that of the items",
+        "            a = 1 if data.find(b'[', a + 1) < 0 else data.count(b'[')",
+        f"            if 3 * a + n + 3 > {5 * MAX_DEPTH} and a + data.count(b'{{') > {MAX_DEPTH}:",
         "                return None",
         f"            if n > {MAX_DIGITS} and digits(data) > {MAX_DIGITS}:",
         "                return None",
