@@ -6,8 +6,11 @@ the input rule allows: text for string and code fields, an ``int`` or ``float`` 
 input range and the field's ``minimum`` for numbers, ``YYYY-MM-DD`` for dates, ``true`` /
 ``false`` for booleans, objects for groups and goods items, a list for ``items``, ``null`` for
 any of them. Keys it does not know are skipped in C without building Python objects. The
-decoded document is then flattened into the :class:`Declaration` records (``declarant.id``),
-nulls left out.
+document is decoded into msgspec Structs (the declaration, each group, each goods item; not
+tracked by the garbage collector), cheaper to make than dicts, and the records of the
+:class:`Declaration` (``declarant.id`` flat, nulls and absent fields left out) are built from
+their attributes by the same generated function that checks the text and decodes it
+(:func:`typed_source` shows it).
 
 Anything this schema does not accept — a number written as text, an integer for a code, a date
 with spaces, a wrong type, text that is not JSON — is not an error here: the decoder returns
@@ -21,9 +24,12 @@ escape, a control character, ``NaN``, a trailing comma are refused there too, an
 general path, which says why). It does not share the standard library's own limits, so a
 document that could reach them takes the general path without trying: one with more than
 :data:`MAX_DIGITS` digits in all (an integer of more than 4,300 digits is refused by Python),
-or more than :data:`MAX_BRACKETS` brackets and braces (nesting deeper than the interpreter's
-recursion limit is refused). Text that is not UTF-8 takes the general path too (checked
-before decoding when the text is not ASCII), which refuses it as before.
+or one that may nest more than :data:`MAX_DEPTH` levels deep (nesting deeper than the
+interpreter's recursion limit is refused; :func:`may_nest_deeper` bounds it from the length and
+the ``[``, the ``{`` counted too only for long texts). Text that is not UTF-8 takes the general
+path too (checked before decoding when the text is not ASCII), which refuses it as before, and
+so does a ``str`` with a lone surrogate (msgspec cannot encode it; the standard library reads
+it).
 """
 
 from __future__ import annotations
