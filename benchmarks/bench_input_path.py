@@ -2,7 +2,8 @@
 
     python benchmarks/bench_input_path.py                 # 9 sample profiles and 1,000 generated
     python benchmarks/bench_input_path.py --quick         # fewer declarations and rounds
-    python benchmarks/bench_input_path.py --base /work/main   # the CLI of another checkout too
+    python benchmarks/bench_input_path.py --base /work/main   # another checkout too (CLI, JSON)
+    python benchmarks/bench_input_path.py --sets          # the two sets only (no batches, zen)
 
 For the 9 sample profiles (profiles/) and 1,000 generated profiles (benchmarks/gen_profiles.py),
 over the same generated declarations (1-5 goods items, ~700 bytes of JSON each), one core:
@@ -14,6 +15,9 @@ over the same generated declarations (1-5 goods items, ~700 bytes of JSON each),
   beside the old way (``load_json``, ``normalise_declaration``, ``to_json``);
 * ``riskengine score`` over a JSON Lines file: the command's batch loop in a child process with
   the source tree on its path (``--base DIR``: another checkout's too), after loading;
+* ``score_json`` against ``score(Declaration)`` of each tree (this one and ``--base``), each in
+  its own child process, the trees taking turns (one child per tree and round): the ratio of
+  issue 13's target (JSON bytes ≥ 80 % of the pre-normalised speed), before and after;
 * ``score_many`` beside a loop over ``score`` keeping the results in a list, and beside
   ``score_many`` with the collector left on (as before issue 13), on a batch of 100,000 dicts
   (20,000 with --quick), with the share of the time spent in the garbage collector;
@@ -24,7 +28,9 @@ over the same generated declarations (1-5 goods items, ~700 bytes of JSON each),
 
 Times are CPU time of the process (``time.process_time``; for the CLI, of the child), the best of
 several rounds in which the contenders take turns: the machine is shared, and CPU time and
-interleaving keep the ratios meaningful under load. Nothing here asserts a time.
+interleaving keep the ratios meaningful under load. The two sets' rows are timed slice by slice
+(250 declarations; the best of each slice over the rounds, summed), so that a burst of load spoils
+a slice, not a contender's whole pass. Nothing here asserts a time.
 """
 
 from __future__ import annotations
@@ -67,6 +73,36 @@ def race(runners: Mapping[str, Callable[[], None]], rounds: int) -> dict[str, fl
             fn()
             best[name] = min(best[name], time.process_time() - started)
     return best
+
+
+#: Declarations per slice in :func:`race_slices`.
+SLICE = 250
+
+
+def race_slices(
+    runners: Mapping[str, tuple[Callable[[Any], Any], Sequence[Any]]], rounds: int
+) -> dict[str, float]:
+    """The CPU time of each runner (a function of one declaration, and its declarations) over
+    all its declarations: the least time of each slice of :data:`SLICE` declarations over
+    ``rounds`` rounds, summed. In each round every slice is run by every runner in turn, so a
+    burst of load from the other work on the machine spoils a few slices of one round, not a
+    whole pass of one contender."""
+    size = min(len(data) for _, data in runners.values())
+    starts = range(0, size, SLICE)
+    best = {name: [float("inf")] * len(starts) for name in runners}
+    clock = time.process_time
+    for _ in range(rounds):
+        gc.collect()
+        for k, start in enumerate(starts):
+            for name, (fn, data) in runners.items():
+                part = data[start : start + SLICE]
+                started = clock()
+                for x in part:
+                    fn(x)
+                spent = clock() - started
+                if spent < best[name][k]:
+                    best[name][k] = spent
+    return {name: sum(times) for name, times in best.items()}
 
 
 @contextlib.contextmanager
@@ -121,6 +157,56 @@ def bench_cli(
     return out
 
 
+#: ``score(Declaration)`` and ``score_json(bytes)`` of one source tree, in a child process with
+#: that tree on its path: the declarations are the lines of a JSON Lines file (normalised by the
+#: tree's own ``normalise_declaration``), timed in turns slice by slice as ``race_slices`` does;
+#: prints the CPU seconds of each over the whole file as JSON.
+_RATIO_CHILD = """
+import gc, json, sys, time
+from riskengine.declaration import normalise_declaration
+from riskengine.evaluator import Engine
+engine = Engine.load(sys.argv[1])
+with open(sys.argv[2], "rb") as stream:
+    texts = stream.read().splitlines()
+decls = [normalise_declaration(json.loads(t), engine.profiles.catalogue) for t in texts]
+for t, d in zip(texts, decls):
+    assert engine.score_json(t) == engine.score(d)
+runners = {"score": (engine.score, decls), "score_json": (engine.score_json, texts)}
+starts = range(0, len(texts), 250)
+best = {name: [float("inf")] * len(starts) for name in runners}
+for _ in range(int(sys.argv[3])):
+    gc.collect()
+    for k, start in enumerate(starts):
+        for name, (fn, data) in runners.items():
+            part = data[start : start + 250]
+            started = time.process_time()
+            for x in part:
+                fn(x)
+            best[name][k] = min(best[name][k], time.process_time() - started)
+print(json.dumps({name: sum(times) for name, times in best.items()}))
+"""
+
+
+def bench_json_ratio(
+    profiles: Path, lines: Path, n: int, rounds: int, trees: Mapping[str, Path]
+) -> dict[str, tuple[float, float]]:
+    """CPU seconds per declaration of ``score(Declaration)`` and ``score_json(bytes)`` of each
+    tree: a child per tree and round (the trees take turns), three timed passes each, the best
+    of all."""
+    best = {name: (float("inf"), float("inf")) for name in trees}
+    for _ in range(rounds):
+        for name, tree in trees.items():
+            env = {**os.environ, "PYTHONPATH": str(tree)}
+            done = subprocess.run(
+                [sys.executable, "-c", _RATIO_CHILD, str(profiles), str(lines), "3"],
+                env=env, cwd=tree, capture_output=True, text=True, check=True,
+            )  # fmt: skip
+            got = json.loads(done.stdout.split("\n")[-2])
+            old = best[name]
+            best[name] = (min(old[0], got["score"] / n), min(old[1], got["score_json"] / n))
+    return best
+
+
 def show(rows: list[tuple[str, float]], base: float) -> None:
     for name, seconds in rows:
         rate, micro, ratio = 1 / seconds, seconds * 1e6, base / seconds
@@ -147,33 +233,23 @@ def bench_set(
     selected = sum(engine.score(d).selected for d in decls) / n
     score, score_json = engine.score, engine.score_json
 
-    def loop(fn: Callable[[Any], Any], data: Sequence[Any]) -> Callable[[], None]:
-        def run() -> None:
-            for x in data:
-                fn(x)
+    def old_dict(r: Any) -> None:
+        score(normalise_declaration(r, catalogue))
 
-        return run
+    def old_json(t: bytes) -> None:
+        score(normalise_declaration(load_json(t), catalogue)).to_json()
 
-    def old_dict() -> None:
-        for r in raws:
-            score(normalise_declaration(r, catalogue))
+    def new_json(t: bytes) -> None:
+        dump_json(score_json(t).to_dict())
 
-    def old_json() -> None:
-        for t in texts:
-            score(normalise_declaration(load_json(t), catalogue)).to_json()
-
-    def new_json() -> None:
-        for t in texts:
-            dump_json(score_json(t).to_dict())
-
-    times = race(
+    times = race_slices(
         {
-            "score(Declaration) — baseline": loop(score, decls),
-            "score(dict), old path (normalise_declaration)": old_dict,
-            "score(dict), new path (compiled reader)": loop(score, raws),
-            "score_json(bytes)": loop(score_json, texts),
-            "JSON bytes in → JSON out, old (json, normalise)": old_json,
-            "JSON bytes in → JSON out, new (score_json, dump_json)": new_json,
+            "score(Declaration) — baseline": (score, decls),
+            "score(dict), old path (normalise_declaration)": (old_dict, raws),
+            "score(dict), new path (compiled reader)": (score, raws),
+            "score_json(bytes)": (score_json, texts),
+            "JSON bytes in → JSON out, old (json, normalise)": (old_json, texts),
+            "JSON bytes in → JSON out, new (score_json, dump_json)": (new_json, texts),
         },
         rounds,
     )
@@ -195,6 +271,11 @@ def bench_set(
         f"    JSON bytes → result: {base / per['score_json(bytes)']:.0%} of the pre-normalised "
         "speed (target ≥ 80 %)"
     )
+    for name, (own, from_json) in bench_json_ratio(profile_dir, lines, n, rounds, trees).items():
+        print(
+            f"    {name}, in a child: score(Declaration) {own * 1e6:.1f} µs, score_json(bytes) "
+            f"{from_json * 1e6:.1f} µs: {own / from_json:.1%} of the pre-normalised speed"
+        )
 
 
 class GcClock:
@@ -356,6 +437,7 @@ def main() -> None:
         "--base", type=Path, help="another checkout whose `riskengine score` is timed too"
     )
     parser.add_argument("--zen", action="store_true", help="only the zen-engine comparison")
+    parser.add_argument("--sets", action="store_true", help="only the two profile sets")
     args = parser.parse_args()
     n = args.declarations or (2000 if args.quick else 10000)
     rounds = args.rounds or (3 if args.quick else 5)
@@ -380,6 +462,8 @@ def main() -> None:
         write_profiles(1000, generated)
         engine = Engine.load(generated)
         bench_set("1,000 generated", engine, generated, raws, rounds, trees, tmp)
+        if args.sets:
+            return
         bench_batch("9 samples", Engine.load(samples), declarations(batch), 2)
         bench_batch("1,000 generated", engine, declarations(batch), 2)
     bench_zen(rounds * 2, min(n, 3000))

@@ -31,7 +31,14 @@ from riskengine.declaration import (
     load_json,
     normalise_declaration,
 )
-from riskengine.evaluator import Engine, ProfileSet, RejectedDeclaration, ScoreResult, inputs
+from riskengine.evaluator import (
+    Engine,
+    ProfileSet,
+    RejectedDeclaration,
+    ScoreResult,
+    inputs,
+    inputs_typed,
+)
 from riskengine.evaluator.batching import gc_paused
 from riskengine.evaluator.inputs import ENGINE_FIELDS, InputReader, dump_json, profile_fields
 
@@ -576,3 +583,127 @@ def test_replace_compiles_the_new_sets_reader_before_the_swap() -> None:
     assert new_set._reader is None  # not part of loading
     engine.replace(new_set)
     assert new_set._reader is not None and "item.net_mass" in new_set._reader.fields
+
+
+# --- the typed decoder's own checks and branches -------------------------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from("[{"), min_size=1, max_size=600), st.sampled_from(["", " ", "\n"]))
+def test_nesting_is_bounded_by_the_length_and_the_arrays(chain: list[str], space: str) -> None:
+    """What ``may_nest_deeper`` rests on: the shortest JSON nesting ``a`` arrays and ``o``
+    objects (an empty key per object, an empty object innermost) is ``2a + 5o - 3`` long, so
+    its depth is at most ``(3a + length + 3) / 5`` for ``a`` its count of ``[``: the bound is
+    reached, never passed."""
+    opening = "".join("[" + space if kind == "[" else '{"":' + space for kind in chain[:-1])
+    innermost = "[]" if chain[-1] == "[" else "{}"
+    closing = "".join(space + ("]" if kind == "[" else "}") for kind in reversed(chain[:-1]))
+    text = opening + innermost + closing
+    depth, arrays = len(chain), text.count("[")
+    assert 5 * depth <= 3 * arrays + len(text) + 3
+    tight = chain[-1] == "{" and (space == "" or depth == 1)
+    assert (5 * depth == 3 * arrays + len(text) + 3) == tight
+    if depth <= 200:
+        json.loads(text)  # it is JSON (the standard library reads this deep from here)
+    assert inputs_typed.may_nest_deeper(len(text), arrays) == (
+        3 * arrays + len(text) + 3 > 5 * inputs_typed.MAX_DEPTH
+    )
+    if tight:  # the bound is the depth: deeper than one less, not deeper than itself
+        assert inputs_typed.may_nest_deeper(len(text), arrays, depth - 1)
+        assert not inputs_typed.may_nest_deeper(len(text), arrays, depth)
+
+
+def _deep(depth: int, kind: str) -> Any:
+    """A value nested ``depth`` arrays or objects deep."""
+    value: Any = 0
+    for _ in range(depth):
+        value = [value] if kind == "[" else {"k": value}
+    return value
+
+
+def _well_typed_documents() -> list[Any]:
+    """Documents the typed schema of the sample profiles accepts, some of which the checks
+    before it send to the general path (nesting, digits, not ASCII)."""
+    base = {"id": "D1", "date": "2024-04-02", "declarant": {"id": "X", "aeo": True},
+            "items": [{"hs_code": "6403", "net_mass": 2.5}]}  # fmt: skip
+    docs: list[Any] = [base]
+    for depth in (100, 150, 200, 255, 256, 257, 300, 600):
+        for kind in "[{":
+            docs.append({**base, "x": _deep(depth, kind)})
+    docs += [
+        {**base, "x": "[" * 400},  # brackets in text: counted all the same (the general path)
+        {**base, "x": "{" * 400},
+        {**base, "x": "[" * 40 + "{" * 200},
+        {**base, "x": [[0]] * 100},  # many arrays, shallow
+        {**base, "x": [{"k": [1]}] * 60},
+        {**base, "x": "é" * 300},  # not ASCII
+        {**base, "x": 7**5000},  # more than 4,300 digits in one integer
+        {**base, "x": [123456789] * 500},  # many digits, none too long
+        {**base, "x": "a" * 5000},  # long, few brackets
+        {**base, "items": [{"hs_code": "6403", "net_mass": 2.5, "description": "x" * 80}] * 5},
+    ]
+    return docs
+
+
+def test_the_typed_decoder_declines_exactly_what_the_checks_send_to_the_general_path(
+    samples: Engine,
+) -> None:
+    """The checks inline in the generated reader (``bytes``) and ``_needs_general_path``
+    (``str``, ``bytearray``) decide alike; a document they pass is read by msgspec itself, one
+    they stop is read by the general path, with the standard library's outcome either way."""
+    reader = samples.profiles.reader
+    assert reader._typed is not None
+    for raw in _well_typed_documents():
+        text = json.dumps(raw, ensure_ascii=False)
+        for data in (text, text.encode(), bytearray(text.encode())):
+            general = inputs_typed._needs_general_path(data)
+            assert (reader._typed(data) is None) == general, (text[:80], type(data))
+            plain = data if isinstance(data, str) else bytes(data)
+            expected = outcome(lambda d=plain: reader.read(load_json(d)))
+            assert outcome(lambda d=data: reader.read_json(d)) == expected
+    deep = json.dumps({"x": _deep(inputs_typed.MAX_DEPTH + 1, "[")})
+    shallow = json.dumps({"x": _deep(inputs_typed.MAX_DEPTH - 1, "[")})
+    assert inputs_typed._needs_general_path(deep) and not inputs_typed._needs_general_path(shallow)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"date": "2024-04-02", "date": null}',  # the last of a repeated key counts
+        '{"date": null, "date": "2024-04-02"}',
+        '{"declarant": {"id": "A"}, "declarant": null}',
+        '{"declarant": {"id": "A"}, "declarant": {"aeo": true}}',
+        '{"declarant": {"id": "A", "id": null}, "items": [{"hs_code": "1", "hs_code": "2"}]}',
+        '{"declarant": null, "importer": {}, "items": null}',
+        '{"items": []}',
+        '{"items": [{}, {"hs_code": null}, {"net_mass": 0, "origin": "CN"}]}',
+        '{"id": "D\ud800", "date": "2024-04-02"}',  # a lone surrogate in a str, not escaped
+        '{"x": "\ud83d", "items": [{"hs_code": "6403"}]}',
+        '{"id": "D1", "unknown": {"deep": [[[{"a": [1, 2.5, null, true, "x"]}]]]}}',
+    ],
+)
+def test_the_typed_decoder_reads_edge_documents_as_the_standard_library(
+    samples: Engine, text: str
+) -> None:
+    reader = samples.profiles.reader
+    encoded = text.encode("utf-8", "surrogatepass")  # a surrogate: not UTF-8, refused
+    for data in (text, encoded, bytearray(encoded)):
+        plain = data if isinstance(data, str) else bytes(data)
+        expected = outcome(lambda d=plain: reader.read(load_json(d)))
+        assert outcome(lambda d=data: reader.read_json(d)) == expected
+        assert outcome(lambda d=data: without_typed(reader).read_json(d)) == expected
+    if text.isascii():  # well typed: msgspec reads it itself (a surrogate: the general path)
+        assert reader._typed(text) is not None
+
+
+def test_a_catalogue_without_declaration_id_takes_the_inputs_id_from_json() -> None:
+    catalogue = Catalogue({p: f for p, f in CATALOGUE.fields.items() if p != "declaration.id"})
+    reader = InputReader(catalogue, ["item.hs_code"])
+    assert reader._typed is not None
+    for text in ['{"id": 17, "items": []}', '{"id": "A-1"}', '{"id": {"a": [1.5, null]}}',
+                 '{"id": 1e400}', '{"id": 123456789012345678901234567890}', '{"id": null}',
+                 '{"id": true, "items": [{"hs_code": "6403"}]}']:  # fmt: skip
+        expected = outcome(lambda t=text: reader.read(load_json(t)))
+        assert outcome(lambda t=text: reader.read_json(t)) == expected
+        assert outcome(lambda t=text: without_typed(reader).read_json(t)) == expected
+    assert reader._typed('{"id": 17}') is not None and reader.read_json('{"id": 17}').id == "17"

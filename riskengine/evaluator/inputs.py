@@ -75,6 +75,11 @@ ENGINE_FIELDS: tuple[str, ...] = (
     "declaration.regime",
 )
 
+#: The types of an input's own ``id`` (a catalogue without ``declaration.id``) that orjson and
+#: the standard library decode alike (any other: a number or a container, read again by the
+#: standard library, whose ``str`` of it is the id).
+_TEXT_IDS = (str, type(None), bool)
+
 #: How many distinct date texts a reader remembers (then it starts again).
 DATE_CACHE = 4096
 
@@ -295,6 +300,8 @@ class InputReader:
         exec(compile(self.source, "<riskengine input reader>", "exec"), env)
         self.read: Callable[[Any], Declaration] = env["read"]
         self._typed = typed_decoder(catalogue, self.fields)
+        #: Whether the id is a field (else the input's own ``id``, as text, whatever its type)
+        self._id_field = "declaration.id" in catalogue
 
     @classmethod
     def for_profiles(
@@ -322,10 +329,12 @@ class InputReader:
             except _orjson.JSONDecodeError:
                 pass  # the standard library says why (or reads it: a lone surrogate)
             else:
-                try:
-                    return self.read(raw)
-                except DeclarationError:
-                    pass  # read again as the standard library decodes it: the same message
+                # the input's own id as text: orjson's 1e30 for a 31-digit integer would differ
+                if self._id_field or type(raw) is not dict or type(raw.get("id")) in _TEXT_IDS:
+                    try:
+                        return self.read(raw)
+                    except DeclarationError:
+                        pass  # read again as the standard library decodes it: the same message
         if isinstance(data, bytearray):
             data = bytes(data)
         return self.read(load_json(data))
