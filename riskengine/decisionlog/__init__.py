@@ -10,13 +10,14 @@ back, idempotent per (declaration id, bundle revision). See ``docs/production.md
     log.close()                        # everything in the store or fsync'd in the spool
 """
 
-from riskengine.decisionlog.log import DecisionLog, LogFull, LogStats
+from riskengine.decisionlog.log import DecisionBatch, DecisionLog, LogFull, LogStats
 from riskengine.decisionlog.record import COLUMNS, DecisionRecord, RecordError
 from riskengine.decisionlog.sink import StoreSink
 from riskengine.decisionlog.spool import Spool, SpoolError
 
 __all__ = [
     "COLUMNS",
+    "DecisionBatch",
     "DecisionLog",
     "DecisionRecord",
     "LogFull",

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import sqlalchemy as sa
 
-from riskengine.decisionlog import DecisionLog, RecordError
+from riskengine.decisionlog import DecisionBatch, DecisionLog, RecordError
 from riskengine.declaration import DeclarationError, JsonInputError
 from riskengine.evaluator import EvaluationError, HistoryProvider, ScoreResult
 from riskengine.service.bundles import Loaded
@@ -111,14 +111,14 @@ class Scorer:
                 ) from None
             raise
 
-    def _record(self, results: list[tuple[ScoreResult, Any]]) -> None:
+    def _record(self, batch: DecisionBatch) -> None:
         log = self.log
         m = self.metrics
         try:
-            log.record_many(results)
+            log.record_batch(batch)
         except RecordError as exc:  # closed: the service is shutting down
             raise Problem("shutting-down", str(exc), headers=_RETRY) from None
-        if self.ack and results and not log.flush(ACK_TIMEOUT):
+        if self.ack and batch.entries and not log.flush(ACK_TIMEOUT):
             raise Problem(
                 "decision-log-full",
                 "the decisions could not be acknowledged (neither the store nor the spool took "
@@ -129,7 +129,8 @@ class Scorer:
         lanes: collections.Counter[str] = collections.Counter()
         fired: collections.Counter[str] = collections.Counter()
         chosen = 0
-        for result, _ in results:
+        for entry in batch.entries:
+            result = entry[0]
             lanes[result.lane.value] += 1
             for f in result.fired:
                 fired[f.number or f.key] += 1
@@ -171,14 +172,18 @@ class Scorer:
             raise Problem(
                 "invalid-declaration", f"id: {_NO_ID}", field="id", item=None, reason=_NO_ID
             )
-        self._record([(result, decl)])
+        pending = self.log.batch()
+        pending.add(result, decl)
+        self._record(pending)
         return orjson.dumps(result.to_dict())
 
     def batch(self, loaded: Loaded, body: bytes, ndjson: bool, as_of: dt.date | None) -> bytes:
         """A batch: every row's result or rejected record, in order, under one revision."""
         reader = loaded.engine.profiles.reader
         out: list[Any] = []
-        done: list[tuple[ScoreResult, Any]] = []
+        # each decision's record takes office, regime and date at once: the declarations are
+        # not kept until the batch ends (that cost 6-10 µs a declaration in memory traffic)
+        pending = self.log.batch()
         rejected = 0
         for row, raw in batch_rows(body, ndjson):
             ident: Any = raw.get("id") if isinstance(raw, dict) else None
@@ -206,17 +211,17 @@ class Scorer:
             else:
                 if result.declaration_id is not None:
                     out.append(result.to_dict())
-                    done.append((result, decl))
+                    pending.add(result, decl)
                     continue
                 out.append(_rejected(row, None, "id", None, _NO_ID))
             rejected += 1
         if rejected:
             self.metrics.rejected.inc(rejected)
-        self._record(done)
+        self._record(pending)
         return orjson.dumps(
             {
                 "bundle_revision": loaded.revision,
-                "scored": len(done),
+                "scored": len(pending),
                 "rejected": rejected,
                 "results": out,
             }
