@@ -487,6 +487,28 @@ def test_record_many_queues_nothing_when_one_cannot_be_logged(
         log.record_many([(good, None)])
 
 
+def test_a_decision_batch_keeps_what_the_record_needs_not_the_declaration(
+    tmp_path: Path, engine: Engine
+) -> None:
+    """The service fills a DecisionBatch while it scores: each decision is checked when it is
+    added, and the record is the one ``record`` makes from the declaration."""
+    url = f"sqlite:///{tmp_path / 'store.db'}"
+    migrate.init(url)
+    data = {"id": "D1", "date": "2025-03-01", "office": "UA100110", "regime": "IM40"}
+    with DecisionLog(url, spool=tmp_path / "spool.jsonl", revision="r") as log:
+        batch = log.batch()
+        batch.add(engine.score(data), data)
+        with pytest.raises(RecordError, match="without a declaration id"):
+            batch.add(engine.score({"date": "2025-03-01"}))
+        assert len(batch) == 1
+        data.clear()  # the batch took what it needs when the decision was added
+        log.record_batch(batch)
+        assert log.flush(30)
+        (record,) = log.read()
+    assert (record.declaration_id, record.office, record.regime) == ("D1", "UA100110", "IM40")
+    assert record.declaration_date == dt.date(2025, 3, 1) and record.bundle_revision == "r"
+
+
 def test_a_process_that_exits_without_close_writes_everything(tmp_path: Path) -> None:
     url = f"sqlite:///{tmp_path / 'store.db'}"
     migrate.init(url)
