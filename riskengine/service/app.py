@@ -251,8 +251,8 @@ class Service:
         loaded = self.bundles.current
         if self._batches is None:
             self._batches = anyio.CapacityLimiter(self.config.batch_threads)
-        # one batch at a time (by default): two interleaved on the interpreter's lock took 59 µs
-        # of CPU a declaration against 45 µs one after the other (docs/performance.md)
+        # one batch at a time (by default): a second one waits its turn instead of sharing the
+        # interpreter's lock with the first, which would only delay both answers
         answer = await anyio.to_thread.run_sync(
             self.scorer.batch, loaded, body, kind in NDJSON, as_of, limiter=self._batches
         )

@@ -29,7 +29,7 @@ class ServiceConfig:
     request waits for a first lookup; ``freeze_heap``: :func:`gc.freeze` the loaded bundle so
     that the garbage collector does not walk it again and again (``riskengine.service.heap``);
     ``batch_threads``: how many batches a worker scores at once (the others wait their turn:
-    batches interleaved on one interpreter's lock cost a third more CPU each)."""
+    batches interleaved on one interpreter's lock only delay each other's answers)."""
 
     bundle: str
     public_key: str
