@@ -43,7 +43,10 @@ def test_freeze_moves_the_loaded_profiles_out_of_the_collections(thawed: None) -
     tracked = len(gc.get_objects())
     heap = HeapFreezer()
     heap.freeze()
-    assert gc.get_freeze_count() == heap.frozen >= tracked > 1000
+    # what was alive then, counted once; objects leave the permanent generation only when they
+    # are freed (by reference counting), so the count can only fall afterwards
+    assert heap.frozen > 0.9 * tracked > 1000
+    assert gc.get_freeze_count() <= heap.frozen
     assert len(gc.get_objects()) < tracked / 10  # what a collection of the oldest walks
     assert len(keep) == len(sample_texts())
 
