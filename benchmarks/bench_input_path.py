@@ -353,6 +353,27 @@ ZEN_DECLARATION = (
 )
 
 
+def zen_data(n: int) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """The data of the zen-engine comparison (also ``bench_zen_ab.py``'s): ``n`` complete item
+    dicts (as bench_peers.py's; every other one made to reach the footwear profile), the one-item
+    declarations holding them, and ``n`` full generated declarations with the same change."""
+    items = []
+    for k, raw in enumerate(declarations(n, seed=7)):
+        item = dict(raw["items"][0])
+        if k % 2 == 0:
+            item.update(hs_code="6403990000", origin=("CN", "VN", "TR")[k % 3])
+        items.append(item)
+    one_item = [{"date": "2024-04-02", "items": [item]} for item in items]
+    full = declarations(n, seed=7)
+    for k, raw in enumerate(full):
+        for item in raw["items"]:
+            if not item.get("net_mass"):  # zen divides as it is told; ours reads no ratio
+                item["net_mass"] = 1.0
+            if k % 2 == 0:
+                item.update(hs_code="6403990000", origin=("CN", "VN", "TR")[k % 3])
+    return items, one_item, full
+
+
 def bench_zen(rounds: int, n: int) -> None:
     """zen-engine against ``Engine.score`` on the footwear profile, compiled once each, over the
     same dicts: the one-item declarations of before (zen also over their bare item dicts, as
@@ -366,20 +387,7 @@ def bench_zen(rounds: int, n: int) -> None:
     from benchmarks.bench_peers import ZEN
 
     engine = Engine(ProfileSet.load(sources={"one.rp": ONE_PROFILE}))
-    items = []
-    for k, raw in enumerate(declarations(n, seed=7)):  # complete items, as bench_peers.py
-        item = dict(raw["items"][0])
-        if k % 2 == 0:
-            item.update(hs_code="6403990000", origin=("CN", "VN", "TR")[k % 3])
-        items.append(item)
-    one_item = [{"date": "2024-04-02", "items": [item]} for item in items]
-    full = declarations(n, seed=7)
-    for k, raw in enumerate(full):
-        for item in raw["items"]:
-            if not item.get("net_mass"):  # zen divides as it is told; ours reads no ratio
-                item["net_mass"] = 1.0
-            if k % 2 == 0:
-                item.update(hs_code="6403990000", origin=("CN", "VN", "TR")[k % 3])
+    items, one_item, full = zen_data(n)
     whole = zen.compile_expression(ZEN_DECLARATION)
     bare = zen.compile_expression(ZEN)
     score = engine.score

@@ -30,28 +30,14 @@ import riskengine
 assert riskengine.__file__.startswith(tree), riskengine.__file__
 sys.path.insert(0, here)
 from benchmarks.bench_evaluator import ONE_PROFILE
-from benchmarks.bench_input_path import ZEN_DECLARATION
+from benchmarks.bench_input_path import ZEN_DECLARATION, zen_data
 from benchmarks.bench_peers import ZEN
-from benchmarks.gen_profiles import declarations
 from riskengine.evaluator import Engine, ProfileSet
 import zen
 
 n = 3000
 engine = Engine(ProfileSet.load(sources={"one.rp": ONE_PROFILE}))
-items = []
-for k, raw in enumerate(declarations(n, seed=7)):
-    item = dict(raw["items"][0])
-    if k % 2 == 0:
-        item.update(hs_code="6403990000", origin=("CN", "VN", "TR")[k % 3])
-    items.append(item)
-one = [{"date": "2024-04-02", "items": [item]} for item in items]
-full = declarations(n, seed=7)
-for k, raw in enumerate(full):
-    for item in raw["items"]:
-        if not item.get("net_mass"):
-            item["net_mass"] = 1.0
-        if k % 2 == 0:
-            item.update(hs_code="6403990000", origin=("CN", "VN", "TR")[k % 3])
+items, one, full = zen_data(n)
 whole, bare = zen.compile_expression(ZEN_DECLARATION), zen.compile_expression(ZEN)
 score = engine.score
 for data in (one, full):
