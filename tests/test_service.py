@@ -252,6 +252,15 @@ def test_every_bad_request_gets_a_problem_document_never_a_500(
          "invalid-declaration", {"field": "id"}),
         ("POST", "/v1/score?as_of=2025-02-30", one, "application/json", 400,
          "invalid-parameter", {"parameter": "as_of"}),
+        ("POST", "/v1/score?asof=2024-05-01", one, "application/json", 400,
+         "invalid-parameter", {"parameter": "asof", "detail": "unknown query parameter 'asof': "
+                               "/v1/score takes only as_of; did you mean as_of?"}),
+        ("POST", "/v1/score?as_of=2024-05-01&as_of=2024-05-02", one, "application/json", 400,
+         "invalid-parameter", {"parameter": "as_of",
+                               "detail": "as_of is given 2 times; give it once"}),
+        ("POST", "/v1/score/batch?explain=true", one, "application/x-ndjson", 400,
+         "invalid-parameter", {"parameter": "explain", "detail": "unknown query parameter "
+                               "'explain': /v1/score/batch takes only as_of"}),
         ("POST", "/v1/score", one, "text/plain", 415, "unsupported-media-type", {}),
         ("POST", "/v1/score", one, None, 415, "unsupported-media-type", {}),
         ("POST", "/v1/score", b"{" + b" " * (1024 * 1024) + b"}", "application/json", 413,

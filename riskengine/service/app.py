@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import difflib
 import logging
 import signal
 import time
@@ -73,8 +74,31 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+#: The query parameters of the scoring endpoints.
+_QUERY = ("as_of",)
+
+
 def _as_of(request: Request) -> dt.date | None:
-    value = request.query_params.get("as_of")
+    """The scoring date of ``?as_of=YYYY-MM-DD`` (``None``: each declaration's own). Any other
+    parameter, or ``as_of`` given twice, is refused: a mistyped ``?asof=`` would otherwise
+    score on the declaration's date without a word."""
+    given = request.query_params.multi_items()
+    for name, _ in given:
+        if name not in _QUERY:
+            near = difflib.get_close_matches(name.lower(), _QUERY, n=1, cutoff=0.6)
+            hint = f"; did you mean {near[0]}?" if near else ""
+            raise Problem(
+                "invalid-parameter",
+                f"unknown query parameter {name!r}: {request.url.path} takes only "
+                f"{', '.join(_QUERY)}{hint}",
+                parameter=name,
+            )
+    if len(given) > 1:
+        raise Problem(
+            "invalid-parameter", f"as_of is given {len(given)} times; give it once",
+            parameter="as_of",
+        )  # fmt: skip
+    value = given[0][1] if given else None
     if value is None:
         return None
     try:

@@ -59,7 +59,8 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "invalid-parameter",
             400,
             "A query parameter is not valid",
-            "`as_of` is not a date (YYYY-MM-DD)",
+            "`as_of` is not a date (YYYY-MM-DD) or is given twice, or the query has a parameter "
+            "the endpoint does not take (`parameter`)",
         ),
         ProblemType(
             "evaluation-failed",
