@@ -247,7 +247,8 @@ def test_every_bad_request_gets_a_problem_document_never_a_500(
         ("POST", "/v1/score", b'{"id": "X", "items": {"hs_code": "6403"}}', "application/json",
          422, "invalid-declaration", {"field": "items"}),
         ("POST", "/v1/score", b'{"id": "X"}', "application/json", 422, "invalid-declaration",
-         {"field": "declaration.date"}),
+         {"field": "declaration.date", "reason": "no as-of date: give the declaration a date, "
+                                                 "or the request ?as_of=YYYY-MM-DD"}),
         ("POST", "/v1/score", b'{"date": "2024-09-10", "items": []}', "application/json", 422,
          "invalid-declaration", {"field": "id"}),
         ("POST", "/v1/score?as_of=2025-02-30", one, "application/json", 400,
@@ -291,13 +292,13 @@ def test_every_bad_request_gets_a_problem_document_never_a_500(
         # a batch with bad rows: each reported with its row and reason, the good ones scored
         rows = b"\n".join([world.lines[1], b'{"id": "BAD1", "items": [{"net_mass": []}]}',
                            b"not json", b"", world.lines[2], b"[3]",
-                           b'{"date": "2024-09-10"}'])  # fmt: skip
+                           b'{"date": "2024-09-10"}', b'{"id": "NODATE"}'])  # fmt: skip
         got, _, answer = client.request(
             "POST", "/v1/score/batch", rows, content_type="application/x-ndjson"
         )
         assert got == 200
         batch = json.loads(answer)
-        assert (batch["scored"], batch["rejected"]) == (2, 4)
+        assert (batch["scored"], batch["rejected"]) == (2, 5)
         results = batch["results"]
         assert [r.get("id") for r in (results[0], results[3])] == [
             world.raw[1]["id"], world.raw[2]["id"],
@@ -311,6 +312,11 @@ def test_every_bad_request_gets_a_problem_document_never_a_500(
         assert "JSON" in results[2]["reason"]
         assert results[4]["row"] == 6 and results[4]["field"] == "declaration"
         assert results[5]["row"] == 7 and results[5]["field"] == "id"  # no id: cannot be logged
+        assert results[6] == {
+            "rejected": True, "row": 8, "id": "NODATE", "field": "declaration.date", "item": None,
+            "reason": "no as-of date: give the declaration a date, or the request "
+                      "?as_of=YYYY-MM-DD",
+        }  # fmt: skip
     finally:
         client.close()
     found = metrics(server.port)

@@ -25,6 +25,7 @@ __all__ = ["Scorer", "batch_rows"]
 ACK_TIMEOUT = 30.0
 _RETRY = {"Retry-After": "1"}
 #: Every decision is recorded, keyed by declaration id and bundle revision.
+_NO_DATE = "no as-of date: give the declaration a date, or the request ?as_of=YYYY-MM-DD"
 _NO_ID = "a declaration needs an id: every decision is recorded in the decision log by its id"
 
 
@@ -101,6 +102,10 @@ class Scorer:
     def _score(self, loaded: Loaded, decl: Any, as_of: dt.date | None) -> ScoreResult:
         try:
             return loaded.engine.score(decl, as_of, history=self.history)
+        except DeclarationError as exc:  # no date: said in the service's words
+            if exc.field == "declaration.date" and as_of is None:
+                raise DeclarationError(exc.field, None, _NO_DATE) from None
+            raise
         except EvaluationError as exc:
             failure = _store_failure(exc)
             if failure is not None:
@@ -161,9 +166,8 @@ class Scorer:
         except DeclarationError as exc:  # no date
             self.metrics.rejected.inc()
             raise Problem(
-                "invalid-declaration", f"{exc} (or give ?as_of=YYYY-MM-DD)", field=exc.field,
-                item=exc.item, reason=exc.reason,
-            ) from None  # fmt: skip
+                "invalid-declaration", str(exc), field=exc.field, item=exc.item, reason=exc.reason
+            ) from None
         except EvaluationError as exc:
             self.metrics.rejected.inc()
             raise Problem("evaluation-failed", str(exc), profile=exc.key) from None
