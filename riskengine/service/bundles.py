@@ -5,12 +5,17 @@ verified bundle, its revision and as-of date). A request takes :attr:`BundleHold
 and scores everything with that engine, so a response carries exactly one revision. A new bundle
 replaces it only after its signature, every member's hash and its contents verified
 (:meth:`~riskengine.evaluator.ProfileSet.from_bundle`); a bundle that does not is refused, logged
-and counted, and the old one keeps serving.
+and counted, and the old one keeps serving. So is a verified bundle of an older revision than
+the one in use, or of the same revision with other contents: revisions only go forward (the
+registry numbers every bundle it builds, and the decision log records each decision's
+revision), so a stale file deployed by mistake never replaces a newer set. Returning to an
+earlier set is a new bundle built from the registry, with the next revision.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import logging
 import os
 import threading
@@ -51,6 +56,7 @@ class Loaded:
     key: str
     profiles: tuple[tuple[str, str], ...]  # (number, name) of each edition
     loaded_at: dt.datetime
+    manifest_sha256: str = ""  # of the signed manifest: the same revision, the same contents
 
 
 class BundleHolder:
@@ -87,7 +93,7 @@ class BundleHolder:
         from riskengine.bundle.fileformat import read_manifest
 
         profiles = ProfileSet.from_bundle(self.path, self.public_key)
-        manifest, _, _ = read_manifest(self.path)  # verified just now by from_bundle
+        manifest, data, _ = read_manifest(self.path)  # verified just now by from_bundle
         if profiles.bundle_revision != manifest.revision:  # replaced between the two reads
             raise BundleError("the bundle file changed while it was loaded")
         engine = Engine(profiles, lanes=self.lanes, random=self.random)
@@ -101,7 +107,27 @@ class BundleHolder:
             key=manifest.key,
             profiles=names,
             loaded_at=dt.datetime.now(dt.UTC).replace(microsecond=0),
+            manifest_sha256=hashlib.sha256(data).hexdigest(),
         )
+
+    def _backwards(self, loaded: Loaded) -> str | None:
+        """Why ``loaded`` may not replace the bundle in use (``None``: it may): an older
+        revision, or the same revision with another manifest."""
+        current = self.current
+        if loaded.revision < current.revision:
+            return (
+                f"{self.path}: revision {loaded.revision} is older than revision "
+                f"{current.revision} in use: a bundle is never rolled back (to return to an "
+                "earlier set, build a new bundle from the registry)"
+            )
+        if loaded.revision == current.revision and (
+            loaded.manifest_sha256 != current.manifest_sha256
+        ):
+            return (
+                f"{self.path}: revision {loaded.revision} is in use with other contents: a "
+                "changed bundle needs a new revision"
+            )
+        return None
 
     def changed(self) -> bool:
         """Whether the file is not the one last loaded or refused."""
@@ -118,6 +144,9 @@ class BundleHolder:
             self._stamp = stamp
             try:
                 loaded = self._load()
+                backwards = self._backwards(loaded)
+                if backwards is not None:
+                    raise BundleError(backwards)
             except (RiskEngineError, OSError) as exc:
                 reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                 self.last_error = reason
