@@ -789,3 +789,22 @@ def test_postgresql_a_failed_batch_leaves_the_next_one_writable(
         assert [r.key for r in sink.read()] == [("F1", "r")]
     finally:
         sink.engine.dispose()
+
+
+def test_the_shutdown_summary_says_what_was_written_and_what_waits() -> None:
+    from riskengine.decisionlog.log import LogStats
+
+    stats = LogStats(
+        queued=0, spooled=1200, written=35000, replayed=40, duplicates=2, spool_appends=1200,
+        failures=3, skipped_lines=0, blocked=0, refused=0, store_up=False,
+        last_error="connection refused",
+    )  # fmt: skip
+    assert stats.summary() == (
+        "35,000 written to the store (40 replayed from the spool, 2 already there), 1,200 "
+        "waiting in the spool, 3 failed store writes; the store's last error: connection refused"
+    )
+    done = attrs.evolve(stats, spooled=0, failures=0, queued=5)
+    assert done.summary() == (
+        "35,000 written to the store (40 replayed from the spool, 2 already there), 0 waiting "
+        "in the spool, 0 failed store writes, 5 not written"
+    )

@@ -90,6 +90,21 @@ class LogStats:
         """Records not in the store yet: queued + spooled (the gauge for /metrics)."""
         return self.queued + self.spooled
 
+    def summary(self) -> str:
+        """The counters an operator reads at shutdown, in words: ``3 written to the store (0
+        replayed from the spool, 1 already there), 0 waiting in the spool, 0 failed store
+        writes`` (and the last error while records wait in the spool)."""
+        text = (
+            f"{self.written:,} written to the store ({self.replayed:,} replayed from the spool, "
+            f"{self.duplicates:,} already there), {self.spooled:,} waiting in the spool, "
+            f"{self.failures:,} failed store writes"
+        )
+        if self.queued:
+            text += f", {self.queued:,} not written"
+        if self.spooled and self.last_error:
+            text += f"; the store's last error: {self.last_error}"
+        return text
+
 
 class DecisionBatch:
     """Decisions gathered while a batch is scored, queued together by

@@ -446,7 +446,7 @@ def create_app(config: ServiceConfig) -> Starlette:
             with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
                 loop.remove_signal_handler(signal.SIGHUP)
             await anyio.to_thread.run_sync(service.close)
-            _log.warning("decision log flushed and closed: %s", service.log.stats())
+            _log.warning("decision log flushed and closed: %s", service.log.stats().summary())
 
     def route(name: str) -> Handler:
         async def call(request: Request) -> Response:
