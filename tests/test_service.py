@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import collections
 import json
+import os
 import shutil
+import subprocess
 import threading
 import time
 import uuid
@@ -36,7 +38,16 @@ from riskengine.store import migrate
 from riskengine.store.engine import connect
 from riskengine.store.history import StoreHistoryProvider
 from tests.conftest import _pg_base_url, require_postgresql
-from tests.service_support import Client, Proxy, Server, chunks, make_bundle, sample_texts
+from tests.service_support import (
+    PYTHON,
+    ROOT,
+    Client,
+    Proxy,
+    Server,
+    chunks,
+    make_bundle,
+    sample_texts,
+)
 
 pytestmark = pytest.mark.postgresql
 
@@ -795,6 +806,19 @@ def test_random_selection_is_the_librarys_and_is_logged(world: World) -> None:
         logged.dispose()
     assert (row[0], row[1]) == (len(wanted), chosen)
     assert key[os_key].encode() not in server.stderr  # the key is never said
+
+
+def test_a_port_in_use_is_an_error_of_status_1(world: World, server: Server) -> None:
+    args = world.server().args  # the same options, on the port the module's service holds
+    done = subprocess.run(
+        [PYTHON, "-m", "riskengine", "serve", "--port", str(server.port), *args],
+        env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, timeout=120,
+    )  # fmt: skip
+    said = done.stderr.decode()
+    assert done.returncode == 1, said
+    assert "address already in use" in said
+    assert said.rstrip().endswith("error: the service could not start (see the messages above)")
+    assert Client(server.port).json("GET", "/healthz")[0] == 200  # the first one still serves
 
 
 def test_the_openapi_document_describes_the_answers(world: World, server: Server) -> None:

@@ -200,9 +200,10 @@ def serve(
             timeout_graceful_shutdown=graceful_timeout,
             server_header=False,
         )
-    except SystemExit as exc:  # uvicorn exits 3 when a worker cannot start
+    except SystemExit as exc:  # uvicorn exits 3 when a worker cannot start (a port in use)
         if exc.code not in (0, None):
             user_error("the service could not start (see the messages above)")
+            raise SystemExit(1) from None  # the status of every other error (docs/cli.md)
         raise
     finally:
         if made is not None:
