@@ -128,6 +128,25 @@ def test_url_resolution(monkeypatch: pytest.MonkeyPatch) -> None:
         resolve_url("notes.txt")
 
 
+def test_a_database_riskengine_does_not_know_or_without_its_driver_is_said_so() -> None:
+    from riskengine.store.engine import connect
+
+    known = "(write sqlite:///file.db, postgresql://user@host/db or duckdb:///file.duckdb)"
+    for url, kind in (("foo://bar", "foo"), ("mysql://u@h/d", "mysql")):
+        with pytest.raises(StoreError) as info:
+            connect(url)
+        assert str(info.value) == (
+            f"cannot use the database {url}: {kind!r} is not a kind of database riskengine "
+            f"knows {known}"
+        )
+    with pytest.raises(StoreError) as info:  # PostgreSQL through a driver that is not there
+        connect("postgresql+pg9000://u@h/d")
+    assert str(info.value).startswith(
+        "cannot use the database postgresql+pg9000://u@h/d: its driver is not installed "
+        "(pip install 'riskengine[postgres]'): "
+    )
+
+
 def test_an_unreachable_server_is_a_store_error() -> None:
     with pytest.raises(StoreError, match="cannot use the database"):
         migrate.init("postgresql://postgres@127.0.0.1:1/nothing")

@@ -47,6 +47,10 @@ _DRIVERS = {
 }
 
 
+#: The extra of pyproject.toml that installs each backend's driver.
+_EXTRAS = {"postgresql": "postgres", "duckdb": "duckdb"}
+
+
 class StoreError(RiskEngineError):
     """The store cannot be used as asked: a bad URL, an unreachable server, an old schema."""
 
@@ -109,7 +113,21 @@ def connect(url: str | None = None, **engine_options: Any) -> Engine:
     options.update(engine_options)
     try:
         engine = sa.create_engine(parsed, **options)
-    except (sa.exc.ArgumentError, sa.exc.NoSuchModuleError, ImportError) as exc:
+    except (sa.exc.NoSuchModuleError, ImportError) as exc:
+        extra = _EXTRAS.get(backend)
+        if extra is not None:  # a backend we know, its driver not installed
+            raise StoreError(
+                f"cannot use the database {parsed!r}: its driver is not installed "
+                f"(pip install 'riskengine[{extra}]'): {exc}"
+            ) from None
+        if backend != "sqlite":
+            raise StoreError(
+                f"cannot use the database {parsed!r}: {parsed.drivername!r} is not a kind of "
+                "database riskengine knows (write sqlite:///file.db, postgresql://user@host/db "
+                "or duckdb:///file.duckdb)"
+            ) from None
+        raise StoreError(f"cannot use the database {parsed!r}: {exc}") from None
+    except sa.exc.ArgumentError as exc:
         raise StoreError(f"cannot use the database {parsed!r}: {exc}") from None
     if backend == "sqlite" and parsed.database not in (None, "", ":memory:"):
         sa.event.listen(engine, "connect", _sqlite_pragmas)
