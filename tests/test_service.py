@@ -15,6 +15,7 @@ free loopback port, with the real PostgreSQL store (history and decision log).
 from __future__ import annotations
 
 import collections
+import gzip
 import json
 import os
 import shutil
@@ -300,6 +301,39 @@ def test_every_bad_request_gets_a_problem_document_never_a_500(
             assert problem["instance"] == path.split("?")[0], where
             for key, value in extra.items():
                 assert problem[key] == value, (where, problem)
+        # a gzip body (one member or several) is read as the same body sent as it is
+        plain = b"\n".join(world.lines[20:520])  # 750 kB, 80 kB gzip'd: unzipped off the loop
+        ndjson = "application/x-ndjson"
+        want = client.request("POST", "/v1/score/batch", plain, content_type=ndjson)
+        zipped = [gzip.compress(plain), gzip.compress(plain[:999]) + gzip.compress(plain[999:])]
+        for body in zipped:
+            got = client.request(
+                "POST", "/v1/score/batch", body, content_type=ndjson,
+                headers={"Content-Encoding": "gzip"},
+            )  # fmt: skip
+            assert (got[0], json.loads(got[2])) == (200, json.loads(want[2]))
+        # any other coding is refused, not read as JSON that is wrong; so is gzip that is not,
+        # is cut short, or grows past --max-body (1 MiB here) once decompressed
+        for body, coding, status, slug, detail in [
+            (plain, "br", 415, "unsupported-content-encoding",
+             "the body's Content-Encoding br is not one the service reads: send it as it is, or "
+             "gzip it"),
+            (plain, "gzip", 400, "malformed-json",
+             "the gzip body does not decompress: Error -3 while decompressing data: incorrect "
+             "header check"),
+            (zipped[0][:-20], "gzip", 400, "malformed-json", "the gzip body is cut short"),
+            (gzip.compress(b" " * (2 * 1024 * 1024)), "gzip", 413, "body-too-large",
+             "the body exceeds 1,048,576 bytes once decompressed"),
+        ]:  # fmt: skip
+            got, headers, answer = client.request(
+                "POST", "/v1/score", body, headers={"Content-Encoding": coding}
+            )
+            problem = json.loads(answer)
+            assert (got, problem["type"], problem["detail"]) == (
+                status, f"urn:riskengine:problem:{slug}", detail,
+            ), coding  # fmt: skip
+            if status == 415:
+                assert headers["accept-encoding"] == "gzip" and problem["accepted"] == ["gzip"]
         # a batch with bad rows: each reported with its row and reason, the good ones scored
         rows = b"\n".join([world.lines[1], b'{"id": "BAD1", "items": [{"net_mass": []}]}',
                            b"not json", b"", world.lines[2], b"[3]",

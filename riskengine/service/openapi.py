@@ -138,8 +138,16 @@ _AS_OF = {
     "schema": {"type": "string", "format": "date"},
     "description": "Score on this date (default: each declaration's own date).",
 }
-_COMMON = ("body-too-large", "unsupported-media-type", "store-unavailable",
-           "decision-log-full", "shutting-down", "invalid-parameter")  # fmt: skip
+_ENCODING = {
+    "name": "Content-Encoding",
+    "in": "header",
+    "required": False,
+    "schema": {"type": "string", "enum": ["gzip", "identity"]},
+    "description": "gzip: the body is compressed (its size once decompressed is limited too).",
+}
+_COMMON = ("body-too-large", "unsupported-media-type", "unsupported-content-encoding",
+           "store-unavailable", "decision-log-full", "shutting-down",
+           "invalid-parameter")  # fmt: skip
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
@@ -155,7 +163,7 @@ def openapi_document(config: ServiceConfig, catalogue: Catalogue | None = None) 
     declaration.pop("$schema", None)
     operations: dict[str, dict[str, Any]] = {
         "score": {
-            "parameters": [_AS_OF],
+            "parameters": [_AS_OF, _ENCODING],
             "requestBody": {"required": True, "content": _json({"$ref": _REF + "Declaration"})},
             "responses": {
                 "200": {"description": "The result", "content": _json({"$ref": _REF + "Result"})},
@@ -169,7 +177,7 @@ def openapi_document(config: ServiceConfig, catalogue: Catalogue | None = None) 
             },
         },
         "score_batch": {
-            "parameters": [_AS_OF],
+            "parameters": [_AS_OF, _ENCODING],
             "requestBody": {
                 "required": True,
                 "content": {

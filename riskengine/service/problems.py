@@ -40,7 +40,8 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "malformed-json",
             400,
             "The body is not JSON",
-            "the body is not JSON text (with the line and column of the error), or not UTF-8",
+            "the body is not JSON text (with the line and column of the error), not UTF-8, or "
+            "gzip that does not decompress",
         ),
         ProblemType(
             "not-a-declaration",
@@ -78,13 +79,20 @@ PROBLEM_TYPES: dict[str, ProblemType] = {
             "body-too-large",
             413,
             "The body is too large",
-            "the body exceeds the service's --max-body bytes (`max_body`)",
+            "the body exceeds the service's --max-body bytes, a gzip body also once "
+            "decompressed (`max_body`)",
         ),
         ProblemType(
             "unsupported-media-type",
             415,
             "Unsupported content type",
             "the Content-Type is not one the endpoint reads (`accepted`)",
+        ),
+        ProblemType(
+            "unsupported-content-encoding",
+            415,
+            "Unsupported content encoding",
+            "the body's Content-Encoding is not gzip or none (`accepted`, and `Accept-Encoding`)",
         ),
         ProblemType("not-found", 404, "Not found", "no endpoint at this path"),
         ProblemType(
