@@ -24,8 +24,8 @@ __all__ = ["Scorer", "batch_rows"]
 #: How long a request waits for its decisions to be acknowledged before it is refused (503).
 ACK_TIMEOUT = 30.0
 _RETRY = {"Retry-After": "1"}
-#: Every decision is recorded, keyed by declaration id and bundle revision.
 _NO_DATE = "no as-of date: give the declaration a date, or the request ?as_of=YYYY-MM-DD"
+#: Every decision is recorded, keyed by declaration id and bundle revision.
 _NO_ID = "a declaration needs an id: every decision is recorded in the decision log by its id"
 
 
