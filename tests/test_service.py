@@ -381,6 +381,7 @@ def test_every_bad_request_gets_a_problem_document_never_a_500(
 
 
 def test_metrics_parse_as_prometheus_text_and_count(world: World, server: Server) -> None:
+    wait_for_backlog(server.port)  # what earlier tests scored is in the store
     before = metrics(server.port)
     client = Client(server.port)
     try:
@@ -394,8 +395,22 @@ def test_metrics_parse_as_prometheus_text_and_count(world: World, server: Server
         assert status == 200
     finally:
         client.close()
+    wait_for_backlog(server.port)
     after = metrics(server.port)
     results = json.loads(answer)["results"]
+    # the decision log's records are counted as they go (a counter: rate() works across restarts)
+    assert (
+        delta_written := total(after, "riskengine_decision_log_records_total", kind="written")
+        - total(before, "riskengine_decision_log_records_total", kind="written")
+    ) + total(after, "riskengine_decision_log_records_total", kind="duplicates") - total(
+        before, "riskengine_decision_log_records_total", kind="duplicates"
+    ) == 200, delta_written
+    client = Client(server.port)
+    try:
+        text = client.request("GET", "/metrics")[2].decode()
+    finally:
+        client.close()
+    assert "# TYPE riskengine_decision_log_records_total counter" in text
 
     def delta(name: str, **labels: str) -> float:
         return total(after, name, **labels) - total(before, name, **labels)
@@ -502,14 +517,14 @@ def test_store_cut_during_a_run_every_decision_logged_exactly_once(world: World)
             assert time.monotonic() < deadline, "the decision log did not catch up"
             time.sleep(0.2)
         found = metrics(server.port)
-        appends = total(found, "riskengine_decision_log_records", kind="spool_appends")
-        replayed = total(found, "riskengine_decision_log_records", kind="replayed")
-        duplicates = total(found, "riskengine_decision_log_records", kind="duplicates")
+        appends = total(found, "riskengine_decision_log_records_total", kind="spool_appends")
+        replayed = total(found, "riskengine_decision_log_records_total", kind="replayed")
+        duplicates = total(found, "riskengine_decision_log_records_total", kind="duplicates")
         # spooled while the store was away, all replayed; a batch whose commit reached the store
         # just as the connection was cut was spooled too, and found there again on replay
         assert appends >= 1 and replayed + duplicates == appends, (found, server.stderr)
-        assert total(found, "riskengine_decision_log_records", kind="failures") >= 1
-        written = total(found, "riskengine_decision_log_records", kind="written")
+        assert total(found, "riskengine_decision_log_records_total", kind="failures") >= 1
+        written = total(found, "riskengine_decision_log_records_total", kind="written")
         assert written + duplicates == len(wanted)  # each decision inserted once, or found there
     finally:
         server.stop()
@@ -782,7 +797,7 @@ def test_a_spool_file_no_worker_holds_is_replayed(world: World) -> None:
             time.sleep(0.2)
         time.sleep(1.5)  # the next maintenance round copies the count into the metrics
         found = metrics(server.port)
-        assert total(found, "riskengine_decision_log_records", kind="adopted") == 50
+        assert total(found, "riskengine_decision_log_records_total", kind="adopted") == 50
     finally:
         assert server.stop() == 0
     assert world.count(13) == 50 and world.count(13, distinct=True) == 50

@@ -289,8 +289,7 @@ class Service:
         if stats.store_up and time.monotonic() >= self._next_adoption:
             self._next_adoption = time.monotonic() + ADOPT_INTERVAL
             self.adopted += self._adopt_spools()
-        self.metrics.observe_log(stats)
-        self.metrics.log_counts.labels("adopted").set(self.adopted)
+        self.metrics.observe_log(stats, self.adopted)
         if self.history.listener_error is not None:
             try:
                 fresh = self._new_history()
@@ -397,7 +396,7 @@ class Service:
         return Response(orjson.dumps(body), media_type=JSON)
 
     async def metrics_text(self, request: Request) -> Response:
-        self.metrics.observe_log(self.log.stats())
+        self.metrics.observe_log(self.log.stats(), self.adopted)
         return Response(self.metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
 

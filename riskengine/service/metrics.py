@@ -9,6 +9,7 @@ before the workers start) and ``/metrics``, answered by any worker, sums them ov
 from __future__ import annotations
 
 import os
+import threading
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -27,6 +28,10 @@ __all__ = ["CONTENT_TYPE_LATEST", "MULTIPROC_ENV", "Metrics"]
 disable_created_metrics()  # type: ignore[no-untyped-call]  # *_created series: noise
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+#: The kinds of ``riskengine_decision_log_records_total``.
+LOG_KINDS = (
+    "written", "replayed", "spool_appends", "duplicates", "failures", "refused", "adopted",
+)  # fmt: skip
 #: Latency buckets in seconds: fine below 10 ms, where single declarations are answered.
 _BUCKETS = (
     0.0005, 0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
@@ -104,15 +109,18 @@ class Metrics:
             registry=r,
             **live,  # type: ignore[arg-type]
         )
-        self.log_counts = Gauge(
+        self.log_counts = Counter(
             "riskengine_decision_log_records",
-            "Decision-log counts since the worker started: written (to the store, straight or "
+            "Decision-log records by what happened to them: written (to the store, straight or "
             "replayed), replayed (from the spool), spool_appends, duplicates, failures (store "
             "writes that failed), refused, adopted (replayed from spool files no worker held).",
             ["kind"],
             registry=r,
-            **live,  # type: ignore[arg-type]
         )
+        for kind in LOG_KINDS:  # every series there from the start, at 0
+            self.log_counts.labels(kind)
+        self._counted: dict[str, int] = dict.fromkeys(LOG_KINDS, 0)
+        self._counting = threading.Lock()
         self.store_up = Gauge(
             "riskengine_decision_log_store_up",
             "1 when the decision log's last store write worked (the minimum over workers).",
@@ -128,12 +136,18 @@ class Metrics:
             **live,  # type: ignore[arg-type]
         )
 
-    def observe_log(self, stats: LogStats) -> None:
-        """Copy the decision log's counters into the gauges."""
+    def observe_log(self, stats: LogStats, adopted: int = 0) -> None:
+        """The decision log's state into the gauges, and what its counters (and ``adopted``,
+        the service's own) gained since the last call into the counter."""
         self.backlog.set(stats.backlog)
         self.spooled.set(stats.spooled)
-        for kind in ("written", "replayed", "spool_appends", "duplicates", "failures", "refused"):
-            self.log_counts.labels(kind).set(getattr(stats, kind))
+        with self._counting:
+            for kind in LOG_KINDS:
+                now = adopted if kind == "adopted" else getattr(stats, kind)
+                gained = now - self._counted[kind]
+                if gained > 0:
+                    self.log_counts.labels(kind).inc(gained)
+                    self._counted[kind] = now
         self.store_up.set(1 if stats.store_up else 0)
 
     def exposition(self) -> bytes:
