@@ -389,6 +389,23 @@ def test_score_json_refuses_what_is_not_json(
     assert str(info.value).startswith(message)
 
 
+def test_text_and_data_given_to_the_wrong_method_are_said_so(samples: Engine, decoder: str) -> None:
+    text = b'{"id": "A", "date": "2024-04-02"}'
+    with pytest.raises(TypeError) as info:
+        samples.score_json({"id": "A", "date": "2024-04-02"})  # type: ignore[arg-type]
+    assert str(info.value) == "JSON text is bytes or str, not dict: score data with Engine.score"
+    for wrong in (None, 5, memoryview(text)):
+        with pytest.raises(TypeError, match=f"not {type(wrong).__name__}$"):
+            samples.score_json(wrong)  # type: ignore[arg-type]
+    for as_text in (text, text.decode()):
+        with pytest.raises(TypeError) as info:
+            samples.score(as_text)  # type: ignore[arg-type]
+        assert str(info.value) == (
+            "Engine.score takes a Declaration or data (a dict); JSON text goes to Engine.score_json"
+        )
+    assert samples.score_json(bytearray(text)) == samples.score_json(text)
+
+
 def test_score_json_scores_as_score_does(samples: Engine, decoder: str) -> None:
     for raw in generated_declarations(200, seed=3):
         expected = samples.score(normalise_declaration(raw))

@@ -593,7 +593,15 @@ class Engine:
         if explain is not False and explain is not True and explain != "fired":
             raise ValueError(_explain_problem(explain))
         if not isinstance(declaration, Declaration):
-            declaration = profile_set.reader.read(declaration)
+            try:
+                declaration = profile_set.reader.read(declaration)
+            except DeclarationError:
+                if isinstance(declaration, (str, bytes, bytearray)):
+                    raise TypeError(
+                        "Engine.score takes a Declaration or data (a dict); JSON text goes to "
+                        "Engine.score_json"
+                    ) from None
+                raise
         return self._score(profile_set, declaration, as_of, explain, history)
 
     def score_json(

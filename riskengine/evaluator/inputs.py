@@ -317,12 +317,18 @@ class InputReader:
         return f"<InputReader of {len(self.fields)} fields>"
 
     def read_json(self, data: bytes | bytearray | str) -> Declaration:
-        """One declaration from JSON text (see the module's documentation for the decoders)."""
+        """One declaration from JSON text (see the module's documentation for the decoders);
+        anything but ``bytes``, ``bytearray`` or ``str`` is a ``TypeError``."""
         typed = self._typed
         if typed is not None:
             found = typed(data)
             if found is not None:
                 return found
+        if not isinstance(data, (bytes, bytearray, str)):
+            raise TypeError(
+                f"JSON text is bytes or str, not {type(data).__name__}"
+                + (": score data with Engine.score" if isinstance(data, Mapping) else "")
+            )
         if _orjson is not None:
             try:
                 raw = _orjson.loads(data)

@@ -103,6 +103,8 @@ def _needs_general_path(data: bytes | bytearray | str) -> bool:
         if may_nest_deeper(length, arrays) and arrays + data.count("{") > MAX_DEPTH:
             return True
         return length > MAX_DIGITS and sum(map(data.count, _DIGITS_TEXT)) > MAX_DIGITS
+    if not isinstance(data, (bytes, bytearray)):  # not text at all: the reader says so
+        return True
     if not data.isascii():
         try:
             data.decode()
