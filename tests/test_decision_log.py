@@ -136,6 +136,13 @@ def test_a_result_without_id_or_revision_is_refused(tmp_path: Path, engine: Engi
         with_id = engine.score({"id": "D1", "date": "2025-03-01"})
         with pytest.raises(RecordError, match="no bundle revision"):
             log.record(with_id)
+        declaration = {"id": "D1", "date": "2025-03-01"}
+        with pytest.raises(TypeError) as info:  # the arguments the other way round
+            log.record(declaration, with_id, revision="r1")  # type: ignore[arg-type]
+        assert str(info.value) == (
+            "record(result, declaration): the result is a ScoreResult, not a dict (the "
+            "arguments the other way round?)"
+        )
         log.record(with_id, revision="r1")
     with pytest.raises(RecordError, match="closed"):
         log.record(with_id, revision="r1")

@@ -171,7 +171,14 @@ def entry_from_result(
     """Check what the scoring thread must check (an id, a revision) and take the few header
     values the record needs; the rest is built by the writer thread (:func:`build_row`).
     ``when``: nanoseconds since the epoch."""
-    if result.declaration_id is None:
+    try:
+        ident = result.declaration_id
+    except AttributeError:
+        raise TypeError(
+            f"record(result, declaration): the result is a ScoreResult, not a "
+            f"{type(result).__name__} (the arguments the other way round?)"
+        ) from None
+    if ident is None:
         raise RecordError(
             "a decision without a declaration id cannot be logged (records are keyed by "
             "declaration id and bundle revision)"
