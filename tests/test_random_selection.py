@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import re
 from collections import Counter
 from pathlib import Path
 
@@ -180,6 +181,8 @@ def test_the_key_never_shows(
          "two random rates for office A"),
         ('[random]\nrates = [{office = "A"}]\n', "has no rate"),
         ('[random]\nratio = 0.1\n', "unknown setting 'ratio'"),
+        ('[random]\nrates = [{ofice = "A", rate = 0.1}]\n',
+         "rates #1: unknown setting 'ofice' (known: office, regime, rate)"),
         ('rate = 0.1\n', "no [random] table"),
         ('[random\n', "cannot read the random selection settings"),
     ],
@@ -187,7 +190,7 @@ def test_the_key_never_shows(
 def test_bad_configuration_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
     path = tmp_path / "random.toml"
     path.write_text(text, encoding="utf-8")
-    with pytest.raises(RandomSelectionError, match=message.replace("[", r"\[")) as info:
+    with pytest.raises(RandomSelectionError, match=re.escape(message)) as info:
         RandomSelection.from_toml(path, key=KEY)
     assert "abcdefabcdefabcdef" not in str(info.value)  # a key put in the file is not echoed
 

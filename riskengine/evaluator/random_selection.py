@@ -254,7 +254,9 @@ class RandomSelection:
                 raise RandomSelectionError(f"{here} must be a table with office, regime, rate")
             unknown = sorted(set(entry) - {"office", "regime", "rate"})
             if unknown:
-                raise RandomSelectionError(f"{here}: unknown setting {unknown[0]!r}")
+                raise RandomSelectionError(
+                    f"{here}: unknown setting {unknown[0]!r} (known: office, regime, rate)"
+                )
             if "rate" not in entry:
                 raise RandomSelectionError(f"{here} has no rate")
             spot: list[str | None] = []
