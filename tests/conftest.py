@@ -14,9 +14,27 @@ DEFAULT_PG_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 BACKENDS = ("sqlite", "postgresql", "duckdb")
 
 
+#: Environment variables a pytest-xdist worker gets as the run was started (xdist's workers see
+#: COLUMNS=80 and LINES=24, which would change the width of every table the CLI prints).
+_WORKER_ENV = ("COLUMNS", "LINES")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: object) -> None:
+    """pytest-xdist, in the controller: pass each worker the terminal variables as given."""
+    node.workerinput["riskengine_env"] = {k: os.environ.get(k) for k in _WORKER_ENV}  # type: ignore[attr-defined]
+
+
 def pytest_configure(config: pytest.Config) -> None:
     for backend in BACKENDS:
         config.addinivalue_line("markers", f"{backend}: runs against the {backend} store backend")
+    given = getattr(config, "workerinput", {}).get("riskengine_env")
+    if given is not None:  # a pytest-xdist worker: the run's terminal variables, not xdist's
+        for name, value in given.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def _pg_base_url() -> sa.URL:
