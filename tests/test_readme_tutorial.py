@@ -220,7 +220,9 @@ def test_the_demo_ends_with_the_draft_to_bundle_lines_the_readme_shows(
 
     text = README.read_text(encoding="utf-8")
     after = text[text.index("Last, it takes the profile of") :]
-    block = after[after.index("```text\n") + len("```text\n") : after.index("\n```", 1)]
+    start = after.index("```text\n") + len("```text\n")
+    block = after[start : after.index("\n```", start)]
+    assert len(block.splitlines()) >= 5, block  # the block itself, not an empty slice
     printed = tutorial["demo"].splitlines()
     for line in block.splitlines():
         pattern = re.escape(line).replace("…", "[0-9a-f]{16}")
