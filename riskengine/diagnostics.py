@@ -20,6 +20,10 @@ class Span:
     end_column: int
 
     def __str__(self) -> str:
+        """``file:line:col``; ``file`` alone for a problem of the whole file (line 0: a file
+        that cannot be read, say), as compilers say it."""
+        if self.line <= 0:
+            return self.file
         return f"{self.file}:{self.line}:{self.column}"
 
     def to(self, other: Span) -> Span:

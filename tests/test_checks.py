@@ -164,6 +164,8 @@ def test_check_paths_turns_missing_and_unreadable_files_into_diagnostics(tmp_pat
         ("RE006", str(missing)),
     ]
     assert "no such file or directory" in result.errors[1].message
+    # a problem of the whole file names the file without a line and column (not "file:0:0")
+    assert result.errors[1].render().startswith(f"{missing}: error[RE006]: ")
 
 
 def test_check_paths_takes_one_path_and_lists_each_file_once(tmp_path: Path) -> None:
