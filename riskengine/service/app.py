@@ -59,6 +59,10 @@ def _media_type(request: Request) -> str:
 
 #: The content codings a request body may come in (``Content-Encoding``), besides none.
 ENCODINGS = ("gzip",)
+#: The names of gzip in ``Content-Encoding`` and ``Accept-Encoding`` (RFC 9110 §8.4.1.3).
+_GZIP = ("gzip", "x-gzip")
+#: A gzip body at least this long is decompressed off the event loop.
+_GUNZIP_IN_THREAD = 65536
 
 
 def _encoding(request: Request) -> str | None:
@@ -68,7 +72,7 @@ def _encoding(request: Request) -> str | None:
     given = request.headers.get("content-encoding", "").strip().lower()
     if given in ("", "identity"):
         return None
-    if given in ("gzip", "x-gzip"):
+    if given in _GZIP:
         return "gzip"
     raise Problem(
         "unsupported-content-encoding",
@@ -118,7 +122,7 @@ def _accepts_gzip(request: Request) -> bool:
     """Whether ``Accept-Encoding`` takes gzip (not with ``q=0``)."""
     for part in request.headers.get("accept-encoding", "").lower().split(","):
         coding, _, params = part.partition(";")
-        if coding.strip() in ("gzip", "x-gzip", "*"):
+        if coding.strip() in (*_GZIP, "*"):
             name, _, value = params.replace(" ", "").partition("=")
             if name != "q":
                 return True
@@ -156,7 +160,7 @@ async def _body(request: Request, limit: int) -> bytes:
     body = b"".join(chunks)
     if encoding is None:
         return body
-    if len(body) < 65536:
+    if len(body) < _GUNZIP_IN_THREAD:
         return _gunzip(body, limit)
     return await anyio.to_thread.run_sync(_gunzip, body, limit)  # off the event loop
 
@@ -185,9 +189,9 @@ def _as_of(request: Request) -> dt.date | None:
             "invalid-parameter", f"as_of is given {len(given)} times; give it once",
             parameter="as_of",
         )  # fmt: skip
-    value = given[0][1] if given else None
-    if value is None:
+    if not given:
         return None
+    value = given[0][1]
     try:
         return dt.date.fromisoformat(value)
     except ValueError:

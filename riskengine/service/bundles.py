@@ -56,7 +56,7 @@ class Loaded:
     key: str
     profiles: tuple[tuple[str, str], ...]  # (number, name) of each edition
     loaded_at: dt.datetime
-    manifest_sha256: str = ""  # of the signed manifest: the same revision, the same contents
+    manifest_sha256: str  # of the signed manifest: the same revision, the same contents
 
 
 class BundleHolder:
