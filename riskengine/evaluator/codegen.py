@@ -36,10 +36,12 @@ import datetime as dt
 import linecache
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from decimal import Decimal
 from types import CodeType
 from typing import Any
+
+import attrs
 
 from riskengine import model as m
 from riskengine.evaluator import values
@@ -78,16 +80,19 @@ from riskengine.semantics.regex import compile_pattern
 
 __all__ = [
     "CompileError",
+    "FusedBlock",
     "Generated",
     "Unit",
     "compile_unit",
     "degree_terms",
     "expr_level",
     "forget_walks",
+    "fused_blocks",
     "generate",
     "history_used",
     "literal_value",
     "module_name",
+    "namespace",
     "nodes",
     "plan_unit",
     "prefix_text",
@@ -128,9 +133,44 @@ def history_used(unit: Unit) -> bool:
     )
 
 
-def _fast(unit: Unit, module: Module, plan: Plan) -> Fn:
+@attrs.frozen
+class FusedBlock:
+    """How :func:`_fast` writes a profile as one block of a set's fused scoring function
+    (:mod:`riskengine.evaluator.fused`) instead of as ``evaluate``: every field the profile
+    reads is already in a local (``bound``: path → local; the goods item's fields hold the only
+    item's values, and a loop over several items unpacks each record of ``records`` into
+    ``unpack``); the block is a ``while True:`` left with ``break``, and where ``evaluate``
+    returns its tuple the block appends ``(position, tuple)`` to the list ``hits`` (``None``
+    until a profile fires)."""
+
+    position: int
+    bound: Mapping[str, str]
+    unpack: str
+    records: str = "recs"
+    #: The test for one goods item (no item is one empty item, as for ``evaluate``).
+    single: str = "count <= 1"
+
+
+def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = None) -> Fn:
     profile = unit.profile
     fn = Fn(unit, module, plan.types)
+    if fused is not None:
+        fn.vars.update(fused.bound)
+
+    def give_up() -> None:
+        fn.emit("return None" if fused is None else "break")
+
+    def give(value: str) -> None:
+        if fused is None:
+            fn.emit(f"return {value}")
+        else:
+            hit = f"({fused.position}, {value})"
+            fn.emit("if hits is None:")
+            fn.emit(f"    hits = [{hit}]")
+            fn.emit("else:")
+            fn.emit(f"    hits.append({hit})")
+            fn.emit("break")
+
     roots: list[m.Expr | None] = [e.condition for e in profile.exceptions]
     roots += [profile.degree] + [c.condition for c in unit.controls]
     needed = needed_indicators(roots, profile)
@@ -156,7 +196,10 @@ def _fast(unit: Unit, module: Module, plan: Plan) -> Fn:
         uses[path] = uses.get(path, 0) + 1
     once = {p for p, n in uses.items() if n == 1 and not p.startswith("region.")}
 
-    fn.emit("def evaluate(h, items, region, hist, as_of):", line_of(profile.span))
+    if fused is None:
+        fn.emit("def evaluate(h, items, region, hist, as_of):", line_of(profile.span))
+    else:
+        fn.emit("while True:", line_of(profile.span))
     fn.indent = 1
     emit_reads(fn, paths, "declaration", "h", once)
     emit_reads(fn, paths, "region", "region")
@@ -169,7 +212,7 @@ def _fast(unit: Unit, module: Module, plan: Plan) -> Fn:
         if expr_level(exc.condition, plan.levels, plan.history_level) == 0:
             fn.emit(f"if {fn.cond(exc.condition)}:", line_of(exc.span))
             fn.indent += 1
-            fn.emit("return None", line_of(exc.span))
+            fn.emit("return None" if fused is None else "break", line_of(exc.span))
             fn.indent -= 1
     if use_hist and plan.history_level == 0 and not early:
         _emit_fetch(fn, profile)
@@ -180,7 +223,7 @@ def _fast(unit: Unit, module: Module, plan: Plan) -> Fn:
     elif not use_hist:
         hist_names = ("0.0", "0.0")
     if not unit.controls:  # a profile without controls never fires
-        fn.emit("return None")
+        give_up()
         return fn
 
     def item_body(skip: str) -> None:
@@ -225,24 +268,27 @@ def _fast(unit: Unit, module: Module, plan: Plan) -> Fn:
                 fn.emit(f"m |= {1 << k}", line_of(ctl.span))
 
     # one goods item (the common case): straight-line code
-    fn.emit("if len(items) == 1:")
+    fn.emit("if len(items) == 1:" if fused is None else f"if {fused.single}:")
     fn.indent += 1
-    fn.emit("it = items[0]")
+    if fused is None:
+        fn.emit("it = items[0]")
     item_vars = dict(fn.vars)
-    item_body("return None")
+    item_body("return None" if fused is None else "break")
     controls_mask()
     one = module.const("ONE", "one", "(1,)")
-    ret = f"return (d, 0, {one}, m, {hist_names[0]}, {hist_names[1]})"
+    ret = f"(d, 0, {one}, m, {hist_names[0]}, {hist_names[1]})"
     first = unit.controls[0]
     if first.condition is None and values.number(first.threshold) == min(
         values.number(c.threshold) for c in unit.controls
     ):
-        fn.emit(ret)  # the first control applies whenever any threshold is reached
+        give(ret)  # the first control applies whenever any threshold is reached
     else:
         fn.emit("if m:")
-        fn.emit(f"    {ret}")
+        fn.indent += 1
+        give(ret)
+        fn.indent -= 1
     fn.indent -= 1
-    fn.emit("return None")
+    give_up()
     fn.indent -= 1
     for path, var in list(fn.vars.items()):  # the loop reads the item fields again
         if path not in item_vars:
@@ -255,7 +301,10 @@ def _fast(unit: Unit, module: Module, plan: Plan) -> Fn:
         fn.emit("bnh = bph = 0.0")
     fn.emit("mask = 0")
     fn.emit("fired = None")
-    fn.emit("for n, it in enumerate(items):")
+    if fused is None:
+        fn.emit("for n, it in enumerate(items):")
+    else:
+        fn.emit(f"for n, {fused.unpack} in enumerate({fused.records}):")
     fn.indent += 1
     item_body("continue")
     controls_mask()
@@ -274,9 +323,11 @@ def _fast(unit: Unit, module: Module, plan: Plan) -> Fn:
         fn.emit("    bph = ph")
     fn.indent -= 3
     fn.emit("if fired is None:")
-    fn.emit("    return None")
+    fn.indent += 1
+    give_up()
+    fn.indent -= 1
     best_hist = "bnh, bph" if use_hist else f"{hist_names[0]}, {hist_names[1]}"
-    fn.emit(f"return (best, best_i, fired, mask, {best_hist})")
+    give(f"(best, best_i, fired, mask, {best_hist})")
     return fn
 
 
@@ -421,6 +472,25 @@ def _deep_recursion() -> Iterator[None]:
             _generating -= 1
             if _generating == 0 and _limit_before < _GENERATION_FRAMES:
                 sys.setrecursionlimit(_limit_before)
+
+
+def fused_blocks(
+    blocks: Sequence[tuple[Unit, FusedBlock]],
+) -> tuple[list[str], list[list[str]]]:
+    """The lines of a fused scoring function's profile blocks (one per unit, see
+    :class:`FusedBlock`, each at indentation 0) and the module constants they share."""
+    module = Module()
+    out: list[list[str]] = []
+    with _deep_recursion():
+        for unit, block in blocks:
+            fn = _fast(unit, module, make_plan(unit), block)
+            out.append([text for text, _ in fn.lines])
+    return module.lines, out
+
+
+def namespace() -> dict[str, Any]:
+    """Names every generated module can use (a fresh dict)."""
+    return _namespace()
 
 
 def _namespace() -> dict[str, Any]:

@@ -38,6 +38,7 @@ from riskengine.evaluator.compiled import (
 )
 from riskengine.evaluator.drafts import DraftError, refuse_bundle_path, refuse_drafts
 from riskengine.evaluator.explain import ProfileExplanation
+from riskengine.evaluator.fused import FusedScorer, fuse_problem
 from riskengine.evaluator.history import EmptyHistoryProvider, HistoryProvider
 from riskengine.evaluator.index import IndexPlan, ProfileIndex
 from riskengine.evaluator.inputs import InputReader
@@ -205,6 +206,8 @@ class ProfileSet:
         self._active: dict[int, ActiveSet] = {}
         self._lock = threading.Lock()
         self._reader: InputReader | None = None
+        #: The fused scorer; True: not compiled yet; False: the set is not fused.
+        self._fused: FusedScorer | bool = fuse_problem(self.profiles) is None
 
     def __len__(self) -> int:
         return len(self.profiles)
@@ -231,6 +234,19 @@ class ProfileSet:
                     )
                     self._reader = found
         return found
+
+    @property
+    def fused(self) -> FusedScorer | None:
+        """The set's fused scoring function (:mod:`riskengine.evaluator.fused`), compiled on
+        first use; ``None`` for a set that is not fused (:func:`fuse_problem` says why)."""
+        found = self._fused
+        if found is True:
+            self.reader  # noqa: B018 - built first: it takes the lock too
+            with self._lock:
+                found = self._fused
+                if found is True:
+                    found = self._fused = FusedScorer(self)
+        return found if isinstance(found, FusedScorer) else None
 
     def active(self, as_of: dt.date) -> ActiveSet:
         """The profiles that apply on ``as_of`` (cached per span of dates between changes)."""
@@ -564,6 +580,7 @@ class Engine:
         with the old set. The new set's input reader is compiled first (tens of milliseconds for
         1,000 profiles), so that the first declaration after the swap does not wait for it."""
         profiles.reader  # noqa: B018 - compiled here, off the scoring path
+        profiles.fused  # noqa: B018 - the same
         old = self._set
         self._set = profiles
         return old
@@ -590,6 +607,19 @@ class Engine:
         ``ValueError``. ``history``: overrides the engine's provider for this call.
         """
         profile_set = self._set
+        if (
+            explain is False
+            and history is None
+            and declaration.__class__ is dict
+            and (as_of is None or as_of.__class__ is dt.date)
+        ):
+            fused = profile_set._fused
+            if fused is not False:
+                scorer = profile_set.fused if fused is True else fused
+                try:
+                    return scorer.score(declaration, as_of, self)  # type: ignore[union-attr]
+                except Exception:  # the general path raises its own error for it
+                    pass
         if explain is not False and explain is not True and explain != "fired":
             raise ValueError(_explain_problem(explain))
         if not isinstance(declaration, Declaration):
@@ -720,13 +750,17 @@ class Engine:
         """``result`` with the random selection's mark when the engine has one."""
         return result if self.random is None else self.random.mark(result, header)
 
-    def _combined(self, fired: Sequence[FiredProfile]) -> tuple[tuple[ControlForm, ...], Lane]:
+    def _combined(
+        self, fired: Sequence[FiredProfile], lanes: LaneConfig | None = None
+    ) -> tuple[tuple[ControlForm, ...], Lane]:
         """The combined control forms (sorted by code) and the lane of these fired profiles.
         Remembered per combination of the fired profiles' form tuples, which the variants make
         once per set of controls applied (``Variant.forms_of``) and so are the same objects
         declaration after declaration; an entry keeps its tuples alive and is used only for
-        those very tuples and the same lane configuration."""
-        lanes = self.lanes
+        those very tuples and the same lane configuration (``lanes``: the engine's, unless
+        given)."""
+        if lanes is None:
+            lanes = self.lanes
         if len(fired) == 1:
             forms: Any = fired[0].controls
             key: Any = id(forms)

@@ -163,36 +163,37 @@ class _Writer:
         return key
 
 
-def _value(w: _Writer, depth: int, field: Field, record: str, item: str, dates: str) -> None:
-    """Convert ``v`` (not ``None``) into ``record[name]``: inline when common, else through the
-    normaliser's own conversion."""
+def _value(
+    w: _Writer, depth: int, field: Field, target: str, item: str, dates: str, v: str = "v"
+) -> None:
+    """Convert ``v`` (not ``None``) into ``target`` (``record[name]``, or a local): inline when
+    common, else through the normaliser's own conversion."""
     slow = w.name("C", field_reader(field))
-    key = repr(field.name)
     match field.type:
         case FieldType.STRING | FieldType.CODE:
-            w.emit(depth, f"{record}[{key}] = v if type(v) is str else {slow}(v, {item})")
+            w.emit(depth, f"{target} = {v} if type({v}) is str else {slow}({v}, {item})")
         case FieldType.NUMBER:
             low = float(-MAX_INPUT_NUMBER if field.minimum is None else field.minimum)
             high = float(MAX_INPUT_NUMBER)
-            w.emit(depth, "t = type(v)")
+            w.emit(depth, f"t = type({v})")
             w.emit(
                 depth,
-                f"{record}[{key}] = v if (t is float or t is int) and {low!r} <= v <= {high!r} "
-                f"else {slow}(v, {item})",
+                f"{target} = {v} if (t is float or t is int) and {low!r} <= {v} <= {high!r} "
+                f"else {slow}({v}, {item})",
             )
         case FieldType.BOOLEAN:
-            w.emit(depth, f"{record}[{key}] = v if v is True or v is False else {slow}(v, {item})")
+            w.emit(depth, f"{target} = {v} if {v} is True or {v} is False else {slow}({v}, {item})")
         case FieldType.DATE:
-            w.emit(depth, "if type(v) is str:")
-            w.emit(depth + 1, f"x = {dates}.get(v)")
+            w.emit(depth, f"if type({v}) is str:")
+            w.emit(depth + 1, f"x = {dates}.get({v})")
             w.emit(depth + 1, "if x is None:")
-            w.emit(depth + 2, f"x = {slow}(v, {item})")
+            w.emit(depth + 2, f"x = {slow}({v}, {item})")
             w.emit(depth + 2, f"if len({dates}) >= {DATE_CACHE}:")
             w.emit(depth + 3, f"{dates}.clear()")
-            w.emit(depth + 2, f"{dates}[v] = x")
-            w.emit(depth + 1, f"{record}[{key}] = x")
+            w.emit(depth + 2, f"{dates}[{v}] = x")
+            w.emit(depth + 1, f"{target} = x")
             w.emit(depth, "else:")
-            w.emit(depth + 1, f"{record}[{key}] = {slow}(v, {item})")
+            w.emit(depth + 1, f"{target} = {slow}({v}, {item})")
 
 
 def _scope(
@@ -204,9 +205,11 @@ def _scope(
     item: str,
     scope: str,
     dates: str,
+    into: Callable[[Field], str] | None = None,
 ) -> None:
     """Read ``fields`` (one scope, in catalogue order) from the mapping ``source`` into the
-    dict ``record``; a group (``declarant`` of ``declarant.id``) is fetched and checked once,
+    dict ``record`` (with ``into``: each into the local variable ``into(field)``, ``None``
+    when absent); a group (``declarant`` of ``declarant.id``) is fetched and checked once,
     just before the first field read through it, where the normaliser checks it."""
     groups: dict[tuple[str, ...], str] = {}
     for field in fields:
@@ -234,12 +237,14 @@ def _scope(
                 w.emit(depth + 1, f"raise _shape({where}, {item}, 'an object', {local})")
             parent = local
         last = repr(keys[-1])
+        v = "v" if into is None else into(field)
         if parent == source:
-            w.emit(depth, f"v = {source}.get({last})")
+            w.emit(depth, f"{v} = {source}.get({last})")
         else:
-            w.emit(depth, f"v = None if {parent} is None else {parent}.get({last})")
-        w.emit(depth, "if v is not None:")
-        _value(w, depth + 1, field, record, item, dates)
+            w.emit(depth, f"{v} = None if {parent} is None else {parent}.get({last})")
+        w.emit(depth, f"if {v} is not None:")
+        target = f"{record}[{field.name!r}]" if into is None else v
+        _value(w, depth + 1, field, target, item, dates, v)
 
 
 def _generate(catalogue: Catalogue, paths: frozenset[str]) -> tuple[str, dict[str, Any]]:
