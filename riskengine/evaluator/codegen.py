@@ -149,6 +149,8 @@ class FusedBlock:
     records: str = "recs"
     #: The test for one goods item (no item is one empty item, as for ``evaluate``).
     single: str = "count <= 1"
+    #: The header's locals, as a tuple of the header's values is unpacked into them.
+    header_unpack: str = "_"
 
 
 def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = None) -> Fn:
@@ -224,6 +226,8 @@ def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = Non
         hist_names = ("0.0", "0.0")
     if not unit.controls:  # a profile without controls never fires
         give_up()
+        if fused is not None:
+            _check_bound(fn, fused)
         return fn
 
     def item_body(skip: str) -> None:
@@ -328,7 +332,17 @@ def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = Non
     fn.indent -= 1
     best_hist = "bnh, bph" if use_hist else f"{hist_names[0]}, {hist_names[1]}"
     give(f"(best, best_i, fired, mask, {best_hist})")
+    if fused is not None:
+        _check_bound(fn, fused)
     return fn
+
+
+def _check_bound(fn: Fn, fused: FusedBlock) -> None:
+    """A fused block reads only the locals it is given (a field read from a dict would read the
+    unconverted input)."""
+    unbound = sorted(p for p, var in fn.vars.items() if fused.bound.get(p) != var)
+    if unbound:
+        raise CompileError(f"a fused block would read {unbound[0]} itself")
 
 
 def _emit_degree(fn: Fn, profile: m.Profile) -> None:
@@ -346,11 +360,18 @@ def _emit_degree(fn: Fn, profile: m.Profile) -> None:
     emit_clamp(fn, "d", null, line, fn.is_float(profile.degree))
 
 
-def _message(unit: Unit, module: Module, plan: Plan) -> Fn:
+def _message(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = None) -> Fn:
     fn = Fn(unit, module, plan.types)
     msg = unit.message
-    fn.emit("def message(h, it, region, d, nh, ph):", line_of(msg.span if msg else None))
-    fn.indent = 1
+    if fused is None:
+        fn.emit("def message(h, it, region, d, nh, ph):", line_of(msg.span if msg else None))
+        fn.indent = 1
+    else:  # the values the fused function read: the header's and the item's, as tuples
+        fn.emit(f"def message{fused.position}(hdr, rec, d, nh, ph):")
+        fn.indent = 1
+        fn.emit(f"{fused.header_unpack} = hdr")
+        fn.emit(f"{fused.unpack} = rec")
+        fn.vars.update(fused.bound)
     if msg is None:
         fn.emit("return None")
         return fn
@@ -476,16 +497,23 @@ def _deep_recursion() -> Iterator[None]:
 
 def fused_blocks(
     blocks: Sequence[tuple[Unit, FusedBlock]],
-) -> tuple[list[str], list[list[str]]]:
+) -> tuple[list[str], list[list[str]], list[str]]:
     """The lines of a fused scoring function's profile blocks (one per unit, see
-    :class:`FusedBlock`, each at indentation 0) and the module constants they share."""
+    :class:`FusedBlock`, each at indentation 0), the module constants they share and the
+    message functions ``message{position}(hdr, rec, d, nh, ph)`` of the units, which read
+    the values of the header and of one item as the fused function keeps them (tuples)."""
     module = Module()
     out: list[list[str]] = []
+    messages: list[str] = []
     with _deep_recursion():
         for unit, block in blocks:
-            fn = _fast(unit, module, make_plan(unit), block)
+            plan = make_plan(unit)
+            fn = _fast(unit, module, plan, block)
             out.append([text for text, _ in fn.lines])
-    return module.lines, out
+            message = _message(unit, module, plan, block)
+            _check_bound(message, block)
+            messages += ["", *(text for text, _ in message.lines)]
+    return module.lines, out, messages
 
 
 def namespace() -> dict[str, Any]:

@@ -28,6 +28,7 @@ from riskengine.evaluator.cache import (
     resolve_cache,
     text_digests,
 )
+from riskengine.evaluator.codegen import CompileError
 from riskengine.evaluator.compiled import (
     EMPTY_ITEMS,
     CompiledProfile,
@@ -245,7 +246,11 @@ class ProfileSet:
             with self._lock:
                 found = self._fused
                 if found is True:
-                    found = self._fused = FusedScorer(self)
+                    try:
+                        found = FusedScorer(self)
+                    except CompileError:  # a block the fused function cannot hold: not fused
+                        found = False
+                    self._fused = found
         return found if isinstance(found, FusedScorer) else None
 
     def active(self, as_of: dt.date) -> ActiveSet:

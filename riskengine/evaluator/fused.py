@@ -35,14 +35,16 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
+import attrs
+
 from riskengine.catalogue import Catalogue, Field
 from riskengine.diagnostics import RiskEngineError
 from riskengine.evaluator import codegen
-from riskengine.evaluator.codegen import FusedBlock
+from riskengine.evaluator.codegen import CompileError, FusedBlock
 from riskengine.evaluator.compiled import CompiledProfile, FiredProfile
 from riskengine.evaluator.inputs import DATE_CACHE, _scope, _Writer
 from riskengine.evaluator.making import slotted_maker
-from riskengine.evaluator.results import Lane, ScoreResult, make_result
+from riskengine.evaluator.results import Lane, ScoreResult
 
 if TYPE_CHECKING:
     from riskengine.evaluator.engine import Engine, ProfileSet
@@ -51,40 +53,51 @@ __all__ = ["FUSE_MAX", "FusedScorer", "PendingResult", "fuse_problem"]
 
 #: The most profiles a set may have to be fused (beyond it the index, which evaluates only the
 #: candidate profiles of a declaration, is the faster path; docs/performance.md).
-FUSE_MAX = 32
+FUSE_MAX = 8
 
 _make_fired = slotted_maker(FiredProfile)
-#: The fields of a :class:`PendingResult` built on first access (the others are set at once).
-_LAZY = tuple(a.name for a in ScoreResult.__attrs_attrs__)
-_SLOTS = {name: ScoreResult.__dict__[name] for name in _LAZY}
-_FIELDS = _LAZY
+_FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(ScoreResult))
+#: Each field's slot (the class's member descriptor) and its setter.
+_SLOTS = {name: ScoreResult.__dict__[name] for name in _FIELDS}
+#: Where a pending result keeps what it was decided from: the slot of ``explanations``, which
+#: is ``()`` for every result of the fused path once it is built.
+_STATE = _SLOTS["explanations"]
+_set_id = _SLOTS["declaration_id"].__set__
+_set_as_of = _SLOTS["as_of"].__set__
+_set_fired = _SLOTS["fired"].__set__
+_set_controls = _SLOTS["controls"].__set__
+_set_lane = _SLOTS["lane"].__set__
+_set_explanations = _SLOTS["explanations"].__set__
+_set_random = _SLOTS["random_selected"].__set__
+_set_revision = _SLOTS["bundle_revision"].__set__
+_get_state = _STATE.__get__
+_set_class = object.__setattr__  # a frozen attrs class refuses its own __setattr__
 
 
 def _lazy(name: str) -> property:
-    """A field of :class:`PendingResult`: the slot's value, all of them set on the first access
-    to any (or before the first write to one: a random selection sets the lane and its mark)."""
+    """A field of :class:`PendingResult`: every field is built on the first access to any (or
+    before the first write to one: a random selection sets the lane and its mark)."""
     slot = _SLOTS[name]
 
-    def get(self: PendingResult) -> Any:
-        if _STATE.__get__(self, PendingResult) is not None:
-            self._materialise()
+    def get(self: ScoreResult) -> Any:
+        _materialise(self)
         return slot.__get__(self, ScoreResult)
 
-    def put(self: PendingResult, value: Any) -> None:
-        if _STATE.__get__(self, PendingResult) is not None:
-            self._materialise()
+    def put(self: ScoreResult, value: Any) -> None:
+        _materialise(self)
         slot.__set__(self, value)
 
     return property(get, put, doc=f"As :attr:`ScoreResult.{name}`.")
 
 
 class PendingResult(ScoreResult):
-    """A :class:`ScoreResult` of the fused path: its fields are set on first access from what
-    the scoring decided and read (see the module's documentation). Equal to, hashed, printed
-    and pickled as the plain :class:`ScoreResult` with the same fields."""
+    """A :class:`ScoreResult` of the fused path that is not built yet: it holds what the
+    scoring decided and read (see the module's documentation), and on the first access to any
+    field it sets every field and becomes a plain :class:`ScoreResult` (its class is changed:
+    the two have the same slots), so that later reads cost what a plain result's cost. It
+    compares, hashes, prints and pickles as that plain result."""
 
-    __slots__ = ("_state",)
-    _state: Any
+    __slots__ = ()
 
     declaration_id = _lazy("declaration_id")
     as_of = _lazy("as_of")
@@ -95,86 +108,81 @@ class PendingResult(ScoreResult):
     random_selected = _lazy("random_selected")
     bundle_revision = _lazy("bundle_revision")
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        """Every field given, as :class:`ScoreResult` takes them (``attrs.evolve``)."""
-        _STATE.__set__(self, None)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # attrs.evolve makes one so
+        _set_explanations(self, ())
+        _set_class(self, "__class__", ScoreResult)
         ScoreResult.__init__(self, *args, **kwargs)
 
     @property
     def selected(self) -> bool:
-        """Whether at least one profile fired."""
-        state = self._state
-        return bool(self.fired) if state is None else state[0] is not None
-
-    def _materialise(self) -> None:
-        state = self._state
-        if state is None:  # another thread got here first
-            return
-        hits, ident, as_of, scorer = state[:4]
-        if hits is None:
-            done: tuple[FiredProfile, ...] = ()
-            controls: tuple[Any, ...] = ()
-            lane = Lane.GREEN
-        else:
-            engine, lanes, header, records, has_items = state[4:]
-            h = scorer.header_dict(header)
-            fired: list[FiredProfile] = []
-            for pos, raw in hits:
-                cp, variant, region = scorer.entries[pos]
-                best, best_i, numbers, mask, bnh, bph = raw
-                try:
-                    message = variant.message(
-                        h, scorer.item_dict(records[best_i]), region, best, bnh, bph
-                    )
-                except RiskEngineError:
-                    raise
-                except Exception as exc:
-                    raise cp._error(exc, variant) from exc
-                fired.append(
-                    _make_fired(
-                        cp.key, cp.number, cp.name, best, variant.forms_of(mask), message,
-                        tuple(numbers) if has_items else (), None,
-                    )
-                )  # fmt: skip
-            done = tuple(fired)
-            controls, lane = engine._combined(done, lanes)
-        slots = _SLOTS
-        slots["declaration_id"].__set__(self, ident)
-        slots["as_of"].__set__(self, as_of)
-        slots["fired"].__set__(self, done)
-        slots["controls"].__set__(self, controls)
-        slots["lane"].__set__(self, lane)
-        slots["explanations"].__set__(self, ())
-        slots["random_selected"].__set__(self, None)
-        slots["bundle_revision"].__set__(self, scorer.revision)
-        _STATE.__set__(self, None)
-
-    def plain(self) -> ScoreResult:
-        """The same result as a plain :class:`ScoreResult`."""
-        return make_result(*(getattr(self, name) for name in _FIELDS))
+        """Whether at least one profile fired (known without building the result)."""
+        state = _get_state(self, ScoreResult)
+        if not state:  # built by another thread meanwhile
+            return bool(_SLOTS["fired"].__get__(self, ScoreResult))
+        return state[0] is not None
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, PendingResult):
-            other = other.plain()
-        if isinstance(other, ScoreResult):
-            return self.plain() == other
-        return NotImplemented
+        _materialise(self)
+        return self == other
 
     def __ne__(self, other: object) -> bool:
-        equal = self.__eq__(other)
-        return equal if equal is NotImplemented else not equal
+        _materialise(self)
+        return self != other
 
     def __hash__(self) -> int:
-        return hash(self.plain())
+        _materialise(self)
+        return hash(self)
 
     def __repr__(self) -> str:
-        return repr(self.plain())
+        _materialise(self)
+        return repr(self)
 
     def __reduce__(self) -> tuple[Any, ...]:
+        _materialise(self)
         return ScoreResult, tuple(getattr(self, name) for name in _FIELDS)
 
 
-_STATE = PendingResult.__dict__["_state"]
+def _materialise(result: ScoreResult) -> None:
+    """Set every field of a :class:`PendingResult` from its state and make it a plain
+    :class:`ScoreResult` (nothing to do for one built already, by this thread or another:
+    threads that build it at once compute and write the same values)."""
+    state = _get_state(result, ScoreResult)
+    if not state:
+        return
+    hits, ident, as_of, scorer = state[:4]
+    if hits is None:
+        done: tuple[FiredProfile, ...] = ()
+        controls: tuple[Any, ...] = ()
+        lane = Lane.GREEN
+    else:
+        engine, lanes, header, records, has_items = state[4:]
+        fired: list[FiredProfile] = []
+        for pos, raw in hits:
+            cp, variant, message_of = scorer.entries[pos]
+            best, best_i, numbers, mask, bnh, bph = raw
+            try:
+                message = message_of(header, records[best_i], best, bnh, bph)
+            except RiskEngineError:
+                raise
+            except Exception as exc:
+                raise cp._error(exc, variant) from exc
+            fired.append(
+                _make_fired(
+                    cp.key, cp.number, cp.name, best, variant.forms_of(mask), message,
+                    tuple(numbers) if has_items else (), None,
+                )
+            )  # fmt: skip
+        done = tuple(fired)
+        controls, lane = engine._combined(done, lanes)
+    _set_id(result, ident)
+    _set_as_of(result, as_of)
+    _set_fired(result, done)
+    _set_controls(result, controls)
+    _set_lane(result, lane)
+    _set_random(result, None)
+    _set_revision(result, scorer.revision)
+    _set_explanations(result, ())  # the state goes last: another thread may be reading it
+    _set_class(result, "__class__", ScoreResult)
 
 
 def fuse_problem(profiles: Sequence[CompiledProfile]) -> str | None:
@@ -207,15 +215,11 @@ class FusedScorer:
         self._set = profile_set
         #: The bundle revision every result carries.
         self.revision = profile_set.bundle_revision
-        self.entries: tuple[tuple[CompiledProfile, Any, Any], ...] = tuple(
-            (cp, cp.default, cp.region(None)) for cp in profiles
-        )
+        variants = [cp.default for cp in profiles]
         catalogue: Catalogue = profile_set.catalogue
         fields = set(profile_set.reader.fields)
         header = [f for f in catalogue.scope_fields("declaration") if f.path in fields]
         items = [f for f in catalogue.scope_fields("item") if f.path in fields]
-        self._header_names = tuple(f.name for f in header)
-        self._item_names = tuple(f.name for f in items)
         local = {f.path: f"_h{k}" for k, f in enumerate(header)}
         local.update({f.path: f"_i{k}" for k, f in enumerate(items)})
         item_locals = [local[f.path] for f in items]
@@ -225,9 +229,15 @@ class FusedScorer:
 
         unpack = "_" if not item_locals else f"({''.join(v + ', ' for v in item_locals)})"
         blocks = []
-        for pos, (_, variant, _) in enumerate(self.entries):
-            blocks.append((variant.unit, FusedBlock(pos, local, unpack)))
-        consts, block_lines = codegen.fused_blocks(blocks)
+        header_locals = [local[f.path] for f in header]
+        header_unpack = (
+            "_" if not header_locals else f"({''.join(v + ', ' for v in header_locals)})"
+        )
+        for pos, variant in enumerate(variants):
+            blocks.append(
+                (variant.unit, FusedBlock(pos, local, unpack, header_unpack=header_unpack))
+            )
+        consts, block_lines, messages = codegen.fused_blocks(blocks)
 
         w = _Writer()
         dates = w.name("DATES", {})
@@ -236,24 +246,33 @@ class FusedScorer:
         w.emit(2, "raise _shape('declaration', None, 'an object', raw)")
         _scope(w, 1, header, "raw", "", "None", "declaration", dates, into)
         w.emit(1, "its = raw.get('items')")
-        w.emit(1, "n = 0")
-        w.emit(1, "if its is None:")
-        w.emit(2, "pass")
-        w.emit(1, "elif type(its) is list or isinstance(its, (list, tuple)):")
-        w.emit(2, "recs = []")
-        w.emit(2, "for it in its:")
-        w.emit(3, "n += 1")
-        w.emit(3, "if type(it) is not dict and not isinstance(it, Mapping):")
-        w.emit(4, "raise _shape('item', n, 'an object', it)")
-        _scope(w, 3, items, "it", "", "n", "item", dates, into)
-        w.emit(3, f"recs.append({unpack if item_locals else '()'})")
+        # one goods item, the common case: read into the locals, no records (recs is None)
+        w.emit(1, "if its.__class__ is list and len(its) == 1:")
+        w.emit(2, "count = 1")
+        w.emit(2, "recs = None")
+        w.emit(2, "_item = its[0]")
+        w.emit(2, "if type(_item) is not dict and not isinstance(_item, Mapping):")
+        w.emit(3, "raise _shape('item', 1, 'an object', _item)")
+        _scope(w, 2, items, "_item", "", "1", "item", dates, into)
         w.emit(1, "else:")
-        w.emit(2, "raise _shape('items', None, 'a list', its)")
-        w.emit(1, "count = n")  # the profiles' loops count items with n too
-        w.emit(1, "if n == 0:")  # a declaration without items: one empty item, as evaluate has
-        w.emit(2, "recs = _EMPTY")
+        w.emit(2, "n = 0")
+        w.emit(2, "if its is None:")
+        w.emit(3, "pass")
+        w.emit(2, "elif type(its) is list or isinstance(its, (list, tuple)):")
+        w.emit(3, "recs = []")
+        w.emit(3, "for _item in its:")
+        w.emit(4, "n += 1")
+        w.emit(4, "if type(_item) is not dict and not isinstance(_item, Mapping):")
+        w.emit(5, "raise _shape('item', n, 'an object', _item)")
+        _scope(w, 4, items, "_item", "", "n", "item", dates, into)
+        w.emit(4, f"recs.append({unpack if item_locals else '()'})")
+        w.emit(2, "else:")
+        w.emit(3, "raise _shape('items', None, 'a list', its)")
+        w.emit(2, "count = n")  # the profiles' loops count items with n too
+        w.emit(2, "if n == 0:")  # no goods item: one empty item, as evaluate is given
+        w.emit(3, "recs = _EMPTY")
         for var in item_locals:
-            w.emit(2, f"{var} = None")
+            w.emit(3, f"{var} = None")
         if "declaration.id" in catalogue:
             w.emit(1, f"ident = {local['declaration.id']}")
         else:  # as the reader: the input's own "id", as text
@@ -277,7 +296,6 @@ class FusedScorer:
                 w.emit(2, line)
         office = local.get("declaration.office", "None")
         regime = local.get("declaration.regime", "None")
-        header_tuple = "".join(local[f.path] + ", " for f in header)
         w.emit(1, "r = _new(_Pending)")
         w.emit(1, "if hits is None:")
         w.emit(2, "_set_state(r, (None, ident, as_of, _SELF))")
@@ -285,7 +303,8 @@ class FusedScorer:
         w.emit(
             2,
             "_set_state(r, (hits, ident, as_of, _SELF, engine, engine.lanes, "
-            f"({header_tuple}), recs, count != 0))",
+            f"({''.join(v + ', ' for v in header_locals)}), "
+            f"({unpack if item_locals else '()'},) if recs is None else recs, count != 0))",
         )
         w.emit(1, "if engine.random is not None:")
         w.emit(2, f"r = engine.random.mark(r, {{'office': {office}, 'regime': {regime}}})")
@@ -293,7 +312,7 @@ class FusedScorer:
 
         source = "\n".join(
             [f"# Generated by riskengine: the fused scoring function of {len(profiles)} "
-             "profile(s). Do not edit.", *consts, "", *w.lines]
+             "profile(s). Do not edit.", *consts, "", *w.lines, *messages]
         ) + "\n"  # fmt: skip
         self.source = source
         self._on: dict[dt.date, tuple[bool, ...]] = {}
@@ -308,36 +327,33 @@ class FusedScorer:
                 "_flags": self._flags,
                 "_new": object.__new__,
                 "_Pending": PendingResult,
-                "_set_state": _STATE.__set__,
+                "_set_state": _set_explanations,
                 "_SELF": self,
             }
         )
         code = compile(source, f"<riskengine fused set of {len(profiles)}>", "exec")
         fn_code = next(c for c in code.co_consts if getattr(c, "co_name", None) == "score")
-        leaked = _EVALUATE_NAMES & set(fn_code.co_names)
-        if leaked:  # pragma: no cover - a block that reads a dict the fused function has not
-            raise ValueError(f"this set is not fused: a block reads {sorted(leaked)}")
+        leaked = _EVALUATE_NAMES & {*fn_code.co_names, *fn_code.co_varnames}
+        if leaked:  # pragma: no cover - codegen._check_bound catches it first
+            raise CompileError(f"a fused block reads {sorted(leaked)}")
         exec(code, env)
         self._env = env
+        #: Per position in the set: the profile, its variant and its fused message function.
+        self.entries: tuple[tuple[CompiledProfile, Any, Any], ...] = tuple(
+            (cp, variant, env[f"message{pos}"])
+            for pos, (cp, variant) in enumerate(zip(profiles, variants, strict=True))
+        )
         self.score: Callable[[Any, dt.date | None, Engine], ScoreResult] = env["score"]
 
     def _flags(self, day: dt.date) -> tuple[bool, ...]:
         """Which of the set's profiles apply on ``day`` (remembered per day)."""
         active = {id(cp) for cp in self._set.active(day).profiles}
-        flags = tuple(id(cp) in active for cp, _, _ in self.entries)
+        flags = tuple(id(cp) in active for cp in self._set.profiles)
         with self._lock:
             if len(self._on) >= DATE_CACHE:
                 self._on.clear()
             self._on[day] = flags
         return flags
-
-    def header_dict(self, values: tuple[Any, ...]) -> dict[str, Any]:
-        """The header as the input reader gives it, from the values read."""
-        return {k: v for k, v in zip(self._header_names, values, strict=True) if v is not None}
-
-    def item_dict(self, values: tuple[Any, ...]) -> dict[str, Any]:
-        """A goods item as the input reader gives it, from the values read."""
-        return {k: v for k, v in zip(self._item_names, values, strict=True) if v is not None}
 
 
 class _NoDate(Exception):

@@ -242,9 +242,34 @@ def _scope(
             w.emit(depth, f"{v} = {source}.get({last})")
         else:
             w.emit(depth, f"{v} = None if {parent} is None else {parent}.get({last})")
+        if into is not None:
+            _local_value(w, depth, field, v, item, dates)
+            continue
         w.emit(depth, f"if {v} is not None:")
-        target = f"{record}[{field.name!r}]" if into is None else v
-        _value(w, depth + 1, field, target, item, dates, v)
+        _value(w, depth + 1, field, f"{record}[{field.name!r}]", item, dates, v)
+
+
+def _local_value(w: _Writer, depth: int, field: Field, v: str, item: str, dates: str) -> None:
+    """Convert the local ``v`` (``None`` when absent) in place, as :func:`_value` converts a
+    value: the common case costs one test."""
+    match field.type:
+        case FieldType.STRING | FieldType.CODE:
+            slow = w.name("C", field_reader(field))
+            w.emit(depth, f"if {v}.__class__ is not str and {v} is not None:")
+            w.emit(depth + 1, f"{v} = {slow}({v}, {item})")
+        case FieldType.NUMBER:
+            low = float(-MAX_INPUT_NUMBER if field.minimum is None else field.minimum)
+            high = float(MAX_INPUT_NUMBER)
+            w.emit(depth, f"if {v}.__class__ is not float or not {low!r} <= {v} <= {high!r}:")
+            w.emit(depth + 1, f"if {v} is not None:")
+            _value(w, depth + 2, field, v, item, dates, v)
+        case FieldType.BOOLEAN:
+            slow = w.name("C", field_reader(field))
+            w.emit(depth, f"if {v} is not True and {v} is not False and {v} is not None:")
+            w.emit(depth + 1, f"{v} = {slow}({v}, {item})")
+        case FieldType.DATE:
+            w.emit(depth, f"if {v} is not None:")
+            _value(w, depth + 1, field, v, item, dates, v)
 
 
 def _generate(catalogue: Catalogue, paths: frozenset[str]) -> tuple[str, dict[str, Any]]:
