@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import json
 import pickle
 import threading
 from typing import Any
@@ -23,7 +24,7 @@ from benchmarks.bench_input_path import zen_data
 from benchmarks.gen_profiles import declarations as generated_declarations
 from benchmarks.gen_profiles import profile_sources
 from riskengine import model as m
-from riskengine.declaration import Declaration, DeclarationError
+from riskengine.declaration import Declaration, DeclarationError, JsonInputError
 from riskengine.diagnostics import RiskEngineError
 from riskengine.evaluator import Engine, LaneConfig, ProfileSet, RandomSelection
 from riskengine.evaluator.fused import FUSE_MAX, PendingResult, fuse_problem
@@ -275,3 +276,43 @@ def test_generated_profiles_and_declarations_agree(
         except RiskEngineError as exc:
             got = f"{type(exc).__name__}: {exc}"
         assert got == expected
+
+
+def test_json_text_and_batches_take_the_fused_path_with_the_same_outcome(
+    footwear: Engine,
+) -> None:
+    _, one_item, full = zen_data(100)
+    texts = [json.dumps(raw) for raw in one_item + full]
+    for text in texts:
+        result = footwear.score_json(text.encode())
+        assert type(result) is PendingResult
+        assert result == footwear.score(footwear.profiles.reader.read_json(text))
+    bad = [
+        b"{not json",
+        b"[1, 2]",
+        b'{"date": "2024-04-02", "items": [{"net_mass": -1}]}',
+        b'{"items": [{}]}',
+        {"date": "2024-04-02", "items": [{"hs_code": 6403}]},
+    ]
+    batch: list[Any] = [*texts[:5], *bad, *one_item[:5]]
+    got = footwear.score_many(batch)
+    assert all(type(r) is PendingResult for r in got[:5] + got[-5:])
+    expected = []
+    for position, item in enumerate(batch):
+        try:
+            if isinstance(item, dict):
+                decl = footwear.profiles.reader.read(item)
+            else:
+                decl = footwear.profiles.reader.read_json(item)
+            expected.append(footwear.score(decl))
+        except RiskEngineError as exc:
+            expected.append((position, type(exc).__name__))
+    assert [r if isinstance(r, ScoreResult) else r.position for r in got[:5]] == expected[:5]
+    outcomes = got[5:10]
+    assert [type(r).__name__ for r in outcomes] == ["RejectedDeclaration"] * 4 + ["PendingResult"]
+    fields = ["", "declaration", "item.net_mass", "declaration.date"]
+    assert [r.field for r in outcomes[:4]] == fields  # type: ignore[union-attr]
+    assert outcomes[4] == expected[9]  # an int HS code is read as text, as the reader reads it
+    assert got[10:] == expected[10:]
+    with pytest.raises(JsonInputError):
+        footwear.score_json(b"{not json")

@@ -654,6 +654,19 @@ class Engine:
         with exactly the standard library's outcome (``docs/evaluator.md``, "The input path").
         """
         profile_set = self._set
+        if (
+            explain is False
+            and history is None
+            and profile_set._fused is not False
+            and (as_of is None or as_of.__class__ is dt.date)
+        ):
+            raw = profile_set.reader.decode(data)
+            scorer = profile_set.fused
+            if raw is not None and scorer is not None:
+                try:
+                    return scorer.score(raw, as_of, self)
+                except Exception:  # the general path raises its own error for it
+                    pass
         if explain is not False and explain is not True and explain != "fired":
             raise ValueError(_explain_problem(explain))
         decl = profile_set.reader.read_json(data)
@@ -858,8 +871,23 @@ class Engine:
         out: list[ScoreResult | RejectedDeclaration] = []
         profile_set = self._set
         reader = profile_set.reader
+        scorer = (
+            profile_set.fused
+            if explain is False
+            and history is None
+            and (as_of is None or as_of.__class__ is dt.date)
+            else None
+        )
         with gc_paused():
             for position, raw in enumerate(declarations):
+                if scorer is not None:  # the fused path; what it refuses is read below
+                    data = raw if raw.__class__ is dict else reader.decode(raw)
+                    if data is not None:
+                        try:
+                            out.append(scorer.score(data, as_of, self))
+                            continue
+                        except Exception:  # read again below, which says why
+                            pass
                 try:
                     if isinstance(raw, Declaration):
                         decl = raw

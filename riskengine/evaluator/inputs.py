@@ -346,6 +346,23 @@ class InputReader:
     def __repr__(self) -> str:
         return f"<InputReader of {len(self.fields)} fields>"
 
+    def decode(self, data: Any) -> dict[str, Any] | None:
+        """JSON text decoded by orjson, when :meth:`read_json` would read what orjson gives
+        (an object; an id it decodes as the standard library does); ``None`` otherwise (text
+        that is not JSON included: :meth:`read_json` says why). For the fused path
+        (:mod:`riskengine.evaluator.fused`), which reads the data itself."""
+        if _orjson is None or not isinstance(data, (bytes, bytearray, str)):
+            return None
+        try:
+            raw = _orjson.loads(data)
+        except _orjson.JSONDecodeError:
+            return None
+        if type(raw) is not dict:
+            return None
+        if self._id_field or type(raw.get("id")) in _TEXT_IDS:
+            return raw
+        return None
+
     def read_json(self, data: bytes | bytearray | str) -> Declaration:
         """One declaration from JSON text (see the module's documentation for the decoders);
         anything but ``bytes``, ``bytearray`` or ``str`` is a ``TypeError``."""
