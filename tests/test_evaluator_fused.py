@@ -316,3 +316,12 @@ def test_json_text_and_batches_take_the_fused_path_with_the_same_outcome(
     assert got[10:] == expected[10:]
     with pytest.raises(JsonInputError):
         footwear.score_json(b"{not json")
+
+
+def test_changing_the_input_after_scoring_does_not_change_the_result(footwear: Engine) -> None:
+    raw = {"id": "D9", "date": "2024-04-02", "items": [{"hs_code": "6403", "origin": "CN"}]}
+    expected = _general(footwear, raw)
+    result = footwear.score(raw)
+    raw["items"][0]["hs_code"] = "9999"
+    raw["id"] = "other"
+    assert result == expected and result.fired[0].message == "Check 6403"

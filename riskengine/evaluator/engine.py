@@ -8,7 +8,7 @@ import datetime as dt
 import os
 import threading
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, Literal
@@ -482,6 +482,10 @@ _COMBINATIONS = 4096
 _NO_DATE = "no as-of date: give as_of or a declaration date"
 
 
+class _NotFused(Exception):
+    """The set turned out not to be fused: the general path scores."""
+
+
 def _explain_problem(explain: object) -> str:
     return f"explain must be True, False or 'fired', got {explain!r}"
 
@@ -509,6 +513,12 @@ class Engine:
         self.random = random
         #: :meth:`_combined`'s memo: form tuples' ids → (lanes, forms, controls, lane).
         self._combinations: dict[Any, tuple[LaneConfig, Any, tuple[ControlForm, ...], Lane]] = {}
+        self._swap = threading.Lock()
+        #: The fused scoring function of the set in use, ``None`` when it is not fused; until
+        #: the first declaration given as data, a stand-in that compiles it.
+        self._fast: Callable[[Any, Any, Engine], ScoreResult] | None = (
+            None if profiles._fused is False else self._compiles_fused(profiles)
+        )
 
     @classmethod
     def load(
@@ -585,10 +595,28 @@ class Engine:
         with the old set. The new set's input reader is compiled first (tens of milliseconds for
         1,000 profiles), so that the first declaration after the swap does not wait for it."""
         profiles.reader  # noqa: B018 - compiled here, off the scoring path
-        profiles.fused  # noqa: B018 - the same
-        old = self._set
-        self._set = profiles
+        scorer = profiles.fused  # the same
+        with self._swap:
+            old = self._set
+            self._fast = None if scorer is None else scorer.score
+            self._set = profiles
         return old
+
+    def _compiles_fused(self, profiles: ProfileSet) -> Callable[[Any, Any, Engine], ScoreResult]:
+        """The stand-in for the fused function of ``profiles`` until it is compiled (on the
+        first declaration given as data): compiles it, puts it in its place unless the set was
+        replaced meanwhile, and scores."""
+
+        def first(raw: Any, as_of: Any, engine: Engine) -> ScoreResult:
+            scorer = profiles.fused
+            with self._swap:
+                if self._set is profiles:
+                    self._fast = None if scorer is None else scorer.score
+            if scorer is None:
+                raise _NotFused
+            return scorer.score(raw, as_of, engine)
+
+        return first
 
     def score(
         self,
@@ -611,20 +639,18 @@ class Engine:
         scores as usual, then explains only the profiles that fired (cheap); anything else is a
         ``ValueError``. ``history``: overrides the engine's provider for this call.
         """
-        profile_set = self._set
+        fast = self._fast
         if (
-            explain is False
-            and history is None
+            fast is not None
             and declaration.__class__ is dict
-            and (as_of is None or as_of.__class__ is dt.date)
+            and explain is False
+            and history is None
         ):
-            fused = profile_set._fused
-            if fused is not False:
-                scorer = profile_set.fused if fused is True else fused
-                try:
-                    return scorer.score(declaration, as_of, self)  # type: ignore[union-attr]
-                except Exception:  # the general path raises its own error for it
-                    pass
+            try:
+                return fast(declaration, as_of, self)
+            except Exception:  # the general path raises its own error for it
+                pass
+        profile_set = self._set
         if explain is not False and explain is not True and explain != "fired":
             raise ValueError(_explain_problem(explain))
         if not isinstance(declaration, Declaration):
@@ -653,20 +679,15 @@ class Engine:
         a field the set reads, :class:`DeclarationError`. Decoded by orjson when installed,
         with exactly the standard library's outcome (``docs/evaluator.md``, "The input path").
         """
-        profile_set = self._set
-        if (
-            explain is False
-            and history is None
-            and profile_set._fused is not False
-            and (as_of is None or as_of.__class__ is dt.date)
-        ):
-            raw = profile_set.reader.decode(data)
-            scorer = profile_set.fused
-            if raw is not None and scorer is not None:
+        fast = self._fast
+        if fast is not None and explain is False and history is None:
+            raw = self._set.reader.decode(data)
+            if raw is not None:
                 try:
-                    return scorer.score(raw, as_of, self)
+                    return fast(raw, as_of, self)
                 except Exception:  # the general path raises its own error for it
                     pass
+        profile_set = self._set
         if explain is not False and explain is not True and explain != "fired":
             raise ValueError(_explain_problem(explain))
         decl = profile_set.reader.read_json(data)

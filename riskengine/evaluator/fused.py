@@ -31,6 +31,7 @@ give equal results on the sample profiles and on generated sets and declarations
 from __future__ import annotations
 
 import datetime as dt
+import re
 import threading
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -238,10 +239,19 @@ class FusedScorer:
                 (variant.unit, FusedBlock(pos, local, unpack, header_unpack=header_unpack))
             )
         consts, block_lines, messages = codegen.fused_blocks(blocks)
+        unpack_header = f"    {header_unpack} = hdr"
+        keep_header = any(  # a message reads a header field: the result keeps the header
+            re.search(r"\b_h\d+\b", line) for line in messages if line != unpack_header
+        )
+        if not keep_header:
+            messages = [line for line in messages if line != unpack_header]
+        kept_header = f"({''.join(v + ', ' for v in header_locals)})" if keep_header else "()"
 
         w = _Writer()
         dates = w.name("DATES", {})
         w.emit(0, "def score(raw, as_of, engine):")
+        w.emit(1, "if as_of is not None and as_of.__class__ is not _day:")
+        w.emit(2, "raise _NoDate")  # a datetime or anything else: the general path says why
         w.emit(1, "if type(raw) is not dict and not isinstance(raw, Mapping):")
         w.emit(2, "raise _shape('declaration', None, 'an object', raw)")
         _scope(w, 1, header, "raw", "", "None", "declaration", dates, into)
@@ -303,7 +313,7 @@ class FusedScorer:
         w.emit(
             2,
             "_set_state(r, (hits, ident, as_of, _SELF, engine, engine.lanes, "
-            f"({''.join(v + ', ' for v in header_locals)}), "
+            f"{kept_header}, "
             f"({unpack if item_locals else '()'},) if recs is None else recs, count != 0))",
         )
         w.emit(1, "if engine.random is not None:")
@@ -323,6 +333,7 @@ class FusedScorer:
             {
                 "_EMPTY": ((None,) * len(item_locals),),
                 "_NoDate": _NoDate,
+                "_day": dt.date,
                 "_ON": self._on,
                 "_flags": self._flags,
                 "_new": object.__new__,
@@ -357,4 +368,5 @@ class FusedScorer:
 
 
 class _NoDate(Exception):
-    """No as-of date: the general path raises the error that says so."""
+    """No as-of date, or one that is not a date: the general path raises the error that says
+    so."""
