@@ -16,7 +16,7 @@ from typing import Any
 
 import attrs
 import pytest
-from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from benchmarks.bench_evaluator import ONE_PROFILE
@@ -26,11 +26,23 @@ from benchmarks.gen_profiles import profile_sources
 from riskengine import model as m
 from riskengine.declaration import Declaration, DeclarationError, JsonInputError
 from riskengine.diagnostics import RiskEngineError
-from riskengine.evaluator import Engine, LaneConfig, ProfileSet, RandomSelection
+from riskengine.evaluator import (
+    Engine,
+    InMemoryHistoryProvider,
+    LaneConfig,
+    ProfileSet,
+    RandomSelection,
+)
 from riskengine.evaluator.fused import FUSE_MAX, PendingResult, fuse_problem
+from riskengine.evaluator.history import Clearance, ControlResult
 from riskengine.evaluator.random_selection import RandomRate
 from riskengine.evaluator.results import Lane, ScoreResult
-from tests.eval_strategies import AS_OF, declarations, profile_files
+from tests.eval_strategies import (
+    AS_OF,
+    declarations_for_history,
+    history_events,
+    profile_files,
+)
 
 DAY = dt.date(2024, 4, 2)
 
@@ -203,18 +215,56 @@ def test_random_selection_on_the_fused_path() -> None:
 
 def test_which_sets_are_fused() -> None:
     samples = ProfileSet.load(["profiles"])
-    assert samples.fused is None
-    assert fuse_problem(samples.profiles) == f"9 profiles (fused up to {FUSE_MAX})"
-    by_key = {cp.key: cp for cp in samples.profiles}
-    assert fuse_problem([by_key["6F/12/2014/00021-03"]]) == "6F/12/2014/00021-03 uses history"
-    regional = [cp for cp in samples.profiles if cp.regional]
-    assert fuse_problem(regional[:1]) == f"{regional[0].key} is regional"
+    assert fuse_problem(samples.profiles) is None and samples.fused is not None
+    source = samples.fused.source
+    assert "hist = engine._history_now()" in source  # every sample reads history
+    assert source.count("sel = on[") == 1  # one regional profile: its office's fill chosen
     many = ProfileSet.load(sources=profile_sources(40, seed=1))
     assert fuse_problem(many.profiles) == f"40 profiles (fused up to {FUSE_MAX})"
     assert many.fused is None
-    # a set that is not fused scores data as before
     raw = generated_declarations(1, seed=3)[0]
-    assert type(Engine(samples).score(raw)) is ScoreResult
+    assert type(Engine(many).score(raw)) is ScoreResult  # not fused: scored as before
+
+
+def test_the_samples_with_history_and_regional_fills_agree_with_the_general_path() -> None:
+    samples = ProfileSet.load(["profiles"])
+    decls = generated_declarations(1500, seed=5)
+    clearances, controls = [], []
+    for k, raw in enumerate(decls[:600]):  # the first 600 are these traders' history
+        day = dt.date(2024, 1, 1) + dt.timedelta(days=k % 90)
+        subjects = {"declaration.declarant.id": raw["declarant"]["id"]}
+        for item in raw["items"]:
+            subjects = {**subjects, "item.hs_code": item["hs_code"]}
+            clearances.append(
+                Clearance(day, subjects, completed=k % 3 != 0, reasons=("0101",) if k % 3 == 0
+                          else (), declaration_id=f"H{k}")
+            )  # fmt: skip
+            controls.append(
+                ControlResult(day, subjects, violation=k % 4 == 0, declaration_id=f"K{k}")
+            )
+    for k, raw in enumerate(decls[600:]):  # every 5th reaches the Kyiv office's regional fills
+        if k % 5 == 0:
+            raw["office"] = "UA100110"
+            raw["date"] = ("2024-05-14", "2026-11-20")[k % 2]  # the Q4 2026 fill has its own
+            raw["declarant"]["aeo"] = False  # message and controls: another variant
+            raw["items"][0].update(
+                hs_code="8418100000", origin="CN", customs_value=1000.0, net_mass=100.0
+            )
+    engine = Engine(samples, history=InMemoryHistoryProvider(clearances, controls))
+    variants = {len(vs) for _, vs, _ in samples.fused.entries}  # type: ignore[union-attr]
+    assert max(variants) > 1
+    fired = regional = 0
+    messages = set()
+    for raw in decls[600:]:
+        result = engine.score(raw)
+        assert result == _general(engine, raw)
+        fired += result.selected
+        for fp in result.fired:
+            if fp.key == "1A/20/2023/00005-01":
+                regional += 1
+                messages.add(fp.message.split(":")[0] if fp.message else None)
+    assert fired > 100 and regional > 50
+    assert len(messages) > 1  # both variants' messages
 
 
 def test_generated_sets_of_every_fused_size_agree_with_the_general_path() -> None:
@@ -261,12 +311,22 @@ SETTINGS = settings(
 def test_generated_profiles_and_declarations_agree(
     files: list[m.SourceFile], data: st.DataObject
 ) -> None:
+    """Regional profiles with fills, history blocks, editions and validity included."""
     profile_set = ProfileSet.compile(files)
-    assume(profile_set.fused is not None)
-    engine = Engine(profile_set)
+    assert profile_set.fused is not None
+    day = data.draw(st.sampled_from(AS_OF))
+    clearances, controls = data.draw(history_events(day))
+    engine = Engine(profile_set, history=InMemoryHistoryProvider(clearances, controls))
     for _ in range(4):
-        raw = _raw(data.draw(declarations()))
-        as_of = data.draw(st.none() | st.sampled_from(AS_OF))
+        raw = _raw(data.draw(declarations_for_history()))
+        as_of: dt.date | None = None
+        given = data.draw(st.sampled_from(("as_of", "as_of", "date", "date", "neither")))
+        if given == "as_of":
+            as_of = day
+        elif given == "date":
+            raw["date"] = day.isoformat()
+        else:
+            raw.pop("date", None)  # no date to score on: the same error from both
         try:
             expected: ScoreResult | str = _general(engine, raw, as_of)
         except RiskEngineError as exc:

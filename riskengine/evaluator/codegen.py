@@ -102,13 +102,14 @@ __all__ = [
 ]
 
 
-def _emit_fetch(fn: Fn, profile: m.Profile) -> None:
-    """``nh``/``ph`` from the provider (0 when a subject field is missing)."""
+def _emit_fetch(fn: Fn, profile: m.Profile, name: str = "_P") -> None:
+    """``nh``/``ph`` from the provider (0 when a subject field is missing); ``name``: the
+    module constant holding the profile."""
     emit_history(fn, profile, "subj")
     fn.emit("if None in subj:")
     fn.emit("    nh = ph = 0.0")
     fn.emit("else:")
-    fn.emit("    hv = hist(_P, subj, as_of)")
+    fn.emit(f"    hv = hist({name}, subj, as_of)")
     fn.emit("    nh = hv.negative")
     fn.emit("    ph = hv.positive")
 
@@ -140,8 +141,9 @@ class FusedBlock:
     reads is already in a local (``bound``: path → local; the goods item's fields hold the only
     item's values, and a loop over several items unpacks each record of ``records`` into
     ``unpack``); the block is a ``while True:`` left with ``break``, and where ``evaluate``
-    returns its tuple the block appends ``(position, tuple)`` to the list ``hits`` (``None``
-    until a profile fires)."""
+    returns its tuple the block appends ``(position, variant, regional values, tuple)`` to the
+    list ``hits`` (``None`` until a profile fires). Regional values are read from the local
+    ``region``, history from the local ``hist``, as ``evaluate`` reads its parameters."""
 
     position: int
     bound: Mapping[str, str]
@@ -151,6 +153,12 @@ class FusedBlock:
     single: str = "count <= 1"
     #: The header's locals, as a tuple of the header's values is unpacked into them.
     header_unpack: str = "_"
+    #: Which of the profile's variants this is (a regional fill's own controls or message).
+    variant: int = 0
+    #: The module constant holding the profile (for the history provider).
+    profile_const: str = "_P"
+    #: The regional values the hit carries (``region``: the local the fused function sets).
+    region: str = "_NOREGION"
 
 
 def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = None) -> Fn:
@@ -166,7 +174,7 @@ def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = Non
         if fused is None:
             fn.emit(f"return {value}")
         else:
-            hit = f"({fused.position}, {value})"
+            hit = f"({fused.position}, {fused.variant}, {fused.region}, {value})"
             fn.emit("if hits is None:")
             fn.emit(f"    hits = [{hit}]")
             fn.emit("else:")
@@ -206,7 +214,7 @@ def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = Non
     emit_reads(fn, paths, "declaration", "h", once)
     emit_reads(fn, paths, "region", "region")
     if use_hist and plan.history_level == 0 and early:
-        _emit_fetch(fn, profile)
+        _emit_fetch(fn, profile, "_P" if fused is None else fused.profile_const)
     for ind in indicators:
         if plan.levels[ind.name] == 0:
             emit_indicator(fn, ind)
@@ -217,7 +225,7 @@ def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = Non
             fn.emit("return None" if fused is None else "break", line_of(exc.span))
             fn.indent -= 1
     if use_hist and plan.history_level == 0 and not early:
-        _emit_fetch(fn, profile)
+        _emit_fetch(fn, profile, "_P" if fused is None else fused.profile_const)
     hist_names = ("nh", "ph")
     if not use_hist and uses_history([*roots, *(i.condition for i in indicators),
                                        *(i.unless for i in indicators)]):  # fmt: skip
@@ -241,7 +249,7 @@ def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = Non
             fn.emit(f"    {skip}", line)
         emit_reads(fn, paths, "item", "it", once)
         if use_hist and plan.history_level == 1 and early:
-            _emit_fetch(fn, profile)
+            _emit_fetch(fn, profile, "_P" if fused is None else fused.profile_const)
         for ind in indicators:
             if plan.levels[ind.name] == 1:
                 emit_indicator(fn, ind)
@@ -250,7 +258,7 @@ def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = Non
                 fn.emit(f"if {fn.cond(exc.condition)}:", line_of(exc.span))
                 fn.emit(f"    {skip}", line_of(exc.span))
         if use_hist and plan.history_level == 1 and not early:
-            _emit_fetch(fn, profile)
+            _emit_fetch(fn, profile, "_P" if fused is None else fused.profile_const)
         _emit_degree(fn, profile)
 
     def controls_mask() -> None:
@@ -340,7 +348,9 @@ def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = Non
 def _check_bound(fn: Fn, fused: FusedBlock) -> None:
     """A fused block reads only the locals it is given (a field read from a dict would read the
     unconverted input)."""
-    unbound = sorted(p for p, var in fn.vars.items() if fused.bound.get(p) != var)
+    unbound = sorted(
+        p for p, var in fn.vars.items() if fused.bound.get(p) != var and not p.startswith("region.")
+    )
     if unbound:
         raise CompileError(f"a fused block would read {unbound[0]} itself")
 
@@ -367,7 +377,7 @@ def _message(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = 
         fn.emit("def message(h, it, region, d, nh, ph):", line_of(msg.span if msg else None))
         fn.indent = 1
     else:  # the values the fused function read: the header's and the item's, as tuples
-        fn.emit(f"def message{fused.position}(hdr, rec, d, nh, ph):")
+        fn.emit(f"def message{fused.position}_{fused.variant}(hdr, rec, region, d, nh, ph):")
         fn.indent = 1
         fn.emit(f"{fused.header_unpack} = hdr")
         fn.emit(f"{fused.unpack} = rec")

@@ -711,13 +711,7 @@ class Engine:
         ):
             raise RiskEngineError(f"as_of must be a date, got {as_of!r}")
         active = profile_set.active(as_of)
-        provider = history or self.history
-        scoped = _SCOPED.get(provider.__class__)
-        if scoped is None:
-            scoped = _SCOPED[provider.__class__] = callable(
-                getattr(provider.__class__, "scoped_history", None)
-            )
-        hist = provider.scoped_history() if scoped else provider.history  # type: ignore[attr-defined]
+        hist = self._history_now(history)
         header = decl.header
         has_items = bool(decl.items)
         items = decl.items if has_items else EMPTY_ITEMS
@@ -784,6 +778,17 @@ class Engine:
             make_result(decl.id, as_of, results, controls, lane, explanations, None, revision),
             header,
         )
+
+    def _history_now(self, history: HistoryProvider | None = None) -> Any:
+        """The history function one declaration is scored with: the provider's (``history``,
+        else the engine's) ``scoped_history()`` when it has one, else its ``history``."""
+        provider = history or self.history
+        scoped = _SCOPED.get(provider.__class__)
+        if scoped is None:
+            scoped = _SCOPED[provider.__class__] = callable(
+                getattr(provider.__class__, "scoped_history", None)
+            )
+        return provider.scoped_history() if scoped else provider.history  # type: ignore[attr-defined]
 
     def _marked(self, result: ScoreResult, header: Mapping[str, Any]) -> ScoreResult:
         """``result`` with the random selection's mark when the engine has one."""

@@ -34,6 +34,7 @@ import datetime as dt
 import re
 import threading
 from collections.abc import Callable, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import attrs
@@ -54,7 +55,7 @@ __all__ = ["FUSE_MAX", "FusedScorer", "PendingResult", "fuse_problem"]
 
 #: The most profiles a set may have to be fused (beyond it the index, which evaluates only the
 #: candidate profiles of a declaration, is the faster path; docs/performance.md).
-FUSE_MAX = 8
+FUSE_MAX = 10
 
 _make_fired = slotted_maker(FiredProfile)
 _FIELDS: tuple[str, ...] = tuple(a.name for a in attrs.fields(ScoreResult))
@@ -72,6 +73,7 @@ _set_explanations = _SLOTS["explanations"].__set__
 _set_random = _SLOTS["random_selected"].__set__
 _set_revision = _SLOTS["bundle_revision"].__set__
 _get_state = _STATE.__get__
+_GREEN = Lane.GREEN
 _set_class = object.__setattr__  # a frozen attrs class refuses its own __setattr__
 
 
@@ -150,31 +152,38 @@ def _materialise(result: ScoreResult) -> None:
     state = _get_state(result, ScoreResult)
     if not state:
         return
-    hits, ident, as_of, scorer = state[:4]
-    if hits is None:
-        done: tuple[FiredProfile, ...] = ()
-        controls: tuple[Any, ...] = ()
-        lane = Lane.GREEN
-    else:
-        engine, lanes, header, records, has_items = state[4:]
-        fired: list[FiredProfile] = []
-        for pos, raw in hits:
-            cp, variant, message_of = scorer.entries[pos]
-            best, best_i, numbers, mask, bnh, bph = raw
-            try:
-                message = message_of(header, records[best_i], best, bnh, bph)
-            except RiskEngineError:
-                raise
-            except Exception as exc:
-                raise cp._error(exc, variant) from exc
-            fired.append(
-                _make_fired(
-                    cp.key, cp.number, cp.name, best, variant.forms_of(mask), message,
-                    tuple(numbers) if has_items else (), None,
-                )
-            )  # fmt: skip
-        done = tuple(fired)
-        controls, lane = engine._combined(done, lanes)
+    hits = state[0]
+    if hits is None:  # nothing fired: the green result
+        _set_id(result, state[1])
+        _set_as_of(result, state[2])
+        _set_fired(result, ())
+        _set_controls(result, ())
+        _set_lane(result, _GREEN)
+        _set_random(result, None)
+        _set_revision(result, state[3].revision)
+        _set_explanations(result, ())
+        _set_class(result, "__class__", ScoreResult)
+        return
+    _, ident, as_of, scorer, engine, lanes, header, records, has_items = state
+    fired: list[FiredProfile] = []
+    for pos, vi, region, raw in hits:
+        cp, variants, messages = scorer.entries[pos]
+        variant = variants[vi]
+        best, best_i, numbers, mask, bnh, bph = raw
+        try:
+            message = messages[vi](header, records[best_i], region, best, bnh, bph)
+        except RiskEngineError:
+            raise
+        except Exception as exc:
+            raise cp._error(exc, variant) from exc
+        fired.append(
+            _make_fired(
+                cp.key, cp.number, cp.name, best, variant.forms_of(mask), message,
+                tuple(numbers) if has_items else (), None,
+            )
+        )  # fmt: skip
+    done = tuple(fired)
+    controls, lane = engine._combined(done, lanes)
     _set_id(result, ident)
     _set_as_of(result, as_of)
     _set_fired(result, done)
@@ -190,17 +199,20 @@ def fuse_problem(profiles: Sequence[CompiledProfile]) -> str | None:
     """Why a set of these profiles is not fused (``None``: it is)."""
     if len(profiles) > FUSE_MAX:
         return f"{len(profiles)} profiles (fused up to {FUSE_MAX})"
-    for cp in profiles:
-        if cp.regional:
-            return f"{cp.key} is regional"
-        unit = cp.default.unit
-        if codegen.history_used(unit):
-            return f"{cp.key} uses history"
     return None
 
 
-#: Names a block must not read: those of ``evaluate``'s parameters (a block reads locals).
-_EVALUATE_NAMES = frozenset({"h", "it", "items", "region", "hist"})
+def _variants(cp: CompiledProfile) -> list[Any]:
+    """The profile's distinct variants: its own, then its fills' (in fill order)."""
+    out = [cp.default]
+    for variant in cp._variants.values():
+        if all(variant is not v for v in out):
+            out.append(variant)
+    return out
+
+
+#: Names a block must not read: ``evaluate``'s dict parameters (a block reads locals).
+_EVALUATE_NAMES = frozenset({"h", "it", "items"})
 
 
 class FusedScorer:
@@ -216,7 +228,8 @@ class FusedScorer:
         self._set = profile_set
         #: The bundle revision every result carries.
         self.revision = profile_set.bundle_revision
-        variants = [cp.default for cp in profiles]
+        variants = [_variants(cp) for cp in profiles]
+        self._index = [{id(v): k for k, v in enumerate(vs)} for vs in variants]
         catalogue: Catalogue = profile_set.catalogue
         fields = set(profile_set.reader.fields)
         header = [f for f in catalogue.scope_fields("declaration") if f.path in fields]
@@ -234,11 +247,24 @@ class FusedScorer:
         header_unpack = (
             "_" if not header_locals else f"({''.join(v + ', ' for v in header_locals)})"
         )
-        for pos, variant in enumerate(variants):
-            blocks.append(
-                (variant.unit, FusedBlock(pos, local, unpack, header_unpack=header_unpack))
-            )
-        consts, block_lines, messages = codegen.fused_blocks(blocks)
+        uses_history = False
+        constants: dict[str, Any] = {}
+        for pos, (cp, vs) in enumerate(zip(profiles, variants, strict=True)):
+            for vi, variant in enumerate(vs):
+                name = f"_PP{pos}_{vi}"
+                constants[name] = variant.unit.profile
+                uses_history = uses_history or codegen.history_used(variant.unit)
+                block = FusedBlock(
+                    pos, local, unpack, header_unpack=header_unpack, variant=vi,
+                    profile_const=name, region="region" if cp.regional else "_NOREGION",
+                )  # fmt: skip
+                blocks.append((variant.unit, block))
+        consts, flat_lines, messages = codegen.fused_blocks(blocks)
+        block_lines: list[list[list[str]]] = []
+        for (_, block), lines in zip(blocks, flat_lines, strict=True):
+            if block.variant == 0:
+                block_lines.append([])
+            block_lines[-1].append(lines)
         unpack_header = f"    {header_unpack} = hdr"
         keep_header = any(  # a message reads a header field: the result keeps the header
             re.search(r"\b_h\d+\b", line) for line in messages if line != unpack_header
@@ -300,11 +326,25 @@ class FusedScorer:
         w.emit(1, "if on is None:")
         w.emit(2, "on = _flags(as_of)")
         w.emit(1, "hits = None")
-        for pos, lines in enumerate(block_lines):
-            w.emit(1, f"if on[{pos}]:")
-            for line in lines:
-                w.emit(2, line)
         office = local.get("declaration.office", "None")
+        if uses_history:  # the provider's history function for this declaration
+            w.emit(1, "hist = engine._history_now()")
+        for pos, (cp, per_variant) in enumerate(zip(profiles, block_lines, strict=True)):
+            if not cp.regional:
+                w.emit(1, f"if on[{pos}]:")
+                for line in per_variant[0]:
+                    w.emit(2, line)
+                continue
+            # a regional profile: the variant and regional values of the office's fill
+            w.emit(1, f"sel = on[{pos}]")
+            w.emit(1, "if sel:")
+            w.emit(2, f"chosen = sel.get({office})")
+            w.emit(2, "if chosen is not None:")
+            w.emit(3, "vi, region = chosen")
+            for vi, lines in enumerate(per_variant):
+                w.emit(3, f"{'if' if vi == 0 else 'elif'} vi == {vi}:")
+                for line in lines:
+                    w.emit(4, line)
         regime = local.get("declaration.regime", "None")
         w.emit(1, "r = _new(_Pending)")
         w.emit(1, "if hits is None:")
@@ -340,6 +380,8 @@ class FusedScorer:
                 "_Pending": PendingResult,
                 "_set_state": _set_explanations,
                 "_SELF": self,
+                "_NOREGION": MappingProxyType({}),
+                **constants,
             }
         )
         code = compile(source, f"<riskengine fused set of {len(profiles)}>", "exec")
@@ -349,17 +391,32 @@ class FusedScorer:
             raise CompileError(f"a fused block reads {sorted(leaked)}")
         exec(code, env)
         self._env = env
-        #: Per position in the set: the profile, its variant and its fused message function.
-        self.entries: tuple[tuple[CompiledProfile, Any, Any], ...] = tuple(
-            (cp, variant, env[f"message{pos}"])
-            for pos, (cp, variant) in enumerate(zip(profiles, variants, strict=True))
+        #: Per position in the set: the profile, its variants and their fused message functions.
+        self.entries: tuple[tuple[CompiledProfile, list[Any], list[Any]], ...] = tuple(
+            (cp, vs, [env[f"message{pos}_{vi}"] for vi in range(len(vs))])
+            for pos, (cp, vs) in enumerate(zip(profiles, variants, strict=True))
         )
         self.score: Callable[[Any, dt.date | None, Engine], ScoreResult] = env["score"]
 
-    def _flags(self, day: dt.date) -> tuple[bool, ...]:
-        """Which of the set's profiles apply on ``day`` (remembered per day)."""
-        active = {id(cp) for cp in self._set.active(day).profiles}
-        flags = tuple(id(cp) in active for cp in self._set.profiles)
+    def _flags(self, day: dt.date) -> tuple[Any, ...]:
+        """Per profile of the set, whether it applies on ``day``: ``False``, ``True``, or for a
+        regional profile its fills that day, office → (variant, regional values) (remembered
+        per day)."""
+        active = self._set.active(day)
+        entries = {id(cp): entry for cp, entry in zip(active.profiles, active.entries, strict=True)}
+        out: list[Any] = []
+        for pos, cp in enumerate(self._set.profiles):
+            entry = entries.get(id(cp))
+            if entry is None:
+                out.append(False)
+            elif entry[3] is None:
+                out.append(True)
+            else:
+                index = self._index[pos]
+                out.append(
+                    {o: (index[id(v)], region) for o, (v, region) in entry[3].items()} or False
+                )
+        flags = tuple(out)
         with self._lock:
             if len(self._on) >= DATE_CACHE:
                 self._on.clear()
