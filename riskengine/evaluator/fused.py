@@ -3,29 +3,30 @@
 ``Engine.score(dict)`` on the general path reads the declaration into a :class:`Declaration`
 (the set's :class:`~riskengine.evaluator.inputs.InputReader`: a header dict and a dict per goods
 item), then calls each candidate profile's generated ``evaluate`` on those dicts, then builds
-every fired profile with its message and the combined controls. For a set of at most
-:data:`FUSE_MAX` profiles that are central (no regional fills) and use no history, the set is
-also compiled into **one** generated function (:class:`FusedScorer`, compiled on the first
-declaration scored as data):
+every fired profile with its message and the combined controls. A set of at most
+:data:`FUSE_MAX` profiles is also compiled into **one** generated function
+(:class:`FusedScorer`, compiled on the first declaration scored as data):
 
 * the declaration's fields are read and converted exactly as the input reader converts them
   (the same generated conversions, the same :class:`DeclarationError`), but into local
-  variables instead of dicts, and each goods item into a tuple;
+  variables instead of dicts; a declaration with one goods item builds no record at all, and
+  several items become tuples;
 * every profile in force on the scoring date is evaluated inline on those locals, by the code
   of its own ``evaluate`` (:class:`riskengine.evaluator.codegen.FusedBlock`): the same
-  indicators, exceptions, degree and control masks, in the set's order;
-* a declaration on which nothing fires gets its (green) result at once; otherwise the result is
-  a :class:`PendingResult`: the decision is made — which profiles fired, their degrees, the
-  fired items and the controls that apply on them — and the presentation of it (each fired
+  indicators, exceptions, history, degree and control masks, in the set's order; a regional
+  profile runs the block of the variant its office's fill of the day brings, with that fill's
+  regional values (one block per variant);
+* the result is decided at once — which profiles fired, their degrees, the fired items and the
+  controls that apply on them — and is a :class:`PendingResult`, whose presentation (each fired
   profile's :class:`FiredProfile` with its rendered message, the combined controls, the lane)
-  is built from the values read, kept in the result, on the first access to ``fired``,
-  ``controls`` or ``lane``. A pending result equals, hashes, prints and pickles as the
-  :class:`ScoreResult` the general path gives.
+  is built from the values read, kept in the result, on the first access to any field; it then
+  becomes the plain :class:`ScoreResult` the general path gives.
 
 Anything the fused function refuses (a bad value, a declaration without a date, a profile that
 fails) is scored again by the general path, which raises its own error: errors, their fields
 and messages are the general path's. ``tests/test_evaluator_fused.py`` checks that both paths
-give equal results on the sample profiles and on generated sets and declarations.
+give equal results on the sample profiles with history and regional fills and on generated sets
+and declarations.
 """
 
 from __future__ import annotations
