@@ -385,3 +385,11 @@ def test_changing_the_input_after_scoring_does_not_change_the_result(footwear: E
     raw["items"][0]["hs_code"] = "9999"
     raw["id"] = "other"
     assert result == expected and result.fired[0].message == "Check 6403"
+
+
+def test_a_set_from_the_load_cache_is_fused_alike(tmp_path: Any) -> None:
+    first = Engine.load(["profiles"], cache=tmp_path)
+    cached = Engine.load(["profiles"], cache=tmp_path)
+    assert cached.profiles.timings.cached and cached.profiles.fused is not None
+    for raw in generated_declarations(200, seed=11):
+        assert cached.score(raw) == _general(cached, raw) == first.score(raw)
