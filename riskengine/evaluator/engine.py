@@ -592,8 +592,9 @@ class Engine:
 
     def replace(self, profiles: ProfileSet) -> ProfileSet:
         """Start using another set; returns the previous one. Atomic: scores in progress finish
-        with the old set. The new set's input reader is compiled first (tens of milliseconds for
-        1,000 profiles), so that the first declaration after the swap does not wait for it."""
+        with the old set. The new set's input reader, and for a small set its fused scoring
+        function, are compiled first (tens of milliseconds), so that the first declaration
+        after the swap does not wait for them."""
         profiles.reader  # noqa: B018 - compiled here, off the scoring path
         scorer = profiles.fused  # the same
         with self._swap:
@@ -638,6 +639,11 @@ class Engine:
         every profile in force with explanations (slow: for tests and inspection); ``"fired"``
         scores as usual, then explains only the profiles that fired (cheap); anything else is a
         ``ValueError``. ``history``: overrides the engine's provider for this call.
+
+        Data (a ``dict``) scored without ``explain`` and ``history`` by a set of at most
+        ``FUSE_MAX`` profiles goes through the set's fused function
+        (:mod:`riskengine.evaluator.fused`): the result is decided at once and its fields are
+        built when first read (equal to the general path's result; ``docs/evaluator.md``).
         """
         fast = self._fast
         if (
