@@ -393,3 +393,21 @@ def test_a_set_from_the_load_cache_is_fused_alike(tmp_path: Any) -> None:
     assert cached.profiles.timings.cached and cached.profiles.fused is not None
     for raw in generated_declarations(200, seed=11):
         assert cached.score(raw) == _general(cached, raw) == first.score(raw)
+
+
+def test_registry_windows_and_suspensions_are_honoured_alike() -> None:
+    from riskengine.evaluator.windows import Window
+
+    loaded = ProfileSet.load(sources={"one.rp": ONE_PROFILE})
+    key = loaded.profiles[0].key
+    window = Window(
+        dt.date(2024, 1, 1), dt.date(2024, 12, 31), ((dt.date(2024, 4, 1), dt.date(2024, 4, 30)),)
+    )
+    windowed = ProfileSet(loaded.profiles, catalogue=loaded.catalogue, windows={key: window})
+    engine = Engine(windowed)
+    assert windowed.fused is not None
+    raw = {"date": "2024-04-02", "items": [{"hs_code": "6403", "origin": "CN"}]}
+    days = [dt.date(2023, 12, 31), dt.date(2024, 3, 31), dt.date(2024, 4, 2), dt.date(2024, 5, 1)]
+    selected = [engine.score(raw, day).selected for day in days]
+    assert selected == [_general(engine, raw, day).selected for day in days]
+    assert selected == [False, True, False, True]
