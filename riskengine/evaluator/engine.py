@@ -903,20 +903,14 @@ class Engine:
         out: list[ScoreResult | RejectedDeclaration] = []
         profile_set = self._set
         reader = profile_set.reader
-        scorer = (
-            profile_set.fused
-            if explain is False
-            and history is None
-            and (as_of is None or as_of.__class__ is dt.date)
-            else None
-        )
+        fast = self._fast if explain is False and history is None else None
         with gc_paused():
             for position, raw in enumerate(declarations):
-                if scorer is not None:  # the fused path; what it refuses is read below
+                if fast is not None:  # the fused path; what it refuses is read below
                     data = raw if raw.__class__ is dict else reader.decode(raw)
                     if data is not None:
                         try:
-                            out.append(scorer.score(data, as_of, self))
+                            out.append(fast(data, as_of, self))
                             continue
                         except Exception:  # read again below, which says why
                             pass

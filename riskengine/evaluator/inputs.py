@@ -349,16 +349,17 @@ class InputReader:
     def decode(self, data: Any) -> dict[str, Any] | None:
         """JSON text decoded by orjson, when :meth:`read_json` would read what orjson gives
         (an object; an id it decodes as the standard library does); ``None`` otherwise (text
-        that is not JSON included: :meth:`read_json` says why). For the fused path
+        that is not JSON included). :meth:`read_json`'s second step, and the fused path's
         (:mod:`riskengine.evaluator.fused`), which reads the data itself."""
         if _orjson is None or not isinstance(data, (bytes, bytearray, str)):
             return None
         try:
             raw = _orjson.loads(data)
         except _orjson.JSONDecodeError:
-            return None
+            return None  # the standard library says why (or reads it: a lone surrogate)
         if type(raw) is not dict:
-            return None
+            return None  # not a declaration: the standard library's document says so
+        # the input's own id as text: orjson's 1e30 for a 31-digit integer would differ
         if self._id_field or type(raw.get("id")) in _TEXT_IDS:
             return raw
         return None
@@ -376,18 +377,12 @@ class InputReader:
                 f"JSON text is bytes or str, not {type(data).__name__}"
                 + (": score data with Engine.score" if isinstance(data, Mapping) else "")
             )
-        if _orjson is not None:
+        raw = self.decode(data)
+        if raw is not None:
             try:
-                raw = _orjson.loads(data)
-            except _orjson.JSONDecodeError:
-                pass  # the standard library says why (or reads it: a lone surrogate)
-            else:
-                # the input's own id as text: orjson's 1e30 for a 31-digit integer would differ
-                if self._id_field or type(raw) is not dict or type(raw.get("id")) in _TEXT_IDS:
-                    try:
-                        return self.read(raw)
-                    except DeclarationError:
-                        pass  # read again as the standard library decodes it: the same message
+                return self.read(raw)
+            except DeclarationError:
+                pass  # read again as the standard library decodes it: the same message
         if isinstance(data, bytearray):
             data = bytes(data)
         return self.read(load_json(data))
