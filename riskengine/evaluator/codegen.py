@@ -166,9 +166,8 @@ def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = Non
     fn = Fn(unit, module, plan.types)
     if fused is not None:
         fn.vars.update(fused.bound)
-
-    def give_up() -> None:
-        fn.emit("return None" if fused is None else "break")
+    stop = "return None" if fused is None else "break"  # the profile does not fire
+    profile_name = "_P" if fused is None else fused.profile_const
 
     def give(value: str) -> None:
         if fused is None:
@@ -214,7 +213,7 @@ def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = Non
     emit_reads(fn, paths, "declaration", "h", once)
     emit_reads(fn, paths, "region", "region")
     if use_hist and plan.history_level == 0 and early:
-        _emit_fetch(fn, profile, "_P" if fused is None else fused.profile_const)
+        _emit_fetch(fn, profile, profile_name)
     for ind in indicators:
         if plan.levels[ind.name] == 0:
             emit_indicator(fn, ind)
@@ -222,10 +221,10 @@ def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = Non
         if expr_level(exc.condition, plan.levels, plan.history_level) == 0:
             fn.emit(f"if {fn.cond(exc.condition)}:", line_of(exc.span))
             fn.indent += 1
-            fn.emit("return None" if fused is None else "break", line_of(exc.span))
+            fn.emit(stop, line_of(exc.span))
             fn.indent -= 1
     if use_hist and plan.history_level == 0 and not early:
-        _emit_fetch(fn, profile, "_P" if fused is None else fused.profile_const)
+        _emit_fetch(fn, profile, profile_name)
     hist_names = ("nh", "ph")
     if not use_hist and uses_history([*roots, *(i.condition for i in indicators),
                                        *(i.unless for i in indicators)]):  # fmt: skip
@@ -233,9 +232,7 @@ def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = Non
     elif not use_hist:
         hist_names = ("0.0", "0.0")
     if not unit.controls:  # a profile without controls never fires
-        give_up()
-        if fused is not None:
-            _check_bound(fn, fused)
+        fn.emit(stop)
         return fn
 
     def item_body(skip: str) -> None:
@@ -249,7 +246,7 @@ def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = Non
             fn.emit(f"    {skip}", line)
         emit_reads(fn, paths, "item", "it", once)
         if use_hist and plan.history_level == 1 and early:
-            _emit_fetch(fn, profile, "_P" if fused is None else fused.profile_const)
+            _emit_fetch(fn, profile, profile_name)
         for ind in indicators:
             if plan.levels[ind.name] == 1:
                 emit_indicator(fn, ind)
@@ -258,7 +255,7 @@ def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = Non
                 fn.emit(f"if {fn.cond(exc.condition)}:", line_of(exc.span))
                 fn.emit(f"    {skip}", line_of(exc.span))
         if use_hist and plan.history_level == 1 and not early:
-            _emit_fetch(fn, profile, "_P" if fused is None else fused.profile_const)
+            _emit_fetch(fn, profile, profile_name)
         _emit_degree(fn, profile)
 
     def controls_mask() -> None:
@@ -285,7 +282,7 @@ def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = Non
     if fused is None:
         fn.emit("it = items[0]")
     item_vars = dict(fn.vars)
-    item_body("return None" if fused is None else "break")
+    item_body(stop)
     controls_mask()
     one = module.const("ONE", "one", "(1,)")
     ret = f"(d, 0, {one}, m, {hist_names[0]}, {hist_names[1]})"
@@ -300,7 +297,7 @@ def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = Non
         give(ret)
         fn.indent -= 1
     fn.indent -= 1
-    give_up()
+    fn.emit(stop)
     fn.indent -= 1
     for path, var in list(fn.vars.items()):  # the loop reads the item fields again
         if path not in item_vars:
@@ -335,13 +332,9 @@ def _fast(unit: Unit, module: Module, plan: Plan, fused: FusedBlock | None = Non
         fn.emit("    bph = ph")
     fn.indent -= 3
     fn.emit("if fired is None:")
-    fn.indent += 1
-    give_up()
-    fn.indent -= 1
+    fn.emit(f"    {stop}")
     best_hist = "bnh, bph" if use_hist else f"{hist_names[0]}, {hist_names[1]}"
     give(f"(best, best_i, fired, mask, {best_hist})")
-    if fused is not None:
-        _check_bound(fn, fused)
     return fn
 
 
@@ -510,8 +503,9 @@ def fused_blocks(
 ) -> tuple[list[str], list[list[str]], list[str]]:
     """The lines of a fused scoring function's profile blocks (one per unit, see
     :class:`FusedBlock`, each at indentation 0), the module constants they share and the
-    message functions ``message{position}(hdr, rec, d, nh, ph)`` of the units, which read
-    the values of the header and of one item as the fused function keeps them (tuples)."""
+    message functions ``message{position}_{variant}(hdr, rec, region, d, nh, ph)`` of the
+    units, which read the values of the header and of one item as the fused function keeps
+    them (tuples). A block or message that would read a field itself is a CompileError."""
     module = Module()
     out: list[list[str]] = []
     messages: list[str] = []
@@ -519,6 +513,7 @@ def fused_blocks(
         for unit, block in blocks:
             plan = make_plan(unit)
             fn = _fast(unit, module, plan, block)
+            _check_bound(fn, block)
             out.append([text for text, _ in fn.lines])
             message = _message(unit, module, plan, block)
             _check_bound(message, block)
@@ -528,11 +523,6 @@ def fused_blocks(
 
 def namespace() -> dict[str, Any]:
     """Names every generated module can use (a fresh dict)."""
-    return _namespace()
-
-
-def _namespace() -> dict[str, Any]:
-    """Names every generated module can use."""
     from riskengine.evaluator.history import NO_HISTORY
 
     return {
@@ -559,7 +549,7 @@ def run_module(unit: Unit, gen: Generated, code: CodeType) -> dict[str, Any]:
     :func:`compile_unit`, or read back from the load cache) in a fresh namespace."""
     lines = gen.source.splitlines(True)
     linecache.cache[gen.filename] = (len(gen.source), None, lines, gen.filename)
-    ns = _namespace()
+    ns = namespace()
     ns["_P"] = unit.profile
     exec(code, ns)
     return ns
