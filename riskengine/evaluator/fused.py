@@ -153,19 +153,35 @@ def _materialise(result: ScoreResult) -> None:
     state = _get_state(result, ScoreResult)
     if not state:
         return
-    hits = state[0]
+    hits, ident, as_of, scorer = state[:4]
     if hits is None:  # nothing fired: the green result
-        _set_id(result, state[1])
-        _set_as_of(result, state[2])
-        _set_fired(result, ())
-        _set_controls(result, ())
-        _set_lane(result, _GREEN)
-        _set_random(result, None)
-        _set_revision(result, state[3].revision)
-        _set_explanations(result, ())
-        _set_class(result, "__class__", ScoreResult)
-        return
-    _, ident, as_of, scorer, engine, lanes, header, records, has_items = state
+        done: tuple[FiredProfile, ...] = ()
+        controls: tuple[Any, ...] = ()
+        lane = _GREEN
+    else:
+        done, (controls, lane) = _fired(hits, scorer, *state[4:])
+    _set_id(result, ident)
+    _set_as_of(result, as_of)
+    _set_fired(result, done)
+    _set_controls(result, controls)
+    _set_lane(result, lane)
+    _set_random(result, None)
+    _set_revision(result, scorer.revision)
+    _set_explanations(result, ())  # the state goes last: another thread may be reading it
+    _set_class(result, "__class__", ScoreResult)
+
+
+def _fired(
+    hits: list[Any],
+    scorer: FusedScorer,
+    engine: Engine,
+    lanes: Any,
+    header: tuple[Any, ...],
+    records: Any,
+    has_items: bool,
+) -> tuple[tuple[FiredProfile, ...], tuple[Any, Any]]:
+    """The fired profiles of ``hits`` (messages rendered from the values read) and their
+    combined controls and lane under ``lanes``."""
     fired: list[FiredProfile] = []
     for pos, vi, region, raw in hits:
         cp, variants, messages = scorer.entries[pos]
@@ -184,16 +200,7 @@ def _materialise(result: ScoreResult) -> None:
             )
         )  # fmt: skip
     done = tuple(fired)
-    controls, lane = engine._combined(done, lanes)
-    _set_id(result, ident)
-    _set_as_of(result, as_of)
-    _set_fired(result, done)
-    _set_controls(result, controls)
-    _set_lane(result, lane)
-    _set_random(result, None)
-    _set_revision(result, scorer.revision)
-    _set_explanations(result, ())  # the state goes last: another thread may be reading it
-    _set_class(result, "__class__", ScoreResult)
+    return done, engine._combined(done, lanes)
 
 
 def fuse_problem(profiles: Sequence[CompiledProfile]) -> str | None:
@@ -210,6 +217,11 @@ def _variants(cp: CompiledProfile) -> list[Any]:
         if all(variant is not v for v in out):
             out.append(variant)
     return out
+
+
+def _tuple(names: Sequence[str]) -> str:
+    """The source of a tuple of these names (``()`` for none)."""
+    return f"({''.join(name + ', ' for name in names)})"
 
 
 #: Names a block must not read: ``evaluate``'s dict parameters (a block reads locals).
@@ -242,12 +254,11 @@ class FusedScorer:
         def into(field: Field) -> str:
             return local[field.path]
 
-        unpack = "_" if not item_locals else f"({''.join(v + ', ' for v in item_locals)})"
-        blocks = []
         header_locals = [local[f.path] for f in header]
-        header_unpack = (
-            "_" if not header_locals else f"({''.join(v + ', ' for v in header_locals)})"
-        )
+        # the targets a record's and the header's values are unpacked into
+        unpack = _tuple(item_locals) if item_locals else "_"
+        header_unpack = _tuple(header_locals) if header_locals else "_"
+        blocks = []
         uses_history = False
         constants: dict[str, Any] = {}
         for pos, (cp, vs) in enumerate(zip(profiles, variants, strict=True)):
@@ -272,10 +283,17 @@ class FusedScorer:
         )
         if not keep_header:
             messages = [line for line in messages if line != unpack_header]
-        kept_header = f"({''.join(v + ', ' for v in header_locals)})" if keep_header else "()"
+        kept_header = _tuple(header_locals if keep_header else ())
 
         w = _Writer()
         dates = w.name("DATES", {})
+
+        def read_item(depth: int, number: str) -> None:
+            """The goods item ``_item`` (number ``number``) read into the item locals."""
+            w.emit(depth, "if type(_item) is not dict and not isinstance(_item, Mapping):")
+            w.emit(depth + 1, f"raise _shape('item', {number}, 'an object', _item)")
+            _scope(w, depth, items, "_item", "", number, "item", dates, into)
+
         w.emit(0, "def score(raw, as_of, engine):")
         w.emit(1, "if as_of is not None and as_of.__class__ is not _day:")
         w.emit(2, "raise _NoDate")  # a datetime or anything else: the general path says why
@@ -288,9 +306,7 @@ class FusedScorer:
         w.emit(2, "count = 1")
         w.emit(2, "recs = None")
         w.emit(2, "_item = its[0]")
-        w.emit(2, "if type(_item) is not dict and not isinstance(_item, Mapping):")
-        w.emit(3, "raise _shape('item', 1, 'an object', _item)")
-        _scope(w, 2, items, "_item", "", "1", "item", dates, into)
+        read_item(2, "1")
         w.emit(1, "else:")
         w.emit(2, "n = 0")
         w.emit(2, "if its is None:")
@@ -299,10 +315,8 @@ class FusedScorer:
         w.emit(3, "recs = []")
         w.emit(3, "for _item in its:")
         w.emit(4, "n += 1")
-        w.emit(4, "if type(_item) is not dict and not isinstance(_item, Mapping):")
-        w.emit(5, "raise _shape('item', n, 'an object', _item)")
-        _scope(w, 4, items, "_item", "", "n", "item", dates, into)
-        w.emit(4, f"recs.append({unpack if item_locals else '()'})")
+        read_item(4, "n")
+        w.emit(4, f"recs.append({_tuple(item_locals)})")
         w.emit(2, "else:")
         w.emit(3, "raise _shape('items', None, 'a list', its)")
         w.emit(2, "count = n")  # the profiles' loops count items with n too
@@ -355,7 +369,7 @@ class FusedScorer:
             2,
             "_set_state(r, (hits, ident, as_of, _SELF, engine, engine.lanes, "
             f"{kept_header}, "
-            f"({unpack if item_locals else '()'},) if recs is None else recs, count != 0))",
+            f"({_tuple(item_locals)},) if recs is None else recs, count != 0))",
         )
         w.emit(1, "if engine.random is not None:")
         w.emit(2, f"r = engine.random.mark(r, {{'office': {office}, 'regime': {regime}}})")
