@@ -25,6 +25,7 @@ from benchmarks.gen_profiles import declarations as generated_declarations
 from benchmarks.gen_profiles import profile_sources
 from riskengine import model as m
 from riskengine.declaration import Declaration, DeclarationError, JsonInputError
+from riskengine.demo.output import raw_declaration
 from riskengine.diagnostics import RiskEngineError
 from riskengine.evaluator import (
     Engine,
@@ -53,23 +54,11 @@ def _general(engine: Engine, raw: dict[str, Any], as_of: dt.date | None = None) 
 
 
 def _raw(decl: Declaration) -> dict[str, Any]:
-    """Plain data (as a clearance system sends it) for a normalised declaration: dotted header
-    names nested again, dates as ISO text."""
-
-    def nest(flat: dict[str, Any]) -> dict[str, Any]:
-        out: dict[str, Any] = {}
-        for key, value in flat.items():
-            *groups, last = key.split(".")
-            here = out
-            for group in groups:
-                here = here.setdefault(group, {})
-            here[last] = value.isoformat() if isinstance(value, dt.date) else value
-        return out
-
-    raw = nest(dict(decl.header))
+    """Plain data (as a clearance system sends it) for a normalised declaration: the demo's
+    input form (nested groups, ISO dates), with the declaration's id."""
+    raw = raw_declaration(decl)
     if decl.id is not None:
         raw["id"] = decl.id
-    raw["items"] = [nest(dict(it)) for it in decl.items]
     return raw
 
 
