@@ -100,7 +100,7 @@ def _gunzip(data: bytes, limit: int) -> bytes:
                 column=None,
             ) from None  # fmt: skip
         size += len(part)
-        if size > limit or unzip.unconsumed_tail:
+        if size > limit:  # output stops at limit + 1 bytes: the rest is not read
             raise Problem(
                 "body-too-large",
                 f"the body exceeds {limit:,} bytes once decompressed",
