@@ -38,6 +38,7 @@ from riskengine.evaluator.history import (
     HistoryValue,
     InMemoryHistoryProvider,
 )
+from riskengine.evaluator.native import NativeUnavailable
 from riskengine.evaluator.random_selection import RandomSelection, RandomSelectionError
 from riskengine.evaluator.windows import Window
 
@@ -63,6 +64,7 @@ __all__ = [
     "Lane",
     "LaneConfig",
     "LoadTimings",
+    "NativeUnavailable",
     "ProfileExplanation",
     "ProfileSet",
     "RandomSelection",

@@ -496,6 +496,12 @@ class Engine:
     Load once, score many times, from any number of threads: the set is immutable, and
     :meth:`replace` swaps it with one reference assignment (atomic in Python), so a score that
     has started finishes with the set it started with and the next one sees the new set.
+
+    ``native=True``: a set of at most ``FUSE_MAX`` profiles scores data through its fused
+    function compiled to machine code (:mod:`riskengine.evaluator.native`: needs the ``native``
+    extra, a C compiler and the Python headers, else :class:`NativeUnavailable`), compiled when
+    the engine is made and when :meth:`replace` swaps a set in (seconds the first time; loaded
+    from the native folder afterwards). Results are the same; a larger set is not affected.
     """
 
     def __init__(
@@ -505,7 +511,17 @@ class Engine:
         lanes: LaneConfig | None = None,
         history: HistoryProvider | None = None,
         random: RandomSelection | None = None,
+        native: bool = False,
     ) -> None:
+        if native:
+            from riskengine.evaluator.native import NativeUnavailable, problem
+
+            missing = problem()
+            if missing is not None:
+                raise NativeUnavailable(f"native=True: {missing}")
+        #: Whether a fused set scores through its fused function compiled to machine code
+        #: (:mod:`riskengine.evaluator.native`).
+        self.native = native
         self._set = profiles
         self.lanes = lanes or LaneConfig()
         self.history: HistoryProvider = history or EmptyHistoryProvider()
@@ -519,6 +535,16 @@ class Engine:
         self._fast: Callable[[Any, Any, Engine], ScoreResult] | None = (
             None if profiles._fused is False else self._compiles_fused(profiles)
         )
+        if native:  # compiled now (seconds the first time, then loaded), not while scoring
+            self._fast = self._fused_function(profiles.fused)
+
+    def _fused_function(
+        self, scorer: FusedScorer | None
+    ) -> Callable[[Any, Any, Engine], ScoreResult] | None:
+        """The function the engine scores data with on the fused path (``None``: not fused)."""
+        if scorer is None:
+            return None
+        return scorer.native() if self.native else scorer.score
 
     @classmethod
     def load(
@@ -534,6 +560,7 @@ class Engine:
         allow_drafts: bool = False,
         random: RandomSelection | None = None,
         cache: LoadCache | str | os.PathLike[str] | bool | None = None,
+        native: bool = False,
     ) -> Engine:
         """With ``public_key``: ``paths`` is one signed bundle, loaded by
         :meth:`ProfileSet.from_bundle` (what the clearance software does). Otherwise load,
@@ -551,7 +578,7 @@ class Engine:
                 raise RiskEngineError("give one bundle file with public_key")
             return cls.from_bundle(
                 paths, public_key, lanes=lanes, history=history, use_index=use_index,
-                random=random, cache=True if cache is None else cache,
+                random=random, cache=True if cache is None else cache, native=native,
             )  # fmt: skip
         profiles = ProfileSet.load(
             paths,
@@ -561,7 +588,7 @@ class Engine:
             allow_drafts=allow_drafts,
             cache=cache,
         )
-        return cls(profiles, lanes=lanes, history=history, random=random)
+        return cls(profiles, lanes=lanes, history=history, random=random, native=native)
 
     @classmethod
     def from_bundle(
@@ -574,11 +601,12 @@ class Engine:
         use_index: bool = True,
         random: RandomSelection | None = None,
         cache: LoadCache | str | os.PathLike[str] | bool | None = True,
+        native: bool = False,
     ) -> Engine:
         """An engine on the approved set of a signed bundle (:meth:`ProfileSet.from_bundle`,
         ``cache`` as there); every result carries the bundle's revision."""
         profiles = ProfileSet.from_bundle(path, public_key, use_index=use_index, cache=cache)
-        return cls(profiles, lanes=lanes, history=history, random=random)
+        return cls(profiles, lanes=lanes, history=history, random=random, native=native)
 
     @property
     def bundle_revision(self) -> int | None:
@@ -596,10 +624,10 @@ class Engine:
         function, are compiled first (tens of milliseconds), so that the first declaration
         after the swap does not wait for them."""
         profiles.reader  # noqa: B018 - compiled here, off the scoring path
-        scorer = profiles.fused  # the same
+        fast = self._fused_function(profiles.fused)  # the same (native: compiled or loaded)
         with self._swap:
             old = self._set
-            self._fast = None if scorer is None else scorer.score
+            self._fast = fast
             self._set = profiles
         return old
 
@@ -609,13 +637,13 @@ class Engine:
         replaced meanwhile, and scores."""
 
         def first(raw: Any, as_of: Any, engine: Engine) -> ScoreResult:
-            scorer = profiles.fused
+            fast = self._fused_function(profiles.fused)
             with self._swap:
                 if self._set is profiles:
-                    self._fast = None if scorer is None else scorer.score
-            if scorer is None:
+                    self._fast = fast
+            if fast is None:
                 raise _NotFused
-            return scorer.score(raw, as_of, engine)
+            return fast(raw, as_of, engine)
 
         return first
 

@@ -228,6 +228,130 @@ def _tuple(names: Sequence[str]) -> str:
 _EVALUATE_NAMES = frozenset({"h", "it", "items"})
 
 
+@attrs.frozen
+class _Plan:
+    """What the fused function of a set is written from (:func:`_write`)."""
+
+    header: list[Field]  # the header fields read, in catalogue order
+    items: list[Field]  # the goods item fields read
+    local: dict[str, str]  # field path -> the local it is read into
+    profiles: Sequence[CompiledProfile]
+    blocks: list[list[list[str]]]  # per profile, per variant: the block's lines
+    uses_history: bool
+    kept_header: str  # the tuple of header locals a pending result keeps
+    has_id: bool  # the catalogue has declaration.id
+
+
+def _write(plan: _Plan, native: bool) -> _Writer:
+    """The fused function ``score(raw, as_of, engine)`` of ``plan``: Python source, or with
+    ``native`` the Cython source :mod:`riskengine.evaluator.native` compiles (exact dicts and
+    lists read through C; anything else raises ``_NotNative``, for the Python function)."""
+    header, items, local = plan.header, plan.items, plan.local
+    item_locals = [local[f.path] for f in items]
+
+    def into(field: Field) -> str:
+        return local[field.path]
+
+    w = _Writer()
+    dates = w.name("DATES", {})
+
+    def read_item(depth: int, number: str) -> None:
+        """The goods item ``_item`` (number ``number``) read into the item locals."""
+        if native:
+            w.emit(depth, "if type(_item) is not dict:")
+            w.emit(depth + 1, "raise _NotNative")
+        else:
+            w.emit(depth, "if type(_item) is not dict and not isinstance(_item, Mapping):")
+            w.emit(depth + 1, f"raise _shape('item', {number}, 'an object', _item)")
+        _scope(w, depth, items, "_item", "", number, "item", dates, into, native)
+
+    w.emit(0, "def score(raw, as_of, engine):")
+    w.emit(1, "if as_of is not None and as_of.__class__ is not _day:")
+    w.emit(2, "raise _NoDate")  # a datetime or anything else: the general path says why
+    if native:  # the engine gives only dicts; another mapping anywhere: the Python function
+        w.emit(1, "if type(raw) is not dict:")
+        w.emit(2, "raise _NotNative")
+    else:
+        w.emit(1, "if type(raw) is not dict and not isinstance(raw, Mapping):")
+        w.emit(2, "raise _shape('declaration', None, 'an object', raw)")
+    _scope(w, 1, header, "raw", "", "None", "declaration", dates, into, native)
+    w.emit(1, "its = (<dict>raw).get('items')" if native else "its = raw.get('items')")
+    # one goods item, the common case: read into the locals, no records (recs is None)
+    w.emit(1, f"if {'type(its)' if native else 'its.__class__'} is list and len(its) == 1:")
+    w.emit(2, "count = 1")
+    w.emit(2, "recs = None")
+    w.emit(2, "_item = (<list>its)[0]" if native else "_item = its[0]")
+    read_item(2, "1")
+    w.emit(1, "else:")
+    w.emit(2, "n = 0")
+    w.emit(2, "if its is None:")
+    w.emit(3, "pass")
+    w.emit(2, "elif type(its) is list or isinstance(its, (list, tuple)):")
+    w.emit(3, "recs = []")
+    w.emit(3, "for _item in its:")
+    w.emit(4, "n += 1")
+    read_item(4, "n")
+    w.emit(4, f"recs.append({_tuple(item_locals)})")
+    w.emit(2, "else:")
+    w.emit(3, "raise _shape('items', None, 'a list', its)")
+    w.emit(2, "count = n")  # the profiles' loops count items with n too
+    w.emit(2, "if n == 0:")  # no goods item: one empty item, as evaluate is given
+    w.emit(3, "recs = _EMPTY")
+    for var in item_locals:
+        w.emit(3, f"{var} = None")
+    if plan.has_id:
+        w.emit(1, f"ident = {local['declaration.id']}")
+    else:  # as the reader: the input's own "id", as text
+        w.emit(1, "ident = (<dict>raw).get('id')" if native else "ident = raw.get('id')")
+        w.emit(1, "if ident is not None:")
+        w.emit(2, "ident = str(ident)")
+    w.emit(1, "if as_of is None:")
+    if "declaration.date" in local:
+        w.emit(2, f"as_of = {local['declaration.date']}")
+        w.emit(2, "if as_of is None:")
+        w.emit(3, "raise _NoDate")
+    else:
+        w.emit(2, "raise _NoDate")
+    w.emit(1, "on = _ON.get(as_of)")
+    w.emit(1, "if on is None:")
+    w.emit(2, "on = _flags(as_of)")
+    w.emit(1, "hits = None")
+    office = local.get("declaration.office", "None")
+    if plan.uses_history:  # the provider's history function for this declaration
+        w.emit(1, "hist = engine._history_now()")
+    for pos, (cp, per_variant) in enumerate(zip(plan.profiles, plan.blocks, strict=True)):
+        if not cp.regional:
+            w.emit(1, f"if on[{pos}]:")
+            for line in per_variant[0]:
+                w.emit(2, line)
+            continue
+        # a regional profile: the variant and regional values of the office's fill
+        w.emit(1, f"sel = on[{pos}]")
+        w.emit(1, "if sel:")
+        w.emit(2, f"chosen = sel.get({office})")
+        w.emit(2, "if chosen is not None:")
+        w.emit(3, "vi, region = chosen")
+        for vi, lines in enumerate(per_variant):
+            w.emit(3, f"{'if' if vi == 0 else 'elif'} vi == {vi}:")
+            for line in lines:
+                w.emit(4, line)
+    regime = local.get("declaration.regime", "None")
+    w.emit(1, "r = _new(_Pending)")
+    w.emit(1, "if hits is None:")
+    w.emit(2, "_set_state(r, (None, ident, as_of, _SELF))")
+    w.emit(1, "else:")
+    w.emit(
+        2,
+        "_set_state(r, (hits, ident, as_of, _SELF, engine, engine.lanes, "
+        f"{plan.kept_header}, "
+        f"({_tuple(item_locals)},) if recs is None else recs, count != 0))",
+    )
+    w.emit(1, "if engine.random is not None:")
+    w.emit(2, f"r = engine.random.mark(r, {{'office': {office}, 'regime': {regime}}})")
+    w.emit(1, "return r")
+    return w
+
+
 class FusedScorer:
     """The fused scoring function of one :class:`ProfileSet` (see the module's documentation).
     ``score(raw, as_of, engine)`` gives the result of ``engine`` scoring the data ``raw``, or
@@ -250,10 +374,6 @@ class FusedScorer:
         local = {f.path: f"_h{k}" for k, f in enumerate(header)}
         local.update({f.path: f"_i{k}" for k, f in enumerate(items)})
         item_locals = [local[f.path] for f in items]
-
-        def into(field: Field) -> str:
-            return local[field.path]
-
         header_locals = [local[f.path] for f in header]
         # the targets a record's and the header's values are unpacked into
         unpack = _tuple(item_locals) if item_locals else "_"
@@ -285,95 +405,11 @@ class FusedScorer:
             messages = [line for line in messages if line != unpack_header]
         kept_header = _tuple(header_locals if keep_header else ())
 
-        w = _Writer()
-        dates = w.name("DATES", {})
-
-        def read_item(depth: int, number: str) -> None:
-            """The goods item ``_item`` (number ``number``) read into the item locals."""
-            w.emit(depth, "if type(_item) is not dict and not isinstance(_item, Mapping):")
-            w.emit(depth + 1, f"raise _shape('item', {number}, 'an object', _item)")
-            _scope(w, depth, items, "_item", "", number, "item", dates, into)
-
-        w.emit(0, "def score(raw, as_of, engine):")
-        w.emit(1, "if as_of is not None and as_of.__class__ is not _day:")
-        w.emit(2, "raise _NoDate")  # a datetime or anything else: the general path says why
-        w.emit(1, "if type(raw) is not dict and not isinstance(raw, Mapping):")
-        w.emit(2, "raise _shape('declaration', None, 'an object', raw)")
-        _scope(w, 1, header, "raw", "", "None", "declaration", dates, into)
-        w.emit(1, "its = raw.get('items')")
-        # one goods item, the common case: read into the locals, no records (recs is None)
-        w.emit(1, "if its.__class__ is list and len(its) == 1:")
-        w.emit(2, "count = 1")
-        w.emit(2, "recs = None")
-        w.emit(2, "_item = its[0]")
-        read_item(2, "1")
-        w.emit(1, "else:")
-        w.emit(2, "n = 0")
-        w.emit(2, "if its is None:")
-        w.emit(3, "pass")
-        w.emit(2, "elif type(its) is list or isinstance(its, (list, tuple)):")
-        w.emit(3, "recs = []")
-        w.emit(3, "for _item in its:")
-        w.emit(4, "n += 1")
-        read_item(4, "n")
-        w.emit(4, f"recs.append({_tuple(item_locals)})")
-        w.emit(2, "else:")
-        w.emit(3, "raise _shape('items', None, 'a list', its)")
-        w.emit(2, "count = n")  # the profiles' loops count items with n too
-        w.emit(2, "if n == 0:")  # no goods item: one empty item, as evaluate is given
-        w.emit(3, "recs = _EMPTY")
-        for var in item_locals:
-            w.emit(3, f"{var} = None")
-        if "declaration.id" in catalogue:
-            w.emit(1, f"ident = {local['declaration.id']}")
-        else:  # as the reader: the input's own "id", as text
-            w.emit(1, "ident = raw.get('id')")
-            w.emit(1, "if ident is not None:")
-            w.emit(2, "ident = str(ident)")
-        w.emit(1, "if as_of is None:")
-        if "declaration.date" in local:
-            w.emit(2, f"as_of = {local['declaration.date']}")
-            w.emit(2, "if as_of is None:")
-            w.emit(3, "raise _NoDate")
-        else:
-            w.emit(2, "raise _NoDate")
-        w.emit(1, "on = _ON.get(as_of)")
-        w.emit(1, "if on is None:")
-        w.emit(2, "on = _flags(as_of)")
-        w.emit(1, "hits = None")
-        office = local.get("declaration.office", "None")
-        if uses_history:  # the provider's history function for this declaration
-            w.emit(1, "hist = engine._history_now()")
-        for pos, (cp, per_variant) in enumerate(zip(profiles, block_lines, strict=True)):
-            if not cp.regional:
-                w.emit(1, f"if on[{pos}]:")
-                for line in per_variant[0]:
-                    w.emit(2, line)
-                continue
-            # a regional profile: the variant and regional values of the office's fill
-            w.emit(1, f"sel = on[{pos}]")
-            w.emit(1, "if sel:")
-            w.emit(2, f"chosen = sel.get({office})")
-            w.emit(2, "if chosen is not None:")
-            w.emit(3, "vi, region = chosen")
-            for vi, lines in enumerate(per_variant):
-                w.emit(3, f"{'if' if vi == 0 else 'elif'} vi == {vi}:")
-                for line in lines:
-                    w.emit(4, line)
-        regime = local.get("declaration.regime", "None")
-        w.emit(1, "r = _new(_Pending)")
-        w.emit(1, "if hits is None:")
-        w.emit(2, "_set_state(r, (None, ident, as_of, _SELF))")
-        w.emit(1, "else:")
-        w.emit(
-            2,
-            "_set_state(r, (hits, ident, as_of, _SELF, engine, engine.lanes, "
-            f"{kept_header}, "
-            f"({_tuple(item_locals)},) if recs is None else recs, count != 0))",
-        )
-        w.emit(1, "if engine.random is not None:")
-        w.emit(2, f"r = engine.random.mark(r, {{'office': {office}, 'regime': {regime}}})")
-        w.emit(1, "return r")
+        self._plan = _Plan(
+            header, items, local, profiles, block_lines, uses_history, kept_header,
+            has_id="declaration.id" in catalogue,
+        )  # fmt: skip
+        w = _write(self._plan, native=False)
 
         source = "\n".join(
             [f"# Generated by riskengine: the fused scoring function of {len(profiles)} "
@@ -382,23 +418,10 @@ class FusedScorer:
         self.source = source
         self._on: dict[dt.date, tuple[bool, ...]] = {}
         self._lock = threading.Lock()
-        env = codegen.namespace()
-        env.update(w.env)
-        env.update(
-            {
-                "_EMPTY": ((None,) * len(item_locals),),
-                "_NoDate": _NoDate,
-                "_day": dt.date,
-                "_ON": self._on,
-                "_flags": self._flags,
-                "_new": object.__new__,
-                "_Pending": PendingResult,
-                "_set_state": _set_explanations,
-                "_SELF": self,
-                "_NOREGION": MappingProxyType({}),
-                **constants,
-            }
-        )
+        self._consts = consts
+        self._native: Callable[[Any, dt.date | None, Engine], ScoreResult] | None = None
+        self._constants = constants
+        env = self._namespace(w)
         code = compile(source, f"<riskengine fused set of {len(profiles)}>", "exec")
         fn_code = next(c for c in code.co_consts if getattr(c, "co_name", None) == "score")
         leaked = _EVALUATE_NAMES & {*fn_code.co_names, *fn_code.co_varnames}
@@ -412,6 +435,50 @@ class FusedScorer:
             for pos, (cp, vs) in enumerate(zip(profiles, variants, strict=True))
         )
         self.score: Callable[[Any, dt.date | None, Engine], ScoreResult] = env["score"]
+
+    def _namespace(self, w: _Writer) -> dict[str, Any]:
+        """The names the fused function written by ``w`` reads."""
+        env = codegen.namespace()
+        env.update(w.env)
+        env.update(
+            {
+                "_EMPTY": ((None,) * len(self._plan.items),),
+                "_NoDate": _NoDate,
+                "_NotNative": _NotNative,
+                "_day": dt.date,
+                "_ON": self._on,
+                "_flags": self._flags,
+                "_new": object.__new__,
+                "_Pending": PendingResult,
+                "_set_state": _set_explanations,
+                "_SELF": self,
+                "_NOREGION": MappingProxyType({}),
+                **self._constants,
+            }
+        )
+        return env
+
+    def native(self) -> Callable[[Any, dt.date | None, Engine], ScoreResult]:
+        """:attr:`score` compiled to machine code (:mod:`riskengine.evaluator.native`; built
+        or loaded on the first call, then kept); raises
+        :class:`~riskengine.evaluator.native.NativeUnavailable` when it cannot be."""
+        found = self._native
+        if found is None:
+            from riskengine.evaluator import native
+
+            with self._lock:
+                found = self._native
+                if found is None:
+                    found = native.compile_scorer(self)
+                    self._native = found
+        return found
+
+    def native_source(self) -> tuple[list[str], list[str], dict[str, Any]]:
+        """The fused function in Cython (:mod:`riskengine.evaluator.native` compiles it): the
+        constants' lines, the function's lines and the names it reads (the same values as the
+        Python function's, but its own converters and date memo)."""
+        w = _write(self._plan, native=True)
+        return list(self._consts), w.lines, self._namespace(w)
 
     def _flags(self, day: dt.date) -> tuple[Any, ...]:
         """Per profile of the set, whether it applies on ``day``: ``False``, ``True``, or for a
@@ -437,6 +504,11 @@ class FusedScorer:
                 self._on.clear()
             self._on[day] = flags
         return flags
+
+
+class _NotNative(Exception):
+    """The native fused function met a mapping that is not a ``dict`` (or a list's subclass):
+    the engine scores the declaration on another path."""
 
 
 class _NoDate(Exception):

@@ -206,11 +206,21 @@ def _scope(
     scope: str,
     dates: str,
     into: Callable[[Field], str] | None = None,
+    native: bool = False,
 ) -> None:
     """Read ``fields`` (one scope, in catalogue order) from the mapping ``source`` into the
     dict ``record`` (with ``into``: each into the local variable ``into(field)``, ``None``
     when absent); a group (``declarant`` of ``declarant.id``) is fetched and checked once,
-    just before the first field read through it, where the normaliser checks it."""
+    just before the first field read through it, where the normaliser checks it.
+
+    ``native``: Cython source for :mod:`riskengine.evaluator.native` (with ``into`` only):
+    ``source`` and every group are read as exact dicts (a group of another type raises
+    ``_NotNative``: the Python function reads it), and the tests are written the way Cython
+    compiles them to C (``type(v)``, a float's ``<double>``)."""
+
+    def get(mapping: str, key: str) -> str:
+        return f"(<dict>{mapping}).get({key})" if native else f"{mapping}.get({key})"
+
     groups: dict[tuple[str, ...], str] = {}
     for field in fields:
         keys = field.name.split(".")
@@ -223,44 +233,52 @@ def _scope(
                 groups[prefix] = local
                 key = repr(prefix[-1])
                 fetch = (
-                    f"{parent}.get({key})"
+                    get(parent, key)
                     if parent == source
-                    else f"None if {parent} is None else {parent}.get({key})"
+                    else f"None if {parent} is None else {get(parent, key)}"
                 )
                 w.emit(depth, f"{local} = {fetch}")
                 where = repr(".".join((scope, *prefix)))
-                w.emit(
-                    depth,
-                    f"if {local} is not None and type({local}) is not dict "
-                    f"and not isinstance({local}, Mapping):",
-                )
-                w.emit(depth + 1, f"raise _shape({where}, {item}, 'an object', {local})")
+                if native:
+                    w.emit(depth, f"if {local} is not None and type({local}) is not dict:")
+                    w.emit(depth + 1, "raise _NotNative")
+                else:
+                    w.emit(
+                        depth,
+                        f"if {local} is not None and type({local}) is not dict "
+                        f"and not isinstance({local}, Mapping):",
+                    )
+                    w.emit(depth + 1, f"raise _shape({where}, {item}, 'an object', {local})")
             parent = local
         last = repr(keys[-1])
         v = "v" if into is None else into(field)
         if parent == source:
-            w.emit(depth, f"{v} = {source}.get({last})")
+            w.emit(depth, f"{v} = {get(source, last)}")
         else:
-            w.emit(depth, f"{v} = None if {parent} is None else {parent}.get({last})")
+            w.emit(depth, f"{v} = None if {parent} is None else {get(parent, last)}")
         if into is not None:
-            _local_value(w, depth, field, v, item, dates)
+            _local_value(w, depth, field, v, item, dates, native)
             continue
         w.emit(depth, f"if {v} is not None:")
         _value(w, depth + 1, field, f"{record}[{field.name!r}]", item, dates, v)
 
 
-def _local_value(w: _Writer, depth: int, field: Field, v: str, item: str, dates: str) -> None:
+def _local_value(
+    w: _Writer, depth: int, field: Field, v: str, item: str, dates: str, native: bool = False
+) -> None:
     """Convert the local ``v`` (``None`` when absent) in place, as :func:`_value` converts a
-    value: the common case costs one test."""
+    value: the common case costs one test (``native``: as :func:`_scope` says)."""
+    cls = f"type({v})" if native else f"{v}.__class__"
     match field.type:
         case FieldType.STRING | FieldType.CODE:
             slow = w.name("C", field_reader(field))
-            w.emit(depth, f"if {v}.__class__ is not str and {v} is not None:")
+            w.emit(depth, f"if {cls} is not str and {v} is not None:")
             w.emit(depth + 1, f"{v} = {slow}({v}, {item})")
         case FieldType.NUMBER:
             low = float(-MAX_INPUT_NUMBER if field.minimum is None else field.minimum)
             high = float(MAX_INPUT_NUMBER)
-            w.emit(depth, f"if {v}.__class__ is not float or not {low!r} <= {v} <= {high!r}:")
+            x = f"<double>{v}" if native else v  # a float's C double: the same comparisons
+            w.emit(depth, f"if {cls} is not float or not {low!r} <= {x} <= {high!r}:")
             w.emit(depth + 1, f"if {v} is not None:")
             _value(w, depth + 2, field, v, item, dates, v)
         case FieldType.BOOLEAN:
