@@ -215,7 +215,9 @@ def test_which_sets_are_fused() -> None:
     assert type(Engine(many).score(raw)) is ScoreResult  # not fused: scored as before
 
 
-def test_the_samples_with_history_and_regional_fills_agree_with_the_general_path() -> None:
+def samples_scenario() -> tuple[ProfileSet, InMemoryHistoryProvider, list[dict[str, Any]]]:
+    """The nine samples, a history of 600 declarations of their traders, and 900 declarations
+    to score (every 5th reaches the Kyiv office's regional fills, both variants)."""
     samples = ProfileSet.load(["profiles"])
     decls = generated_declarations(1500, seed=5)
     clearances, controls = [], []
@@ -239,12 +241,17 @@ def test_the_samples_with_history_and_regional_fills_agree_with_the_general_path
             raw["items"][0].update(
                 hs_code="8418100000", origin="CN", customs_value=1000.0, net_mass=100.0
             )
-    engine = Engine(samples, history=InMemoryHistoryProvider(clearances, controls))
+    return samples, InMemoryHistoryProvider(clearances, controls), decls[600:]
+
+
+def test_the_samples_with_history_and_regional_fills_agree_with_the_general_path() -> None:
+    samples, history, raws = samples_scenario()
+    engine = Engine(samples, history=history)
     variants = {len(vs) for _, vs, _ in samples.fused.entries}  # type: ignore[union-attr]
     assert max(variants) > 1
     fired = regional = 0
     messages = set()
-    for raw in decls[600:]:
+    for raw in raws:
         result = engine.score(raw)
         assert result == _general(engine, raw)
         fired += result.selected
