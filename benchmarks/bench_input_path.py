@@ -62,7 +62,11 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.bench_evaluator import ONE_PROFILE  # noqa: E402
 from benchmarks.gen_profiles import declarations, write_profiles  # noqa: E402
 from riskengine.declaration import load_json, normalise_declaration  # noqa: E402
-from riskengine.evaluator import Engine, ProfileSet  # noqa: E402
+from riskengine.evaluator import (  # noqa: E402
+    Engine,
+    ProfileSet,
+    native,
+)
 from riskengine.evaluator import engine as engine_module  # noqa: E402
 from riskengine.evaluator.inputs import dump_json, json_decoder  # noqa: E402
 
@@ -227,7 +231,9 @@ def bench_set(
     rounds: int,
     trees: Mapping[str, Path],
     tmp: Path,
+    fast: Engine | None = None,
 ) -> None:
+    """``fast``: the same set with ``native=True``, timed beside."""
     n = len(raws)
     catalogue = engine.profiles.catalogue
     decls = [normalise_declaration(r, catalogue) for r in raws]
@@ -248,17 +254,20 @@ def bench_set(
     def new_json(t: bytes) -> None:
         dump_json(score_json(t).to_dict())
 
-    times = race_slices(
-        {
-            "score(Declaration) — baseline": (score, decls),
-            "score(dict), old path (normalise_declaration)": (old_dict, raws),
-            "score(dict), new path (compiled reader)": (score, raws),
-            "score_json(bytes)": (score_json, texts),
-            "JSON bytes in → JSON out, old (json, normalise)": (old_json, texts),
-            "JSON bytes in → JSON out, new (score_json, dump_json)": (new_json, texts),
-        },
-        rounds,
-    )
+    runners: dict[str, tuple[Callable[[Any], Any], Sequence[Any]]] = {
+        "score(Declaration) — baseline": (score, decls),
+        "score(dict), old path (normalise_declaration)": (old_dict, raws),
+        "score(dict), new path (compiled reader)": (score, raws),
+        "score_json(bytes)": (score_json, texts),
+        "JSON bytes in → JSON out, old (json, normalise)": (old_json, texts),
+        "JSON bytes in → JSON out, new (score_json, dump_json)": (new_json, texts),
+    }
+    if fast is not None:
+        for raw, text in zip(raws[:200], texts, strict=False):
+            assert fast.score(raw) == engine.score(raw) == fast.score_json(text)
+        runners["native: score(dict)"] = (fast.score, raws)
+        runners["native: score_json(bytes)"] = (fast.score_json, texts)
+    times = race_slices(runners, rounds)
     per = {k: v / n for k, v in times.items()}
     base = per["score(Declaration) — baseline"]
     print(
@@ -277,6 +286,11 @@ def bench_set(
         f"    JSON bytes → result: {base / per['score_json(bytes)']:.0%} of the pre-normalised "
         "speed (target ≥ 80 %)"
     )
+    if fast is not None:
+        print(
+            f"    with native=True: {base / per['native: score_json(bytes)']:.0%} of the "
+            "pre-normalised speed"
+        )
     for name, (own, from_json) in bench_json_ratio(profile_dir, lines, n, rounds, trees).items():
         print(
             f"    {name}, in a child: score(Declaration) {own * 1e6:.1f} µs, score_json(bytes) "
@@ -433,10 +447,20 @@ def bench_zen(rounds: int, n: int) -> None:
     whole = zen.compile_expression(ZEN_DECLARATION)
     bare = zen.compile_expression(ZEN)
     score = engine.score
+    missing = native.problem()
+    if missing is None:  # the same set, its fused function compiled (loaded when kept)
+        started = time.perf_counter()
+        fast: Engine | None = Engine(engine.profiles, native=True)
+        print(f"  Engine(native=True): compiled or loaded in {time.perf_counter() - started:.2f} s")
+    else:
+        fast = None
+        print(f"  Engine(native=True) is not measured: {missing}")
     assert [bool(bare.evaluate(c)) for c in items] == [score(d).selected for d in one_item]
     for dicts in (one_item, full):  # the same answer from all, declaration by declaration
         assert [bool(whole.evaluate(d)) for d in dicts] == [score(d).selected for d in dicts]
         assert [by_hand(d) for d in dicts] == [score(d).selected for d in dicts]
+        if fast is not None:
+            assert [fast.score(d) for d in dicts] == [score(d) for d in dicts]
 
     def loop(fn: Callable[[Any], Any], data: Sequence[Any]) -> Callable[[], None]:
         def run() -> None:
@@ -477,6 +501,19 @@ def bench_zen(rounds: int, n: int) -> None:
                 "floor: the profile by hand in Python (a bool)": loop(by_hand, dicts),
             }
         )
+        if fast is not None:
+
+            def read_all_native(dicts: list[dict[str, Any]] = dicts, fast: Engine = fast) -> None:
+                for d in dicts:
+                    fast.score(d).to_dict()
+
+            runners.update(
+                {
+                    "native: score(dict)": loop(fast.score, dicts),
+                    "native: score(dict), then the whole result read": read_all_native,
+                    "native: score_json(bytes)": loop(fast.score_json, texts),
+                }
+            )
         times = race(runners, rounds)
         zen_t = times["zen-engine compiled expression (the same dicts)"] / n
         print(
@@ -491,6 +528,12 @@ def bench_zen(rounds: int, n: int) -> None:
             "over the same dicts (target ≥ 3×); the fused path decides at once and builds "
             "the fired profiles, messages, controls and lane when the result is first read"
         )
+        if fast is not None:
+            print(
+                f"    with native=True: {zen_t / (times['native: score(dict)'] / n):.2f}× "
+                "zen-engine's speed (target ≥ 3×); the whole result read: "
+                f"{zen_t / (times['native: score(dict), then the whole result read'] / n):.2f}×"
+            )
         floor = times["floor: the profile by hand in Python (a bool)"] / n
         print(
             f"    3× zen leaves {zen_t / 3 * 1e6:.2f} µs a declaration; the floor takes "
@@ -528,7 +571,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as name:
         tmp = Path(name)
         samples = ROOT / "profiles"
-        bench_set("9 samples", Engine.load(samples), samples, raws, rounds, trees, tmp)
+        nine = Engine.load(samples)
+        missing = native.problem()
+        fast = None if missing else Engine(nine.profiles, native=True)
+        bench_set("9 samples", nine, samples, raws, rounds, trees, tmp, fast)
         generated = tmp / "generated"
         write_profiles(1000, generated)
         engine = Engine.load(generated)
