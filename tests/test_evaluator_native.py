@@ -261,7 +261,7 @@ def test_replace_compiles_the_new_set_before_the_swap(footwear: tuple[Engine, En
         sources={"one.rp": ONE_PROFILE.replace('("CN", "VN")', '("TR")')}, allow_drafts=True
     )
     engine.replace(other)
-    assert other.fused is not None and other.fused._native is engine._fast
+    assert other.fused is not None and other.fused._native[0] is engine._fast  # type: ignore[index]
     raw = {"date": "2024-04-02", "items": [{"hs_code": "6403", "origin": "TR"}]}
     assert engine.score(raw).fired[0].degree == 70.0
 
@@ -269,10 +269,10 @@ def test_replace_compiles_the_new_set_before_the_swap(footwear: tuple[Engine, En
 def test_compiling_into_a_fresh_folder_then_loading_it(tmp_path: Path) -> None:
     scorer = ProfileSet.load(sources={"one.rp": ONE_PROFILE}).fused
     assert scorer is not None
-    first = nat.compile_scorer(scorer, tmp_path)
+    first, _ = nat.compile_scorer(scorer, tmp_path)
     built = [p.name for p in tmp_path.iterdir()]
     assert len(built) == 1 and built[0].startswith("_riskengine_fused_")  # no build leftovers
-    again = nat.compile_scorer(scorer, tmp_path)  # loaded, not compiled
+    again, _ = nat.compile_scorer(scorer, tmp_path)  # loaded, not compiled
     assert again is not first  # a new closure over the same names
     engine = Engine(scorer._set)
     raw = {"date": "2024-04-02", "items": [{"hs_code": "6403", "origin": "CN"}]}
@@ -286,7 +286,7 @@ def test_a_damaged_extension_is_compiled_again(tmp_path: Path) -> None:
     name = f"_riskengine_fused_{nat._key(text)[:32]}"
     damaged = tmp_path / f"{name}{nat.importlib.machinery.EXTENSION_SUFFIXES[0]}"
     damaged.write_bytes(b"not an extension")
-    fn = nat.compile_scorer(scorer, tmp_path)
+    fn, _ = nat.compile_scorer(scorer, tmp_path)
     assert damaged.read_bytes() != b"not an extension"
     raw = {"date": "2024-04-02", "items": [{"hs_code": "6403", "origin": "CN"}]}
     assert fn(raw, None, Engine(scorer._set)).selected
@@ -324,3 +324,28 @@ def test_a_compiler_failure_is_reported_with_its_output(
     with pytest.raises(NativeUnavailable, match=r"compiling the fused function failed \(exit"):
         nat.compile_scorer(scorer, tmp_path)
     assert not [p for p in tmp_path.iterdir() if not p.name.startswith(".")]
+
+
+def test_a_native_engines_score_keeps_the_methods_signature_and_paths(
+    footwear: tuple[Engine, Engine],
+) -> None:
+    """A native engine's ``score`` is the extension's entry (the fused-path test in C): same
+    signature and documentation as ``Engine.score``; a Declaration, ``explain`` and a
+    ``history`` override go to the general path as before."""
+    import inspect
+
+    from riskengine.evaluator import EmptyHistoryProvider
+
+    engine, python = footwear
+    assert "score" in vars(engine) and "score" not in vars(python)
+    assert inspect.signature(engine.score) == inspect.signature(python.score)
+    assert engine.score.__doc__ == Engine.score.__doc__
+    raw = {"date": "2024-04-02", "items": [{"hs_code": "6403", "origin": "CN"}]}
+    decl = engine.profiles.reader.read(raw)
+    assert type(engine.score(decl)) is ScoreResult and engine.score(decl) == python.score(decl)
+    explained = engine.score(raw, explain=True)
+    assert type(explained) is ScoreResult and explained.explanations
+    assert explained == python.score(raw, explain=True)
+    assert engine.score(raw, history=EmptyHistoryProvider()) == python.score(raw)
+    with pytest.raises(ValueError, match="explain must be True, False or 'fired'"):
+        engine.score(raw, explain="all")  # type: ignore[arg-type]

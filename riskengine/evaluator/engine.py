@@ -544,7 +544,12 @@ class Engine:
         """The function the engine scores data with on the fused path (``None``: not fused)."""
         if scorer is None:
             return None
-        return scorer.native() if self.native else scorer.score
+        if not self.native:
+            return scorer.score
+        fast = scorer.native()
+        if "score" not in self.__dict__:  # Engine.score's test for the fused path, in C
+            self.__dict__["score"] = scorer.native_entry()(self, Engine.score, Engine.score.__doc__)
+        return fast
 
     @classmethod
     def load(

@@ -419,7 +419,9 @@ class FusedScorer:
         self._on: dict[dt.date, tuple[bool, ...]] = {}
         self._lock = threading.Lock()
         self._consts = consts
-        self._native: Callable[[Any, dt.date | None, Engine], ScoreResult] | None = None
+        self._native: (
+            tuple[Callable[[Any, dt.date | None, Engine], ScoreResult], Callable[..., Any]] | None
+        ) = None
         self._constants = constants
         env = self._namespace(w)
         code = compile(source, f"<riskengine fused set of {len(profiles)}>", "exec")
@@ -462,6 +464,16 @@ class FusedScorer:
         """:attr:`score` compiled to machine code (:mod:`riskengine.evaluator.native`; built
         or loaded on the first call, then kept); raises
         :class:`~riskengine.evaluator.native.NativeUnavailable` when it cannot be."""
+        return self._compiled()[0]
+
+    def native_entry(self) -> Callable[..., Any]:
+        """The compiled extension's ``entry(engine, method, doc)``: a native engine's own
+        ``score`` (:meth:`Engine._fused_function`)."""
+        return self._compiled()[1]
+
+    def _compiled(
+        self,
+    ) -> tuple[Callable[[Any, dt.date | None, Engine], ScoreResult], Callable[..., Any]]:
         found = self._native
         if found is None:
             from riskengine.evaluator import native
