@@ -162,6 +162,7 @@ def entry(engine, method, doc):
                     pass
         return method(engine, declaration, as_of, explain=explain, history=history)
     score.__doc__ = doc
+    score.__annotations__ = dict(method.__annotations__)
     return score
 """
 
