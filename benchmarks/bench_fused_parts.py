@@ -7,7 +7,8 @@ of its generated source cut out, beside zen-engine and the floor, over the same 
 
 Each variant is the generated source of ``ProfileSet.fused`` with one part replaced, compiled in
 the same namespace: without the result (the hits are returned), without the profile block,
-without the ``id``/``office``/``regime`` reads, without the per-day flags lookup. A variant
+without the ``id``/``office``/``regime`` reads, without the per-day flags lookup; and the same
+function compiled (``Engine(native=True)``), through ``Engine.score`` and called directly. A variant
 without a part computes something else, so these are only for seeing the cost of each part:
 the difference to the whole function is that part's time. Times are the least CPU time over
 the rounds (contenders take turns), per declaration. Nothing here asserts a time.
@@ -29,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.bench_evaluator import ONE_PROFILE
 from benchmarks.bench_input_path import ZEN_DECLARATION, by_hand, zen_data
-from riskengine.evaluator import Engine, ProfileSet
+from riskengine.evaluator import Engine, ProfileSet, native
 
 
 def _cut(source: str, start: str, end: str, instead: str = "") -> str:
@@ -98,6 +99,23 @@ def main() -> None:
             engine.score(d)
 
     runners["Engine.score(dict)"] = run_score
+    missing = native.problem()
+    if missing is None:
+        fast = Engine(engine.profiles, native=True)
+        compiled = engine.profiles.fused.native()  # type: ignore[union-attr]
+
+        def run_native_score() -> None:
+            for d in dicts:
+                fast.score(d)
+
+        def run_native() -> None:
+            for d in dicts:
+                compiled(d, None, fast)
+
+        runners["native: Engine.score(dict)"] = run_native_score
+        runners["native: the fused function"] = run_native
+    else:
+        print(f"native=True is not measured: {missing}")
     for name, fn in variants.items():
 
         def run(fn: Callable[..., Any] = fn) -> None:
