@@ -422,6 +422,7 @@ class FusedScorer:
         self._native: (
             tuple[Callable[[Any, dt.date | None, Engine], ScoreResult], Callable[..., Any]] | None
         ) = None
+        self._compiling = threading.Lock()
         self._constants = constants
         env = self._namespace(w)
         code = compile(source, f"<riskengine fused set of {len(profiles)}>", "exec")
@@ -478,7 +479,7 @@ class FusedScorer:
         if found is None:
             from riskengine.evaluator import native
 
-            with self._lock:
+            with self._compiling:  # not self._lock: scoring on a new date takes that one
                 found = self._native
                 if found is None:
                     found = native.compile_scorer(self)
