@@ -349,3 +349,44 @@ def test_a_native_engines_score_keeps_the_methods_signature_and_paths(
     assert engine.score(raw, history=EmptyHistoryProvider()) == python.score(raw)
     with pytest.raises(ValueError, match="explain must be True, False or 'fired'"):
         engine.score(raw, explain="all")  # type: ignore[arg-type]
+
+
+def test_the_folder_keeps_the_most_recently_used_extensions(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    suffix = nat.importlib.machinery.EXTENSION_SUFFIXES[0]
+    old = []
+    for k in range(3):  # three extensions of other sets, used long ago, oldest first
+        path = tmp_path / f"_riskengine_fused_{k:032d}{suffix}"
+        path.write_bytes(b"x")
+        os.utime(path, (1_000_000 + k, 1_000_000 + k))
+        old.append(path)
+    other = tmp_path / "notes.txt"  # not an extension: never removed
+    other.write_text("kept")
+    monkeypatch.setattr(nat, "KEEP", 3)
+    scorer = ProfileSet.load(sources={"one.rp": ONE_PROFILE}).fused
+    assert scorer is not None
+    nat.compile_scorer(scorer, tmp_path)
+    left = sorted(p.name for p in tmp_path.iterdir())
+    assert old[0].name not in left and {old[1].name, old[2].name} <= set(left)
+    assert "notes.txt" in left and len([n for n in left if n.startswith("_riskengine")]) == 3
+
+
+def test_a_set_that_cannot_be_compiled_is_not_swapped_in(
+    footwear: tuple[Engine, Engine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = Engine(footwear[0].profiles, native=True)
+    before = engine.profiles
+    other = ProfileSet.load(
+        sources={"one.rp": ONE_PROFILE.replace('("CN", "VN")', '("TR")')}, allow_drafts=True
+    )
+
+    def fails(scorer: Any, where: Any = None) -> Any:
+        raise NativeUnavailable("compiling the fused function failed (exit 1):\nno space left")
+
+    monkeypatch.setattr(nat, "compile_scorer", fails)
+    with pytest.raises(NativeUnavailable, match="no space left"):
+        engine.replace(other)
+    assert engine.profiles is before
+    raw = {"date": "2024-04-02", "items": [{"hs_code": "6403", "origin": "CN"}]}
+    assert engine.score(raw).fired[0].degree == 70.0  # the old set, still native

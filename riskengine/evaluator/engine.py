@@ -572,7 +572,7 @@ class Engine:
         check and compile profile files for development (:meth:`ProfileSet.load`: drafts are
         refused unless ``allow_drafts`` is true). ``cache``: the load cache, as for those two
         (``None``: a bundle uses the default folder, files only when
-        ``RISKENGINE_CACHE_DIR`` is set)."""
+        ``RISKENGINE_CACHE_DIR`` is set). ``native``: as for :class:`Engine`."""
         if public_key is not None:
             if sources or catalogue is not None or allow_drafts:
                 raise RiskEngineError(
@@ -626,8 +626,9 @@ class Engine:
     def replace(self, profiles: ProfileSet) -> ProfileSet:
         """Start using another set; returns the previous one. Atomic: scores in progress finish
         with the old set. The new set's input reader, and for a small set its fused scoring
-        function, are compiled first (tens of milliseconds), so that the first declaration
-        after the swap does not wait for them."""
+        function, are compiled first (tens of milliseconds; with ``native``, the native
+        function is compiled or loaded too, and :class:`NativeUnavailable` leaves the old set in
+        use), so that the first declaration after the swap does not wait for them."""
         profiles.reader  # noqa: B018 - compiled here, off the scoring path
         fast = self._fused_function(profiles.fused)  # the same (native: compiled or loaded)
         with self._swap:
