@@ -28,13 +28,14 @@ from benchmarks.bench_evaluator import ONE_PROFILE
 from benchmarks.bench_input_path import zen_data
 from benchmarks.gen_profiles import declarations as generated_declarations
 from benchmarks.gen_profiles import profile_sources
+from riskengine import model as m
 from riskengine.declaration import DeclarationError
 from riskengine.diagnostics import RiskEngineError
-from riskengine.evaluator import Engine, NativeUnavailable, ProfileSet
+from riskengine.evaluator import Engine, InMemoryHistoryProvider, NativeUnavailable, ProfileSet
 from riskengine.evaluator import native as nat
 from riskengine.evaluator.fused import FUSE_MAX, PendingResult, fuse_problem
 from riskengine.evaluator.results import ScoreResult
-from tests.eval_strategies import declarations_for_history
+from tests.eval_strategies import AS_OF, declarations_for_history, history_events, profile_files
 from tests.test_evaluator_fused import _general, _raw, samples_scenario
 
 
@@ -390,3 +391,37 @@ def test_a_set_that_cannot_be_compiled_is_not_swapped_in(
     assert engine.profiles is before
     raw = {"date": "2024-04-02", "items": [{"hs_code": "6403", "origin": "CN"}]}
     assert engine.score(raw).fired[0].degree == 70.0  # the old set, still native
+
+
+@settings(
+    max_examples=8,  # each set is compiled (2-3 s): a few sets, many declarations each
+    deadline=None,
+    derandomize=True,  # the same sets every run: compiled once per folder
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+@given(files=profile_files(max_profiles=4), data=st.data())
+def test_generated_profile_files_compile_and_agree(
+    files: list[m.SourceFile], data: st.DataObject
+) -> None:
+    """Profiles hypothesis writes in the language (regional fills, history blocks, editions,
+    every kind of indicator the strategy has), compiled natively: the same results as the
+    general path on declarations with history."""
+    profile_set = ProfileSet.compile(files)
+    assert profile_set.fused is not None
+    day = data.draw(st.sampled_from(AS_OF))
+    clearances, controls = data.draw(history_events(day))
+    history = InMemoryHistoryProvider(clearances, controls)
+    engine = Engine(profile_set, history=history, native=True)
+    assert not isinstance(engine._fast, types.FunctionType)
+    for _ in range(25):
+        raw = _raw(data.draw(declarations_for_history()))
+        raw["date"] = day.isoformat()
+        try:
+            expected: ScoreResult | str = _general(engine, raw)
+        except RiskEngineError as exc:
+            expected = f"{type(exc).__name__}: {exc}"
+        try:
+            got: ScoreResult | str = engine.score(raw)
+        except RiskEngineError as exc:
+            got = f"{type(exc).__name__}: {exc}"
+        assert got == expected
