@@ -40,7 +40,7 @@ import pickle
 import sys
 import tempfile
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import CodeType
 
@@ -232,31 +232,41 @@ class LoadCache:
 
     def entries(self) -> list[Path]:
         """The entry files, least recently used first (not the temporary files of writes)."""
-        try:
-            found = [
-                p
-                for p in self.folder.iterdir()
-                if p.name.endswith(_SUFFIX) and not p.name.startswith(".")
-            ]
-        except OSError:
-            return []
-        stamped = []
-        for p in found:
-            with contextlib.suppress(OSError):
-                stamped.append((p.stat().st_mtime, p.name, p))
-        return [p for _, _, p in sorted(stamped)]
+        return least_recently_used(
+            self.folder, lambda name: name.endswith(_SUFFIX) and not name.startswith(".")
+        )
 
     def _prune(self, keep: str) -> None:
-        old = [p for p in self.entries() if p != self.path(keep)]
-        for p in old[: max(0, len(old) - (KEEP - 1))]:
-            with contextlib.suppress(OSError):
-                p.unlink()
+        prune(self.entries(), self.path(keep), KEEP)
         # the temporary file of a write that never finished (the process was killed)
         with contextlib.suppress(OSError):
             for p in self.folder.glob(f".tmp-*{_SUFFIX}"):
                 with contextlib.suppress(OSError):
                     if time.time() - p.stat().st_mtime > 3600:
                         p.unlink()
+
+
+def least_recently_used(folder: Path, match: Callable[[str], bool]) -> list[Path]:
+    """The files of ``folder`` whose names ``match``, least recently modified first (none when
+    the folder cannot be read)."""
+    try:
+        found = [p for p in folder.iterdir() if match(p.name)]
+    except OSError:
+        return []
+    stamped = []
+    for p in found:
+        with contextlib.suppress(OSError):
+            stamped.append((p.stat().st_mtime, p.name, p))
+    return [p for _, _, p in sorted(stamped)]
+
+
+def prune(files: list[Path], keep: Path, limit: int) -> None:
+    """Remove the first of ``files`` (least recently used first) so that at most ``limit``
+    remain with ``keep``, which is never removed."""
+    old = [p for p in files if p != keep]
+    for p in old[: max(0, len(old) - (limit - 1))]:
+        with contextlib.suppress(OSError):
+            p.unlink()
 
 
 def resolve_cache(cache: LoadCache | str | os.PathLike[str] | bool | None) -> LoadCache | None:

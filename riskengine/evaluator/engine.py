@@ -532,11 +532,11 @@ class Engine:
         self._swap = threading.Lock()
         #: The fused scoring function of the set in use, ``None`` when it is not fused; until
         #: the first declaration given as data, a stand-in that compiles it.
-        self._fast: Callable[[Any, Any, Engine], ScoreResult] | None = (
-            None if profiles._fused is False else self._compiles_fused(profiles)
-        )
+        self._fast: Callable[[Any, Any, Engine], ScoreResult] | None
         if native:  # compiled now (seconds the first time, then loaded), not while scoring
             self._fast = self._fused_function(profiles.fused)
+        else:
+            self._fast = None if profiles._fused is False else self._compiles_fused(profiles)
 
     def _fused_function(
         self, scorer: FusedScorer | None

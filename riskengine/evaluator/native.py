@@ -52,7 +52,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from riskengine.diagnostics import RiskEngineError
-from riskengine.evaluator.cache import default_folder
+from riskengine.evaluator.cache import default_folder, least_recently_used, prune
 
 if TYPE_CHECKING:
     from riskengine.evaluator.fused import FusedScorer
@@ -68,6 +68,11 @@ FORMAT = 1
 DIRECTIVES = {"language_level": 3, "binding": False}
 
 
+def _compiler() -> list[str]:
+    """The C compiler's command as setuptools takes it: ``CC``, else the interpreter's."""
+    return (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()
+
+
 def _cflags() -> list[str]:
     """The C compiler's options after the interpreter's own (the last ``-O`` wins): ``-O1``
     without debugging information, and for gcc without its points-to analysis. The fused
@@ -78,7 +83,7 @@ def _cflags() -> list[str]:
     if sys.platform == "win32":
         return []
     flags = ["-O1", "-g0"]
-    cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "").split()
+    cc = _compiler()
     if cc and "gcc" in Path(cc[0]).name:
         flags.append("-fno-tree-pta")
     return flags
@@ -112,7 +117,7 @@ def problem() -> str | None:
         include = sysconfig.get_path("include")
         if not (Path(include) / "Python.h").exists():
             return f"the Python headers are not installed (no Python.h in {include}; python3-dev)"
-        cc = (os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc").split()
+        cc = _compiler()
         if not cc or shutil.which(cc[0]) is None:
             return f"no C compiler ({' '.join(cc) or 'CC'} not found; install gcc or set CC)"
     return None
@@ -270,20 +275,6 @@ def _load(name: str, path: Path) -> Any:
     return module
 
 
-def _prune(base: Path, keep: Path) -> None:
-    """Remove the least recently used extensions of ``base`` beyond :data:`KEEP` (never
-    ``keep``; a process that has one loaded keeps using it)."""
-    found = []
-    with contextlib.suppress(OSError):
-        for path in base.iterdir():
-            if path.name.startswith(_PREFIX) and path != keep:
-                with contextlib.suppress(OSError):
-                    found.append((path.stat().st_mtime, path.name, path))
-    for _, _, path in sorted(found)[: max(0, len(found) - (KEEP - 1))]:
-        with contextlib.suppress(OSError):
-            path.unlink()
-
-
 def compile_scorer(
     scorer: FusedScorer, where: Path | None = None
 ) -> tuple[Callable[[Any, Any, Any], Any], Callable[..., Any]]:
@@ -306,6 +297,7 @@ def compile_scorer(
             module = _load(name, target)
         except (ImportError, OSError) as exc:
             raise NativeUnavailable(f"cannot load the compiled fused function: {exc}") from exc
-        _prune(base, target)
+        # the least recently used beyond KEEP (a process that has one loaded keeps using it)
+        prune(least_recently_used(base, lambda n: n.startswith(_PREFIX)), target, KEEP)
     score: Callable[[Any, Any, Any], Any] = module.make(*(env[n] for n in names))
     return score, module.entry
