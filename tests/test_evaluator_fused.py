@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import pickle
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -139,20 +140,23 @@ def test_threads_building_one_result_at_once_agree(footwear: Engine) -> None:
         assert got == [(r.lane, r.fired, r.controls, r.declaration_id) for r in expected]
 
 
-@pytest.mark.parametrize(
-    ("raw", "field", "item"),
-    [
-        ({"date": "2024-04-02", "items": [{"net_mass": -1}]}, "item.net_mass", 1),
-        ({"date": "2024-04-02", "items": [{}, {"customs_value": "x"}]}, "item.customs_value", 2),
-        ({"date": "2024-04-02", "items": [{"hs_code": ["6403"]}]}, "item.hs_code", 1),
-        ({"date": "2024-04-02", "declarant": {"aeo": "yes"}}, "declaration.declarant.aeo", None),
-        ({"date": "2024-04-02", "declarant": "AEO"}, "declaration.declarant", None),
-        ({"date": "2024-02-30", "items": [{}]}, "declaration.date", None),
-        ({"date": "2024-04-02", "items": {"hs_code": "6403"}}, "items", None),
-        ({"date": "2024-04-02", "items": [["6403"]]}, "item", 1),
-        ({"items": [{}]}, "declaration.date", None),  # no date to score on
-    ],
-)
+#: Bad input to the footwear set: (data, the field and item the error names).
+BAD_INPUTS = [
+    ({"date": "2024-04-02", "items": [{"net_mass": -1}]}, "item.net_mass", 1),
+    ({"date": "2024-04-02", "items": [{"net_mass": float("nan")}]}, "item.net_mass", 1),
+    ({"date": "2024-04-02", "items": [{"net_mass": 1e16}]}, "item.net_mass", 1),
+    ({"date": "2024-04-02", "items": [{}, {"customs_value": "x"}]}, "item.customs_value", 2),
+    ({"date": "2024-04-02", "items": [{"hs_code": ["6403"]}]}, "item.hs_code", 1),
+    ({"date": "2024-04-02", "declarant": {"aeo": "yes"}}, "declaration.declarant.aeo", None),
+    ({"date": "2024-04-02", "declarant": "AEO"}, "declaration.declarant", None),
+    ({"date": "2024-02-30", "items": [{}]}, "declaration.date", None),
+    ({"date": "2024-04-02", "items": {"hs_code": "6403"}}, "items", None),
+    ({"date": "2024-04-02", "items": [["6403"]]}, "item", 1),
+    ({"items": [{}]}, "declaration.date", None),  # no date to score on
+]
+
+
+@pytest.mark.parametrize(("raw", "field", "item"), BAD_INPUTS)
 def test_bad_input_gets_the_general_paths_error(
     footwear: Engine, raw: dict[str, Any], field: str, item: int | None
 ) -> None:
@@ -263,7 +267,9 @@ def test_the_samples_with_history_and_regional_fills_agree_with_the_general_path
     assert len(messages) > 1  # both variants' messages
 
 
-def test_generated_sets_of_every_fused_size_agree_with_the_general_path() -> None:
+def generated_sets() -> tuple[list[dict[str, Any]], Callable[[int], ProfileSet]]:
+    """300 generated declarations, and a set of the first ``size`` of 300 generated central
+    profiles, those that fire on these declarations first (at least three do)."""
     decls = generated_declarations(300, seed=3)
     pool = ProfileSet.load(sources=profile_sources(300, seed=1))
     central = [cp for cp in pool.profiles if fuse_problem([cp]) is None]
@@ -271,8 +277,13 @@ def test_generated_sets_of_every_fused_size_agree_with_the_general_path() -> Non
     firing = {fp.key for raw in decls for fp in everyone.score(raw).fired}
     central.sort(key=lambda cp: cp.key not in firing)  # those that fire on these first
     assert len(firing) >= 3
+    return decls, lambda size: ProfileSet(central[:size], catalogue=pool.catalogue)
+
+
+def test_generated_sets_of_every_fused_size_agree_with_the_general_path() -> None:
+    decls, first = generated_sets()
     for size in (1, 3, FUSE_MAX):
-        profile_set = ProfileSet(central[:size], catalogue=pool.catalogue)
+        profile_set = first(size)
         engine = Engine(profile_set)
         assert profile_set.fused is not None
         fired = 0

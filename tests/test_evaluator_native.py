@@ -26,17 +26,21 @@ from hypothesis import strategies as st
 
 from benchmarks.bench_evaluator import ONE_PROFILE
 from benchmarks.bench_input_path import zen_data
-from benchmarks.gen_profiles import declarations as generated_declarations
-from benchmarks.gen_profiles import profile_sources
 from riskengine import model as m
 from riskengine.declaration import DeclarationError
 from riskengine.diagnostics import RiskEngineError
 from riskengine.evaluator import Engine, InMemoryHistoryProvider, NativeUnavailable, ProfileSet
 from riskengine.evaluator import native as nat
-from riskengine.evaluator.fused import FUSE_MAX, PendingResult, fuse_problem
+from riskengine.evaluator.fused import FUSE_MAX, PendingResult
 from riskengine.evaluator.results import ScoreResult
 from tests.eval_strategies import AS_OF, declarations_for_history, history_events, profile_files
-from tests.test_evaluator_fused import _general, _raw, samples_scenario
+from tests.test_evaluator_fused import (
+    BAD_INPUTS,
+    _general,
+    _raw,
+    generated_sets,
+    samples_scenario,
+)
 
 
 def _require_native() -> None:
@@ -101,22 +105,7 @@ def test_zen_benchmark_data_agree_one_item_and_full(footwear: tuple[Engine, Engi
     assert 0 < selected < len(one_item + full)
 
 
-@pytest.mark.parametrize(
-    ("raw", "field", "item"),
-    [
-        ({"date": "2024-04-02", "items": [{"net_mass": -1}]}, "item.net_mass", 1),
-        ({"date": "2024-04-02", "items": [{"net_mass": float("nan")}]}, "item.net_mass", 1),
-        ({"date": "2024-04-02", "items": [{"net_mass": 1e16}]}, "item.net_mass", 1),
-        ({"date": "2024-04-02", "items": [{}, {"customs_value": "x"}]}, "item.customs_value", 2),
-        ({"date": "2024-04-02", "items": [{"hs_code": ["6403"]}]}, "item.hs_code", 1),
-        ({"date": "2024-04-02", "declarant": {"aeo": "yes"}}, "declaration.declarant.aeo", None),
-        ({"date": "2024-04-02", "declarant": "AEO"}, "declaration.declarant", None),
-        ({"date": "2024-02-30", "items": [{}]}, "declaration.date", None),
-        ({"date": "2024-04-02", "items": {"hs_code": "6403"}}, "items", None),
-        ({"date": "2024-04-02", "items": [["6403"]]}, "item", 1),
-        ({"items": [{}]}, "declaration.date", None),
-    ],
-)
+@pytest.mark.parametrize(("raw", "field", "item"), BAD_INPUTS)
 def test_bad_input_gets_the_general_paths_error(
     footwear: tuple[Engine, Engine], raw: dict[str, Any], field: str, item: int | None
 ) -> None:
@@ -220,14 +209,8 @@ def test_generated_declarations_agree_on_the_samples(
 
 
 def test_generated_sets_agree() -> None:
-    decls = generated_declarations(300, seed=3)
-    pool = ProfileSet.load(sources=profile_sources(300, seed=1))
-    central = [cp for cp in pool.profiles if fuse_problem([cp]) is None]
-    everyone = Engine(ProfileSet(central, catalogue=pool.catalogue))  # not fused: too many
-    firing = {fp.key for raw in decls for fp in everyone.score(raw).fired}
-    central.sort(key=lambda cp: cp.key not in firing)  # those that fire on these first
-    profile_set = ProfileSet(central[:FUSE_MAX], catalogue=pool.catalogue)
-    engine = Engine(profile_set, native=True)
+    decls, first = generated_sets()
+    engine = Engine(first(FUSE_MAX), native=True)
     fired = 0
     for raw in decls:
         result = engine.score(raw)
